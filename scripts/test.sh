@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The test command (README): installs what the tests need, then runs the whole suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have fusermount3 || need+=(fuse3)
+have identify    || need+=(imagemagick)
+have vips        || need+=(libvips-tools)
+have djpeg       || need+=(libjpeg-turbo-progs)
+have dwebp       || need+=(webp)
+have exiftool    || need+=(libimage-exiftool-perl)
+have rsync       || need+=(rsync)
+have nginx       || need+=(nginx-light)
+[ -x /usr/bin/time ] || need+=(time)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "test.sh: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+[ -e /dev/fuse ] || { echo "test.sh: /dev/fuse is missing: the mount tests need it" >&2; exit 1; }
+
+cargo build --release --locked
+cargo test --release --locked -- --test-threads="${TEST_THREADS:-2}"

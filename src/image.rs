@@ -1,0 +1,247 @@
+//! Plain data types for images in flight: headers, metadata, sample buffers and strips.
+
+use std::sync::Arc;
+
+use crate::error::Result;
+
+/// The numeric type of one sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SampleFormat {
+    /// 8-bit unsigned.
+    U8,
+    /// 16-bit unsigned (native endian in memory).
+    U16,
+    /// 32-bit float, nominal range 0..1 (PFM, HDR).
+    F32,
+}
+
+impl SampleFormat {
+    /// Bytes per sample.
+    pub fn bytes(self) -> usize {
+        match self {
+            SampleFormat::U8 => 1,
+            SampleFormat::U16 => 2,
+            SampleFormat::F32 => 4,
+        }
+    }
+}
+
+/// Metadata carried from loader to saver.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Metadata {
+    /// EXIF orientation 1..8 (1 = upright, also used when absent).
+    pub orientation: u8,
+    /// Embedded ICC profile.
+    pub icc: Option<Arc<Vec<u8>>>,
+    /// Raw EXIF, starting at the TIFF header ("II*\0" / "MM\0*").
+    pub exif: Option<Arc<Vec<u8>>>,
+    /// Raw XMP packet.
+    pub xmp: Option<Arc<Vec<u8>>>,
+}
+
+impl Metadata {
+    /// Metadata with orientation 1 and nothing else.
+    pub fn upright() -> Self {
+        Metadata {
+            orientation: 1,
+            ..Default::default()
+        }
+    }
+}
+
+/// Everything known about an image before its pixels are decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Samples per pixel, 1..=4: grey, grey+alpha, RGB, RGBA.
+    pub bands: u8,
+    /// Sample type.
+    pub format: SampleFormat,
+    /// Significant bits per sample as stored in the file (1..16, or 32 for float).
+    pub bit_depth: u8,
+    /// Orientation, ICC, EXIF, XMP.
+    pub meta: Metadata,
+}
+
+impl Header {
+    /// True for grey+alpha and RGBA.
+    pub fn has_alpha(&self) -> bool {
+        self.bands == 2 || self.bands == 4
+    }
+
+    /// Samples in one row.
+    pub fn row_samples(&self) -> usize {
+        self.width as usize * self.bands as usize
+    }
+
+    /// Pixel count, checked.
+    pub fn pixels(&self) -> u64 {
+        self.width as u64 * self.height as u64
+    }
+}
+
+/// Samples of one strip, interleaved by band, rows packed without padding.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Samples {
+    /// 8-bit samples.
+    U8(Vec<u8>),
+    /// 16-bit samples.
+    U16(Vec<u16>),
+    /// Float samples.
+    F32(Vec<f32>),
+}
+
+impl Samples {
+    /// A zeroed buffer of `len` samples of `format`.
+    pub fn zeroed(format: SampleFormat, len: usize) -> Self {
+        match format {
+            SampleFormat::U8 => Samples::U8(vec![0; len]),
+            SampleFormat::U16 => Samples::U16(vec![0; len]),
+            SampleFormat::F32 => Samples::F32(vec![0.0; len]),
+        }
+    }
+
+    /// The sample type.
+    pub fn format(&self) -> SampleFormat {
+        match self {
+            Samples::U8(_) => SampleFormat::U8,
+            Samples::U16(_) => SampleFormat::U16,
+            Samples::F32(_) => SampleFormat::F32,
+        }
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        match self {
+            Samples::U8(v) => v.len(),
+            Samples::U16(v) => v.len(),
+            Samples::F32(v) => v.len(),
+        }
+    }
+
+    /// True when there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A band of consecutive full-width rows, the unit that flows through a pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Strip {
+    /// Index of the first row in the image.
+    pub y: u32,
+    /// Number of rows.
+    pub height: u32,
+    /// `height * width * bands` samples.
+    pub samples: Samples,
+}
+
+/// A pull-based stream of strips, top to bottom: what loaders produce and operations transform.
+pub trait ImageStream: Send {
+    /// The header of the image this stream produces (final size and format).
+    fn header(&self) -> &Header;
+    /// The next strip, or `None` after the last row.
+    fn next_strip(&mut self) -> Result<Option<Strip>>;
+}
+
+/// A boxed stream, the currency of the pipeline.
+pub type BoxStream<'a> = Box<dyn ImageStream + 'a>;
+
+/// A whole decoded image in memory (used by operations that need every row, and by tests).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    /// Size, bands, format and metadata.
+    pub header: Header,
+    /// `height * width * bands` samples.
+    pub samples: Samples,
+}
+
+impl Image {
+    /// Drains a stream into memory.
+    pub fn collect(mut stream: impl ImageStream) -> Result<Image> {
+        let header = stream.header().clone();
+        let total = header.row_samples() * header.height as usize;
+        let mut samples = Samples::zeroed(header.format, 0);
+        reserve(&mut samples, total);
+        while let Some(strip) = stream.next_strip()? {
+            append(&mut samples, strip.samples)?;
+        }
+        if samples.len() != total {
+            return Err(crate::Error::op(
+                "collect",
+                format!("stream produced {} samples, expected {total}", samples.len()),
+            ));
+        }
+        Ok(Image { header, samples })
+    }
+
+    /// Turns the image into a stream of strips of at most `rows` rows.
+    pub fn into_stream(self, rows: u32) -> ImageStrips {
+        ImageStrips {
+            image: self,
+            y: 0,
+            rows: rows.max(1),
+        }
+    }
+}
+
+fn reserve(s: &mut Samples, n: usize) {
+    match s {
+        Samples::U8(v) => v.reserve_exact(n),
+        Samples::U16(v) => v.reserve_exact(n),
+        Samples::F32(v) => v.reserve_exact(n),
+    }
+}
+
+fn append(dst: &mut Samples, src: Samples) -> Result<()> {
+    match (dst, src) {
+        (Samples::U8(d), Samples::U8(s)) => d.extend_from_slice(&s),
+        (Samples::U16(d), Samples::U16(s)) => d.extend_from_slice(&s),
+        (Samples::F32(d), Samples::F32(s)) => d.extend_from_slice(&s),
+        _ => {
+            return Err(crate::Error::op(
+                "collect",
+                "strip sample format differs from its stream's header",
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// Streams an in-memory image strip by strip.
+pub struct ImageStrips {
+    image: Image,
+    y: u32,
+    rows: u32,
+}
+
+impl ImageStream for ImageStrips {
+    fn header(&self) -> &Header {
+        &self.image.header
+    }
+
+    fn next_strip(&mut self) -> Result<Option<Strip>> {
+        let h = self.image.header.height;
+        if self.y >= h {
+            return Ok(None);
+        }
+        let n = self.rows.min(h - self.y);
+        let rs = self.image.header.row_samples();
+        let (a, b) = (self.y as usize * rs, (self.y + n) as usize * rs);
+        let samples = match &self.image.samples {
+            Samples::U8(v) => Samples::U8(v[a..b].to_vec()),
+            Samples::U16(v) => Samples::U16(v[a..b].to_vec()),
+            Samples::F32(v) => Samples::F32(v[a..b].to_vec()),
+        };
+        let strip = Strip {
+            y: self.y,
+            height: n,
+            samples,
+        };
+        self.y += n;
+        Ok(Some(strip))
+    }
+}

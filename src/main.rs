@@ -1,0 +1,6 @@
+//! The `thumbfs` command line.
+
+fn main() {
+    eprintln!("thumbfs: command line not built yet");
+    std::process::exit(2);
+}
