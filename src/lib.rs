@@ -5,6 +5,7 @@
 
 pub mod codec;
 pub mod error;
+pub mod fs;
 pub mod image;
 pub mod io;
 pub mod ops;
