@@ -172,7 +172,10 @@ impl Image {
         if samples.len() != total {
             return Err(crate::Error::op(
                 "collect",
-                format!("stream produced {} samples, expected {total}", samples.len()),
+                format!(
+                    "stream produced {} samples, expected {total}",
+                    samples.len()
+                ),
             ));
         }
         Ok(Image { header, samples })

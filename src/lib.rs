@@ -3,6 +3,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod codec;
 pub mod error;
 pub mod fs;

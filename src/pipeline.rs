@@ -182,11 +182,19 @@ fn render_inner(
 }
 
 /// Applies everything after loading, in the spec's fixed order.
-fn apply_ops<'a>(mut s: BoxStream<'a>, applied: u32, plan: &Plan, spec: &Spec) -> Result<BoxStream<'a>> {
-    if applied == 0 || plan.box_shrink % applied != 0 {
+fn apply_ops<'a>(
+    mut s: BoxStream<'a>,
+    applied: u32,
+    plan: &Plan,
+    spec: &Spec,
+) -> Result<BoxStream<'a>> {
+    if applied == 0 || !plan.box_shrink.is_multiple_of(applied) {
         return Err(Error::op(
             "shrink",
-            format!("loader applied shrink {applied}, not a divisor of {}", plan.box_shrink),
+            format!(
+                "loader applied shrink {applied}, not a divisor of {}",
+                plan.box_shrink
+            ),
         ));
     }
     let rest = plan.box_shrink / applied;

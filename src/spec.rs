@@ -185,7 +185,12 @@ fn parse_size(token: &str) -> Option<Result<(u32, u32), SpecError>> {
 }
 
 fn parse_crop(token: &str, rest: &str) -> Result<CropRect, SpecError> {
-    let bad = || err(token, "crop must be crop<W>x<H>+<X>+<Y>, e.g. crop100x50+10+20");
+    let bad = || {
+        err(
+            token,
+            "crop must be crop<W>x<H>+<X>+<Y>, e.g. crop100x50+10+20",
+        )
+    };
     let (size, offs) = rest.split_once('+').ok_or_else(bad)?;
     let (x, y) = offs.split_once('+').ok_or_else(bad)?;
     let (w, h) = size.split_once('x').ok_or_else(bad)?;
@@ -317,12 +322,18 @@ impl Spec {
         }
         if let Some(c) = self.compression {
             if self.format.is_some_and(|f| f != OutputFormat::Png) {
-                return Err(err(&format!("c{c}"), "compression level applies to png output"));
+                return Err(err(
+                    &format!("c{c}"),
+                    "compression level applies to png output",
+                ));
             }
         }
         if self.lossless {
             if self.format != Some(OutputFormat::Webp) {
-                return Err(err("lossless", "applies to webp output (add the webp token)"));
+                return Err(err(
+                    "lossless",
+                    "applies to webp output (add the webp token)",
+                ));
             }
             if let Some(q) = self.quality {
                 return Err(err(&format!("q{q}"), "conflicts with lossless"));
@@ -479,7 +490,10 @@ mod tests {
 
     #[test]
     fn extensions_map_to_formats() {
-        assert_eq!(OutputFormat::from_extension("JPEG"), Some(OutputFormat::Jpeg));
+        assert_eq!(
+            OutputFormat::from_extension("JPEG"),
+            Some(OutputFormat::Jpeg)
+        );
         assert_eq!(OutputFormat::from_extension("pgm"), Some(OutputFormat::Pnm));
         assert_eq!(OutputFormat::from_extension("gif"), None);
         // Aliases are file extensions, not spec tokens: one spelling per spec.

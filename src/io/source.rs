@@ -25,11 +25,18 @@ pub trait Connection: Send {
     }
     /// Moves to absolute offset `pos`. Only called when `can_seek()`.
     fn seek_to(&mut self, _pos: u64) -> io::Result<()> {
-        Err(io::Error::new(io::ErrorKind::Unsupported, "source cannot seek"))
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "source cannot seek",
+        ))
     }
     /// Total length in bytes, when known without reading.
     fn len(&self) -> Option<u64> {
         None
+    }
+    /// True when the length is known to be zero.
+    fn is_empty(&self) -> bool {
+        self.len() == Some(0)
     }
 }
 
@@ -140,7 +147,10 @@ where
     fn seek_to(&mut self, pos: u64) -> io::Result<()> {
         match &mut self.seek {
             Some(seek) => seek(pos),
-            None => Err(io::Error::new(io::ErrorKind::Unsupported, "source cannot seek")),
+            None => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "source cannot seek",
+            )),
         }
     }
 }
