@@ -147,6 +147,15 @@ pub trait ImageStream: Send {
     fn next_strip(&mut self) -> Result<Option<Strip>>;
 }
 
+impl<S: ImageStream + ?Sized> ImageStream for Box<S> {
+    fn header(&self) -> &Header {
+        (**self).header()
+    }
+    fn next_strip(&mut self) -> Result<Option<Strip>> {
+        (**self).next_strip()
+    }
+}
+
 /// A boxed stream, the currency of the pipeline.
 pub type BoxStream<'a> = Box<dyn ImageStream + 'a>;
 

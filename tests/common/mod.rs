@@ -132,7 +132,16 @@ pub fn magick_decode(path: &Path, depth: u32) -> Pixels {
 pub fn magick_rgb8(path: &Path) -> Pixels {
     parse_pnm(&run(Command::new("convert")
         .arg(path)
-        .args(["-alpha", "off", "-colorspace", "sRGB", "-type", "TrueColor", "-depth", "8"])
+        .args([
+            "-alpha",
+            "off",
+            "-colorspace",
+            "sRGB",
+            "-type",
+            "TrueColor",
+            "-depth",
+            "8",
+        ])
         .arg("ppm:-")))
 }
 
