@@ -56,6 +56,14 @@ fn photo_png(dir: &Path) -> std::path::PathBuf {
     out
 }
 
+/// The corpus photo cut in half: its entropy-coded data ends mid-image.
+fn cut_jpeg(dir: &Path) -> std::path::PathBuf {
+    let bytes = std::fs::read(corpus(PHOTO)).unwrap();
+    let cut = dir.join("cut.jpg");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    cut
+}
+
 #[test]
 fn vips_pipe_form_matches_convert_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
@@ -200,11 +208,12 @@ fn exit_codes_and_messages() {
     let missing = thumbfs(&["convert", "q90", "/nonexistent/x.jpg", ".jpg"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/x.jpg"));
-    let trunc = corpus("jpeg/video-001.progressive.truncated.jpeg");
+    let dir = tempfile::tempdir().unwrap();
+    let trunc = cut_jpeg(dir.path());
     let out = thumbfs(&["convert", "q90", trunc.to_str().unwrap(), ".jpg"]);
     assert_eq!(out.status.code(), Some(1));
     let msg = String::from_utf8_lossy(&out.stderr);
-    assert!(msg.contains("truncated.jpeg"), "{msg}");
+    assert!(msg.contains("cut.jpg"), "{msg}");
     assert_eq!(msg.lines().count(), 1, "one-line error: {msg}");
     let corrupt = corpus("pngsuite/corrupt/xcrn0g04.png");
     let out = thumbfs(&["convert", "w10", corrupt.to_str().unwrap(), ".png"]);
@@ -215,7 +224,7 @@ fn exit_codes_and_messages() {
 fn failed_output_file_is_not_left_behind() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o.jpg");
-    let trunc = corpus("jpeg/video-001.progressive.truncated.jpeg");
+    let trunc = cut_jpeg(dir.path());
     let r = thumbfs(&[
         "convert",
         "q90",

@@ -1,0 +1,125 @@
+//! The two EXIF facts thumbfs acts on: reading the orientation, and resetting it after rotating.
+
+/// EXIF tag number of Orientation.
+const ORIENTATION: u16 = 0x0112;
+
+/// The orientation (1..8) recorded in raw EXIF starting at its TIFF header; 1 when absent or
+/// out of range.
+pub fn orientation(exif: &[u8]) -> u8 {
+    let Ok(parsed) = ::exif::Reader::new().read_raw(exif.to_vec()) else {
+        return 1;
+    };
+    parsed
+        .get_field(::exif::Tag::Orientation, ::exif::In::PRIMARY)
+        .and_then(|f| f.value.get_uint(0))
+        .filter(|o| (1..=8).contains(o))
+        .map_or(1, |o| o as u8)
+}
+
+/// A copy of `exif` whose IFD0 orientation tag says `value`. EXIF without the tag, or that
+/// cannot be parsed, is returned unchanged (no viewer will rotate it then).
+pub fn set_orientation(exif: &[u8], value: u8) -> Vec<u8> {
+    let mut out = exif.to_vec();
+    if let Some(at) = orientation_offset(exif) {
+        let v = value as u16;
+        let bytes = if exif.starts_with(b"II") {
+            v.to_le_bytes()
+        } else {
+            v.to_be_bytes()
+        };
+        out[at..at + 2].copy_from_slice(&bytes);
+    }
+    out
+}
+
+/// Offset of the orientation value inside `exif`, when IFD0 has a well-formed SHORT entry.
+fn orientation_offset(exif: &[u8]) -> Option<usize> {
+    let little = match exif.get(..4)? {
+        b"II*\0" => true,
+        b"MM\0*" => false,
+        _ => return None,
+    };
+    let u16_at = |at: usize| -> Option<u16> {
+        let b: [u8; 2] = exif.get(at..at.checked_add(2)?)?.try_into().ok()?;
+        Some(if little {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_be_bytes(b)
+        })
+    };
+    let u32_at = |at: usize| -> Option<u32> {
+        let b: [u8; 4] = exif.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        Some(if little {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
+    };
+    let ifd = u32_at(4)? as usize;
+    let count = u16_at(ifd)? as usize;
+    for i in 0..count {
+        let entry = ifd.checked_add(2 + 12 * i)?;
+        if u16_at(entry)? == ORIENTATION {
+            // Type 3 = SHORT, count 1: the value sits in the first two bytes of the field.
+            if u16_at(entry + 2)? == 3 && u32_at(entry + 4)? == 1 {
+                let at = entry + 8;
+                exif.get(at..at + 2)?;
+                return Some(at);
+            }
+            return None;
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal big- or little-endian EXIF block with one IFD0 entry: orientation = `o`.
+    fn exif_with(o: u16, little: bool) -> Vec<u8> {
+        let w16 = |v: u16| {
+            if little {
+                v.to_le_bytes()
+            } else {
+                v.to_be_bytes()
+            }
+        };
+        let w32 = |v: u32| {
+            if little {
+                v.to_le_bytes()
+            } else {
+                v.to_be_bytes()
+            }
+        };
+        let mut e = Vec::new();
+        e.extend_from_slice(if little { b"II*\0" } else { b"MM\0*" });
+        e.extend_from_slice(&w32(8));
+        e.extend_from_slice(&w16(1));
+        e.extend_from_slice(&w16(ORIENTATION));
+        e.extend_from_slice(&w16(3));
+        e.extend_from_slice(&w32(1));
+        e.extend_from_slice(&w16(o));
+        e.extend_from_slice(&[0, 0]);
+        e.extend_from_slice(&w32(0));
+        e
+    }
+
+    #[test]
+    fn reads_and_resets_orientation_in_both_byte_orders() {
+        for little in [true, false] {
+            let e = exif_with(6, little);
+            assert_eq!(orientation(&e), 6);
+            let reset = set_orientation(&e, 1);
+            assert_eq!(orientation(&reset), 1);
+            assert_eq!(reset.len(), e.len());
+        }
+    }
+
+    #[test]
+    fn garbage_is_orientation_one_and_left_alone() {
+        assert_eq!(orientation(b"nonsense"), 1);
+        assert_eq!(set_orientation(b"nonsense", 1), b"nonsense");
+        assert_eq!(set_orientation(b"II*\0\xff\xff\xff\xff", 1).len(), 8);
+    }
+}

@@ -1,0 +1,212 @@
+//! JPEG colour conversion and chroma upsampling, matching libjpeg's fixed-point arithmetic so
+//! our pixels agree with djpeg and libvips.
+
+/// Fixed-point YCbCr -> RGB tables, as libjpeg's `jdcolor.c` builds them (16 fraction bits).
+pub struct YccTables {
+    cr_r: [i32; 256],
+    cb_b: [i32; 256],
+    cr_g: [i32; 256],
+    cb_g: [i32; 256],
+}
+
+const SCALEBITS: i32 = 16;
+const ONE_HALF: i32 = 1 << (SCALEBITS - 1);
+
+const fn fix(x: f64) -> i32 {
+    (x * (1 << SCALEBITS) as f64 + 0.5) as i32
+}
+
+impl YccTables {
+    /// Builds the four lookup tables.
+    pub fn new() -> Self {
+        let mut t = YccTables {
+            cr_r: [0; 256],
+            cb_b: [0; 256],
+            cr_g: [0; 256],
+            cb_g: [0; 256],
+        };
+        for i in 0..256 {
+            let x = i as i32 - 128;
+            t.cr_r[i] = (fix(1.40200) * x + ONE_HALF) >> SCALEBITS;
+            t.cb_b[i] = (fix(1.77200) * x + ONE_HALF) >> SCALEBITS;
+            t.cr_g[i] = -fix(0.71414) * x;
+            t.cb_g[i] = -fix(0.34414) * x + ONE_HALF;
+        }
+        t
+    }
+
+    /// Converts one row of full-resolution Y, Cb, Cr samples into interleaved RGB.
+    pub fn row_to_rgb(&self, y: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) {
+        for (((px, &y), &cb), &cr) in out.chunks_exact_mut(3).zip(y).zip(cb).zip(cr) {
+            let (r, g, b) = self.pixel(y, cb, cr);
+            px[0] = r;
+            px[1] = g;
+            px[2] = b;
+        }
+    }
+
+    #[inline(always)]
+    fn pixel(&self, y: u8, cb: u8, cr: u8) -> (u8, u8, u8) {
+        let y = y as i32;
+        let (cb, cr) = (cb as usize, cr as usize);
+        let r = y + self.cr_r[cr];
+        let g = y + ((self.cb_g[cb] + self.cr_g[cr]) >> SCALEBITS);
+        let b = y + self.cb_b[cb];
+        (clamp(r), clamp(g), clamp(b))
+    }
+
+    /// Converts a row of Adobe YCCK to RGB: YCC gives inverted CMY, then K composites on white.
+    pub fn ycck_row_to_rgb(&self, y: &[u8], cb: &[u8], cr: &[u8], k: &[u8], out: &mut [u8]) {
+        for ((((px, &y), &cb), &cr), &k) in out.chunks_exact_mut(3).zip(y).zip(cb).zip(cr).zip(k) {
+            let (r, g, b) = self.pixel(y, cb, cr);
+            px[0] = blend(255 - r, k);
+            px[1] = blend(255 - g, k);
+            px[2] = blend(255 - b, k);
+        }
+    }
+}
+
+impl Default for YccTables {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[inline(always)]
+fn clamp(v: i32) -> u8 {
+    v.clamp(0, 255) as u8
+}
+
+/// `a * b / 255`, rounded (Blinn's trick).
+#[inline(always)]
+fn blend(a: u8, b: u8) -> u8 {
+    let t = a as i32 * b as i32 + 128;
+    ((t + (t >> 8)) >> 8) as u8
+}
+
+/// Converts a row of (Adobe, inverted) CMYK to RGB with the naive formula libjpeg users apply
+/// when no colour management is at hand.
+pub fn cmyk_row_to_rgb(c: &[u8], m: &[u8], y: &[u8], k: &[u8], out: &mut [u8]) {
+    for ((((px, &c), &m), &y), &k) in out.chunks_exact_mut(3).zip(c).zip(m).zip(y).zip(k) {
+        px[0] = blend(c, k);
+        px[1] = blend(m, k);
+        px[2] = blend(y, k);
+    }
+}
+
+/// Interleaves three full-resolution planes (RGB-coded JPEGs).
+pub fn interleave3(a: &[u8], b: &[u8], c: &[u8], out: &mut [u8]) {
+    for (((px, &a), &b), &c) in out.chunks_exact_mut(3).zip(a).zip(b).zip(c) {
+        px[0] = a;
+        px[1] = b;
+        px[2] = c;
+    }
+}
+
+/// libjpeg's "fancy" horizontal 2x upsampling (triangle filter), `out.len()` outputs.
+pub fn h2_fancy(input: &[u8], out: &mut [u8]) {
+    let n = input.len();
+    let width = out.len();
+    let mut put = |i: usize, v: u16| {
+        if i < width {
+            out[i] = v as u8;
+        }
+    };
+    if n == 1 {
+        put(0, input[0] as u16);
+        put(1, input[0] as u16);
+        return;
+    }
+    put(0, input[0] as u16);
+    put(1, (input[0] as u16 * 3 + input[1] as u16 + 2) >> 2);
+    for i in 1..n - 1 {
+        let v = input[i] as u16 * 3;
+        put(2 * i, (v + input[i - 1] as u16 + 1) >> 2);
+        put(2 * i + 1, (v + input[i + 1] as u16 + 2) >> 2);
+    }
+    put(
+        2 * n - 2,
+        (input[n - 1] as u16 * 3 + input[n - 2] as u16 + 1) >> 2,
+    );
+    put(2 * n - 1, input[n - 1] as u16);
+}
+
+/// libjpeg's fancy 2x2 upsampling for one output row: `near` is the nearest chroma row,
+/// `far` the next nearest (above for even output rows, below for odd ones); `out.len()` outputs.
+pub fn h2v2_fancy(near: &[u8], far: &[u8], out: &mut [u8]) {
+    let n = near.len();
+    let colsum = |i: usize| near[i] as i32 * 3 + far[i] as i32;
+    let width = out.len();
+    let mut put = |i: usize, v: i32| {
+        if i < width {
+            out[i] = v as u8;
+        }
+    };
+    // Even output columns round with +8, odd ones with +7, as jdsample.c does.
+    let (b0, b1) = (8, 7);
+    if n == 1 {
+        let t = colsum(0);
+        put(0, (t * 4 + b0) >> 4);
+        put(1, (t * 4 + b1) >> 4);
+        return;
+    }
+    let mut this = colsum(0);
+    let mut next = colsum(1);
+    put(0, (this * 4 + b0) >> 4);
+    put(1, (this * 3 + next + b1) >> 4);
+    let mut last = this;
+    this = next;
+    for i in 1..n - 1 {
+        next = colsum(i + 1);
+        put(2 * i, (this * 3 + last + b0) >> 4);
+        put(2 * i + 1, (this * 3 + next + b1) >> 4);
+        last = this;
+        this = next;
+    }
+    put(2 * (n - 1), (this * 3 + last + b0) >> 4);
+    put(2 * (n - 1) + 1, (this * 4 + b1) >> 4);
+}
+
+/// libjpeg-turbo's fancy vertical-only 2x upsampling (`h1v2`).
+pub fn v2_fancy(near: &[u8], far: &[u8], upper: bool, out: &mut [u8]) {
+    let bias = if upper { 1 } else { 2 };
+    for ((o, &a), &b) in out.iter_mut().zip(near).zip(far) {
+        *o = ((a as u16 * 3 + b as u16 + bias) >> 2) as u8;
+    }
+}
+
+/// Nearest-neighbour horizontal upsampling by any factor (unusual sampling layouts).
+pub fn replicate(input: &[u8], factor: usize, out: &mut [u8]) {
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = input[(i / factor).min(input.len() - 1)];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grey_chroma_gives_grey_rgb() {
+        let t = YccTables::new();
+        let mut out = [0u8; 3];
+        t.row_to_rgb(&[77], &[128], &[128], &mut out);
+        assert_eq!(out, [77, 77, 77]);
+    }
+
+    #[test]
+    fn fancy_upsampling_of_a_flat_row_is_flat() {
+        let mut out = [0u8; 7];
+        h2_fancy(&[9, 9, 9, 9], &mut out);
+        assert_eq!(out, [9; 7]);
+        h2v2_fancy(&[5, 5, 5], &[5, 5, 5], &mut out[..6]);
+        assert_eq!(&out[..6], &[5; 6]);
+    }
+
+    #[test]
+    fn fancy_upsampling_interpolates() {
+        let mut out = [0u8; 4];
+        h2_fancy(&[0, 100], &mut out);
+        assert_eq!(out, [0, 25, 75, 100]);
+    }
+}
