@@ -11,7 +11,8 @@ pub enum SampleFormat {
     U8,
     /// 16-bit unsigned (native endian in memory).
     U16,
-    /// 32-bit float, nominal range 0..1 (PFM, HDR).
+    /// 32-bit float, linear light, nominal range 0..1 (PFM, HDR). Integer formats carry
+    /// sRGB-encoded values, so conversions between the two apply the sRGB transfer curve.
     F32,
 }
 
@@ -255,5 +256,49 @@ impl ImageStream for ImageStrips {
         };
         self.y += n;
         Ok(Some(strip))
+    }
+}
+
+/// Linear light to the sRGB-encoded 0..1 scale (IEC 61966-2-1), clipped.
+pub fn linear_to_srgb(v: f32) -> f32 {
+    let v = if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) };
+    if v <= 0.003_130_8 {
+        v * 12.92
+    } else {
+        1.055 * v.powf(1.0 / 2.4) - 0.055
+    }
+}
+
+/// sRGB-encoded 0..1 to linear light.
+pub fn srgb_to_linear(v: f32) -> f32 {
+    if v <= 0.040_45 {
+        v / 12.92
+    } else {
+        ((v + 0.055) / 1.055).powf(2.4)
+    }
+}
+
+/// A float sample (linear light) as an 8-bit sRGB value.
+pub fn f32_to_u8(v: f32) -> u8 {
+    (linear_to_srgb(v) * 255.0).round() as u8
+}
+
+/// A float sample (linear light) as a 16-bit sRGB value.
+pub fn f32_to_u16(v: f32) -> u16 {
+    (linear_to_srgb(v) * 65535.0).round() as u16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn srgb_curve_round_trips() {
+        for i in 0..=255u8 {
+            let lin = srgb_to_linear(i as f32 / 255.0);
+            assert_eq!(f32_to_u8(lin), i);
+        }
+        assert_eq!(f32_to_u8(2.0), 255);
+        assert_eq!(f32_to_u8(f32::NAN), 0);
     }
 }

@@ -6,9 +6,12 @@ use crate::io::{Source, Target};
 use crate::spec::{OutputFormat, Spec, TiffCompression};
 
 pub mod exif;
+pub mod gif;
+pub mod hdr;
 pub mod jpeg;
 pub mod png;
 pub mod pnm;
+pub mod svg;
 
 /// A format we can load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,7 +70,13 @@ impl InputFormat {
     pub fn is_supported(self) -> bool {
         matches!(
             self,
-            InputFormat::Jpeg | InputFormat::Png | InputFormat::Pnm | InputFormat::Pfm
+            InputFormat::Jpeg
+                | InputFormat::Png
+                | InputFormat::Pnm
+                | InputFormat::Pfm
+                | InputFormat::Gif
+                | InputFormat::Hdr
+                | InputFormat::Svg
         )
     }
 }
@@ -197,6 +206,9 @@ pub fn probe(src: &mut Source, format: InputFormat) -> Result<Header> {
         InputFormat::Jpeg => jpeg::probe(src),
         InputFormat::Png => png::probe(src),
         InputFormat::Pnm | InputFormat::Pfm => pnm::probe(src),
+        InputFormat::Gif => gif::probe(src),
+        InputFormat::Hdr => hdr::probe(src),
+        InputFormat::Svg => svg::probe(src),
         other => Err(Error::Unsupported(format!("{} loading", other.name()))),
     }?;
     src.rewind().map_err(Error::Read)?;
@@ -209,6 +221,9 @@ pub fn load<'a>(src: Source<'a>, format: InputFormat, opts: &LoadOptions) -> Res
         InputFormat::Jpeg => jpeg::load(src, opts),
         InputFormat::Png => png::load(src, opts),
         InputFormat::Pnm | InputFormat::Pfm => pnm::load(src, opts),
+        InputFormat::Gif => gif::load(src, opts),
+        InputFormat::Hdr => hdr::load(src, opts),
+        InputFormat::Svg => svg::load(src, opts),
         other => Err(Error::Unsupported(format!("{} loading", other.name()))),
     }
 }

@@ -149,7 +149,8 @@ impl Pull<'_> {
     }
 }
 
-/// 8-bit samples from any sample format (16-bit and float are scaled, rounded).
+/// 8-bit samples from any sample format (16-bit scaled and rounded; float is linear light and
+/// gets the sRGB curve).
 pub fn to_u8(samples: Samples) -> Vec<u8> {
     match samples {
         Samples::U8(v) => v,
@@ -157,10 +158,7 @@ pub fn to_u8(samples: Samples) -> Vec<u8> {
             .iter()
             .map(|&s| ((s as u32 * 255 + 32767) / 65535) as u8)
             .collect(),
-        Samples::F32(v) => v
-            .iter()
-            .map(|&s| (s.clamp(0.0, 1.0) * 255.0).round() as u8)
-            .collect(),
+        Samples::F32(v) => v.iter().map(|&s| crate::image::f32_to_u8(s)).collect(),
     }
 }
 
