@@ -12,6 +12,9 @@ use std::os::unix::fs::FileExt;
 use std::os::unix::io::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
+/// Bytes kept behind the read position of an unseekable source in the pixel phase.
+const PIXEL_TAIL: usize = 4096;
+
 /// Size of the read-ahead buffer that backs [`BufRead`].
 const BUF_SIZE: usize = 64 * 1024;
 
@@ -356,17 +359,24 @@ impl<'a> Source<'a> {
             return Err(self.back_error());
         }
         if self.phase == Phase::Pixels {
-            // Drop what is behind us and skip forward by reading.
-            self.win.clear();
-            self.win_start = self.conn_pos;
-            let mut scratch = [0u8; 8192];
-            while self.conn_pos < self.pos {
-                let want = (self.pos - self.conn_pos).min(scratch.len() as u64) as usize;
-                if self.conn_read(&mut scratch[..want])? == 0 {
-                    break;
+            if self.win_end() == self.conn_pos && self.pos <= self.conn_pos {
+                // Drop what is behind us but a short tail: decoders peek by reading ahead and
+                // stepping back a few bytes, also across a refill.
+                let drop = self.win.len().saturating_sub(PIXEL_TAIL);
+                self.win.drain(..drop);
+                self.win_start += drop as u64;
+            } else {
+                // Skip forward by reading and discarding.
+                self.win.clear();
+                let mut scratch = [0u8; 8192];
+                while self.conn_pos < self.pos {
+                    let want = (self.pos - self.conn_pos).min(scratch.len() as u64) as usize;
+                    if self.conn_read(&mut scratch[..want])? == 0 {
+                        break;
+                    }
                 }
+                self.win_start = self.conn_pos;
             }
-            self.win_start = self.conn_pos;
         }
         // Header phase: keep appending so the source can be rewound.
         while self.win_end() <= self.pos {

@@ -1,0 +1,353 @@
+#!/usr/bin/env python3
+"""thumbfs against libvips and ImageMagick, side by side, alternating runs; writes bench/REPORT.md.
+
+Run through scripts/bench.sh (installs the anchors and builds thumbfs in release mode first).
+Every workload runs once to warm up, then `runs` times alternating thumbfs and its anchor
+(A B A B ...). Times are medians; ratios are computed pair by pair (thumbfs / anchor) and their
+median reported. Peak RSS comes from wait4() for commands and from the daemon's VmHWM growth
+for mount workloads.
+"""
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "thumbfs")
+CORPUS = os.path.normpath(os.path.join(ROOT, "..", "shared", "corpus"))
+WORK = os.path.join(ROOT, "bench", "work")
+REPORT = os.path.join(ROOT, "bench", "REPORT.md")
+PHOTO = os.path.join(CORPUS, "photos", "sunset_by_Aitzol_Berasategi.jpg")
+CORES = os.cpu_count() or 1
+
+
+def sh(*cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def run_timed(cmd, shell=False):
+    """Runs a command to completion; returns (seconds, peak RSS in MB of the largest process)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, shell=shell, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(p.pid, 0)
+    elapsed = time.perf_counter() - t0
+    if status != 0:
+        raise RuntimeError(f"{cmd} failed: {p.stderr.read().decode(errors='replace')}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def first_byte(cmd):
+    """Runs a shell pipeline; returns (time to first stdout byte, total time)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    fd = p.stdout.fileno()
+    first = os.read(fd, 1)
+    ttfb = time.perf_counter() - t0
+    if not first:
+        raise RuntimeError(f"{cmd}: no output")
+    while os.read(fd, 1 << 20):
+        pass
+    p.wait()
+    return ttfb, time.perf_counter() - t0
+
+
+def read_file(path):
+    n = 0
+    with open(path, "rb", buffering=0) as f:
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                return n
+            n += len(b)
+
+
+class Mount:
+    """A thumbfs daemon in the foreground of a child process, unmounted on exit."""
+
+    def __init__(self, src, *opts):
+        self.dir = tempfile.mkdtemp(prefix="thumbfs-bench-")
+        self.proc = subprocess.Popen(
+            [BIN, "mount", "-f", *opts, src, self.dir],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.time() + 10
+        while not os.path.ismount(self.dir):
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("thumbfs mount did not come up")
+            time.sleep(0.01)
+
+    def status(self, key):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def close(self):
+        subprocess.run(["fusermount3", "-u", self.dir], stderr=subprocess.DEVNULL)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            subprocess.run(["umount", "-l", self.dir], stderr=subprocess.DEVNULL)
+            self.proc.wait()
+        os.rmdir(self.dir)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def prepare():
+    """Inputs: a 6000x4000 4:2:0 Q90 JPEG, 40 photo-sized JPEGs, 1000 small JPEGs."""
+    os.makedirs(WORK, exist_ok=True)
+    big = os.path.join(WORK, "big.jpg")
+    if not os.path.exists(big):
+        tmp = os.path.join(WORK, "big.v")
+        sh("vips", "resize", PHOTO, tmp, "1.4045")
+        sh("vips", "crop", tmp, os.path.join(WORK, "crop.v"), "0", "0", "6000", "4000")
+        sh("vips", "copy", os.path.join(WORK, "crop.v"), big + "[Q=90]")
+        os.remove(tmp)
+        os.remove(os.path.join(WORK, "crop.v"))
+    photos = os.path.join(WORK, "photos40")
+    if not os.path.isdir(photos):
+        os.makedirs(photos + ".tmp", exist_ok=True)
+        for i in range(40):
+            # Distinct 3000x2000 windows of the big image: real photo content, 6 MP each.
+            x, y = (i % 8) * 375, (i // 8) * 500
+            sh("vips", "crop", big, os.path.join(photos + ".tmp", f"p{i:02}.jpg[Q=90]"),
+               str(x), str(y), "3000", "2000")
+        os.rename(photos + ".tmp", photos)
+    small = os.path.join(WORK, "small1000")
+    if not os.path.isdir(small):
+        os.makedirs(small + ".tmp", exist_ok=True)
+        seed = os.path.join(WORK, "seed.jpg")
+        sh("vips", "thumbnail", PHOTO, seed, "160")
+        for i in range(1000):
+            shutil.copyfile(seed, os.path.join(small + ".tmp", f"s{i:04}.jpg"))
+        os.rename(small + ".tmp", small)
+    return big, photos, small
+
+
+def psnr(a, b):
+    """PSNR of two image files, decoded by ImageMagick."""
+    out = subprocess.run(["compare", "-metric", "PSNR", a, b, "null:"],
+                         capture_output=True, text=True)
+    return out.stderr.strip().split()[0]
+
+
+def median(xs):
+    return statistics.median(xs)
+
+
+class Report:
+    def __init__(self):
+        self.rows = []
+        self.notes = []
+
+    def add(self, workload, ours, anchor_name, anchor, unit="s", rss=("", ""), higher_better=False):
+        ratios = [a / b for a, b in zip(ours, anchor)]
+        ratio = median(ratios)
+        fmt = (lambda v: f"{v:.3f} {unit}") if unit == "s" else (lambda v: f"{v:.1f} {unit}")
+        self.rows.append((workload, fmt(median(ours)), anchor_name, fmt(median(anchor)),
+                          f"{ratio:.2f}x" + (" (higher is better)" if higher_better else ""),
+                          rss[0], rss[1]))
+        print(f"{workload}: {fmt(median(ours))} vs {anchor_name} {fmt(median(anchor))}: {ratio:.2f}x",
+              flush=True)
+
+
+def alternate(runs, a, b):
+    """Warm-up once each, then A B A B ... `runs` times; returns the two lists of results."""
+    a()
+    b()
+    ra, rb = [], []
+    for _ in range(runs):
+        ra.append(a())
+        rb.append(b())
+    return ra, rb
+
+
+def main():
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    big, photos, small = prepare()
+    out = tempfile.mkdtemp(prefix="thumbfs-bench-out-")
+    rep = Report()
+    big_dir = os.path.dirname(big)
+
+    # W1: q90_shrink2_invert, cold first read through the mount.
+    def w1_ours():
+        with Mount(big_dir) as m:
+            base = m.status("VmRSS")
+            t0 = time.perf_counter()
+            read_file(m.path("q90_shrink2_invert", "big.jpg"))
+            t = time.perf_counter() - t0
+            shutil.copyfile(m.path("q90_shrink2_invert", "big.jpg"), os.path.join(out, "w1.jpg"))
+            return t, m.status("VmHWM") - base
+
+    def w1_vips():
+        return run_timed(["vips", "invert", big + "[shrink=2]", os.path.join(out, "w1v.jpg[Q=90]")])
+
+    a, b = alternate(runs, w1_ours, w1_vips)
+    rep.add("W1 q90_shrink2_invert, mount, cold", [x[0] for x in a], "vips invert", [x[0] for x in b],
+            rss=(f"{median([x[1] for x in a]):.0f} MB growth", f"{median([x[1] for x in b]):.0f} MB"))
+    im = [run_timed(["convert", big, "-scale", "50%", "-negate", "-quality", "90",
+                     os.path.join(out, "w1m.jpg")]) for _ in range(3)]
+    rep.notes.append(f"W1 ImageMagick `convert -scale 50% -negate -quality 90`: "
+                     f"{median([x[0] for x in im]):.3f} s, {median([x[1] for x in im]):.0f} MB")
+    rep.notes.append(f"W1 output: thumbfs {os.path.getsize(os.path.join(out, 'w1.jpg'))} bytes, "
+                     f"vips {os.path.getsize(os.path.join(out, 'w1v.jpg'))} bytes, "
+                     f"PSNR between them {psnr(os.path.join(out, 'w1.jpg'), os.path.join(out, 'w1v.jpg'))} dB")
+
+    # W2: the CLI pipe form, time to first byte.
+    a, b = alternate(
+        runs,
+        lambda: first_byte(f"cat {big} | {BIN} invert 'stdin[shrink=2]' '.jpg[Q=90]'"),
+        lambda: first_byte(f"cat {big} | vips invert 'stdin[shrink=2]' '.jpg[Q=90]'"),
+    )
+    rep.add("W2 pipe form, time to first byte", [x[0] for x in a], "vips (pipes)", [x[0] for x in b])
+    rep.add("W2 pipe form, total", [x[1] for x in a], "vips (pipes)", [x[1] for x in b])
+
+    # W3: w256 thumbnail through the mount, cold.
+    def w3_ours():
+        with Mount(big_dir) as m:
+            base = m.status("VmRSS")
+            t0 = time.perf_counter()
+            read_file(m.path("w256", "big.jpg"))
+            t = time.perf_counter() - t0
+            shutil.copyfile(m.path("w256", "big.jpg"), os.path.join(out, "w3.jpg"))
+            return t, m.status("VmHWM") - base
+
+    a, b = alternate(runs, w3_ours, lambda: run_timed(
+        ["vipsthumbnail", big, "-s", "256", "-o", os.path.join(out, "w3v.jpg")]))
+    rep.add("W3 w256, mount, cold", [x[0] for x in a], "vipsthumbnail", [x[0] for x in b],
+            rss=(f"{median([x[1] for x in a]):.0f} MB growth", f"{median([x[1] for x in b]):.0f} MB"))
+    im = [run_timed(["convert", "-define", "jpeg:size=512x512", big, "-thumbnail", "256x256",
+                     os.path.join(out, "w3m.jpg")]) for _ in range(3)]
+    rep.notes.append(f"W3 ImageMagick `convert -define jpeg:size=512x512 -thumbnail 256x256`: "
+                     f"{median([x[0] for x in im]):.3f} s, {median([x[1] for x in im]):.0f} MB")
+    rep.notes.append(f"W3 output: thumbfs {os.path.getsize(os.path.join(out, 'w3.jpg'))} bytes, "
+                     f"vipsthumbnail {os.path.getsize(os.path.join(out, 'w3v.jpg'))} bytes, "
+                     f"PSNR between them {psnr(os.path.join(out, 'w3.jpg'), os.path.join(out, 'w3v.jpg'))} dB")
+
+    # W4: full-size JPEG to PNG.
+    a, b = alternate(
+        runs,
+        lambda: run_timed([BIN, "convert", "png", big, os.path.join(out, "w4.png")]),
+        lambda: run_timed(["vips", "copy", big, os.path.join(out, "w4v.png")]),
+    )
+    rep.add("W4 JPEG -> PNG, full size", [x[0] for x in a], "vips copy", [x[0] for x in b],
+            rss=(f"{median([x[1] for x in a]):.0f} MB", f"{median([x[1] for x in b]):.0f} MB"))
+    im = [run_timed(["convert", big, os.path.join(out, "w4m.png")]) for _ in range(2)]
+    rep.notes.append(f"W4 ImageMagick `convert in.jpg out.png`: "
+                     f"{median([x[0] for x in im]):.3f} s, {median([x[1] for x in im]):.0f} MB")
+    s_ours, s_vips = os.path.getsize(os.path.join(out, "w4.png")), os.path.getsize(os.path.join(out, "w4v.png"))
+    rep.notes.append(f"W4 output: thumbfs {s_ours} bytes, vips {s_vips} bytes "
+                     f"(size ratio {s_ours / s_vips:.2f}x), PSNR between them "
+                     f"{psnr(os.path.join(out, 'w4.png'), os.path.join(out, 'w4v.png'))} dB")
+
+    # W5 and W6: 40 photos, w256, all cores; then warm re-reads.
+    names = sorted(os.listdir(photos))
+    w6 = {}
+
+    def w5_ours():
+        with Mount(photos) as m:
+            paths = " ".join(m.path("w256", n) for n in names)
+            t, _ = run_timed(f"printf '%s\\n' {paths} | xargs -P {CORES} -n 1 cat", shell=True)
+            # W6 on the warm cache of this mount: cat everything 10 times.
+            t0 = time.perf_counter()
+            total = 0
+            for _ in range(10):
+                for n in names:
+                    total += read_file(m.path("w256", n))
+            w6["ours"] = w6.get("ours", []) + [total / (time.perf_counter() - t0) / 1e6]
+            w6["bytes"] = total // 10
+            return len(names) / t
+
+    def w5_vips():
+        dst = tempfile.mkdtemp(dir=out)
+        t, _ = run_timed(f"ls {photos}/*.jpg | xargs -P {CORES} -n 1 vipsthumbnail -s 256 -o {dst}/%s.jpg",
+                         shell=True)
+        return len(names) / t
+
+    a, b = alternate(runs, w5_ours, w5_vips)
+    rep.add("W5 w256 of 40 photos, mount, cold, all cores", a, "vipsthumbnail (xargs -P)", b,
+            unit="photos/s", higher_better=True)
+
+    shm = tempfile.mkdtemp(dir="/dev/shm")
+    for n in names:
+        with open(os.path.join(shm, n), "wb") as f:
+            f.write(b"\0" * (w6["bytes"] // len(names)))
+
+    def tmpfs_read():
+        t0 = time.perf_counter()
+        total = 0
+        for _ in range(10):
+            for n in names:
+                total += read_file(os.path.join(shm, n))
+        return total / (time.perf_counter() - t0) / 1e6
+
+    base = [tmpfs_read() for _ in range(len(w6["ours"]))]
+    rep.add("W6 warm re-reads (cat all W5 outputs x10)", w6["ours"][1:], "tmpfs file reads", base[1:],
+            unit="MB/s", higher_better=True)
+    shutil.rmtree(shm)
+
+    # W7: ls -l of 1000 files whose sizes are known.
+    with Mount(small) as m:
+        t0 = time.perf_counter()
+        subprocess.run(["ls", "-l", m.path("w64")], stdout=subprocess.DEVNULL, check=True)
+        first = time.perf_counter() - t0
+        a, b = alternate(
+            runs,
+            lambda: run_timed(["ls", "-l", m.path("w64")])[0],
+            lambda: run_timed(["ls", "-l", small])[0],
+        )
+    rep.add("W7 ls -l of 1000 files, sizes known", a, "ls -l of the source", b)
+    rep.notes.append(f"W7 first `ls -l` (renders all 1000 files to learn their sizes): {first:.2f} s")
+
+    write_report(rep, runs)
+    shutil.rmtree(out)
+
+
+def version(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()[0].strip()
+    except (OSError, IndexError):
+        return "?"
+
+
+def write_report(rep, runs):
+    lines = [
+        "# thumbfs benchmark report",
+        "",
+        f"Written by `scripts/bench.sh` on {time.strftime('%Y-%m-%d')}: {CORES} cores, "
+        f"{version(['uname', '-m'])}; anchors {version(['vips', '--version'])}, "
+        f"{version(['convert', '-version']).replace('Version: ', '')}.",
+        f"Each workload: one warm-up, then {runs} runs alternating thumbfs and the anchor; "
+        "medians, ratio = median of per-pair thumbfs/anchor ratios (lower is better for time).",
+        "",
+        "| workload | thumbfs | anchor | anchor time | ratio | thumbfs RSS | anchor RSS |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rep.rows:
+        lines.append("| " + " | ".join(r) + " |")
+    lines += ["", "## Notes", ""] + [f"- {n}" for n in rep.notes] + [""]
+    extra = os.path.join(ROOT, "bench", "PROFILE.md")
+    if os.path.exists(extra):
+        lines += [open(extra).read()]
+    with open(REPORT, "w") as f:
+        f.write("\n".join(lines))
+    print(f"wrote {REPORT}")
+
+
+if __name__ == "__main__":
+    main()
