@@ -111,9 +111,15 @@ pub fn plan(header: &Header, spec: &Spec) -> Plan {
     } else {
         None
     };
-    // Box pre-shrink: the largest integer factor that leaves at least 2x for Lanczos3.
+    // Box pre-shrink: the largest integer factor that leaves at least 2x for Lanczos3, made
+    // even so that 4:2:0 JPEG chroma can be shrunk at its stored resolution on load.
     let pre = if scale < 1.0 {
-        ((1.0 / scale) / 2.0).floor().max(1.0) as u32
+        let p = ((1.0 / scale) / 2.0).floor().max(1.0) as u32;
+        if p > 2 && p % 2 == 1 {
+            p - 1
+        } else {
+            p
+        }
     } else {
         1
     };
@@ -319,8 +325,8 @@ mod tests {
     fn thumbnail_plan_preshrinks_leaving_2x() {
         let p = plan(&header(6000, 4000, 1), &"w256".parse().unwrap());
         assert_eq!(p.resize, Some((256, 171)));
-        // 6000/256 = 23.4x: box 11, Lanczos the remaining 2.1x.
-        assert_eq!(p.box_shrink, 11);
+        // 6000/256 = 23.4x: box 10 (11 rounded down to even), Lanczos the remaining 2.3x.
+        assert_eq!(p.box_shrink, 10);
     }
 
     #[test]

@@ -93,6 +93,11 @@ fn grey_samples(s: Samples, bands: usize) -> Result<Samples> {
 fn invert_samples(s: Samples, bands: usize, alpha: bool) -> Result<Samples> {
     let colour = if alpha { bands - 1 } else { bands };
     Ok(match s {
+        Samples::U8(mut v) if !alpha => {
+            // No alpha: one flat loop the compiler vectorises.
+            v.iter_mut().for_each(|c| *c = !*c);
+            Samples::U8(v)
+        }
         Samples::U8(mut v) => {
             for px in v.chunks_exact_mut(bands) {
                 for c in &mut px[..colour] {

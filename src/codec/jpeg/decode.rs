@@ -284,12 +284,12 @@ impl<'a> JpegStream<'a> {
     }
 
     /// Makes output row `y` into `out` (width * bands samples).
-    fn make_row(&self, y: usize, scratch: &mut [Vec<u8>], out: &mut [u8]) {
+    fn make_row(&self, y: usize, scratch: &mut [Vec<u8>], sums: &mut Vec<u32>, out: &mut [u8]) {
         let width = self.header.width as usize;
         for (c, buf) in scratch.iter_mut().enumerate().take(self.rows.len()) {
             buf.resize(width, 0);
             match &self.mode {
-                Mode::Shrink { factors } => self.shrink_row(c, y, factors[c], buf),
+                Mode::Shrink { factors } => self.shrink_row(c, y, factors[c], sums, buf),
                 Mode::Full => self.upsample_row(c, y, buf),
             }
         }
@@ -325,27 +325,38 @@ impl<'a> JpegStream<'a> {
         }
     }
 
-    fn shrink_row(&self, c: usize, y: usize, (bx, _): (usize, usize), out: &mut [u8]) {
+    fn shrink_row(
+        &self,
+        c: usize,
+        y: usize,
+        (bx, _): (usize, usize),
+        sums: &mut Vec<u32>,
+        out: &mut [u8],
+    ) {
         let rows = &self.rows[c];
         let (lo, hi) = self.needed(c, y);
         let w = rows.width;
-        let mut sums = vec![0u32; w];
+        if bx == 1 && lo == hi {
+            out.copy_from_slice(&rows.row(lo)[..out.len()]);
+            return;
+        }
+        if bx == 2 && hi == lo + 1 {
+            // The common 2x2 case (luma of shrink 2, chroma of shrink 4): shifts, no division.
+            let (r0, r1) = (rows.row(lo), rows.row(hi));
+            colour::shrink_2x2(r0, r1, out);
+            return;
+        }
+        sums.clear();
+        sums.resize(w, 0);
         for r in lo..=hi {
             for (s, &v) in sums.iter_mut().zip(rows.row(r)) {
                 *s += v as u32;
             }
         }
         let nrows = (hi - lo + 1) as u32;
-        if bx == 2 {
-            for (o, pair) in out.iter_mut().zip(sums.chunks(2)) {
-                let n = nrows * pair.len() as u32;
-                *o = ((pair.iter().sum::<u32>() + n / 2) / n) as u8;
-            }
-        } else {
-            for (o, group) in out.iter_mut().zip(sums.chunks(bx)) {
-                let n = nrows * group.len() as u32;
-                *o = ((group.iter().sum::<u32>() + n / 2) / n) as u8;
-            }
+        for (o, group) in out.iter_mut().zip(sums.chunks(bx)) {
+            let n = nrows * group.len() as u32;
+            *o = ((group.iter().sum::<u32>() + n / 2) / n) as u8;
         }
     }
 }
@@ -367,12 +378,17 @@ impl ImageStream for JpegStream<'_> {
         }
         let row_len = self.header.row_samples();
         let want = strip_rows(row_len).min(height - self.next);
-        while self.ready_rows() < want {
+        // Rows needed grow with y, so the strip is ready when its last row is.
+        while !self.can_make(self.next + want - 1) {
             if !self.decode_more()? {
                 break;
             }
         }
-        let n = self.ready_rows().min(want);
+        let n = if self.can_make(self.next + want - 1) {
+            want
+        } else {
+            self.ready_rows().min(want)
+        };
         if n == 0 {
             return Err(Error::decode(
                 "jpeg",
@@ -381,8 +397,9 @@ impl ImageStream for JpegStream<'_> {
         }
         let mut out = vec![0u8; n * row_len];
         let mut scratch = vec![Vec::new(); self.rows.len()];
+        let mut sums = Vec::new();
         for (i, row) in out.chunks_exact_mut(row_len).enumerate() {
-            self.make_row(self.next + i, &mut scratch, row);
+            self.make_row(self.next + i, &mut scratch, &mut sums, row);
         }
         let y = self.next as u32;
         self.next += n;

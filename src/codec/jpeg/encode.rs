@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use jpeg_encoder::{ChromaSubsamplingMethod, Encoder, ImageBuffer, JpegColorType};
 
+use super::colour;
 use crate::codec::{exif, SaveOptions};
 use crate::error::{Error, Result};
 use crate::image::{BoxStream, Samples};
@@ -209,15 +210,50 @@ impl ImageBuffer for Rows<'_> {
     }
 }
 
-/// The encoder's own RGB -> YCbCr arithmetic (16 fraction bits), written so it vectorises.
+/// The encoder's own RGB -> YCbCr arithmetic (16 fraction bits), written into pre-sized
+/// buffers so the loop vectorises.
 fn rgb_row_to_ycc(row: &[u8], bands: usize, yb: &mut Vec<u8>, cb: &mut Vec<u8>, cr: &mut Vec<u8>) {
-    for px in row.chunks_exact(bands) {
+    let n = row.len() / bands;
+    let at = yb.len();
+    yb.resize(at + n, 0);
+    cb.resize(at + n, 0);
+    cr.resize(at + n, 0);
+    let (yo, uo, vo) = (&mut yb[at..], &mut cb[at..], &mut cr[at..]);
+    if colour::has_avx2() {
+        // SAFETY: the CPU supports AVX2 (checked above).
+        unsafe { ycc_avx2(row, bands, yo, uo, vo) }
+    } else {
+        ycc_generic(row, bands, yo, uo, vo)
+    }
+}
+
+colour::avx2_dispatch!(
+    ycc_generic,
+    ycc_avx2,
+    (row: &[u8], bands: usize, yo: &mut [u8], uo: &mut [u8], vo: &mut [u8])
+);
+
+#[inline(always)]
+fn ycc_generic(row: &[u8], bands: usize, yo: &mut [u8], uo: &mut [u8], vo: &mut [u8]) {
+    #[inline(always)]
+    fn convert(px: &[u8]) -> (u8, u8, u8) {
         let (r, g, b) = (px[0] as i32, px[1] as i32, px[2] as i32);
         let y = 19595 * r + 38470 * g + 7471 * b;
         let u = -11059 * r - 21709 * g + 32768 * b + (128 << 16);
         let v = 32768 * r - 27439 * g - 5329 * b + (128 << 16);
-        yb.push(((y + 0x7FFF) >> 16) as u8);
-        cb.push(((u + 0x7FFF) >> 16) as u8);
-        cr.push(((v + 0x7FFF) >> 16) as u8);
+        (
+            ((y + 0x7FFF) >> 16) as u8,
+            ((u + 0x7FFF) >> 16) as u8,
+            ((v + 0x7FFF) >> 16) as u8,
+        )
+    }
+    if bands == 3 {
+        for (((px, y), u), v) in row.chunks_exact(3).zip(yo).zip(uo).zip(vo) {
+            (*y, *u, *v) = convert(px);
+        }
+    } else {
+        for (((px, y), u), v) in row.chunks_exact(bands).zip(yo).zip(uo).zip(vo) {
+            (*y, *u, *v) = convert(px);
+        }
     }
 }
