@@ -569,3 +569,64 @@ fn pfm_save_is_linear_bottom_up_and_round_trips() {
     let (_, back, _) = load_src(Source::memory(bytes)).unwrap();
     assert_eq!(back.samples, img.samples);
 }
+
+// ---------------------------------------------------------------- WebP
+
+fn dwebp(path: &Path) -> Pixels {
+    parse_pnm(&run(Command::new("dwebp")
+        .arg(path)
+        .args(["-pam", "-o", "-"])))
+}
+
+#[test]
+fn webp_corpus_matches_dwebp() {
+    let files = corpus_files("webp", &["webp"]);
+    assert_eq!(files.len(), 15);
+    for path in &files {
+        let img = load(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let r = dwebp(path);
+        assert_eq!((r.width, r.height), (img.header.width, img.header.height));
+        let ours = rgba(&wide(&img), img.header.bands as u32, 255);
+        let theirs = rgba(&r.data, r.bands, 255);
+        let name = path.file_name().unwrap().to_string_lossy();
+        let db = psnr(&ours, &theirs, 255);
+        eprintln!("{name}: {db:.1} dB");
+        if name.contains("lossless") {
+            assert!(db.is_infinite(), "{name}: lossless differs ({db:.1} dB)");
+        } else {
+            // Lossy: image-webp's upsampling and rounding differ slightly from libwebp's.
+            assert!(db > 40.0, "{name}: {db:.1} dB");
+        }
+    }
+}
+
+#[test]
+fn webp_lossless_save_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.webp");
+    for rel in [
+        "pngsuite/primary/basn6a08.png",
+        "pngsuite/primary/basn2c08.png",
+        "pngsuite/primary/basn0g08.png",
+        "pngsuite/primary/basn4a08.png",
+        "webp/yellow_rose.lossy-with-alpha.webp",
+    ] {
+        let img = load(&corpus(rel)).unwrap();
+        let opts = SaveOptions {
+            lossless: true,
+            ..SaveOptions::default()
+        };
+        std::fs::write(&out, save(img.clone(), OutputFormat::Webp, &opts)).unwrap();
+        let r = dwebp(&out);
+        let ours = rgba(&wide(&img), img.header.bands as u32, 255);
+        assert_eq!(rgba(&r.data, r.bands, 255), ours, "{rel}");
+        let back = load(&out).unwrap();
+        assert_eq!(rgba(&wide(&back), back.header.bands as u32, 255), ours);
+    }
+    // ICC survives.
+    let icc = std::fs::read("/usr/share/color/icc/ghostscript/a98.icc").unwrap();
+    let mut img = load(&corpus("pngsuite/primary/basn2c08.png")).unwrap();
+    img.header.meta.icc = Some(Arc::new(icc.clone()));
+    std::fs::write(&out, save(img, OutputFormat::Webp, &SaveOptions::default())).unwrap();
+    assert_eq!(exiftool(&out, &["-b", "-ICC_Profile"]), icc);
+}

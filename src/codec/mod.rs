@@ -12,6 +12,7 @@ pub mod jpeg;
 pub mod png;
 pub mod pnm;
 pub mod svg;
+pub mod webp;
 
 /// A format we can load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,6 +78,7 @@ impl InputFormat {
                 | InputFormat::Gif
                 | InputFormat::Hdr
                 | InputFormat::Svg
+                | InputFormat::Webp
         )
     }
 }
@@ -209,6 +211,7 @@ pub fn probe(src: &mut Source, format: InputFormat) -> Result<Header> {
         InputFormat::Gif => gif::probe(src),
         InputFormat::Hdr => hdr::probe(src),
         InputFormat::Svg => svg::probe(src),
+        InputFormat::Webp => webp::probe(src),
         other => Err(Error::Unsupported(format!("{} loading", other.name()))),
     }?;
     src.rewind().map_err(Error::Read)?;
@@ -224,6 +227,7 @@ pub fn load<'a>(src: Source<'a>, format: InputFormat, opts: &LoadOptions) -> Res
         InputFormat::Gif => gif::load(src, opts),
         InputFormat::Hdr => hdr::load(src, opts),
         InputFormat::Svg => svg::load(src, opts),
+        InputFormat::Webp => webp::load(src, opts),
         other => Err(Error::Unsupported(format!("{} loading", other.name()))),
     }
 }
@@ -240,6 +244,7 @@ pub fn save(
         OutputFormat::Png => png::save(stream, opts, target),
         OutputFormat::Pnm => pnm::save(stream, opts, target, false),
         OutputFormat::Pfm => pnm::save(stream, opts, target, true),
+        OutputFormat::Webp => webp::save(stream, opts, target),
         other => Err(Error::Unsupported(format!("{} saving", other.token()))),
     }
 }
