@@ -630,3 +630,149 @@ fn webp_lossless_save_round_trips() {
     std::fs::write(&out, save(img, OutputFormat::Webp, &SaveOptions::default())).unwrap();
     assert_eq!(exiftool(&out, &["-b", "-ICC_Profile"]), icc);
 }
+
+// ---------------------------------------------------------------- TIFF
+
+/// Corpus TIFFs the tiff crate cannot decode: palette images and CCITT Group 3.
+const TIFF_UNSUPPORTED: &[&str] = &["video-001-paletted.tiff", "bw-gopher_ccittGroup3.tiff"];
+
+#[test]
+fn tiff_corpus_matches_imagemagick() {
+    let files = corpus_files("tiff", &["tiff", "tif"]);
+    assert_eq!(files.len(), 16);
+    let mut decoded = 0;
+    for path in &files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let r = std::panic::catch_unwind(|| load(path));
+        match r {
+            Err(_) => panic!("{name} panicked"),
+            Ok(Err(e)) => {
+                eprintln!("{name}: {e}");
+                assert!(TIFF_UNSUPPORTED.contains(&name.as_str()), "{name}: {e}");
+            }
+            Ok(Ok(img)) => {
+                assert!(!TIFF_UNSUPPORTED.contains(&name.as_str()), "{name} decoded");
+                eprintln!(
+                    "{name}: {}x{} {} bands {:?}",
+                    img.header.width, img.header.height, img.header.bands, img.header.format
+                );
+                assert_matches_magick(path, &img);
+                let (_, piped, _) = load_src(pipe(std::fs::read(path).unwrap())).unwrap();
+                assert_eq!(piped, img, "{name} through a pipe");
+                decoded += 1;
+            }
+        }
+    }
+    assert_eq!(decoded, files.len() - TIFF_UNSUPPORTED.len());
+}
+
+#[test]
+fn tiff_variants_written_by_imagemagick() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &[&str], u8, SampleFormat)] = &[
+        (
+            "planar.tif",
+            &["-interlace", "plane", "-depth", "8"],
+            3,
+            SampleFormat::U8,
+        ),
+        (
+            "planar_alpha16.tif",
+            &["-alpha", "set", "-interlace", "plane", "-depth", "16"],
+            4,
+            SampleFormat::U16,
+        ),
+        (
+            "tiled_rgba16.tif",
+            &[
+                "-alpha",
+                "set",
+                "-depth",
+                "16",
+                "-define",
+                "tiff:tile-geometry=32x16",
+            ],
+            4,
+            SampleFormat::U16,
+        ),
+        (
+            "grey4.tif",
+            &["-colorspace", "gray", "-depth", "4"],
+            1,
+            SampleFormat::U8,
+        ),
+        (
+            "grey2.tif",
+            &["-colorspace", "gray", "-depth", "2"],
+            1,
+            SampleFormat::U8,
+        ),
+        (
+            "grey_alpha.tif",
+            &[
+                "-colorspace",
+                "gray",
+                "-alpha",
+                "set",
+                "-depth",
+                "8",
+                "-compress",
+                "lzw",
+            ],
+            2,
+            SampleFormat::U8,
+        ),
+        (
+            "deflate_pred.tif",
+            &[
+                "-depth",
+                "8",
+                "-compress",
+                "zip",
+                "-define",
+                "tiff:predictor=2",
+            ],
+            3,
+            SampleFormat::U8,
+        ),
+    ];
+    for (name, args, bands, format) in cases {
+        let path = dir.path().join(name);
+        run(Command::new("convert")
+            .args(["rose:", "-crop", "61x45+0+0", "+repage"])
+            .args(*args)
+            .arg(&path));
+        let img = load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            (img.header.bands, img.header.format),
+            (*bands, *format),
+            "{name}"
+        );
+        assert_matches_magick(&path, &img);
+    }
+    // Float TIFF (ImageMagick 6 cannot write one here): vips casts 8-bit values to floats
+    // without scaling, so the floats must equal the PNG's samples exactly.
+    let png = dir.path().join("rose.png");
+    run(Command::new("convert").arg("rose:").arg(&png));
+    let path = dir.path().join("float.tif");
+    run(Command::new("vips")
+        .arg("cast")
+        .arg(&png)
+        .arg(&path)
+        .arg("float"));
+    let img = load(&path).unwrap();
+    assert_eq!(img.header.format, SampleFormat::F32);
+    let want: Vec<f32> = wide(&load(&png).unwrap())
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    assert_eq!(f32s(&img), &want[..]);
+    // A page that does not exist is an error.
+    let opts = LoadOptions {
+        page: 3,
+        ..LoadOptions::default()
+    };
+    let mut src = Source::file(&path).unwrap();
+    let fmt = codec::sniff(&mut src).unwrap();
+    assert!(codec::load(src, fmt, &opts).is_err());
+}

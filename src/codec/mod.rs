@@ -12,6 +12,7 @@ pub mod jpeg;
 pub mod png;
 pub mod pnm;
 pub mod svg;
+pub mod tiff;
 pub mod webp;
 
 /// A format we can load.
@@ -79,6 +80,7 @@ impl InputFormat {
                 | InputFormat::Hdr
                 | InputFormat::Svg
                 | InputFormat::Webp
+                | InputFormat::Tiff
         )
     }
 }
@@ -212,7 +214,7 @@ pub fn probe(src: &mut Source, format: InputFormat) -> Result<Header> {
         InputFormat::Hdr => hdr::probe(src),
         InputFormat::Svg => svg::probe(src),
         InputFormat::Webp => webp::probe(src),
-        other => Err(Error::Unsupported(format!("{} loading", other.name()))),
+        InputFormat::Tiff => tiff::probe(src),
     }?;
     src.rewind().map_err(Error::Read)?;
     Ok(header)
@@ -228,7 +230,7 @@ pub fn load<'a>(src: Source<'a>, format: InputFormat, opts: &LoadOptions) -> Res
         InputFormat::Hdr => hdr::load(src, opts),
         InputFormat::Svg => svg::load(src, opts),
         InputFormat::Webp => webp::load(src, opts),
-        other => Err(Error::Unsupported(format!("{} loading", other.name()))),
+        InputFormat::Tiff => tiff::load(src, opts),
     }
 }
 
