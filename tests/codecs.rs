@@ -776,3 +776,54 @@ fn tiff_variants_written_by_imagemagick() {
     let fmt = codec::sniff(&mut src).unwrap();
     assert!(codec::load(src, fmt, &opts).is_err());
 }
+
+// ---------------------------------------------------------------- through the CLI
+
+fn thumbfs(args: &[&str], stdin: Option<&Path>) -> Vec<u8> {
+    let mut cmd = Command::new(thumbfs_bin());
+    cmd.args(args);
+    if let Some(p) = stdin {
+        cmd.stdin(std::fs::File::open(p).unwrap());
+    }
+    run(&mut cmd)
+}
+
+#[test]
+fn cli_converts_between_png_pnm_tiff_and_webp() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = corpus("pngsuite/primary/basn6a08.png");
+    let reference = load(&png).unwrap();
+    // PNG → PAM file, PAM on stdin → PNG on stdout, TIFF → WebP (lossless) → PNG.
+    let pam = dir.path().join("a.pam");
+    thumbfs(
+        &[
+            "convert",
+            "ppm",
+            png.to_str().unwrap(),
+            pam.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(
+        parse_pnm(&std::fs::read(&pam).unwrap()).data,
+        wide(&reference)
+    );
+    let out = dir.path().join("b.png");
+    std::fs::write(&out, thumbfs(&["convert", "png", "-", ".png"], Some(&pam))).unwrap();
+    assert_matches_magick(&out, &reference);
+
+    let tif = corpus("tiff/video-001.tiff");
+    let webp = dir.path().join("c.webp");
+    thumbfs(
+        &[
+            "convert",
+            "webp_lossless",
+            tif.to_str().unwrap(),
+            webp.to_str().unwrap(),
+        ],
+        None,
+    );
+    let r = dwebp(&webp);
+    let t = load(&tif).unwrap();
+    assert_eq!(rgba(&r.data, r.bands, 255), rgba(&wide(&t), 3, 255));
+}
