@@ -12,6 +12,8 @@ pub mod jpeg;
 pub mod png;
 pub mod pnm;
 pub mod svg;
+pub mod tiff;
+pub mod webp;
 
 /// A format we can load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,6 +79,8 @@ impl InputFormat {
                 | InputFormat::Gif
                 | InputFormat::Hdr
                 | InputFormat::Svg
+                | InputFormat::Webp
+                | InputFormat::Tiff
         )
     }
 }
@@ -209,7 +213,8 @@ pub fn probe(src: &mut Source, format: InputFormat) -> Result<Header> {
         InputFormat::Gif => gif::probe(src),
         InputFormat::Hdr => hdr::probe(src),
         InputFormat::Svg => svg::probe(src),
-        other => Err(Error::Unsupported(format!("{} loading", other.name()))),
+        InputFormat::Webp => webp::probe(src),
+        InputFormat::Tiff => tiff::probe(src),
     }?;
     src.rewind().map_err(Error::Read)?;
     Ok(header)
@@ -224,7 +229,8 @@ pub fn load<'a>(src: Source<'a>, format: InputFormat, opts: &LoadOptions) -> Res
         InputFormat::Gif => gif::load(src, opts),
         InputFormat::Hdr => hdr::load(src, opts),
         InputFormat::Svg => svg::load(src, opts),
-        other => Err(Error::Unsupported(format!("{} loading", other.name()))),
+        InputFormat::Webp => webp::load(src, opts),
+        InputFormat::Tiff => tiff::load(src, opts),
     }
 }
 
@@ -240,6 +246,7 @@ pub fn save(
         OutputFormat::Png => png::save(stream, opts, target),
         OutputFormat::Pnm => pnm::save(stream, opts, target, false),
         OutputFormat::Pfm => pnm::save(stream, opts, target, true),
+        OutputFormat::Webp => webp::save(stream, opts, target),
         other => Err(Error::Unsupported(format!("{} saving", other.token()))),
     }
 }

@@ -1,0 +1,154 @@
+//! WebP over image-webp: the loader decodes the whole (first) frame, as the crate offers no
+//! row interface; the saver writes lossless WebP, the only kind image-webp encodes.
+
+use std::io::{BufRead, Seek};
+use std::sync::Arc;
+
+use image_webp::{ColorType, DecodingError, WebPDecoder, WebPEncoder};
+
+use crate::codec::{check_limits, exif, LoadOptions, Loaded, SaveOptions};
+use crate::error::{Error, Result};
+use crate::image::{f32_to_u8, BoxStream, Header, Image, Metadata, SampleFormat, Samples};
+use crate::io::{Source, Target, TargetWriter};
+
+/// Rows per strip when streaming the decoded frame.
+const STRIP_ROWS: u32 = 64;
+
+fn decode_err(e: DecodingError) -> Error {
+    match e {
+        DecodingError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Error::decode("webp", "file is truncated")
+        }
+        DecodingError::IoError(e) => Error::Read(e),
+        other => Error::decode("webp", other),
+    }
+}
+
+fn open<R: BufRead + Seek>(src: R) -> Result<(WebPDecoder<R>, Header)> {
+    let mut dec = WebPDecoder::new(src).map_err(decode_err)?;
+    let (width, height) = dec.dimensions();
+    let bands = if dec.has_alpha() { 4 } else { 3 };
+    let nonempty = |v: Option<Vec<u8>>| v.filter(|v| !v.is_empty());
+    // Broken metadata chunks should not cost the picture.
+    let icc = nonempty(dec.icc_profile().ok().flatten());
+    let exif_bytes = nonempty(dec.exif_metadata().ok().flatten());
+    let xmp = nonempty(dec.xmp_metadata().ok().flatten());
+    let meta = Metadata {
+        orientation: exif_bytes.as_deref().map_or(1, exif::orientation),
+        icc: icc.map(Arc::new),
+        exif: exif_bytes.map(Arc::new),
+        xmp: xmp.map(Arc::new),
+    };
+    let header = Header {
+        width,
+        height,
+        bands,
+        format: SampleFormat::U8,
+        bit_depth: 8,
+        meta,
+    };
+    Ok((dec, header))
+}
+
+/// Reads the header only (RIFF chunks; no frame is decoded).
+pub fn probe(src: &mut Source) -> Result<Header> {
+    Ok(open(&mut *src)?.1)
+}
+
+/// Decodes the first frame into memory, then streams it.
+pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
+    src.decode();
+    let (mut dec, header) = open(src)?;
+    check_limits(&header, opts.max_pixels)?;
+    let size = dec
+        .output_buffer_size()
+        .ok_or_else(|| Error::decode("webp", "image too large"))?;
+    if size as u64 > opts.memory_limit {
+        return Err(Error::Unsupported(format!(
+            "WebP needs {size} bytes, over the {}-byte memory limit",
+            opts.memory_limit
+        )));
+    }
+    dec.set_memory_limit(usize::try_from(opts.memory_limit).unwrap_or(usize::MAX));
+    let mut buf = vec![0u8; size];
+    dec.read_image(&mut buf).map_err(decode_err)?;
+    let expected = header.row_samples() * header.height as usize;
+    if buf.len() != expected {
+        return Err(Error::decode(
+            "webp",
+            format!("decoder gave {} bytes, expected {expected}", buf.len()),
+        ));
+    }
+    let image = Image {
+        header,
+        samples: Samples::U8(buf),
+    };
+    // WebP has no reduced-resolution decode.
+    Ok(Loaded {
+        stream: Box::new(image.into_stream(STRIP_ROWS)),
+        shrink: 1,
+    })
+}
+
+/// Encodes lossless WebP (8-bit; deeper input is rounded to 8 bits). Lossy output is not
+/// available from image-webp, so a lossy request is also written losslessly.
+pub fn save(stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) -> Result<()> {
+    let img = Image::collect(stream)?;
+    let h = &img.header;
+    let color = match h.bands {
+        1 => ColorType::L8,
+        2 => ColorType::La8,
+        3 => ColorType::Rgb8,
+        4 => ColorType::Rgba8,
+        b => return Err(Error::encode("webp", format!("{b} bands"))),
+    };
+    if h.width > 16384 || h.height > 16384 {
+        return Err(Error::encode(
+            "webp",
+            format!("{}x{} exceeds WebP's 16384-pixel limit", h.width, h.height),
+        ));
+    }
+    let alpha_band = h.has_alpha().then_some(h.bands as usize - 1);
+    let bands = h.bands as usize;
+    let data: Vec<u8> = match &img.samples {
+        Samples::U8(v) => v.clone(),
+        // Rounded, like libvips' cast to 8 bits for an 8-bit-only format.
+        Samples::U16(v) => v
+            .iter()
+            .map(|&s| ((s as u32 * 255 + 32767) / 65535) as u8)
+            .collect(),
+        Samples::F32(v) => v
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| {
+                if Some(i % bands) == alpha_band {
+                    (s.clamp(0.0, 1.0) * 255.0).round() as u8
+                } else {
+                    f32_to_u8(s)
+                }
+            })
+            .collect(),
+    };
+    let mut out = TargetWriter::new(target);
+    {
+        let mut enc = WebPEncoder::new(&mut out);
+        let meta = &h.meta;
+        if !opts.strip {
+            if let Some(icc) = &meta.icc {
+                enc.set_icc_profile(icc.to_vec());
+            }
+            if let Some(e) = &meta.exif {
+                enc.set_exif_metadata(exif::set_orientation(e, meta.orientation.clamp(1, 8)));
+            }
+            if let Some(x) = &meta.xmp {
+                enc.set_xmp_metadata(x.to_vec());
+            }
+        }
+        enc.encode(&data, h.width, h.height, color)
+            .map_err(|e| match e {
+                image_webp::EncodingError::IoError(e) => Error::Write(e),
+                other => Error::encode("webp", other),
+            })?;
+    }
+    out.finish().map_err(Error::Write)
+}
