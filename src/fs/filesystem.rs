@@ -1,0 +1,704 @@
+//! The fuser `Filesystem`: paths to nodes, attributes with exact sizes, streaming reads.
+//!
+//! No FUSE thread waits for a render: lookups, stats and reads that need bytes not yet made
+//! register a callback on the render and return; the render worker sends the reply.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fuser::{
+    AccessFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
+    INodeNo, InitFlags, KernelConfig, LockOwner, OpenAccMode, OpenFlags, ReplyAttr, ReplyData,
+    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, Request,
+};
+
+use super::cache::{RenderKey, SourceId};
+use super::inode::{self, Inodes, Node, SpecDir};
+use super::names::{inside_meta, Names};
+use super::render::Render;
+use super::scheduler::Scheduler;
+use super::stats::Stats;
+use crate::spec::Spec;
+
+/// Attribute and entry lifetime in the kernel: short, because sources can change.
+const TTL: Duration = Duration::from_secs(1);
+
+/// How lookups report sizes of files never rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatMode {
+    /// Render on first stat and report the true size (what every tool expects).
+    Exact,
+    /// Report the source size until the first open; exact from then on.
+    Estimate,
+}
+
+/// What an open file handle reads from.
+enum Handle {
+    /// A render's buffer (kept alive here even after cache eviction).
+    Render(Arc<Render>),
+    /// A snapshot of a `.thumbfs` file.
+    Bytes(Arc<Vec<u8>>),
+}
+
+/// The filesystem state shared by all FUSE threads.
+pub struct ThumbFs {
+    root: PathBuf,
+    root_meta: fs::Metadata,
+    presets: Vec<(String, String)>,
+    inodes: Inodes,
+    names: Names,
+    sched: Arc<Scheduler>,
+    stat_mode: StatMode,
+    handles: Mutex<HashMap<u64, (u64, Handle)>>,
+    next_fh: AtomicU64,
+    spec_dirs: Mutex<HashMap<String, Arc<SpecDir>>>,
+    /// Source identity each file inode was last opened with: a change drops the page cache.
+    last_opened: Mutex<HashMap<u64, SourceId>>,
+}
+
+fn errno(e: i32) -> Errno {
+    Errno::from_i32(e)
+}
+
+fn io_errno(e: &std::io::Error) -> Errno {
+    errno(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+fn time(secs: i64, nsecs: i64) -> SystemTime {
+    if secs >= 0 {
+        UNIX_EPOCH + Duration::new(secs as u64, nsecs as u32)
+    } else {
+        UNIX_EPOCH
+    }
+}
+
+fn attr_from(ino: u64, meta: &fs::Metadata, kind: FileType, size: u64) -> FileAttr {
+    let read = (meta.mode() & 0o444) as u16;
+    let perm = match kind {
+        // Directories are r-x wherever the source is readable.
+        FileType::Directory => read | (read >> 2),
+        _ => read,
+    };
+    FileAttr {
+        ino: INodeNo(ino),
+        size,
+        blocks: size.div_ceil(512),
+        atime: time(meta.atime(), meta.atime_nsec()),
+        mtime: time(meta.mtime(), meta.mtime_nsec()),
+        ctime: time(meta.ctime(), meta.ctime_nsec()),
+        crtime: time(meta.mtime(), meta.mtime_nsec()),
+        kind,
+        perm,
+        nlink: if kind == FileType::Directory { 2 } else { 1 },
+        uid: meta.uid(),
+        gid: meta.gid(),
+        rdev: 0,
+        blksize: 4096,
+        flags: 0,
+    }
+}
+
+/// The text of `.thumbfs/README`.
+const README: &str = include_str!("README.txt");
+
+impl ThumbFs {
+    /// A filesystem serving `root` (canonical) with these presets and scheduler.
+    pub fn new(
+        root: PathBuf,
+        presets: Vec<(String, String)>,
+        sched: Arc<Scheduler>,
+        stat_mode: StatMode,
+    ) -> std::io::Result<Self> {
+        let root_meta = fs::metadata(&root)?;
+        Ok(ThumbFs {
+            root,
+            root_meta,
+            presets,
+            inodes: Inodes::default(),
+            names: Names::default(),
+            sched,
+            stat_mode,
+            handles: Mutex::default(),
+            next_fh: AtomicU64::new(1),
+            spec_dirs: Mutex::default(),
+            last_opened: Mutex::default(),
+        })
+    }
+
+    fn stats(&self) -> &Stats {
+        &self.sched.stats
+    }
+
+    /// A spec directory by its name under the root: a preset, or any valid spec.
+    fn spec_dir(&self, name: &str) -> Result<Arc<SpecDir>, String> {
+        if let Some(d) = self
+            .spec_dirs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            return Ok(d.clone());
+        }
+        let text = self
+            .presets
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(name, |(_, s)| s.as_str());
+        let spec: Spec = text
+            .parse()
+            .map_err(|e: crate::spec::SpecError| e.to_string())?;
+        let dir = Arc::new(SpecDir {
+            name: name.to_string(),
+            canonical: spec.to_string(),
+            spec,
+        });
+        self.spec_dirs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), dir.clone());
+        Ok(dir)
+    }
+
+    fn meta_bytes(&self, ino: u64) -> Vec<u8> {
+        match ino {
+            inode::META_README => README.as_bytes().to_vec(),
+            inode::META_STATS => {
+                let (b, n) = {
+                    let c = self.sched.lock_cache();
+                    (c.mem_bytes(), c.mem_entries())
+                };
+                self.stats().json(b, n).into_bytes()
+            }
+            inode::META_ERRORS => self.stats().errors_text().into_bytes(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn dir_attr(&self, ino: u64) -> FileAttr {
+        attr_from(ino, &self.root_meta, FileType::Directory, 0)
+    }
+
+    /// Attributes of a node, or the work needed to learn its size.
+    fn resolve_attr(&self, ino: u64, node: &Node) -> Result<AttrOrWait, Errno> {
+        match node {
+            Node::Root => Ok(AttrOrWait::Attr(self.dir_attr(ino))),
+            Node::Meta(m) if *m == inode::META_DIR => Ok(AttrOrWait::Attr(self.dir_attr(ino))),
+            Node::Meta(m) => {
+                let mut a = attr_from(
+                    ino,
+                    &self.root_meta,
+                    FileType::RegularFile,
+                    self.meta_bytes(*m).len() as u64,
+                );
+                a.perm = 0o444;
+                Ok(AttrOrWait::Attr(a))
+            }
+            Node::Dir { rel, .. } => {
+                let meta = inside_meta(&self.root, &self.root.join(rel))
+                    .filter(|m| m.is_dir())
+                    .ok_or(Errno::ENOENT)?;
+                Ok(AttrOrWait::Attr(attr_from(
+                    ino,
+                    &meta,
+                    FileType::Directory,
+                    0,
+                )))
+            }
+            Node::File { spec, rel } => {
+                let path = self.root.join(rel);
+                let meta = inside_meta(&self.root, &path)
+                    .filter(|m| m.is_file())
+                    .ok_or(Errno::ENOENT)?;
+                let key = RenderKey {
+                    source: SourceId::of(&meta),
+                    spec: spec.canonical.clone(),
+                };
+                if let Some(size) = self.sched.known_size(&key) {
+                    return Ok(AttrOrWait::Attr(attr_from(
+                        ino,
+                        &meta,
+                        FileType::RegularFile,
+                        size,
+                    )));
+                }
+                if self.stat_mode == StatMode::Estimate && !self.is_open(ino) {
+                    let mut a = attr_from(ino, &meta, FileType::RegularFile, meta.len());
+                    a.blocks = meta.len().div_ceil(512);
+                    return Ok(AttrOrWait::Estimate(a));
+                }
+                let render = self
+                    .sched
+                    .get(&key, path, &rel.to_string_lossy(), &spec.spec);
+                Ok(AttrOrWait::Wait(
+                    render,
+                    attr_from(ino, &meta, FileType::RegularFile, 0),
+                ))
+            }
+        }
+    }
+
+    fn is_open(&self, ino: u64) -> bool {
+        self.handles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .any(|(i, _)| *i == ino)
+    }
+
+    /// Finds a child of `parent` by name.
+    fn child(&self, parent: &Node, name: &OsStr) -> Result<Node, Errno> {
+        let name_str = name.to_str();
+        match parent {
+            Node::Root => {
+                let n = name_str.ok_or(Errno::ENOENT)?;
+                if n == ".thumbfs" {
+                    return Ok(Node::Meta(inode::META_DIR));
+                }
+                match self.spec_dir(n) {
+                    Ok(spec) => Ok(Node::Dir {
+                        spec,
+                        rel: PathBuf::new(),
+                    }),
+                    Err(why) => {
+                        tracing::debug!("lookup {n:?}: not a spec: {why}");
+                        Err(Errno::ENOENT)
+                    }
+                }
+            }
+            Node::Meta(m) if *m == inode::META_DIR => match name_str {
+                Some("README") => Ok(Node::Meta(inode::META_README)),
+                Some("stats") => Ok(Node::Meta(inode::META_STATS)),
+                Some("errors") => Ok(Node::Meta(inode::META_ERRORS)),
+                _ => Err(Errno::ENOENT),
+            },
+            Node::Dir { spec, rel } => {
+                let listing = self
+                    .names
+                    .list(&self.root, rel, spec.spec.format)
+                    .map_err(|e| io_errno(&e))?;
+                let entry = listing.find(name).ok_or_else(|| {
+                    tracing::debug!(
+                        "lookup {}/{:?}: no such image",
+                        spec.name,
+                        Path::new(rel).join(name)
+                    );
+                    Errno::ENOENT
+                })?;
+                Ok(if entry.is_dir() {
+                    Node::Dir {
+                        spec: spec.clone(),
+                        rel: entry.rel.clone(),
+                    }
+                } else {
+                    Node::File {
+                        spec: spec.clone(),
+                        rel: entry.rel.clone(),
+                    }
+                })
+            }
+            _ => Err(Errno::ENOTDIR),
+        }
+    }
+
+    fn new_fh(&self, ino: u64, h: Handle) -> u64 {
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        self.handles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(fh, (ino, h));
+        fh
+    }
+}
+
+/// Attributes now, an estimate, or a render to wait for (with the attributes minus size).
+enum AttrOrWait {
+    Attr(FileAttr),
+    Estimate(FileAttr),
+    Wait(Arc<Render>, FileAttr),
+}
+
+/// Sends attributes through `send` now or when the render ends (on the render's thread).
+fn with_attr(
+    result: Result<AttrOrWait, Errno>,
+    send: impl FnOnce(Result<(FileAttr, Duration), Errno>) + Send + 'static,
+) {
+    match result {
+        Err(e) => send(Err(e)),
+        Ok(AttrOrWait::Attr(a)) => send(Ok((a, TTL))),
+        Ok(AttrOrWait::Estimate(a)) => send(Ok((a, Duration::ZERO))),
+        Ok(AttrOrWait::Wait(render, mut a)) => render.when_done(move |r| match r {
+            Ok(size) => {
+                a.size = size;
+                a.blocks = size.div_ceil(512);
+                send(Ok((a, TTL)))
+            }
+            Err(e) => send(Err(errno(e))),
+        }),
+    }
+}
+
+impl Filesystem for ThumbFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        for cap in [
+            InitFlags::FUSE_PARALLEL_DIROPS,
+            InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP,
+        ] {
+            if config.add_capabilities(cap).is_err() {
+                tracing::debug!("kernel lacks {cap:?}");
+            }
+        }
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let Some(pnode) = self.inodes.get(parent.0) else {
+            return reply.error(Errno::ENOENT);
+        };
+        let node = match self.child(&pnode, name) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        let ino = self.inodes.ino(node.clone());
+        with_attr(self.resolve_attr(ino, &node), move |r| match r {
+            Ok((a, ttl)) => reply.entry(&ttl, &a, Generation(0)),
+            Err(e) => reply.error(e),
+        });
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let Some(node) = self.inodes.get(ino.0) else {
+            return reply.error(Errno::ENOENT);
+        };
+        with_attr(self.resolve_attr(ino.0, &node), move |r| match r {
+            Ok((a, ttl)) => reply.attr(&ttl, &a),
+            Err(e) => reply.error(e),
+        });
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        if flags.acc_mode() != OpenAccMode::O_RDONLY {
+            return reply.error(Errno::EROFS);
+        }
+        let node = match self.inodes.get(ino.0) {
+            Some(n) => n,
+            None => return reply.error(Errno::ENOENT),
+        };
+        match node {
+            Node::Meta(m) if m != inode::META_DIR => {
+                let fh = self.new_fh(ino.0, Handle::Bytes(Arc::new(self.meta_bytes(m))));
+                reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO);
+            }
+            Node::File { spec, rel } => {
+                let path = self.root.join(&rel);
+                let Some(meta) = inside_meta(&self.root, &path).filter(|m| m.is_file()) else {
+                    return reply.error(Errno::ENOENT);
+                };
+                // Opening needs read permission on the source, like any file.
+                if let Err(e) = fs::File::open(&path) {
+                    return reply.error(io_errno(&e));
+                }
+                let key = RenderKey {
+                    source: SourceId::of(&meta),
+                    spec: spec.canonical.clone(),
+                };
+                let render = self
+                    .sched
+                    .get(&key, path, &rel.to_string_lossy(), &spec.spec);
+                let same_source = self
+                    .last_opened
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(ino.0, key.source)
+                    .is_none_or(|prev| prev == key.source);
+                let flags = if render.finished_size().is_none() {
+                    // Still rendering: reads arrive as the caller sizes them and wait for bytes.
+                    FopenFlags::FOPEN_DIRECT_IO
+                } else if same_source {
+                    FopenFlags::FOPEN_KEEP_CACHE
+                } else {
+                    FopenFlags::empty()
+                };
+                let fh = self.new_fh(ino.0, Handle::Render(render));
+                reply.opened(FileHandle(fh), flags);
+            }
+            Node::Dir { .. } | Node::Root | Node::Meta(_) => reply.error(Errno::EISDIR),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        let handle = {
+            let h = self.handles.lock().unwrap_or_else(|e| e.into_inner());
+            match h.get(&fh.0) {
+                Some((_, Handle::Render(r))) => Ok(r.clone()),
+                Some((_, Handle::Bytes(b))) => Err(Some(b.clone())),
+                None => Err(None),
+            }
+        };
+        match handle {
+            Ok(render) => {
+                let stats = self.sched.stats.clone();
+                render.read(offset, size as usize, move |r| match r {
+                    Ok(bytes) => {
+                        stats
+                            .bytes_served
+                            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                        reply.data(&bytes)
+                    }
+                    Err(e) => reply.error(errno(e)),
+                });
+            }
+            Err(Some(bytes)) => {
+                let start = (offset as usize).min(bytes.len());
+                let end = start.saturating_add(size as usize).min(bytes.len());
+                reply.data(&bytes[start..end]);
+            }
+            Err(None) => reply.error(Errno::EBADF),
+        }
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.handles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&fh.0);
+        reply.ok();
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        match self.inodes.get(ino.0) {
+            Some(Node::File { .. }) => reply.error(Errno::ENOTDIR),
+            Some(Node::Meta(m)) if m != inode::META_DIR => reply.error(Errno::ENOTDIR),
+            Some(_) => reply.opened(FileHandle(0), FopenFlags::empty()),
+            None => reply.error(Errno::ENOENT),
+        }
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        let Some(node) = self.inodes.get(ino.0) else {
+            return reply.error(Errno::ENOENT);
+        };
+        let mut entries: Vec<(u64, FileType, std::ffi::OsString)> = vec![
+            (ino.0, FileType::Directory, ".".into()),
+            (inode::ROOT, FileType::Directory, "..".into()),
+        ];
+        match &node {
+            Node::Root => {
+                entries.push((inode::META_DIR, FileType::Directory, ".thumbfs".into()));
+                for (name, _) in &self.presets {
+                    if let Ok(spec) = self.spec_dir(name) {
+                        let i = self.inodes.ino(Node::Dir {
+                            spec,
+                            rel: PathBuf::new(),
+                        });
+                        entries.push((i, FileType::Directory, name.into()));
+                    }
+                }
+            }
+            Node::Meta(m) if *m == inode::META_DIR => {
+                for (i, n) in [
+                    (inode::META_README, "README"),
+                    (inode::META_STATS, "stats"),
+                    (inode::META_ERRORS, "errors"),
+                ] {
+                    entries.push((i, FileType::RegularFile, n.into()));
+                }
+            }
+            Node::Dir { spec, rel } => {
+                let listing = match self.names.list(&self.root, rel, spec.spec.format) {
+                    Ok(l) => l,
+                    Err(e) => return reply.error(io_errno(&e)),
+                };
+                for e in &listing.entries {
+                    let (node, kind) = if e.is_dir() {
+                        (
+                            Node::Dir {
+                                spec: spec.clone(),
+                                rel: e.rel.clone(),
+                            },
+                            FileType::Directory,
+                        )
+                    } else {
+                        (
+                            Node::File {
+                                spec: spec.clone(),
+                                rel: e.rel.clone(),
+                            },
+                            FileType::RegularFile,
+                        )
+                    };
+                    entries.push((self.inodes.ino(node), kind, e.name.clone()));
+                }
+            }
+            _ => return reply.error(Errno::ENOTDIR),
+        }
+        for (i, (ino, kind, name)) in entries.iter().enumerate().skip(offset as usize) {
+            if reply.add(INodeNo(*ino), (i + 1) as u64, *kind, name) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        reply.statfs(0, 0, 0, 0, 0, 4096, 255, 4096);
+    }
+
+    fn access(&self, _req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        if mask.contains(AccessFlags::W_OK) {
+            return reply.error(Errno::EROFS);
+        }
+        match self.inodes.get(ino.0) {
+            Some(_) => reply.ok(),
+            None => reply.error(Errno::ENOENT),
+        }
+    }
+
+    fn mkdir(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn mknod(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn create(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        _flags: i32,
+        reply: fuser::ReplyCreate,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn unlink(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn rmdir(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _newparent: INodeNo,
+        _newname: &OsStr,
+        _flags: fuser::RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn symlink(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _link_name: &OsStr,
+        _target: &Path,
+        reply: ReplyEntry,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn link(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _newparent: INodeNo,
+        _newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _mode: Option<u32>,
+        _uid: Option<u32>,
+        _gid: Option<u32>,
+        _size: Option<u64>,
+        _atime: Option<fuser::TimeOrNow>,
+        _mtime: Option<fuser::TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        _fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _offset: u64,
+        _data: &[u8],
+        _write_flags: fuser::WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: fuser::ReplyWrite,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+}

@@ -1,0 +1,282 @@
+//! What a spec directory shows of a source directory: subdirectories and images (recognised by
+//! magic bytes), each image under its output name.
+//!
+//! The output name swaps the extension when the spec changes the format (`photo.jpg` under
+//! `png/` is `photo.png`); when two sources would map to one name, both keep their full name
+//! plus the new extension (`photo.jpg.png`, `photo.gif.png`).
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File};
+use std::io::Read;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use super::cache::SourceId;
+use crate::codec::{self, InputFormat};
+use crate::spec::OutputFormat;
+
+/// One visible entry of a spec directory.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Name shown in the spec directory.
+    pub name: OsString,
+    /// Path relative to the source root.
+    pub rel: PathBuf,
+    /// Source metadata (symlinks followed).
+    pub meta: fs::Metadata,
+    /// The image format, `None` for a directory.
+    pub format: Option<InputFormat>,
+}
+
+impl Entry {
+    /// True for a subdirectory.
+    pub fn is_dir(&self) -> bool {
+        self.format.is_none()
+    }
+}
+
+/// A directory's entries in name order, with a name index.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Entries sorted by output name.
+    pub entries: Vec<Entry>,
+    by_name: HashMap<OsString, usize>,
+}
+
+impl Listing {
+    /// Finds an entry by its shown name.
+    pub fn find(&self, name: &OsStr) -> Option<&Entry> {
+        self.by_name.get(name).map(|&i| &self.entries[i])
+    }
+}
+
+/// A directory (relative path and identity) seen through one output format.
+type ListingKey = (PathBuf, SourceId, Option<OutputFormat>);
+
+/// Remembers formats (by source identity) and listings (by directory identity).
+#[derive(Default)]
+pub struct Names {
+    formats: Mutex<HashMap<SourceId, Option<InputFormat>>>,
+    listings: Mutex<HashMap<ListingKey, Arc<Listing>>>,
+}
+
+/// Entries in the listing cache before it is cleared.
+const MAX_LISTINGS: usize = 4096;
+
+impl Names {
+    /// Lists `root/rel` as seen through a spec whose output format is `format` (`None`: keep
+    /// each image's own format where a saver exists).
+    pub fn list(
+        &self,
+        root: &Path,
+        rel: &Path,
+        format: Option<OutputFormat>,
+    ) -> std::io::Result<Arc<Listing>> {
+        let dir = root.join(rel);
+        let dir_meta = fs::metadata(&dir)?;
+        let key = (rel.to_path_buf(), SourceId::of(&dir_meta), format);
+        if let Some(l) = self
+            .listings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(l.clone());
+        }
+        let listing = Arc::new(self.build(root, &dir, rel, format)?);
+        let mut cache = self.listings.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= MAX_LISTINGS {
+            cache.clear();
+        }
+        cache.insert(key, listing.clone());
+        Ok(listing)
+    }
+
+    fn build(
+        &self,
+        root: &Path,
+        dir: &Path,
+        rel: &Path,
+        format: Option<OutputFormat>,
+    ) -> std::io::Result<Listing> {
+        let mut found: Vec<(OsString, Entry, Option<&'static str>)> = Vec::new();
+        for item in fs::read_dir(dir)? {
+            let Ok(item) = item else { continue };
+            let name = item.file_name();
+            let path = item.path();
+            let Some(meta) = inside_meta(root, &path) else {
+                continue;
+            };
+            let entry_rel = rel.join(&name);
+            if meta.is_dir() {
+                found.push((
+                    name.clone(),
+                    Entry {
+                        name,
+                        rel: entry_rel,
+                        meta,
+                        format: None,
+                    },
+                    None,
+                ));
+            } else if meta.is_file() {
+                let Some(input) = self.format_of(&path, &meta) else {
+                    continue;
+                };
+                let out = format.unwrap_or_else(|| input.default_output());
+                found.push((
+                    name.clone(),
+                    Entry {
+                        name,
+                        rel: entry_rel,
+                        meta,
+                        format: Some(input),
+                    },
+                    Some(out.token()),
+                ));
+            }
+        }
+        // Proposed names, then resolve collisions by keeping the full original name.
+        let proposed: Vec<OsString> = found
+            .iter()
+            .map(|(name, _, ext)| match ext {
+                Some(ext) => renamed(name, ext),
+                None => name.clone(),
+            })
+            .collect();
+        let mut count: HashMap<&OsString, usize> = HashMap::new();
+        for p in &proposed {
+            *count.entry(p).or_default() += 1;
+        }
+        let mut entries: Vec<Entry> = Vec::with_capacity(found.len());
+        for ((orig, mut entry, ext), p) in found.iter().cloned().zip(&proposed) {
+            entry.name = match ext {
+                Some(ext) if count[p] > 1 && *p != orig => {
+                    let mut full = orig.clone().into_vec();
+                    full.push(b'.');
+                    full.extend_from_slice(ext.as_bytes());
+                    OsString::from_vec(full)
+                }
+                _ => p.clone(),
+            };
+            entries.push(entry);
+        }
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        entries.dedup_by(|a, b| a.name == b.name);
+        let by_name = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.name.clone(), i))
+            .collect();
+        Ok(Listing { entries, by_name })
+    }
+
+    /// The image format of a file by its magic bytes, remembered per source identity.
+    pub fn format_of(&self, path: &Path, meta: &fs::Metadata) -> Option<InputFormat> {
+        let id = SourceId::of(meta);
+        if let Some(f) = self
+            .formats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+        {
+            return *f;
+        }
+        let mut head = [0u8; codec::SNIFF_LEN];
+        let n = File::open(path)
+            .and_then(|mut f| read_up_to(&mut f, &mut head))
+            .unwrap_or(0);
+        let format = codec::detect(&head[..n]).filter(|f| f.is_supported());
+        self.formats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, format);
+        format
+    }
+}
+
+fn read_up_to(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// `name` with its extension replaced by `ext` (kept when it already means that format).
+fn renamed(name: &OsStr, ext: &str) -> OsString {
+    let path = Path::new(name);
+    let current = path.extension().and_then(|e| e.to_str());
+    if let Some(cur) = current {
+        if OutputFormat::from_extension(cur) == OutputFormat::from_extension(ext) {
+            return name.to_os_string();
+        }
+    }
+    let stem = match current {
+        Some(_) => path.file_stem().unwrap_or(name),
+        None => name,
+    };
+    let mut out = stem.as_bytes().to_vec();
+    out.push(b'.');
+    out.extend_from_slice(ext.as_bytes());
+    OsString::from_vec(out)
+}
+
+/// Metadata of `path` with symlinks followed, but only when the target stays inside `root`.
+pub fn inside_meta(root: &Path, path: &Path) -> Option<fs::Metadata> {
+    let lmeta = fs::symlink_metadata(path).ok()?;
+    if !lmeta.file_type().is_symlink() {
+        return Some(lmeta);
+    }
+    let target = fs::canonicalize(path).ok()?;
+    let root = fs::canonicalize(root).ok()?;
+    if !target.starts_with(&root) {
+        return None;
+    }
+    fs::metadata(&target).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extensions_follow_the_output_format() {
+        assert_eq!(renamed(OsStr::new("a.jpg"), "png"), "a.png");
+        assert_eq!(renamed(OsStr::new("a.JPEG"), "jpg"), "a.JPEG");
+        assert_eq!(renamed(OsStr::new("noext"), "png"), "noext.png");
+        assert_eq!(renamed(OsStr::new("x.tiff"), "tif"), "x.tiff");
+    }
+
+    #[test]
+    fn collisions_keep_the_full_name_and_non_images_are_hidden() {
+        let dir = tempfile::tempdir().unwrap();
+        let jpg = [0xFF, 0xD8, 0xFF, 0xE0, 0, 0];
+        fs::write(dir.path().join("photo.jpg"), jpg).unwrap();
+        fs::write(dir.path().join("photo.gif"), b"GIF89a....").unwrap();
+        fs::write(dir.path().join("other.jpeg"), jpg).unwrap();
+        fs::write(dir.path().join("notes.txt"), b"hello").unwrap();
+        fs::create_dir(dir.path().join("sub")).unwrap();
+        let names = Names::default();
+        let l = names
+            .list(dir.path(), Path::new(""), Some(OutputFormat::Png))
+            .unwrap();
+        let shown: Vec<_> = l.entries.iter().map(|e| e.name.clone()).collect();
+        assert_eq!(
+            shown,
+            ["other.png", "photo.gif.png", "photo.jpg.png", "sub"]
+        );
+        assert_eq!(
+            l.find(OsStr::new("photo.jpg.png")).unwrap().rel,
+            Path::new("photo.jpg")
+        );
+        let l = names.list(dir.path(), Path::new(""), None).unwrap();
+        let shown: Vec<_> = l.entries.iter().map(|e| e.name.clone()).collect();
+        assert_eq!(shown, ["other.jpeg", "photo.jpg", "photo.png", "sub"]);
+    }
+}

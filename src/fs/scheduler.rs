@@ -1,0 +1,191 @@
+//! Starting renders: one per (source identity, canonical spec) however many readers ask
+//! (single flight), run on a bounded pool of worker threads, with a timeout watchdog.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::cache::{Cache, RenderKey, SourceId};
+use super::render::{Outcome, Render, RenderTarget};
+use super::stats::Stats;
+use crate::pipeline::{self, RenderOptions};
+use crate::spec::Spec;
+use crate::Source;
+
+/// A render to run.
+struct Job {
+    key: RenderKey,
+    path: PathBuf,
+    /// Path relative to the source root, for messages.
+    shown: String,
+    spec: Spec,
+    render: Arc<Render>,
+}
+
+/// Renders in flight, the cache of finished ones, and the worker pool.
+pub struct Scheduler {
+    inflight: Mutex<HashMap<RenderKey, Arc<Render>>>,
+    /// Finished outputs and the size index.
+    pub cache: Mutex<Cache>,
+    /// Counters.
+    pub stats: Arc<Stats>,
+    jobs: Mutex<Sender<Job>>,
+    timeout: Duration,
+}
+
+impl Scheduler {
+    /// Starts `threads` render workers and the timeout watchdog.
+    pub fn new(cache: Cache, threads: usize, opts: RenderOptions, timeout: Duration) -> Arc<Self> {
+        let (tx, rx) = channel::<Job>();
+        let sched = Arc::new(Scheduler {
+            inflight: Mutex::default(),
+            cache: Mutex::new(cache),
+            stats: Arc::default(),
+            jobs: Mutex::new(tx),
+            timeout,
+        });
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx: Arc<Mutex<Receiver<Job>>> = rx.clone();
+            let weak = Arc::downgrade(&sched);
+            let opts = opts.clone();
+            std::thread::Builder::new()
+                .name(format!("render-{i}"))
+                .spawn(move || loop {
+                    let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok(job) = job else { return };
+                    let Some(sched) = weak.upgrade() else { return };
+                    sched.run(job, &opts);
+                })
+                .expect("spawning a render worker");
+        }
+        let weak = Arc::downgrade(&sched);
+        std::thread::Builder::new()
+            .name("render-watchdog".into())
+            .spawn(move || loop {
+                std::thread::sleep(Duration::from_millis(250));
+                let Some(sched) = weak.upgrade() else { return };
+                sched.expire();
+            })
+            .expect("spawning the watchdog");
+        sched
+    }
+
+    fn lock_inflight(&self) -> std::sync::MutexGuard<'_, HashMap<RenderKey, Arc<Render>>> {
+        self.inflight.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Locks the cache.
+    pub fn lock_cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The output for `key`: finished from the cache, the one already running, or a new
+    /// render queued now.
+    pub fn get(&self, key: &RenderKey, path: PathBuf, shown: &str, spec: &Spec) -> Arc<Render> {
+        let mut inflight = self.lock_inflight();
+        if let Some(r) = inflight.get(key) {
+            return r.clone();
+        }
+        if let Some(r) = self.lock_cache().get(key) {
+            Stats::bump(&self.stats.cache_hits);
+            return r;
+        }
+        let render = Render::new();
+        inflight.insert(key.clone(), render.clone());
+        drop(inflight);
+        Stats::bump(&self.stats.renders);
+        Stats::bump(&self.stats.in_flight);
+        let job = Job {
+            key: key.clone(),
+            path,
+            shown: shown.to_string(),
+            spec: spec.clone(),
+            render: render.clone(),
+        };
+        if self
+            .jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(job)
+            .is_err()
+        {
+            render.finish(Outcome::Failed(libc::EIO, "render pool stopped".into()));
+        }
+        render
+    }
+
+    /// The size if known without rendering (size index or a finished output).
+    pub fn known_size(&self, key: &RenderKey) -> Option<u64> {
+        if let Some(r) = self.lock_inflight().get(key) {
+            return r.finished_size();
+        }
+        self.lock_cache().size(key)
+    }
+
+    fn run(&self, job: Job, opts: &RenderOptions) {
+        let Job {
+            key,
+            path,
+            shown,
+            spec,
+            render,
+        } = job;
+        let result = (|| -> Result<(), (i32, String)> {
+            if render.outcome().is_some() {
+                return Err((libc::EIO, "timed out in the queue".into()));
+            }
+            let mut src = Source::file(&path)
+                .map_err(|e| (e.raw_os_error().unwrap_or(libc::EIO), e.to_string()))?;
+            src.set_name(shown.clone());
+            let mut target = RenderTarget(render.clone());
+            pipeline::render(src, &spec, &mut target, opts)
+                .map_err(|e| (e.errno(), e.to_string()))?;
+            // The file changed while we read it: the bytes may mix old and new content.
+            let now = std::fs::metadata(&path).map(|m| SourceId::of(&m));
+            if now.ok() != Some(key.source) {
+                return Err((libc::EIO, "source changed while rendering".into()));
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                render.finish(Outcome::Done);
+                if render.outcome() == Some(Outcome::Done) {
+                    self.lock_cache().put(key.clone(), render.clone());
+                }
+            }
+            Err((errno, msg)) => {
+                let msg = match render.outcome() {
+                    Some(Outcome::Failed(_, why)) => why,
+                    _ => msg,
+                };
+                tracing::warn!("{shown} [{}]: {msg}", key.spec);
+                self.stats.failed(&shown, &key.spec, &msg);
+                render.finish(Outcome::Failed(errno, msg));
+            }
+        }
+        self.lock_inflight().remove(&key);
+        self.stats
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Fails renders that ran past the timeout; their workers stop at the next write.
+    fn expire(&self) {
+        let late: Vec<Arc<Render>> = self
+            .lock_inflight()
+            .values()
+            .filter(|r| r.started.elapsed() > self.timeout)
+            .cloned()
+            .collect();
+        for r in late {
+            r.finish(Outcome::Failed(
+                libc::EIO,
+                format!("render timed out after {} s", self.timeout.as_secs_f32()),
+            ));
+        }
+    }
+}
