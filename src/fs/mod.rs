@@ -327,6 +327,14 @@ fn block_signals() -> libc::sigset_t {
     }
 }
 
+/// Lazy unmount: the mount point is free at once, the filesystem goes when its files close.
+fn detach(mnt: &Path) {
+    if let Ok(c) = CString::new(mnt.as_os_str().as_bytes()) {
+        // SAFETY: a valid C string path.
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
 fn serve(
     args: &MountArgs,
     root: PathBuf,
@@ -392,6 +400,8 @@ fn serve(
         }
     };
     let mut unmounter = session.unmount_callable();
+    let mnt = fs::canonicalize(&args.mnt).unwrap_or_else(|_| args.mnt.clone());
+    let grace = Duration::from_secs(args.render_timeout.max(1) + 1);
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
@@ -399,7 +409,19 @@ fn serve(
             // SAFETY: waiting on the blocked set built above.
             unsafe { libc::sigwait(&sigset, &mut sig) };
             tracing::info!("signal {sig}: unmounting");
-            let _ = unmounter.unmount();
+            // The FUSE connection's number, for aborting it if readers hang on.
+            let conn = fs::metadata(&mnt).ok().map(|m| {
+                use std::os::unix::fs::MetadataExt;
+                libc::minor(m.dev())
+            });
+            if let Err(e) = unmounter.unmount() {
+                tracing::info!("{}: {e}; detaching, open files finish first", mnt.display());
+                detach(&mnt);
+                std::thread::sleep(grace);
+                if let Some(c) = conn {
+                    let _ = fs::write(format!("/sys/fs/fuse/connections/{c}/abort"), "1");
+                }
+            }
         })
         .expect("spawning the signal thread");
     tracing::info!("serving {} on {}", args.src.display(), args.mnt.display());

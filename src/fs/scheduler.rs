@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use super::cache::{Cache, RenderKey, SourceId};
@@ -27,6 +27,8 @@ struct Job {
 /// Renders in flight, the cache of finished ones, and the worker pool.
 pub struct Scheduler {
     inflight: Mutex<HashMap<RenderKey, Arc<Render>>>,
+    /// Finished renders still held by open handles (maybe evicted from the cache): reused.
+    alive: Mutex<HashMap<RenderKey, Weak<Render>>>,
     /// Finished outputs and the size index.
     pub cache: Mutex<Cache>,
     /// Counters.
@@ -41,6 +43,7 @@ impl Scheduler {
         let (tx, rx) = channel::<Job>();
         let sched = Arc::new(Scheduler {
             inflight: Mutex::default(),
+            alive: Mutex::default(),
             cache: Mutex::new(cache),
             stats: Arc::default(),
             jobs: Mutex::new(tx),
@@ -92,6 +95,16 @@ impl Scheduler {
         if let Some(r) = self.lock_cache().get(key) {
             Stats::bump(&self.stats.cache_hits);
             return r;
+        }
+        {
+            let mut alive = self.alive.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(r) = alive.get(key).and_then(Weak::upgrade) {
+                if r.outcome() == Some(Outcome::Done) {
+                    Stats::bump(&self.stats.cache_hits);
+                    return r;
+                }
+            }
+            alive.retain(|_, w| w.strong_count() > 0);
         }
         let render = Render::new();
         inflight.insert(key.clone(), render.clone());
@@ -155,6 +168,10 @@ impl Scheduler {
                 render.finish(Outcome::Done);
                 if render.outcome() == Some(Outcome::Done) {
                     self.lock_cache().put(key.clone(), render.clone());
+                    self.alive
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(key.clone(), Arc::downgrade(&render));
                 }
             }
             Err((errno, msg)) => {
