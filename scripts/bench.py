@@ -155,13 +155,16 @@ class Report:
         self.rows = []
         self.notes = []
 
-    def add(self, workload, ours, anchor_name, anchor, unit="s", rss=("", ""), higher_better=False):
+    def add(self, workload, ours, anchor_name, anchor, target, unit="s", rss=("", ""),
+            higher_better=False):
         ratios = [a / b for a, b in zip(ours, anchor)]
         ratio = median(ratios)
         fmt = (lambda v: f"{v:.3f} {unit}") if unit == "s" else (lambda v: f"{v:.1f} {unit}")
+        met = ratio >= target if higher_better else ratio <= target
+        verdict = "met" if met else f"missed by {abs(ratio - target) / target * 100:.0f} %"
+        goal = (">= " if higher_better else "<= ") + f"{target}x"
         self.rows.append((workload, fmt(median(ours)), anchor_name, fmt(median(anchor)),
-                          f"{ratio:.2f}x" + (" (higher is better)" if higher_better else ""),
-                          rss[0], rss[1]))
+                          f"{ratio:.2f}x", f"{goal}: {verdict}", rss[0], rss[1]))
         print(f"{workload}: {fmt(median(ours))} vs {anchor_name} {fmt(median(anchor))}: {ratio:.2f}x",
               flush=True)
 
@@ -178,7 +181,7 @@ def alternate(runs, a, b):
 
 
 def main():
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    runs = max(1, int(sys.argv[1]) if len(sys.argv) > 1 else 5)
     big, photos, small = prepare()
     out = tempfile.mkdtemp(prefix="thumbfs-bench-out-")
     rep = Report()
@@ -198,7 +201,7 @@ def main():
         return run_timed(["vips", "invert", big + "[shrink=2]", os.path.join(out, "w1v.jpg[Q=90]")])
 
     a, b = alternate(runs, w1_ours, w1_vips)
-    rep.add("W1 q90_shrink2_invert, mount, cold", [x[0] for x in a], "vips invert", [x[0] for x in b],
+    rep.add("W1 q90_shrink2_invert, mount, cold", [x[0] for x in a], "vips invert", [x[0] for x in b], 0.7,
             rss=(f"{median([x[1] for x in a]):.0f} MB growth", f"{median([x[1] for x in b]):.0f} MB"))
     im = [run_timed(["convert", big, "-scale", "50%", "-negate", "-quality", "90",
                      os.path.join(out, "w1m.jpg")]) for _ in range(3)]
@@ -214,8 +217,8 @@ def main():
         lambda: first_byte(f"cat {big} | {BIN} invert 'stdin[shrink=2]' '.jpg[Q=90]'"),
         lambda: first_byte(f"cat {big} | vips invert 'stdin[shrink=2]' '.jpg[Q=90]'"),
     )
-    rep.add("W2 pipe form, time to first byte", [x[0] for x in a], "vips (pipes)", [x[0] for x in b])
-    rep.add("W2 pipe form, total", [x[1] for x in a], "vips (pipes)", [x[1] for x in b])
+    rep.add("W2 pipe form, time to first byte", [x[0] for x in a], "vips (pipes)", [x[0] for x in b], 1.0)
+    rep.add("W2 pipe form, total", [x[1] for x in a], "vips (pipes)", [x[1] for x in b], 1.0)
 
     # W3: w256 thumbnail through the mount, cold.
     def w3_ours():
@@ -229,7 +232,7 @@ def main():
 
     a, b = alternate(runs, w3_ours, lambda: run_timed(
         ["vipsthumbnail", big, "-s", "256", "-o", os.path.join(out, "w3v.jpg")]))
-    rep.add("W3 w256, mount, cold", [x[0] for x in a], "vipsthumbnail", [x[0] for x in b],
+    rep.add("W3 w256, mount, cold", [x[0] for x in a], "vipsthumbnail", [x[0] for x in b], 0.8,
             rss=(f"{median([x[1] for x in a]):.0f} MB growth", f"{median([x[1] for x in b]):.0f} MB"))
     im = [run_timed(["convert", "-define", "jpeg:size=512x512", big, "-thumbnail", "256x256",
                      os.path.join(out, "w3m.jpg")]) for _ in range(3)]
@@ -245,7 +248,7 @@ def main():
         lambda: run_timed([BIN, "convert", "png", big, os.path.join(out, "w4.png")]),
         lambda: run_timed(["vips", "copy", big, os.path.join(out, "w4v.png")]),
     )
-    rep.add("W4 JPEG -> PNG, full size", [x[0] for x in a], "vips copy", [x[0] for x in b],
+    rep.add("W4 JPEG -> PNG, full size", [x[0] for x in a], "vips copy", [x[0] for x in b], 0.25,
             rss=(f"{median([x[1] for x in a]):.0f} MB", f"{median([x[1] for x in b]):.0f} MB"))
     im = [run_timed(["convert", big, os.path.join(out, "w4m.png")]) for _ in range(2)]
     rep.notes.append(f"W4 ImageMagick `convert in.jpg out.png`: "
@@ -280,7 +283,7 @@ def main():
         return len(names) / t
 
     a, b = alternate(runs, w5_ours, w5_vips)
-    rep.add("W5 w256 of 40 photos, mount, cold, all cores", a, "vipsthumbnail (xargs -P)", b,
+    rep.add("W5 w256 of 40 photos, mount, cold, all cores", a, "vipsthumbnail (xargs -P)", b, 1.5,
             unit="photos/s", higher_better=True)
 
     shm = tempfile.mkdtemp(dir="/dev/shm")
@@ -297,7 +300,7 @@ def main():
         return total / (time.perf_counter() - t0) / 1e6
 
     base = [tmpfs_read() for _ in range(len(w6["ours"]))]
-    rep.add("W6 warm re-reads (cat all W5 outputs x10)", w6["ours"][1:], "tmpfs file reads", base[1:],
+    rep.add("W6 warm re-reads (cat all W5 outputs x10)", w6["ours"][1:], "tmpfs file reads", base[1:], 0.5,
             unit="MB/s", higher_better=True)
     shutil.rmtree(shm)
 
@@ -311,7 +314,7 @@ def main():
             lambda: run_timed(["ls", "-l", m.path("w64")])[0],
             lambda: run_timed(["ls", "-l", small])[0],
         )
-    rep.add("W7 ls -l of 1000 files, sizes known", a, "ls -l of the source", b)
+    rep.add("W7 ls -l of 1000 files, sizes known", a, "ls -l of the source", b, 3.0)
     rep.notes.append(f"W7 first `ls -l` (renders all 1000 files to learn their sizes): {first:.2f} s")
 
     write_report(rep, runs)
@@ -335,8 +338,8 @@ def write_report(rep, runs):
         f"Each workload: one warm-up, then {runs} runs alternating thumbfs and the anchor; "
         "medians, ratio = median of per-pair thumbfs/anchor ratios (lower is better for time).",
         "",
-        "| workload | thumbfs | anchor | anchor time | ratio | thumbfs RSS | anchor RSS |",
-        "|---|---|---|---|---|---|---|",
+        "| workload | thumbfs | anchor | anchor time | ratio | target | thumbfs RSS | anchor RSS |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rep.rows:
         lines.append("| " + " | ".join(r) + " |")
