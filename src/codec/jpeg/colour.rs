@@ -166,6 +166,25 @@ fn shrink_2x2_generic(r0: &[u8], r1: &[u8], out: &mut [u8]) {
     }
 }
 
+/// Adds a row of samples into column sums.
+pub fn accumulate(sums: &mut [u32], row: &[u8]) {
+    if has_avx2() {
+        // SAFETY: the CPU supports AVX2 (checked above).
+        unsafe { accumulate_avx2(sums, row) }
+    } else {
+        accumulate_generic(sums, row)
+    }
+}
+
+avx2_dispatch!(accumulate_generic, accumulate_avx2, (sums: &mut [u32], row: &[u8]));
+
+#[inline(always)]
+fn accumulate_generic(sums: &mut [u32], row: &[u8]) {
+    for (s, &v) in sums.iter_mut().zip(row) {
+        *s += v as u32;
+    }
+}
+
 /// Interleaves three full-resolution planes (RGB-coded JPEGs).
 pub fn interleave3(a: &[u8], b: &[u8], c: &[u8], out: &mut [u8]) {
     for (((px, &a), &b), &c) in out.chunks_exact_mut(3).zip(a).zip(b).zip(c) {

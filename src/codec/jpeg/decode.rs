@@ -349,9 +349,7 @@ impl<'a> JpegStream<'a> {
         sums.clear();
         sums.resize(w, 0);
         for r in lo..=hi {
-            for (s, &v) in sums.iter_mut().zip(rows.row(r)) {
-                *s += v as u32;
-            }
+            colour::accumulate(sums, rows.row(r));
         }
         let nrows = (hi - lo + 1) as u32;
         for (o, group) in out.iter_mut().zip(sums.chunks(bx)) {
