@@ -160,11 +160,12 @@ impl Render {
         Ok(())
     }
 
-    /// Ends the render (first call wins) and answers everyone still waiting.
-    pub fn finish(&self, outcome: Outcome) {
+    /// Ends the render (first call wins: returns whether this one did) and answers everyone
+    /// still waiting.
+    pub fn finish(&self, outcome: Outcome) -> bool {
         let mut st = self.lock();
         if st.outcome.is_some() {
-            return;
+            return false;
         }
         st.outcome = Some(outcome.clone());
         let readers = std::mem::take(&mut st.readers);
@@ -190,6 +191,7 @@ impl Render {
                 Outcome::Failed(e, _) => Err(*e),
             });
         }
+        true
     }
 
     /// The whole output of a finished render (for the disk cache).

@@ -2,10 +2,13 @@
 //! (single flight), run on a bounded pool of worker threads, with a timeout watchdog.
 
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
+
+use lru::LruCache;
 
 use super::cache::{Cache, RenderKey, SourceId};
 use super::render::{Outcome, Render, RenderTarget};
@@ -13,6 +16,15 @@ use super::stats::Stats;
 use crate::pipeline::{self, RenderOptions};
 use crate::spec::Spec;
 use crate::Source;
+
+/// Failed renders remembered.
+const MAX_FAILURES: NonZeroUsize = NonZeroUsize::new(4096).expect("non-zero");
+
+/// Whether rendering the same bytes again would fail the same way.
+fn deterministic(e: &crate::Error) -> bool {
+    use crate::Error as E;
+    !matches!(e, E::Read(_) | E::Write(_) | E::Cancelled(_))
+}
 
 /// A render to run.
 struct Job {
@@ -26,7 +38,8 @@ struct Job {
 
 /// Renders in flight, the cache of finished ones, and the worker pool.
 pub struct Scheduler {
-    inflight: Mutex<HashMap<RenderKey, Arc<Render>>>,
+    /// Running or queued renders, with the source path shown in messages.
+    inflight: Mutex<HashMap<RenderKey, (Arc<Render>, String)>>,
     /// Finished renders still held by open handles (maybe evicted from the cache): reused.
     alive: Mutex<HashMap<RenderKey, Weak<Render>>>,
     /// Finished outputs and the size index.
@@ -34,6 +47,9 @@ pub struct Scheduler {
     /// Counters.
     pub stats: Arc<Stats>,
     jobs: Mutex<Sender<Job>>,
+    /// Renders that failed for a reason in the bytes themselves (by source identity, so a
+    /// fixed file is tried again).
+    failures: Mutex<LruCache<RenderKey, Arc<Render>>>,
     timeout: Duration,
 }
 
@@ -47,6 +63,7 @@ impl Scheduler {
             cache: Mutex::new(cache),
             stats: Arc::default(),
             jobs: Mutex::new(tx),
+            failures: Mutex::new(LruCache::new(MAX_FAILURES)),
             timeout,
         });
         let rx = Arc::new(Mutex::new(rx));
@@ -76,8 +93,14 @@ impl Scheduler {
         sched
     }
 
-    fn lock_inflight(&self) -> std::sync::MutexGuard<'_, HashMap<RenderKey, Arc<Render>>> {
+    fn lock_inflight(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<RenderKey, (Arc<Render>, String)>> {
         self.inflight.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_failures(&self) -> std::sync::MutexGuard<'_, LruCache<RenderKey, Arc<Render>>> {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Locks the cache.
@@ -89,7 +112,7 @@ impl Scheduler {
     /// render queued now.
     pub fn get(&self, key: &RenderKey, path: PathBuf, shown: &str, spec: &Spec) -> Arc<Render> {
         let mut inflight = self.lock_inflight();
-        if let Some(r) = inflight.get(key) {
+        if let Some((r, _)) = inflight.get(key) {
             return r.clone();
         }
         if let Some(r) = self.lock_cache().get(key) {
@@ -106,8 +129,12 @@ impl Scheduler {
             }
             alive.retain(|_, w| w.strong_count() > 0);
         }
+        if let Some(r) = self.lock_failures().get(key) {
+            // A broken image fails the same way again: don't decode it on every stat.
+            return r.clone();
+        }
         let render = Render::new();
-        inflight.insert(key.clone(), render.clone());
+        inflight.insert(key.clone(), (render.clone(), shown.to_string()));
         drop(inflight);
         Stats::bump(&self.stats.renders);
         Stats::bump(&self.stats.in_flight);
@@ -132,7 +159,7 @@ impl Scheduler {
 
     /// The size if known without rendering (size index or a finished output).
     pub fn known_size(&self, key: &RenderKey) -> Option<u64> {
-        if let Some(r) = self.lock_inflight().get(key) {
+        if let Some((r, _)) = self.lock_inflight().get(key) {
             return r.finished_size();
         }
         self.lock_cache().size(key)
@@ -146,20 +173,21 @@ impl Scheduler {
             spec,
             render,
         } = job;
-        let result = (|| -> Result<(), (i32, String)> {
+        // Errors carry whether the same bytes would fail again (a broken image) or not (I/O).
+        let result = (|| -> Result<(), (i32, String, bool)> {
             if render.outcome().is_some() {
-                return Err((libc::EIO, "timed out in the queue".into()));
+                return Err((libc::EIO, "timed out in the queue".into(), false));
             }
             let mut src = Source::file(&path)
-                .map_err(|e| (e.raw_os_error().unwrap_or(libc::EIO), e.to_string()))?;
+                .map_err(|e| (e.raw_os_error().unwrap_or(libc::EIO), e.to_string(), false))?;
             src.set_name(shown.clone());
             let mut target = RenderTarget(render.clone());
             pipeline::render(src, &spec, &mut target, opts)
-                .map_err(|e| (e.errno(), e.to_string()))?;
+                .map_err(|e| (e.errno(), e.to_string(), deterministic(&e)))?;
             // The file changed while we read it: the bytes may mix old and new content.
             let now = std::fs::metadata(&path).map(|m| SourceId::of(&m));
             if now.ok() != Some(key.source) {
-                return Err((libc::EIO, "source changed while rendering".into()));
+                return Err((libc::EIO, "source changed while rendering".into(), false));
             }
             Ok(())
         })();
@@ -174,14 +202,15 @@ impl Scheduler {
                         .insert(key.clone(), Arc::downgrade(&render));
                 }
             }
-            Err((errno, msg)) => {
-                let msg = match render.outcome() {
-                    Some(Outcome::Failed(_, why)) => why,
-                    _ => msg,
-                };
-                tracing::warn!("{shown} [{}]: {msg}", key.spec);
-                self.stats.failed(&shown, &key.spec, &msg);
-                render.finish(Outcome::Failed(errno, msg));
+            Err((errno, msg, again)) => {
+                // The watchdog already failed it, logged and recorded it.
+                if render.finish(Outcome::Failed(errno, msg.clone())) {
+                    tracing::warn!("{shown} [{}]: {msg}", key.spec);
+                    self.stats.failed(&shown, &key.spec, &msg);
+                    if again {
+                        self.lock_failures().put(key.clone(), render.clone());
+                    }
+                }
             }
         }
         self.lock_inflight().remove(&key);
@@ -190,19 +219,21 @@ impl Scheduler {
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Fails renders that ran past the timeout; their workers stop at the next write.
+    /// Fails renders that ran past the timeout, logging and recording them now (readers get
+    /// EIO now); their workers stop at the next write.
     fn expire(&self) {
-        let late: Vec<Arc<Render>> = self
+        let late: Vec<(RenderKey, Arc<Render>, String)> = self
             .lock_inflight()
-            .values()
-            .filter(|r| r.started.elapsed() > self.timeout)
-            .cloned()
+            .iter()
+            .filter(|(_, (r, _))| r.outcome().is_none() && r.started.elapsed() > self.timeout)
+            .map(|(k, (r, shown))| (k.clone(), r.clone(), shown.clone()))
             .collect();
-        for r in late {
-            r.finish(Outcome::Failed(
-                libc::EIO,
-                format!("render timed out after {} s", self.timeout.as_secs_f32()),
-            ));
+        for (key, r, shown) in late {
+            let msg = format!("render timed out after {} s", self.timeout.as_secs_f32());
+            if r.finish(Outcome::Failed(libc::EIO, msg.clone())) {
+                tracing::warn!("{shown} [{}]: {msg}", key.spec);
+                self.stats.failed(&shown, &key.spec, &msg);
+            }
         }
     }
 }
