@@ -421,6 +421,10 @@ fn serve(
                 if let Some(c) = conn {
                     let _ = fs::write(format!("/sys/fs/fuse/connections/{c}/abort"), "1");
                 }
+                // Without fusectl mounted the abort fails and an idle open file would keep the
+                // session (and us) alive for ever: exit; the kernel fails its later reads.
+                tracing::info!("exiting with files still open");
+                std::process::exit(0);
             }
         })
         .expect("spawning the signal thread");
