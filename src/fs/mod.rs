@@ -67,6 +67,10 @@ pub struct MountArgs {
     /// Fail a render (EIO) after this many seconds.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub render_timeout: u64,
+    /// FUSE mount options, comma-separated (`allow_other`, `allow_root`, `default_permissions`,
+    /// `noatime`, `fsname=NAME`, ...), as for sshfs.
+    #[arg(short = 'o', value_name = "OPTS")]
+    pub options: Vec<String>,
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -292,6 +296,16 @@ fn daemonise() -> Result<Option<i32>, RawFd> {
     }
 }
 
+/// Reports a start-up failure once: to the waiting parent when daemonising, else on stderr.
+fn fail(report: &mut Option<RawFd>, msg: &str) -> i32 {
+    if report.is_some() {
+        tell(report, msg);
+    } else {
+        eprintln!("thumbfs mount: {msg}");
+    }
+    2
+}
+
 fn tell(report: &mut Option<RawFd>, msg: &str) {
     if let Some(fd) = report.take() {
         // SAFETY: fd is the write end of our pipe, owned here and closed by the File.
@@ -347,9 +361,7 @@ fn serve(
         Ok(c) => c,
         Err(e) => {
             let msg = format!("--cache-dir: {e}");
-            eprintln!("thumbfs mount: {msg}");
-            tell(&mut report, &msg);
-            return 2;
+            return fail(&mut report, &msg);
         }
     };
     let threads = args
@@ -369,9 +381,7 @@ fn serve(
         Ok(f) => f,
         Err(e) => {
             let msg = format!("{}: {e}", args.src.display());
-            tell(&mut report, &msg);
-            eprintln!("thumbfs mount: {msg}");
-            return 2;
+            return fail(&mut report, &msg);
         }
     };
     let mut config = fuser::Config::default();
@@ -383,10 +393,37 @@ fn serve(
         fuser::MountOption::NoSuid,
         fuser::MountOption::NoDev,
     ];
-    // Let other users (a web server) read, with the kernel checking our permission bits.
+    // As root, let other users (a web server) read, with the kernel checking our permission
+    // bits; `-o allow_other` asks for the same as a user (needs user_allow_other).
     // SAFETY: getuid has no preconditions.
     if unsafe { libc::getuid() } == 0 {
         config.acl = fuser::SessionACL::All;
+    }
+    for opt in args
+        .options
+        .iter()
+        .flat_map(|o| o.split(','))
+        .map(str::trim)
+    {
+        use fuser::MountOption as M;
+        match opt {
+            "" | "ro" | "default_permissions" => {}
+            "allow_other" => config.acl = fuser::SessionACL::All,
+            "allow_root" => config.acl = fuser::SessionACL::RootAndOwner,
+            "noatime" => config.mount_options.push(M::NoAtime),
+            "noexec" => config.mount_options.push(M::NoExec),
+            "auto_unmount" => config.mount_options.push(M::AutoUnmount),
+            "rw" => {
+                return fail(&mut report, "-o rw: thumbfs is read-only");
+            }
+            other => match other.split_once('=') {
+                Some(("fsname", v)) => {
+                    config.mount_options.retain(|o| !matches!(o, M::FSName(_)));
+                    config.mount_options.push(M::FSName(v.into()));
+                }
+                _ => config.mount_options.push(M::CUSTOM(other.into())),
+            },
+        }
     }
     config.n_threads = Some(4);
     config.clone_fd = true;
@@ -394,9 +431,7 @@ fn serve(
         Ok(s) => s,
         Err(e) => {
             let msg = format!("mounting on {}: {e}", args.mnt.display());
-            tell(&mut report, &msg);
-            eprintln!("thumbfs mount: {msg}");
-            return 2;
+            return fail(&mut report, &msg);
         }
     };
     let mut unmounter = session.unmount_callable();
