@@ -247,7 +247,7 @@ pub fn save(
         OutputFormat::Pnm => pnm::save(stream, opts, target, false),
         OutputFormat::Pfm => pnm::save(stream, opts, target, true),
         OutputFormat::Webp => webp::save(stream, opts, target),
-        other => Err(Error::Unsupported(format!("{} saving", other.token()))),
+        OutputFormat::Tiff => tiff::save::save(stream, opts, target),
     }
 }
 

@@ -2,8 +2,14 @@
 //!
 //! The crate needs `Read + Seek`: seekable sources are read in place, unseekable ones are
 //! read into memory first (up to the memory limit). Handled: grey (1..16 bit), grey+alpha,
-//! RGB and RGBA at 8/16 bits, 32-bit float, chunky or planar. Not handled (clean errors):
-//! palette, CMYK, YCbCr and JPEG-compressed files.
+//! RGB and RGBA at 8/16 bits, 32-bit float, chunky or planar; palette (expanded to RGB, see
+//! [`patch`]), 8-bit CMYK (naive conversion, as ImageMagick does without a profile) and
+//! unsubsampled YCbCr. Not handled (clean errors): JPEG-compressed chunks, Lab.
+
+mod patch;
+pub mod save;
+
+use patch::{Palette, Patched};
 
 use std::io::{Cursor, Read, Seek};
 use std::sync::Arc;
@@ -32,33 +38,59 @@ fn err(e: TiffError) -> Error {
     }
 }
 
+/// How file samples become our pixels.
+#[derive(Debug, Clone)]
+enum Colour {
+    /// Grey, grey+alpha, RGB, RGBA: samples are pixels.
+    Direct,
+    /// Palette indices (decoded as grey, see [`patch`]) to RGB.
+    Palette(Arc<Palette>),
+    /// CMYK (0 = no ink), an optional alpha after it.
+    Cmyk,
+    /// YCbCr without subsampling (JFIF coefficients).
+    YCbCr,
+}
+
 /// What a pixel looks like in the file and in our output.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Layout {
-    /// Samples per pixel in the file (= our bands).
+    /// Samples per pixel in the file.
     bands: u8,
+    /// Bands of our output.
+    out_bands: u8,
     /// Bits per sample in the file.
     bits: u8,
     format: SampleFormat,
     planar: bool,
+    colour: Colour,
 }
 
-fn layout<R: Read + Seek>(dec: &mut Decoder<R>) -> Result<Layout> {
+fn layout<R: Read + Seek>(dec: &mut Decoder<R>, palette: Option<Arc<Palette>>) -> Result<Layout> {
     let color = dec.colortype().map_err(err)?;
-    let (bands, bits) = match color {
-        ColorType::Gray(b) => (1, b),
-        ColorType::GrayA(b) => (2, b),
-        ColorType::Multiband {
-            bit_depth,
-            num_samples: 2,
-        } => (2, bit_depth),
-        ColorType::RGB(b) => (3, b),
-        ColorType::RGBA(b) => (4, b),
-        other => {
-            return Err(Error::Unsupported(format!(
-                "tiff colour type {other:?} (palette, CMYK, YCbCr, Lab and extra bands are not decoded)"
-            )))
-        }
+    let (bands, bits, colour) = match (color, palette) {
+        (ColorType::Gray(b), Some(p)) => (1, b, Colour::Palette(p)),
+        (ColorType::Gray(b), None) => (1, b, Colour::Direct),
+        (ColorType::GrayA(b), _) => (2, b, Colour::Direct),
+        (
+            ColorType::Multiband {
+                bit_depth,
+                num_samples: 2,
+            },
+            _,
+        ) => (2, bit_depth, Colour::Direct),
+        (ColorType::RGB(b), _) => (3, b, Colour::Direct),
+        (ColorType::RGBA(b), _) => (4, b, Colour::Direct),
+        (ColorType::CMYK(8), _) => (4, 8, Colour::Cmyk),
+        (ColorType::CMYKA(8), _) => (5, 8, Colour::Cmyk),
+        (ColorType::YCbCr(8), _) => (3, 8, Colour::YCbCr),
+        (other, _) => return Err(Error::Unsupported(format!(
+            "tiff colour type {other:?} (Lab, extra bands and 16-bit CMYK/YCbCr are not decoded)"
+        ))),
+    };
+    let out_bands = match colour {
+        Colour::Direct | Colour::YCbCr => bands,
+        Colour::Palette(_) => 3,
+        Colour::Cmyk => bands - 1,
     };
     // One value per sample; the crate has already checked they agree.
     let float = dec
@@ -83,34 +115,80 @@ fn layout<R: Read + Seek>(dec: &mut Decoder<R>) -> Result<Layout> {
             "tiff with {bits}-bit samples and {bands} bands"
         )));
     }
+    if !matches!(colour, Colour::Direct) && format != SampleFormat::U8 {
+        return Err(Error::Unsupported(format!(
+            "tiff palette/CMYK/YCbCr with {bits}-bit samples"
+        )));
+    }
     let planar = dec
         .find_tag_unsigned::<u16>(Tag::PlanarConfiguration)
         .map_err(err)?
         == Some(2);
     Ok(Layout {
         bands,
+        out_bands,
         bits,
         format,
         planar: planar && bands > 1,
+        colour,
     })
 }
 
-fn open<R: Read + Seek>(src: R, page: u32, limit: usize) -> Result<(Decoder<R>, Header, Layout)> {
+/// `PhotometricInterpretation` value of palette images.
+const RGB_PALETTE: u16 = 3;
+
+/// The decoder over `src`, positioned on page `page`.
+type TiffDecoder<R> = Decoder<Patched<R>>;
+
+fn seek_page<R: Read + Seek>(dec: &mut TiffDecoder<R>, page: u32) -> Result<()> {
+    dec.seek_to_image(page as usize).map_err(|e| match e {
+        TiffError::FormatError(_) | TiffError::UsageError(_) => {
+            Error::decode("tiff", format!("no page {page}"))
+        }
+        e => err(e),
+    })
+}
+
+fn open<R: Read + Seek>(
+    src: R,
+    page: u32,
+    limit: usize,
+) -> Result<(TiffDecoder<R>, Header, Layout)> {
     let mut limits = Limits::default();
     limits.decoding_buffer_size = limit;
     limits.intermediate_buffer_size = limit;
-    let mut dec = Decoder::new(src).map_err(err)?.with_limits(limits);
+    let mut dec = Decoder::new(Patched::new(src))
+        .map_err(err)?
+        .with_limits(limits);
     if page > 0 {
-        dec.seek_to_image(page as usize).map_err(|e| match e {
-            TiffError::FormatError(_) | TiffError::UsageError(_) => {
-                Error::decode("tiff", format!("no page {page}"))
-            }
-            e => err(e),
-        })?;
+        seek_page(&mut dec, page)?;
+    }
+    let mut palette = None;
+    if dec
+        .find_tag_unsigned::<u16>(Tag::PhotometricInterpretation)
+        .map_err(err)?
+        == Some(RGB_PALETTE)
+    {
+        let bits = dec
+            .find_tag_unsigned::<u8>(Tag::BitsPerSample)
+            .map_err(err)?
+            .unwrap_or(1);
+        if !matches!(bits, 1 | 2 | 4 | 8) {
+            return Err(Error::Unsupported(format!("tiff {bits}-bit palette")));
+        }
+        let map = dec.get_tag_u16_vec(Tag::ColorMap).map_err(err)?;
+        palette = Some(Arc::new(Palette::from_colormap(&map, bits)?));
+        let ifd = dec
+            .ifd_pointer()
+            .ok_or_else(|| Error::decode("tiff", "no current IFD"))?;
+        let order = dec.byte_order();
+        dec.inner().rewrite_photometric(ifd, order)?;
+        // Parse the IFD again, now seeing grey indices.
+        seek_page(&mut dec, page)?;
     }
     let (width, height) = dec.dimensions().map_err(err)?;
-    let lay = layout(&mut dec)?;
-    let bytes = |dec: &mut Decoder<R>, tag: u16| -> Option<Arc<Vec<u8>>> {
+    let lay = layout(&mut dec, palette)?;
+    let bytes = |dec: &mut TiffDecoder<R>, tag: u16| -> Option<Arc<Vec<u8>>> {
         // Unreadable metadata should not cost the picture.
         dec.get_tag_u8_vec(Tag::Unknown(tag))
             .ok()
@@ -132,9 +210,13 @@ fn open<R: Read + Seek>(src: R, page: u32, limit: usize) -> Result<(Decoder<R>, 
     let header = Header {
         width,
         height,
-        bands: lay.bands,
+        bands: lay.out_bands,
         format: lay.format,
-        bit_depth: lay.bits,
+        bit_depth: if matches!(lay.colour, Colour::Direct) {
+            lay.bits
+        } else {
+            8
+        },
         meta: Metadata {
             orientation,
             icc,
@@ -188,7 +270,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
 
 /// Strips, or rows of tiles, in order.
 struct TiffRows<'a> {
-    dec: Decoder<Box<dyn ReadSeek + 'a>>,
+    dec: TiffDecoder<Box<dyn ReadSeek + 'a>>,
     header: Header,
     lay: Layout,
     chunk_w: u32,
@@ -205,7 +287,11 @@ impl TiffRows<'_> {
         let data = self.dec.read_chunk(index).map_err(err)?;
         let n = w as usize * h as usize * bands;
         let samples = match data {
-            DecodingResult::U8(v) if self.lay.bits < 8 => unpack_bits(&v, w, h, self.lay.bits),
+            DecodingResult::U8(v) if self.lay.bits < 8 => {
+                // Palette indices are indices, not levels to stretch.
+                let scale = !matches!(self.lay.colour, Colour::Palette(_));
+                unpack_bits(&v, w, h, self.lay.bits, scale)
+            }
             DecodingResult::U8(v) => Samples::U8(v),
             DecodingResult::U16(v) => Samples::U16(v),
             DecodingResult::F32(v) => Samples::F32(v),
@@ -221,8 +307,9 @@ impl TiffRows<'_> {
     }
 }
 
-/// Packed 1/2/4-bit grey rows (each padded to a byte) to 8-bit, scaled to 0..255.
-fn unpack_bits(v: &[u8], w: u32, h: u32, bits: u8) -> Samples {
+/// Packed 1/2/4-bit rows (each padded to a byte) to one byte per sample, scaled to 0..255
+/// when `scale`.
+fn unpack_bits(v: &[u8], w: u32, h: u32, bits: u8, scale: bool) -> Samples {
     let w = w as usize;
     let row_bytes = (w * bits as usize).div_ceil(8);
     let max = (1u16 << bits) - 1;
@@ -233,7 +320,7 @@ fn unpack_bits(v: &[u8], w: u32, h: u32, bits: u8) -> Samples {
             let byte = row[bit / 8];
             let shift = 8 - bits as usize - bit % 8;
             let s = (byte >> shift) as u16 & max;
-            out.push((s * 255 / max) as u8);
+            out.push(if scale { s * 255 / max } else { s } as u8);
         }
     }
     Samples::U8(out)
@@ -308,12 +395,57 @@ impl ImageStream for TiffRows<'_> {
                 }
             }
         }
+        let samples = match (&self.lay.colour, out) {
+            (Colour::Direct, out) => out,
+            (Colour::Palette(p), Samples::U8(v)) => Samples::U8(p.expand(&v)),
+            (Colour::Cmyk, Samples::U8(v)) => Samples::U8(cmyk_to_rgb(&v, bands)),
+            (Colour::YCbCr, Samples::U8(v)) => Samples::U8(ycbcr_to_rgb(v)),
+            _ => {
+                return Err(Error::decode(
+                    "tiff",
+                    "colour conversion of non-8-bit samples",
+                ))
+            }
+        };
         let strip = Strip {
             y,
             height: rows,
-            samples: out,
+            samples,
         };
         self.row += 1;
         Ok(Some(strip))
     }
+}
+
+/// CMYK(+alpha) with 0 = no ink to RGB(+alpha): `(255 - c) * (255 - k) / 255`.
+fn cmyk_to_rgb(v: &[u8], bands: usize) -> Vec<u8> {
+    let out_bands = bands - 1;
+    let mut out = Vec::with_capacity(v.len() / bands * out_bands);
+    let ink = |c: u8, k: u8| ((255 - u32::from(c)) * (255 - u32::from(k)) + 127) / 255;
+    for px in v.chunks_exact(bands) {
+        let k = px[3];
+        out.extend([
+            ink(px[0], k) as u8,
+            ink(px[1], k) as u8,
+            ink(px[2], k) as u8,
+        ]);
+        if bands == 5 {
+            out.push(px[4]);
+        }
+    }
+    out
+}
+
+/// Full-range YCbCr (JFIF / TIFF default coefficients) to RGB, in place.
+fn ycbcr_to_rgb(mut v: Vec<u8>) -> Vec<u8> {
+    for px in v.chunks_exact_mut(3) {
+        let y = f32::from(px[0]);
+        let cb = f32::from(px[1]) - 128.0;
+        let cr = f32::from(px[2]) - 128.0;
+        let c = |x: f32| x.round().clamp(0.0, 255.0) as u8;
+        px[0] = c(y + 1.402 * cr);
+        px[1] = c(y - 0.344_136 * cb - 0.714_136 * cr);
+        px[2] = c(y + 1.772 * cb);
+    }
+    v
 }

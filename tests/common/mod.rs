@@ -175,3 +175,20 @@ pub fn psnr(a: &[u16], b: &[u16], maxval: u32) -> f64 {
     let mse = se / a.len() as f64;
     10.0 * ((maxval as f64).powi(2) / mse).log10()
 }
+
+/// A real ICC profile ("Generic RGB Profile"), extracted by exiftool from a corpus JPEG and
+/// written to `dir/profile.icc`: its path and bytes.
+pub fn sample_icc(dir: &Path) -> (PathBuf, Vec<u8>) {
+    let out = Command::new("exiftool")
+        .args(["-b", "-ICC_Profile"])
+        .arg(corpus("exif-orientation/Landscape_4.jpg"))
+        .output()
+        .expect("exiftool runs");
+    assert!(
+        out.status.success() && out.stdout.len() > 128,
+        "no ICC profile extracted"
+    );
+    let path = dir.join("profile.icc");
+    std::fs::write(&path, &out.stdout).unwrap();
+    (path, out.stdout)
+}

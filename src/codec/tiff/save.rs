@@ -1,0 +1,199 @@
+//! TIFF saver over the tiff crate's encoder.
+//!
+//! The encoder needs `Write + Seek` (offsets are patched into the IFD), and a target never
+//! seeks, so the file is assembled in memory, then written out. Uncompressed files are built
+//! strip by strip as rows arrive; compressed ones are handed to the crate whole, because its
+//! per-strip call does not compress (only `write_data` switches the compressor on).
+
+use std::borrow::Cow;
+use std::io::Cursor;
+
+use ::tiff::encoder::colortype::{self, ColorType};
+use ::tiff::encoder::{Compression, DeflateLevel, TiffEncoder, TiffValue};
+use ::tiff::tags::{Predictor, Tag, Type};
+use ::tiff::TiffError;
+
+use crate::codec::SaveOptions;
+use crate::error::{Error, Result};
+use crate::image::{f32_to_u16, BoxStream, SampleFormat, Samples};
+use crate::io::Target;
+use crate::spec::TiffCompression;
+
+/// Rows per TIFF strip: small enough for readers that fetch strips, large enough to compress.
+const ROWS_PER_STRIP: u32 = 64;
+
+fn encode_err(e: TiffError) -> Error {
+    match e {
+        TiffError::IoError(e) => Error::Write(e),
+        other => Error::encode("tiff", other),
+    }
+}
+
+/// Bytes written with TIFF type UNDEFINED, as the ICC tag requires.
+struct Undefined<'a>(&'a [u8]);
+
+impl TiffValue for Undefined<'_> {
+    const BYTE_LEN: u8 = 1;
+    const FIELD_TYPE: Type = Type::UNDEFINED;
+
+    fn count(&self) -> usize {
+        self.0.len()
+    }
+
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(self.0)
+    }
+}
+
+/// Encodes the stream as a TIFF: 8 or 16 bits per sample (floats become 16-bit sRGB),
+/// grey or RGB, alpha as an unassociated extra sample.
+pub fn save(stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) -> Result<()> {
+    let header = stream.header().clone();
+    let wide = header.format != SampleFormat::U8;
+    let mut file = Cursor::new(Vec::new());
+    let compression = match opts.tiff_compression {
+        None => Compression::Uncompressed,
+        Some(TiffCompression::Lzw) => Compression::Lzw,
+        Some(TiffCompression::Deflate) => Compression::Deflate(DeflateLevel::Balanced),
+    };
+    let mut enc = TiffEncoder::new(&mut file)
+        .map_err(encode_err)?
+        .with_compression(compression);
+    if compression != Compression::Uncompressed && !header.has_alpha() {
+        // What libvips does for LZW and Deflate: it shrinks typical photos by a third.
+        // Not with alpha: the crate differences samples with the colour type's stride,
+        // ignoring extra samples, and would write garbage.
+        enc = enc.with_predictor(Predictor::Horizontal);
+    }
+    let mut strips = stream;
+    match (header.bands, wide) {
+        (1 | 2, false) => write::<colortype::Gray8, u8>(&mut enc, &mut strips, opts, to_u8)?,
+        (1 | 2, true) => write::<colortype::Gray16, u16>(&mut enc, &mut strips, opts, to_u16)?,
+        (3 | 4, false) => write::<colortype::RGB8, u8>(&mut enc, &mut strips, opts, to_u8)?,
+        (3 | 4, true) => write::<colortype::RGB16, u16>(&mut enc, &mut strips, opts, to_u16)?,
+        (b, _) => return Err(Error::encode("tiff", format!("{b} bands"))),
+    }
+    let bytes = file.into_inner();
+    target.write_all(&bytes).map_err(Error::Write)?;
+    target.finish().map_err(Error::Write)
+}
+
+/// Samples to 8 bits.
+fn to_u8(s: &Samples, _bands: u8) -> Vec<u8> {
+    match s {
+        Samples::U8(v) => v.clone(),
+        Samples::U16(v) => v
+            .iter()
+            .map(|&x| ((u32::from(x) * 255 + 32767) / 65535) as u8)
+            .collect(),
+        Samples::F32(v) => v
+            .iter()
+            .map(|&x| (x.clamp(0.0, 1.0) * 255.0).round() as u8)
+            .collect(),
+    }
+}
+
+/// Samples to 16 bits; floats are linear light, written as sRGB (alpha stays linear).
+fn to_u16(s: &Samples, bands: u8) -> Vec<u16> {
+    match s {
+        Samples::U8(v) => v.iter().map(|&x| u16::from(x) * 257).collect(),
+        Samples::U16(v) => v.clone(),
+        Samples::F32(v) => {
+            let alpha = bands == 2 || bands == 4;
+            let b = bands as usize;
+            v.iter()
+                .enumerate()
+                .map(|(i, &x)| {
+                    if alpha && i % b == b - 1 {
+                        (x.clamp(0.0, 1.0) * 65535.0).round() as u16
+                    } else {
+                        f32_to_u16(x)
+                    }
+                })
+                .collect()
+        }
+    }
+}
+
+fn write<C, T>(
+    enc: &mut TiffEncoder<&mut Cursor<Vec<u8>>>,
+    strips: &mut BoxStream,
+    opts: &SaveOptions,
+    convert: fn(&Samples, u8) -> Vec<T>,
+) -> Result<()>
+where
+    C: ColorType<Inner = T>,
+    [T]: TiffValue,
+{
+    let h = strips.header().clone();
+    let compressed = opts.tiff_compression.is_some();
+    let mut image = enc.new_image::<C>(h.width, h.height).map_err(encode_err)?;
+    image.rows_per_strip(ROWS_PER_STRIP).map_err(encode_err)?;
+    if h.bands == 2 || h.bands == 4 {
+        image
+            .extra_samples(&[::tiff::tags::ExtraSamples::UnassociatedAlpha])
+            .map_err(encode_err)?;
+    }
+    let meta = &h.meta;
+    if meta.orientation != 1 {
+        // Only with noautorotate: the pixels are still stored sideways.
+        image
+            .encoder()
+            .write_tag(Tag::Orientation, u16::from(meta.orientation))
+            .map_err(encode_err)?;
+    }
+    if !opts.strip {
+        if let Some(icc) = &meta.icc {
+            image
+                .encoder()
+                .write_tag(Tag::IccProfile, Undefined(icc))
+                .map_err(encode_err)?;
+        }
+        if let Some(xmp) = &meta.xmp {
+            image
+                .encoder()
+                .write_tag(Tag::Unknown(700), &xmp[..])
+                .map_err(encode_err)?;
+        }
+    }
+    let row = h.row_samples();
+    let mut rows: Vec<T> = Vec::new();
+    let (mut y, mut received) = (0u32, 0u32);
+    if compressed {
+        let mut all = Vec::with_capacity(row * h.height as usize);
+        while let Some(strip) = strips.next_strip()? {
+            if strip.y != received || strip.samples.len() != row * strip.height as usize {
+                return Err(Error::encode("tiff", "strips out of order"));
+            }
+            received += strip.height;
+            all.extend(convert(&strip.samples, h.bands));
+        }
+        if received != h.height {
+            return Err(Error::encode(
+                "tiff",
+                format!("stream ended at row {received}"),
+            ));
+        }
+        return image.write_data(&all).map_err(encode_err);
+    }
+    while y < h.height {
+        let want = ROWS_PER_STRIP.min(h.height - y);
+        let take = want as usize * row;
+        while rows.len() < take {
+            let strip = strips
+                .next_strip()?
+                .ok_or_else(|| Error::encode("tiff", format!("stream ended at row {received}")))?;
+            if strip.y != received || strip.samples.len() != row * strip.height as usize {
+                return Err(Error::encode("tiff", "strips out of order"));
+            }
+            received += strip.height;
+            rows.extend(convert(&strip.samples, h.bands));
+        }
+        // Stream strips rarely align with TIFF strips: keep the overhang for the next one.
+        let rest = rows.split_off(take);
+        image.write_strip(&rows).map_err(encode_err)?;
+        rows = rest;
+        y += want;
+    }
+    image.finish().map_err(encode_err)
+}
