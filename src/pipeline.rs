@@ -14,6 +14,10 @@ use crate::io::{Source, Target};
 use crate::ops;
 use crate::spec::{CropRect, OutputFormat, Spec};
 
+/// Bumped whenever a build would encode different bytes for the same source and spec
+/// (2: lossy WebP by default, TIFF saver), so persistent caches do not serve stale outputs.
+pub const OUTPUT_REVISION: u32 = 2;
+
 /// Limits for one render.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderOptions {

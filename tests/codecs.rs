@@ -631,6 +631,87 @@ fn webp_lossless_save_round_trips() {
     assert_eq!(exiftool(&out, &["-b", "-ICC_Profile"]), icc);
 }
 
+#[test]
+fn webp_lossy_save_is_close_carries_metadata_and_is_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.webp");
+    let (_, icc) = sample_icc(dir.path());
+    let xmp = b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>".to_vec();
+    for (rel, q, min_db) in [
+        ("tiff/video-001.tiff", 75, 30.0),
+        ("tiff/video-001.tiff", 95, 36.0),
+        ("pngsuite/primary/basn6a08.png", 90, 30.0),
+        ("pngsuite/primary/basn0g08.png", 75, 30.0),
+        ("pngsuite/16bit/basn2c16.png", 90, 30.0),
+    ] {
+        let mut img = load(&corpus(rel)).unwrap();
+        img.header.meta.icc = Some(Arc::new(icc.clone()));
+        img.header.meta.exif = Some(Arc::new(exif_orientation_6()));
+        // Upright pixels: the written EXIF must say 1.
+        img.header.meta.orientation = 1;
+        img.header.meta.xmp = Some(Arc::new(xmp.clone()));
+        let opts = SaveOptions {
+            quality: q,
+            ..SaveOptions::default()
+        };
+        let bytes = save(img.clone(), OutputFormat::Webp, &opts);
+        assert_eq!(
+            bytes,
+            save(img.clone(), OutputFormat::Webp, &opts),
+            "{rel}: not deterministic"
+        );
+        std::fs::write(&out, &bytes).unwrap();
+        let info = String::from_utf8_lossy(&run(Command::new("webpinfo").arg(&out))).into_owned();
+        assert!(
+            info.contains("Format: Lossy") && info.contains("No error detected"),
+            "{info}"
+        );
+        // libwebp's own decoder against our pixels (8-bit view).
+        let r = dwebp(&out);
+        let ours8: Vec<u16> = match &img.samples {
+            Samples::U16(v) => v
+                .iter()
+                .map(|&x| ((x as u32 * 255 + 32767) / 65535) as u16)
+                .collect(),
+            _ => wide(&img),
+        };
+        let db = psnr(
+            &rgba(&ours8, img.header.bands as u32, 255),
+            &rgba(&r.data, r.bands, 255),
+            255,
+        );
+        eprintln!("{rel} q{q}: {db:.1} dB, {} bytes", bytes.len());
+        assert!(db > min_db, "{rel} q{q}: {db:.1} dB");
+        assert_eq!(exiftool(&out, &["-b", "-ICC_Profile"]), icc, "{rel}");
+        assert_eq!(exiftool(&out, &["-s3", "-n", "-Orientation"]), b"1\n");
+        assert_eq!(exiftool(&out, &["-b", "-XMP"]), xmp);
+        // Our loader reads it back with the metadata.
+        let back = load(&out).unwrap();
+        assert_eq!(back.header.meta.icc.as_deref(), Some(&icc));
+        // Strip drops everything.
+        let stripped = SaveOptions {
+            strip: true,
+            ..opts.clone()
+        };
+        std::fs::write(&out, save(img, OutputFormat::Webp, &stripped)).unwrap();
+        let tags = String::from_utf8_lossy(&exiftool(&out, &["-a", "-G1"])).into_owned();
+        assert!(
+            !tags.contains("ICC") && !tags.contains("Orientation") && !tags.contains("XMP"),
+            "{tags}"
+        );
+    }
+    // Quality matters: q30 is smaller than q95.
+    let img = load(&corpus("tiff/video-001.tiff")).unwrap();
+    let size = |q| {
+        let o = SaveOptions {
+            quality: q,
+            ..SaveOptions::default()
+        };
+        save(img.clone(), OutputFormat::Webp, &o).len()
+    };
+    assert!(size(30) < size(95));
+}
+
 // ---------------------------------------------------------------- TIFF
 
 /// Corpus TIFFs the tiff crate cannot decode: CCITT Group 3 (it reads Group 4 only).

@@ -83,9 +83,11 @@ fn layout<R: Read + Seek>(dec: &mut Decoder<R>, palette: Option<Arc<Palette>>) -
         (ColorType::CMYK(8), _) => (4, 8, Colour::Cmyk),
         (ColorType::CMYKA(8), _) => (5, 8, Colour::Cmyk),
         (ColorType::YCbCr(8), _) => (3, 8, Colour::YCbCr),
-        (other, _) => return Err(Error::Unsupported(format!(
+        (other, _) => {
+            return Err(Error::Unsupported(format!(
             "tiff colour type {other:?} (Lab, extra bands and 16-bit CMYK/YCbCr are not decoded)"
-        ))),
+        )))
+        }
     };
     let out_bands = match colour {
         Colour::Direct | Colour::YCbCr => bands,

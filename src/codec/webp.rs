@@ -1,5 +1,8 @@
-//! WebP over image-webp: the loader decodes the whole (first) frame, as the crate offers no
-//! row interface; the saver writes lossless WebP, the only kind image-webp encodes.
+//! WebP: the loader (image-webp) decodes the whole (first) frame, as the crate offers no row
+//! interface; the saver writes lossless WebP with image-webp and lossy WebP with libwebp
+//! (the `webp` crate), adding metadata with our own [`mux`].
+
+mod mux;
 
 use std::io::{BufRead, Seek};
 use std::sync::Arc;
@@ -90,27 +93,31 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     })
 }
 
-/// Encodes lossless WebP (8-bit; deeper input is rounded to 8 bits). Lossy output is not
-/// available from image-webp, so a lossy request is also written losslessly.
+/// Encodes WebP: lossless when asked (`lossless`), otherwise lossy at `opts.quality`.
+/// Input deeper than 8 bits is rounded to 8 bits, the only depth WebP has.
 pub fn save(stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) -> Result<()> {
     let img = Image::collect(stream)?;
     let h = &img.header;
-    let color = match h.bands {
-        1 => ColorType::L8,
-        2 => ColorType::La8,
-        3 => ColorType::Rgb8,
-        4 => ColorType::Rgba8,
-        b => return Err(Error::encode("webp", format!("{b} bands"))),
-    };
-    if h.width > 16384 || h.height > 16384 {
+    if h.width > 16383 || h.height > 16383 {
         return Err(Error::encode(
             "webp",
-            format!("{}x{} exceeds WebP's 16384-pixel limit", h.width, h.height),
+            format!("{}x{} exceeds WebP's 16383-pixel limit", h.width, h.height),
         ));
     }
+    let data = to_u8(&img);
+    if opts.lossless {
+        save_lossless(h, &data, opts, target)
+    } else {
+        save_lossy(h, data, opts, target)
+    }
+}
+
+/// Samples as 8 bits (floats are linear light; alpha is coverage and stays linear).
+fn to_u8(img: &Image) -> Vec<u8> {
+    let h = &img.header;
     let alpha_band = h.has_alpha().then_some(h.bands as usize - 1);
     let bands = h.bands as usize;
-    let data: Vec<u8> = match &img.samples {
+    match &img.samples {
         Samples::U8(v) => v.clone(),
         // Rounded, like libvips' cast to 8 bits for an 8-bit-only format.
         Samples::U16(v) => v
@@ -128,6 +135,75 @@ pub fn save(stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) -> R
                 }
             })
             .collect(),
+    }
+}
+
+/// The EXIF to write: orientation reset to what the pixels now need.
+fn exif_out(h: &Header) -> Option<Vec<u8>> {
+    h.meta
+        .exif
+        .as_ref()
+        .map(|e| exif::set_orientation(e, h.meta.orientation.clamp(1, 8)))
+}
+
+fn save_lossy(
+    h: &Header,
+    data: Vec<u8>,
+    opts: &SaveOptions,
+    target: &mut dyn Target,
+) -> Result<()> {
+    // libwebp takes RGB or RGBA; grey is widened.
+    let (pixels, layout) = match h.bands {
+        1 => (
+            data.iter().flat_map(|&g| [g, g, g]).collect(),
+            webp::PixelLayout::Rgb,
+        ),
+        2 => (
+            data.chunks_exact(2)
+                .flat_map(|p| [p[0], p[0], p[0], p[1]])
+                .collect(),
+            webp::PixelLayout::Rgba,
+        ),
+        3 => (data, webp::PixelLayout::Rgb),
+        4 => (data, webp::PixelLayout::Rgba),
+        b => return Err(Error::encode("webp", format!("{b} bands"))),
+    };
+    let enc = webp::Encoder::new(&pixels, layout, h.width, h.height);
+    let mut config = webp::WebPConfig::new()
+        .map_err(|()| Error::encode("webp", "libwebp refused its default configuration"))?;
+    config.quality = f32::from(opts.quality);
+    // Single-threaded: the same input must always give the same bytes.
+    config.thread_level = 0;
+    let file = enc
+        .encode_advanced(&config)
+        .map_err(|e| Error::encode("webp", format!("libwebp: {e:?}")))?;
+    let exif = exif_out(h);
+    let extras = if opts.strip {
+        mux::Extras::default()
+    } else {
+        mux::Extras {
+            icc: h.meta.icc.as_deref().map(|v| v.as_slice()),
+            exif: exif.as_deref(),
+            xmp: h.meta.xmp.as_deref().map(|v| v.as_slice()),
+        }
+    };
+    let bytes = mux::add_metadata(&file, h.width, h.height, &extras)?;
+    target.write_all(&bytes).map_err(Error::Write)?;
+    target.finish().map_err(Error::Write)
+}
+
+fn save_lossless(
+    h: &Header,
+    data: &[u8],
+    opts: &SaveOptions,
+    target: &mut dyn Target,
+) -> Result<()> {
+    let color = match h.bands {
+        1 => ColorType::L8,
+        2 => ColorType::La8,
+        3 => ColorType::Rgb8,
+        4 => ColorType::Rgba8,
+        b => return Err(Error::encode("webp", format!("{b} bands"))),
     };
     let mut out = TargetWriter::new(target);
     {
@@ -137,14 +213,14 @@ pub fn save(stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) -> R
             if let Some(icc) = &meta.icc {
                 enc.set_icc_profile(icc.to_vec());
             }
-            if let Some(e) = &meta.exif {
-                enc.set_exif_metadata(exif::set_orientation(e, meta.orientation.clamp(1, 8)));
+            if let Some(e) = exif_out(h) {
+                enc.set_exif_metadata(e);
             }
             if let Some(x) = &meta.xmp {
                 enc.set_xmp_metadata(x.to_vec());
             }
         }
-        enc.encode(&data, h.width, h.height, color)
+        enc.encode(data, h.width, h.height, color)
             .map_err(|e| match e {
                 image_webp::EncodingError::IoError(e) => Error::Write(e),
                 other => Error::encode("webp", other),

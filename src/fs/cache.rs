@@ -49,18 +49,20 @@ pub struct RenderKey {
 }
 
 impl RenderKey {
-    /// A stable 64-bit hash (file names in the disk cache): also covers our version, so a new
-    /// build never serves an old build's output.
+    /// A stable 64-bit hash (file names in the disk cache): also covers our version and
+    /// [`OUTPUT_REVISION`](crate::pipeline::OUTPUT_REVISION), so a build that encodes
+    /// differently never serves an older build's output.
     pub fn hash(&self) -> u64 {
         let s = &self.source;
         let text = format!(
-            "{}|{}|{}|{}|{}|{}",
+            "{}|{}|{}|{}|{}|{}.{}",
             s.dev,
             s.ino,
             s.size,
             s.mtime_ns,
             self.spec,
-            env!("CARGO_PKG_VERSION")
+            env!("CARGO_PKG_VERSION"),
+            crate::pipeline::OUTPUT_REVISION
         );
         xxh3_64(text.as_bytes())
     }
