@@ -198,11 +198,17 @@ fn apply_ops<'a>(
     plan: &Plan,
     spec: &Spec,
 ) -> Result<BoxStream<'a>> {
-    if applied == 0 || !plan.box_shrink.is_multiple_of(applied) {
+    // With a resize to follow, a loader may apply any factor up to the box shrink (pyramid
+    // levels); the resize absorbs the remainder.
+    let exact = plan.resize.is_none();
+    if applied == 0
+        || applied > plan.box_shrink
+        || (exact && !plan.box_shrink.is_multiple_of(applied))
+    {
         return Err(Error::op(
             "shrink",
             format!(
-                "loader applied shrink {applied}, not a divisor of {}",
+                "loader applied shrink {applied}, which does not fit {}",
                 plan.box_shrink
             ),
         ));

@@ -970,6 +970,96 @@ fn tiff_save_round_trips_through_imagemagick() {
     assert!(load(&out).unwrap().header.meta.icc.is_none());
 }
 
+/// A seekable custom source over a file that counts the bytes handed out.
+fn counting_source(path: &Path) -> (Source<'static>, Arc<std::sync::atomic::AtomicU64>) {
+    use std::io::{Read, Seek, SeekFrom};
+    use std::sync::atomic::Ordering;
+    let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let file = Arc::new(std::sync::Mutex::new(std::fs::File::open(path).unwrap()));
+    let (f1, f2, c) = (file.clone(), file, count.clone());
+    let src = Source::custom(
+        move |buf: &mut [u8]| {
+            let n = f1.lock().unwrap().read(buf)?;
+            c.fetch_add(n as u64, Ordering::Relaxed);
+            Ok(n)
+        },
+        Some(move |to: u64| f2.lock().unwrap().seek(SeekFrom::Start(to)).map(|_| ())),
+    );
+    (src, count)
+}
+
+/// Renders through the pipeline from a counting source: (decoded output, bytes read).
+fn render_counting(path: &Path, spec: &str) -> (Image, u64) {
+    let (src, count) = counting_source(path);
+    let mem = MemoryTarget::new();
+    let mut t = mem.clone();
+    let spec: thumbfs::spec::Spec = spec.parse().unwrap();
+    thumbfs::pipeline::render(src, &spec, &mut t, &Default::default()).unwrap();
+    let out = load_src(Source::memory(mem.take())).unwrap().1;
+    (out, count.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+#[test]
+fn tiled_tiff_reads_each_tile_once_and_a_pyramid_only_its_small_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = corpus_files("photos", &["jpg", "jpeg"]).remove(0);
+    let base = dir.path().join("base.v");
+    run(Command::new("vips")
+        .arg("thumbnail")
+        .arg(&photo)
+        .arg(&base)
+        .arg("2048"));
+    let flat = dir.path().join("flat.tif");
+    let pyramid = dir.path().join("pyramid.tif");
+    for (out, extra) in [(&flat, &[][..]), (&pyramid, &["--pyramid"][..])] {
+        run(Command::new("vips")
+            .arg("tiffsave")
+            .arg(&base)
+            .arg(out)
+            .args(["--tile", "--tile-width", "128", "--tile-height", "128"])
+            .args(["--compression", "deflate"])
+            .args(extra));
+    }
+    let flat_len = std::fs::metadata(&flat).unwrap().len();
+    let pyr_len = std::fs::metadata(&pyramid).unwrap().len();
+
+    // No pyramid: every tile is needed, and each is read once (plus the source's read-ahead
+    // past each tile, which the next seek discards: a few percent).
+    let (thumb_flat, read) = render_counting(&flat, "w256_png");
+    eprintln!("flat: read {read} of {flat_len} bytes");
+    assert!(
+        read >= flat_len * 9 / 10 && read <= flat_len + flat_len / 10,
+        "{read}"
+    );
+
+    // Pyramid: a thumbnail reads the IFDs and one small level (1/16 of the pixels), not the
+    // full-size tiles; the source's 64 KiB read-ahead after each seek is most of the rest.
+    let (thumb_pyr, read) = render_counting(&pyramid, "w256_png");
+    eprintln!("pyramid w256: read {read} of {pyr_len} bytes");
+    assert!(read * 4 < pyr_len, "read {read} of {pyr_len}");
+    assert_eq!(
+        (thumb_pyr.header.width, thumb_pyr.header.height),
+        (thumb_flat.header.width, thumb_flat.header.height)
+    );
+    let db = psnr(&wide(&thumb_pyr), &wide(&thumb_flat), 255);
+    eprintln!("pyramid vs full-size thumbnail: {db:.1} dB");
+    assert!(db > 32.0, "{db:.1} dB");
+
+    // An exact box shrink uses the 2x level only when its size is exactly ours.
+    let (half, read) = render_counting(&pyramid, "shrink2_png");
+    let full = load(&flat).unwrap();
+    assert_eq!(half.header.width, full.header.width.div_ceil(2));
+    assert_eq!(half.header.height, full.header.height.div_ceil(2));
+    eprintln!("pyramid shrink2: read {read} of {pyr_len} bytes");
+    assert!(read * 2 < pyr_len, "shrink2 read {read} of {pyr_len}");
+    let db = psnr(
+        &wide(&half),
+        &wide(&render_counting(&flat, "shrink2_png").0),
+        255,
+    );
+    assert!(db > 32.0, "pyramid shrink2 vs box shrink: {db:.1} dB");
+}
+
 // ---------------------------------------------------------------- through the CLI
 
 fn thumbfs(args: &[&str], stdin: Option<&Path>) -> Vec<u8> {

@@ -71,7 +71,9 @@ fn all_sixteen_files_come_out_upright() {
         thumbfs(&[
             "convert",
             "png",
-            corpus(&format!("exif-orientation/{kind}_1.jpg")).to_str().unwrap(),
+            corpus(&format!("exif-orientation/{kind}_1.jpg"))
+                .to_str()
+                .unwrap(),
             upright_ref.to_str().unwrap(),
         ]);
         let reference = magick_rgb8(&upright_ref);
@@ -82,7 +84,12 @@ fn all_sixteen_files_come_out_upright() {
 
             // Default: rotated upright; JPEG output says orientation 1.
             let jpg = dir.path().join(format!("{name}.jpg"));
-            thumbfs(&["convert", "q95", src.to_str().unwrap(), jpg.to_str().unwrap()]);
+            thumbfs(&[
+                "convert",
+                "q95",
+                src.to_str().unwrap(),
+                jpg.to_str().unwrap(),
+            ]);
             assert_eq!(exif_orientation(&jpg), "1", "{name}: output tag");
             let ours = magick_rgb8(&jpg);
             // Against ImageMagick's own -auto-orient of the same file: same picture.
@@ -95,10 +102,15 @@ fn all_sixteen_files_come_out_upright() {
                     .stdout,
             );
             let vs_magick = db(&ours, &magick);
-            assert!(vs_magick > 38.0, "{name}: {vs_magick:.1} dB vs convert -auto-orient");
+            assert!(
+                vs_magick > 38.0,
+                "{name}: {vs_magick:.1} dB vs convert -auto-orient"
+            );
             // Against the orientation-1 file (a different encode of the same photo): the
             // identity is the best of the 8 transforms, by a clear margin.
-            let scores: Vec<f64> = (0..8).map(|k| db(&transform(&ours, k), &reference)).collect();
+            let scores: Vec<f64> = (0..8)
+                .map(|k| db(&transform(&ours, k), &reference))
+                .collect();
             let best_other = scores[1..].iter().cloned().fold(0.0, f64::max);
             eprintln!(
                 "{name}: {vs_magick:.1} dB vs ImageMagick, {:.1} dB vs {kind}_1 (next best transform {best_other:.1} dB)",
@@ -109,7 +121,12 @@ fn all_sixteen_files_come_out_upright() {
 
             // Thumbnail boxes apply to the upright image.
             let thumb = dir.path().join(format!("{name}_w100.png"));
-            thumbfs(&["convert", "w100", src.to_str().unwrap(), thumb.to_str().unwrap()]);
+            thumbfs(&[
+                "convert",
+                "w100",
+                src.to_str().unwrap(),
+                thumb.to_str().unwrap(),
+            ]);
             let t = magick_rgb8(&thumb);
             assert_eq!(t.width, 100, "{name}");
             assert_eq!(t.height, 100 * reference.height / reference.width, "{name}");

@@ -160,7 +160,8 @@ impl Default for LoadOptions {
 pub struct Loaded<'a> {
     /// Decoded strips; its header gives the (possibly shrunk) size.
     pub stream: BoxStream<'a>,
-    /// Box shrink factor already applied, a divisor of [`LoadOptions::shrink`].
+    /// Box shrink factor already applied: a divisor of [`LoadOptions::shrink`], or when
+    /// [`LoadOptions::fit`] is set (a resize follows) any factor up to it.
     pub shrink: u32,
 }
 

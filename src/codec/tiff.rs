@@ -162,9 +162,15 @@ fn open<R: Read + Seek>(
     let mut dec = Decoder::new(Patched::new(src))
         .map_err(err)?
         .with_limits(limits);
-    if page > 0 {
-        seek_page(&mut dec, page)?;
-    }
+    let (header, lay) = describe(&mut dec, page)?;
+    Ok((dec, header, lay))
+}
+
+/// Makes `page` current and reads its header and sample layout.
+fn describe<R: Read + Seek>(dec: &mut TiffDecoder<R>, page: u32) -> Result<(Header, Layout)> {
+    dec.inner().clear_patch();
+    // Also re-parses page 0 after another page was looked at.
+    seek_page(dec, page)?;
     let mut palette = None;
     if dec
         .find_tag_unsigned::<u16>(Tag::PhotometricInterpretation)
@@ -186,10 +192,10 @@ fn open<R: Read + Seek>(
         let order = dec.byte_order();
         dec.inner().rewrite_photometric(ifd, order)?;
         // Parse the IFD again, now seeing grey indices.
-        seek_page(&mut dec, page)?;
+        seek_page(dec, page)?;
     }
     let (width, height) = dec.dimensions().map_err(err)?;
-    let lay = layout(&mut dec, palette)?;
+    let lay = layout(dec, palette)?;
     let bytes = |dec: &mut TiffDecoder<R>, tag: u16| -> Option<Arc<Vec<u8>>> {
         // Unreadable metadata should not cost the picture.
         dec.get_tag_u8_vec(Tag::Unknown(tag))
@@ -202,7 +208,7 @@ fn open<R: Read + Seek>(
         .ok()
         .filter(|v| !v.is_empty())
         .map(Arc::new);
-    let xmp = bytes(&mut dec, 700);
+    let xmp = bytes(dec, 700);
     let orientation = dec
         .find_tag_unsigned::<u16>(Tag::Orientation)
         .ok()
@@ -226,7 +232,54 @@ fn open<R: Read + Seek>(
             xmp,
         },
     };
-    Ok((dec, header, lay))
+    Ok((header, lay))
+}
+
+/// `NewSubfileType` bit 0: a reduced-resolution version of another image in the file.
+const REDUCED_RESOLUTION: u32 = 1;
+/// Pages looked at for pyramid levels.
+const MAX_LEVELS: u32 = 32;
+
+/// The pyramid level (page, factor) to load instead of page 0 for a box shrink of `shrink`:
+/// the reduced-resolution page with the largest factor that divides `shrink` and whose size
+/// is the full size divided by it, rounded up as our shrink rounds. When a resize follows
+/// (`fit`), any factor up to `shrink` will do and a level rounded down (libvips) is as good.
+fn pick_level<R: Read + Seek>(
+    dec: &mut TiffDecoder<R>,
+    full: &Header,
+    shrink: u32,
+    fit: bool,
+) -> Result<Option<(u32, u32)>> {
+    let mut best: Option<(u32, u32)> = None;
+    let mut page = 1;
+    while page < MAX_LEVELS && dec.more_images() {
+        seek_page(dec, page)?;
+        let reduced = dec
+            .find_tag_unsigned::<u32>(Tag::NewSubfileType)
+            .ok()
+            .flatten()
+            .is_some_and(|t| t & REDUCED_RESOLUTION != 0);
+        let (w, h) = dec.dimensions().map_err(err)?;
+        if reduced && w > 0 && h > 0 {
+            let f = (full.width as f64 / w as f64).round() as u32;
+            let fits = |n: u32, m: u32| m == n.div_ceil(f) || (fit && m == n / f);
+            let usable = if fit {
+                f <= shrink
+            } else {
+                shrink.is_multiple_of(f)
+            };
+            if f >= 2
+                && usable
+                && fits(full.width, w)
+                && fits(full.height, h)
+                && best.is_none_or(|(_, b)| f > b)
+            {
+                best = Some((page, f));
+            }
+        }
+        page += 1;
+    }
+    Ok(best)
 }
 
 /// Reads the header (first IFD) only.
@@ -244,8 +297,23 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         Box::new(Cursor::new(src.read_to_memory(opts.memory_limit)?))
     };
     let limit = usize::try_from(opts.memory_limit).unwrap_or(usize::MAX);
-    let (dec, header, lay) = open(reader, opts.page, limit)?;
+    let (mut dec, mut header, mut lay) = open(reader, opts.page, limit)?;
     check_limits(&header, opts.max_pixels)?;
+    let mut applied = 1;
+    if opts.page == 0 && opts.shrink > 1 {
+        match pick_level(&mut dec, &header, opts.shrink, opts.fit.is_some())? {
+            Some((page, f)) => {
+                let meta = header.meta.clone();
+                (header, lay) = describe(&mut dec, page)?;
+                // Levels rarely repeat the metadata; page 0's applies to the whole pyramid.
+                header.meta = meta;
+                applied = f;
+            }
+            None => {
+                describe(&mut dec, 0)?;
+            }
+        }
+    }
     let (cw, ch) = dec.chunk_dimensions();
     if cw == 0 || ch == 0 {
         return Err(Error::decode("tiff", "zero-sized strips or tiles"));
@@ -266,8 +334,10 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         per_plane,
         row: 0,
     });
-    // TIFF pyramids are separate pages; no shrink here.
-    Ok(Loaded { stream, shrink: 1 })
+    Ok(Loaded {
+        stream,
+        shrink: applied,
+    })
 }
 
 /// Strips, or rows of tiles, in order.

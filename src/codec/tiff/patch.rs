@@ -34,6 +34,11 @@ impl<R: Read + Seek> Patched<R> {
         }
     }
 
+    /// Removes the patch (before another page is parsed).
+    pub fn clear_patch(&mut self) {
+        self.patch = None;
+    }
+
     /// Finds the `PhotometricInterpretation` entry of the IFD at `ifd` and makes it read as
     /// `BlackIsZero`.
     pub fn rewrite_photometric(&mut self, ifd: IfdPointer, order: ByteOrder) -> Result<()> {
