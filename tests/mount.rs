@@ -612,3 +612,116 @@ fn startup_errors_are_clear() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
 }
+
+/// Every input format is listed, renamed when the output format changes, read back by
+/// independent tools, and named by `thumbfs info`.
+#[test]
+fn every_format_is_served_and_info_names_it() {
+    let src = tempfile::tempdir().unwrap();
+    let s = src.path();
+    let copy = |rel: &str, name: &str| fs::copy(corpus(rel), s.join(name)).unwrap();
+    copy("jpeg/video-001.jpeg", "photo.jpg");
+    copy("pngsuite/primary/basn6a08.png", "alpha.png");
+    copy("webp/yellow_rose.lossy-with-alpha.webp", "rose.webp");
+    copy("tiff/video-001-paletted.tiff", "paletted.tiff");
+    copy("pnm/flower_small.rgb.depth8.ppm", "flower.ppm");
+    copy("pnm/splines.pfm", "splines.pfm");
+    let made = |args: &[&str], name: &str| {
+        let out = Command::new("convert")
+            .args(args)
+            .arg(s.join(name))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    made(&["rose:", "-resize", "200%"], "anim.gif");
+    made(&["rose:"], "sky.hdr");
+    fs::write(
+        s.join("drawing.svg"),
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="120" height="80"><rect width="120" height="80" fill="#3366cc"/><circle cx="60" cy="40" r="30" fill="#ffcc00"/></svg>"##,
+    )
+    .unwrap();
+    let formats = [
+        ("photo.jpg", "jpeg"),
+        ("alpha.png", "png"),
+        ("rose.webp", "webp"),
+        ("paletted.tiff", "tiff"),
+        ("flower.ppm", "pnm"),
+        ("splines.pfm", "pfm"),
+        ("anim.gif", "gif"),
+        ("sky.hdr", "hdr"),
+        ("drawing.svg", "svg"),
+    ];
+    for (name, format) in formats {
+        let out = Command::new(thumbfs_bin())
+            .arg("info")
+            .arg(s.join(name))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "info {name}");
+        assert!(
+            text.contains(&format!(": {format} ")),
+            "info {name}: {text}"
+        );
+    }
+    let before = manifest(s);
+    let m = Mount::new(s, &[]);
+    // Same format where there is a saver; PNG for GIF, HDR and SVG.
+    assert_eq!(
+        shown_names(&m, "w24", ""),
+        [
+            "alpha.png",
+            "anim.png",
+            "drawing.png",
+            "flower.ppm",
+            "paletted.tiff",
+            "photo.jpg",
+            "rose.webp",
+            "sky.png",
+            "splines.pfm"
+        ]
+    );
+    for (spec, ext) in [
+        ("w24_tif_lzw", "tif"),
+        ("w24_webp", "webp"),
+        ("w24_jpg", "jpg"),
+    ] {
+        for (name, _) in formats {
+            // A source already in the output format keeps its name (`.tiff` stays).
+            let (stem, old_ext) = name.rsplit_once('.').unwrap();
+            let same = thumbfs::spec::OutputFormat::from_extension(old_ext)
+                == thumbfs::spec::OutputFormat::from_extension(ext);
+            let shown = if same {
+                m.path(&format!("{spec}/{name}"))
+            } else {
+                m.path(&format!("{spec}/{stem}.{ext}"))
+            };
+            let bytes = fs::read(&shown).unwrap_or_else(|e| panic!("{}: {e}", shown.display()));
+            assert_eq!(
+                bytes,
+                convert(&s.join(name), spec).unwrap(),
+                "{spec}/{name}"
+            );
+            // ImageMagick reads every output as the right format and size.
+            let out = Command::new("identify")
+                .args(["-format", "%m %w"])
+                .arg(&shown)
+                .output()
+                .unwrap();
+            let id = String::from_utf8_lossy(&out.stdout).to_string();
+            let magick = match ext {
+                "tif" => "TIFF",
+                "webp" => "WEBP",
+                _ => "JPEG",
+            };
+            assert_eq!(id, format!("{magick} 24"), "{spec}/{name}");
+        }
+    }
+    drop(m);
+    assert_eq!(manifest(s), before, "the backing directory changed");
+}
