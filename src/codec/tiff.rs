@@ -4,11 +4,14 @@
 //! read into memory first (up to the memory limit). Handled: grey (1..16 bit), grey+alpha,
 //! RGB and RGBA at 8/16 bits, 32-bit float, chunky or planar; palette (expanded to RGB, see
 //! [`patch`]), 8-bit CMYK (naive conversion, as ImageMagick does without a profile) and
-//! unsubsampled YCbCr. Not handled (clean errors): JPEG-compressed chunks, Lab.
+//! YCbCr (unsubsampled, or any subsampling inside JPEG-compressed chunks, see [`jpeg_chunks`]).
+//! Not handled (clean errors): old-style JPEG, CCITT Group 3, Lab.
 
+mod jpeg_chunks;
 mod patch;
 pub mod save;
 
+use jpeg_chunks::JpegChunks;
 use patch::{Palette, Patched};
 
 use std::io::{Cursor, Read, Seek};
@@ -63,10 +66,16 @@ struct Layout {
     format: SampleFormat,
     planar: bool,
     colour: Colour,
+    /// Chunks are JPEG streams.
+    jpeg: bool,
 }
 
 fn layout<R: Read + Seek>(dec: &mut Decoder<R>, palette: Option<Arc<Palette>>) -> Result<Layout> {
     let color = dec.colortype().map_err(err)?;
+    let jpeg = dec
+        .find_tag_unsigned::<u16>(Tag::Compression)
+        .map_err(err)?
+        == Some(jpeg_chunks::JPEG);
     let (bands, bits, colour) = match (color, palette) {
         (ColorType::Gray(b), Some(p)) => (1, b, Colour::Palette(p)),
         (ColorType::Gray(b), None) => (1, b, Colour::Direct),
@@ -82,6 +91,8 @@ fn layout<R: Read + Seek>(dec: &mut Decoder<R>, palette: Option<Arc<Palette>>) -
         (ColorType::RGBA(b), _) => (4, b, Colour::Direct),
         (ColorType::CMYK(8), _) => (4, 8, Colour::Cmyk),
         (ColorType::CMYKA(8), _) => (5, 8, Colour::Cmyk),
+        // Our JPEG decoder converts YCbCr itself.
+        (ColorType::YCbCr(8), _) if jpeg => (3, 8, Colour::Direct),
         (ColorType::YCbCr(8), _) => (3, 8, Colour::YCbCr),
         (other, _) => {
             return Err(Error::Unsupported(format!(
@@ -133,6 +144,7 @@ fn layout<R: Read + Seek>(dec: &mut Decoder<R>, palette: Option<Arc<Palette>>) -
         format,
         planar: planar && bands > 1,
         colour,
+        jpeg,
     })
 }
 
@@ -324,8 +336,19 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     let per_plane = across
         .checked_mul(down)
         .ok_or_else(|| Error::decode("tiff", "too many chunks"))?;
+    let jpeg = if lay.jpeg {
+        if lay.planar {
+            return Err(Error::Unsupported(
+                "tiff: planar JPEG-compressed data".into(),
+            ));
+        }
+        Some(JpegChunks::new(&mut dec, tiled, opts.memory_limit)?)
+    } else {
+        None
+    };
     let stream: BoxStream<'a> = Box::new(TiffRows {
         dec,
+        jpeg,
         header,
         lay,
         chunk_w: cw,
@@ -343,6 +366,8 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
 /// Strips, or rows of tiles, in order.
 struct TiffRows<'a> {
     dec: TiffDecoder<Box<dyn ReadSeek + 'a>>,
+    /// Set for JPEG-compressed files, which the crate cannot decode here.
+    jpeg: Option<JpegChunks>,
     header: Header,
     lay: Layout,
     chunk_w: u32,
@@ -356,6 +381,9 @@ struct TiffRows<'a> {
 impl TiffRows<'_> {
     /// One chunk (one plane of it when planar) as samples, `w * h * bands_in_chunk` of them.
     fn chunk(&mut self, index: u32, w: u32, h: u32, bands: usize) -> Result<Samples> {
+        if let Some(j) = &self.jpeg {
+            return j.decode(&mut self.dec, index, w, h, bands);
+        }
         let data = self.dec.read_chunk(index).map_err(err)?;
         let n = w as usize * h as usize * bands;
         let samples = match data {
