@@ -163,10 +163,17 @@ impl Render {
     /// Ends the render (first call wins: returns whether this one did) and answers everyone
     /// still waiting.
     pub fn finish(&self, outcome: Outcome) -> bool {
+        self.finish_with(outcome, || {})
+    }
+
+    /// [`Render::finish`], running `first` only if this call wins, before anyone can learn the
+    /// outcome: a reader told EIO then finds the failure already logged and listed.
+    pub fn finish_with(&self, outcome: Outcome, first: impl FnOnce()) -> bool {
         let mut st = self.lock();
         if st.outcome.is_some() {
             return false;
         }
+        first();
         st.outcome = Some(outcome.clone());
         let readers = std::mem::take(&mut st.readers);
         let done = std::mem::take(&mut st.done_waiters);
@@ -255,5 +262,22 @@ mod tests {
         r.finish(Outcome::Failed(libc::EIO, "bad".into()));
         assert_eq!(rx.try_recv().unwrap(), Err(libc::EIO));
         assert!(r.append(b"x").is_err());
+    }
+
+    #[test]
+    fn the_winning_finish_records_before_waiters_hear() {
+        let r = Render::new();
+        let (tx, rx) = channel();
+        let t = tx.clone();
+        r.read(0, 1, move |res| t.send(format!("reader {res:?}")).unwrap());
+        let t = tx.clone();
+        assert!(
+            r.finish_with(Outcome::Failed(libc::EIO, "bad".into()), move || {
+                t.send("recorded".into()).unwrap()
+            })
+        );
+        assert!(!r.finish_with(Outcome::Done, move || tx.send("again".into()).unwrap()));
+        let order: Vec<String> = rx.try_iter().collect();
+        assert_eq!(order, ["recorded", "reader Err(5)"]);
     }
 }

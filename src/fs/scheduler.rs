@@ -203,13 +203,13 @@ impl Scheduler {
                 }
             }
             Err((errno, msg, again)) => {
-                // The watchdog already failed it, logged and recorded it.
-                if render.finish(Outcome::Failed(errno, msg.clone())) {
+                // Unless the watchdog already failed it (and logged and recorded it).
+                let record = || {
                     tracing::warn!("{shown} [{}]: {msg}", key.spec);
                     self.stats.failed(&shown, &key.spec, &msg);
-                    if again {
-                        self.lock_failures().put(key.clone(), render.clone());
-                    }
+                };
+                if render.finish_with(Outcome::Failed(errno, msg.clone()), record) && again {
+                    self.lock_failures().put(key.clone(), render.clone());
                 }
             }
         }
@@ -230,10 +230,10 @@ impl Scheduler {
             .collect();
         for (key, r, shown) in late {
             let msg = format!("render timed out after {} s", self.timeout.as_secs_f32());
-            if r.finish(Outcome::Failed(libc::EIO, msg.clone())) {
+            r.finish_with(Outcome::Failed(libc::EIO, msg.clone()), || {
                 tracing::warn!("{shown} [{}]: {msg}", key.spec);
                 self.stats.failed(&shown, &key.spec, &msg);
-            }
+            });
         }
     }
 }
