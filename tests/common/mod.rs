@@ -175,3 +175,4 @@ pub fn psnr(a: &[u16], b: &[u16], maxval: u32) -> f64 {
     let mse = se / a.len() as f64;
     10.0 * ((maxval as f64).powi(2) / mse).log10()
 }
+pub mod mount;
