@@ -174,6 +174,13 @@ impl Render {
             return false;
         }
         first();
+        match outcome {
+            // The buffer grew by doubling; the cache budgets lengths, so hand back the spare
+            // capacity (an mremap or an in-place split, not a copy).
+            Outcome::Done => st.data.shrink_to_fit(),
+            // Nobody will read a failed render's bytes.
+            Outcome::Failed(..) => st.data = Vec::new(),
+        }
         st.outcome = Some(outcome.clone());
         let readers = std::mem::take(&mut st.readers);
         let done = std::mem::take(&mut st.done_waiters);
@@ -212,6 +219,7 @@ impl Render {
         {
             let mut st = r.lock();
             st.data = data;
+            st.data.shrink_to_fit();
             st.outcome = Some(Outcome::Done);
         }
         r
