@@ -14,6 +14,9 @@ have exiftool    || need+=(libimage-exiftool-perl)
 have rsync       || need+=(rsync)
 have nginx       || need+=(nginx-light)
 [ -x /usr/bin/time ] || need+=(time)
+# tests/faults.rs reads as nobody (setpriv) with the system Python, not a per-user one.
+[ -x /usr/bin/python3 ] || need+=(python3)
+have setpriv     || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -78,6 +78,8 @@ pub struct Cache {
     mem: LruCache<RenderKey, Arc<Render>>,
     mem_bytes: u64,
     mem_limit: u64,
+    /// Outputs dropped from memory, or too large to be kept there at all.
+    evictions: u64,
     sizes: HashMap<u64, u64>,
     disk: Option<Disk>,
 }
@@ -101,6 +103,7 @@ impl Cache {
             mem: LruCache::unbounded(),
             mem_bytes: 0,
             mem_limit,
+            evictions: 0,
             sizes: HashMap::new(),
             disk: None,
         };
@@ -201,6 +204,7 @@ impl Cache {
     fn insert_mem(&mut self, key: RenderKey, render: Arc<Render>) {
         let n = render.len();
         if n > self.mem_limit {
+            self.evictions += 1;
             return;
         }
         if let Some(old) = self.mem.put(key, render) {
@@ -209,7 +213,10 @@ impl Cache {
         self.mem_bytes += n;
         while self.mem_bytes > self.mem_limit {
             match self.mem.pop_lru() {
-                Some((_, r)) => self.mem_bytes -= r.len(),
+                Some((_, r)) => {
+                    self.mem_bytes -= r.len();
+                    self.evictions += 1;
+                }
                 None => break,
             }
         }
@@ -223,6 +230,12 @@ impl Cache {
     /// Entries held in memory.
     pub fn mem_entries(&self) -> usize {
         self.mem.len()
+    }
+
+    /// Outputs evicted from memory or never admitted (larger than the whole budget): each
+    /// allows at most one more render of its key, which is how single flight is checked.
+    pub fn evictions(&self) -> u64 {
+        self.evictions
     }
 }
 
@@ -354,6 +367,9 @@ mod tests {
         c.put(key(2), finished(b"abcdef"));
         assert!(c.mem_bytes() <= 10);
         assert!(c.get(&key(1)).is_none(), "oldest evicted");
+        assert_eq!(c.evictions(), 1);
+        c.put(key(3), finished(b"far too large to keep"));
+        assert_eq!(c.evictions(), 2, "never admitted counts too");
         assert_eq!(c.size(&key(1)), Some(6));
         assert!(c.get(&key(2)).is_some());
     }

@@ -169,11 +169,11 @@ impl ThumbFs {
         match ino {
             inode::META_README => README.as_bytes().to_vec(),
             inode::META_STATS => {
-                let (b, n) = {
+                let (b, n, e) = {
                     let c = self.sched.lock_cache();
-                    (c.mem_bytes(), c.mem_entries())
+                    (c.mem_bytes(), c.mem_entries(), c.evictions())
                 };
-                self.stats().json(b, n).into_bytes()
+                self.stats().json(b, n, e).into_bytes()
             }
             inode::META_ERRORS => self.stats().errors_text().into_bytes(),
             _ => Vec::new(),

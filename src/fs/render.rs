@@ -163,9 +163,23 @@ impl Render {
     /// Ends the render (first call wins: returns whether this one did) and answers everyone
     /// still waiting.
     pub fn finish(&self, outcome: Outcome) -> bool {
+        self.finish_with(outcome, || {})
+    }
+
+    /// [`Render::finish`], running `first` only if this call wins, before anyone can learn the
+    /// outcome: a reader told EIO then finds the failure already logged and listed.
+    pub fn finish_with(&self, outcome: Outcome, first: impl FnOnce()) -> bool {
         let mut st = self.lock();
         if st.outcome.is_some() {
             return false;
+        }
+        first();
+        match outcome {
+            // The buffer grew by doubling; the cache budgets lengths, so hand back the spare
+            // capacity (an mremap or an in-place split, not a copy).
+            Outcome::Done => st.data.shrink_to_fit(),
+            // Nobody will read a failed render's bytes.
+            Outcome::Failed(..) => st.data = Vec::new(),
         }
         st.outcome = Some(outcome.clone());
         let readers = std::mem::take(&mut st.readers);
@@ -205,6 +219,7 @@ impl Render {
         {
             let mut st = r.lock();
             st.data = data;
+            st.data.shrink_to_fit();
             st.outcome = Some(Outcome::Done);
         }
         r
@@ -255,5 +270,22 @@ mod tests {
         r.finish(Outcome::Failed(libc::EIO, "bad".into()));
         assert_eq!(rx.try_recv().unwrap(), Err(libc::EIO));
         assert!(r.append(b"x").is_err());
+    }
+
+    #[test]
+    fn the_winning_finish_records_before_waiters_hear() {
+        let r = Render::new();
+        let (tx, rx) = channel();
+        let t = tx.clone();
+        r.read(0, 1, move |res| t.send(format!("reader {res:?}")).unwrap());
+        let t = tx.clone();
+        assert!(
+            r.finish_with(Outcome::Failed(libc::EIO, "bad".into()), move || {
+                t.send("recorded".into()).unwrap()
+            })
+        );
+        assert!(!r.finish_with(Outcome::Done, move || tx.send("again".into()).unwrap()));
+        let order: Vec<String> = rx.try_iter().collect();
+        assert_eq!(order, ["recorded", "reader Err(5)"]);
     }
 }

@@ -13,6 +13,7 @@ use lru::LruCache;
 use super::cache::{Cache, RenderKey, SourceId};
 use super::render::{Outcome, Render, RenderTarget};
 use super::stats::Stats;
+use crate::io::source::FileConnection;
 use crate::pipeline::{self, RenderOptions};
 use crate::spec::Spec;
 use crate::Source;
@@ -178,15 +179,23 @@ impl Scheduler {
             if render.outcome().is_some() {
                 return Err((libc::EIO, "timed out in the queue".into(), false));
             }
-            let mut src = Source::file(&path)
-                .map_err(|e| (e.raw_os_error().unwrap_or(libc::EIO), e.to_string(), false))?;
-            src.set_name(shown.clone());
+            let io =
+                |e: std::io::Error| (e.raw_os_error().unwrap_or(libc::EIO), e.to_string(), false);
+            let file = std::fs::File::open(&path).map_err(io)?;
+            // Identity of the file we read, not of whatever the path names later: a source
+            // deleted or renamed over mid-render still yields its whole, consistent output for
+            // the readers that opened it; only a write into this very file spoils the bytes.
+            let identity = |f: &std::fs::File| f.metadata().map(|m| SourceId::of(&m)).ok();
+            if identity(&file) != Some(key.source) {
+                return Err((libc::EIO, "source changed before rendering".into(), false));
+            }
+            let check = file.try_clone().map_err(io)?;
+            let src = Source::new(FileConnection::new(file).map_err(io)?, shown.clone());
             let mut target = RenderTarget(render.clone());
             pipeline::render(src, &spec, &mut target, opts)
                 .map_err(|e| (e.errno(), e.to_string(), deterministic(&e)))?;
-            // The file changed while we read it: the bytes may mix old and new content.
-            let now = std::fs::metadata(&path).map(|m| SourceId::of(&m));
-            if now.ok() != Some(key.source) {
+            // Written to while we read it: the bytes may mix old and new content.
+            if identity(&check) != Some(key.source) {
                 return Err((libc::EIO, "source changed while rendering".into(), false));
             }
             Ok(())
@@ -203,13 +212,13 @@ impl Scheduler {
                 }
             }
             Err((errno, msg, again)) => {
-                // The watchdog already failed it, logged and recorded it.
-                if render.finish(Outcome::Failed(errno, msg.clone())) {
+                // Unless the watchdog already failed it (and logged and recorded it).
+                let record = || {
                     tracing::warn!("{shown} [{}]: {msg}", key.spec);
                     self.stats.failed(&shown, &key.spec, &msg);
-                    if again {
-                        self.lock_failures().put(key.clone(), render.clone());
-                    }
+                };
+                if render.finish_with(Outcome::Failed(errno, msg.clone()), record) && again {
+                    self.lock_failures().put(key.clone(), render.clone());
                 }
             }
         }
@@ -230,10 +239,10 @@ impl Scheduler {
             .collect();
         for (key, r, shown) in late {
             let msg = format!("render timed out after {} s", self.timeout.as_secs_f32());
-            if r.finish(Outcome::Failed(libc::EIO, msg.clone())) {
+            r.finish_with(Outcome::Failed(libc::EIO, msg.clone()), || {
                 tracing::warn!("{shown} [{}]: {msg}", key.spec);
                 self.stats.failed(&shown, &key.spec, &msg);
-            }
+            });
         }
     }
 }

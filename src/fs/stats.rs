@@ -59,19 +59,21 @@ impl Stats {
         f.truncate(MAX_ERRORS);
     }
 
-    /// The counters as a JSON object, with cache occupancy added by the caller.
-    pub fn json(&self, mem_bytes: u64, mem_entries: usize) -> String {
+    /// The counters as a JSON object, with cache occupancy and evictions added by the caller.
+    pub fn json(&self, mem_bytes: u64, mem_entries: usize, evictions: u64) -> String {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
             "{{\"renders\": {}, \"cache_hits\": {}, \"bytes_served\": {}, \"errors\": {}, \
-             \"in_flight\": {}, \"cache_mem_bytes\": {}, \"cache_mem_entries\": {}}}\n",
+             \"in_flight\": {}, \"cache_mem_bytes\": {}, \"cache_mem_entries\": {}, \
+             \"cache_evictions\": {}}}\n",
             g(&self.renders),
             g(&self.cache_hits),
             g(&self.bytes_served),
             g(&self.errors),
             g(&self.in_flight),
             mem_bytes,
-            mem_entries
+            mem_entries,
+            evictions
         )
     }
 

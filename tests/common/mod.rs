@@ -192,3 +192,5 @@ pub fn sample_icc(dir: &Path) -> (PathBuf, Vec<u8>) {
     std::fs::write(&path, &out.stdout).unwrap();
     (path, out.stdout)
 }
+
+pub mod mount;

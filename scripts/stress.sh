@@ -1,0 +1,8 @@
+#!/bin/sh
+# The long form of tests/stress.rs: 32 readers over 200 sources and 4 specs with a small
+# memory cache, every byte checked, memory and single flight measured; then the latency of a
+# cached read under slow renders. Usage: scripts/stress.sh [SECS]   (default 600)
+set -eu
+cd "$(dirname "$0")/.."
+[ -e /dev/fuse ] || { echo "stress.sh: /dev/fuse is missing" >&2; exit 1; }
+STRESS_SECS="${1:-600}" exec cargo test --release --locked --test stress -- --nocapture --test-threads=1
