@@ -17,6 +17,8 @@ have nginx       || need+=(nginx-light)
 # tests/faults.rs reads as nobody (setpriv) with the system Python, not a per-user one.
 [ -x /usr/bin/python3 ] || need+=(python3)
 have setpriv     || need+=(util-linux)
+# tests/cmyk.rs: a real CMYK profile (Ghostscript's SWOP) to build test files with.
+[ -f /usr/share/color/icc/ghostscript/default_cmyk.icc ] || need+=(libgs-common)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use zune_jpeg::zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
 
+use crate::codec::cmyk::InkProfile;
 use crate::codec::{exif, LoadOptions, Loaded, SaveOptions};
 use crate::error::{Error, Result};
 use crate::image::{BoxStream, Header, Metadata, SampleFormat};
@@ -30,21 +31,27 @@ fn decode_error(e: impl std::fmt::Display) -> Error {
     Error::decode("jpeg", e.to_string())
 }
 
-/// Header facts from a decoder that has read its headers.
+/// Header facts from a decoder that has read its headers. A CMYK file's ICC profile is
+/// returned apart: it describes the inks, not the sRGB pixels we output.
 fn header_of<T: zune_jpeg::zune_core::bytestream::ZByteReaderTrait>(
     dec: &JpegDecoder<T>,
-) -> Result<(Header, Coding)> {
+) -> Result<(Header, Coding, Option<Arc<Vec<u8>>>)> {
     let info = dec
         .info()
         .ok_or_else(|| Error::decode("jpeg", "no frame header"))?;
     let coding = Coding::from_colorspace(dec.input_colorspace(), info.components as usize)?;
     let exif_bytes = dec.exif().filter(|e| !e.is_empty()).cloned();
     let orientation = exif_bytes.as_deref().map_or(1, exif::orientation);
-    let meta = Metadata {
+    let mut meta = Metadata {
         orientation,
         icc: dec.icc_profile().filter(|p| !p.is_empty()).map(Arc::new),
         exif: exif_bytes.map(Arc::new),
         xmp: dec.xmp().filter(|x| !x.is_empty()).cloned().map(Arc::new),
+    };
+    let ink_icc = if matches!(coding, Coding::Cmyk | Coding::Ycck) {
+        meta.icc.take()
+    } else {
+        None
     };
     Ok((
         Header {
@@ -56,6 +63,7 @@ fn header_of<T: zune_jpeg::zune_core::bytestream::ZByteReaderTrait>(
             meta,
         },
         coding,
+        ink_icc,
     ))
 }
 
@@ -72,9 +80,10 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     src.decode();
     let mut dec = JpegDecoder::new_with_options(src, options());
     dec.decode_headers().map_err(decode_error)?;
-    let (header, coding) = header_of(&dec)?;
+    let (header, coding, ink_icc) = header_of(&dec)?;
     crate::codec::check_limits(&header, opts.max_pixels)?;
-    let (stream, shrink) = decode::JpegStream::new(dec, header, coding, opts.shrink, name)?;
+    let ink = ink_icc.and_then(|icc| InkProfile::from_icc(&icc));
+    let (stream, shrink) = decode::JpegStream::new(dec, header, coding, ink, opts.shrink, name)?;
     Ok(Loaded {
         stream: Box::new(stream),
         shrink,

@@ -5,6 +5,7 @@ use crate::image::{BoxStream, Header};
 use crate::io::{Source, Target};
 use crate::spec::{OutputFormat, Spec, TiffCompression};
 
+pub mod cmyk;
 pub mod exif;
 pub mod gif;
 pub mod hdr;

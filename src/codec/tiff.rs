@@ -14,6 +14,10 @@ pub mod save;
 use jpeg_chunks::JpegChunks;
 use patch::{Palette, Patched};
 
+use std::borrow::Cow;
+
+use crate::codec::cmyk::{naive_to_rgb, InkProfile};
+
 use std::io::{Cursor, Read, Seek};
 use std::sync::Arc;
 
@@ -48,8 +52,9 @@ enum Colour {
     Direct,
     /// Palette indices (decoded as grey, see [`patch`]) to RGB.
     Palette(Arc<Palette>),
-    /// CMYK (0 = no ink), an optional alpha after it.
-    Cmyk,
+    /// CMYK (0 = no ink), an optional alpha after it; through the file's CMYK profile when
+    /// it has one (set once the header is read).
+    Cmyk(Option<InkProfile>),
     /// YCbCr without subsampling (JFIF coefficients).
     YCbCr,
 }
@@ -89,8 +94,8 @@ fn layout<R: Read + Seek>(dec: &mut Decoder<R>, palette: Option<Arc<Palette>>) -
         ) => (2, bit_depth, Colour::Direct),
         (ColorType::RGB(b), _) => (3, b, Colour::Direct),
         (ColorType::RGBA(b), _) => (4, b, Colour::Direct),
-        (ColorType::CMYK(8), _) => (4, 8, Colour::Cmyk),
-        (ColorType::CMYKA(8), _) => (5, 8, Colour::Cmyk),
+        (ColorType::CMYK(8), _) => (4, 8, Colour::Cmyk(None)),
+        (ColorType::CMYKA(8), _) => (5, 8, Colour::Cmyk(None)),
         // Our JPEG decoder converts YCbCr itself.
         (ColorType::YCbCr(8), _) if jpeg => (3, 8, Colour::Direct),
         (ColorType::YCbCr(8), _) => (3, 8, Colour::YCbCr),
@@ -103,7 +108,7 @@ fn layout<R: Read + Seek>(dec: &mut Decoder<R>, palette: Option<Arc<Palette>>) -
     let out_bands = match colour {
         Colour::Direct | Colour::YCbCr => bands,
         Colour::Palette(_) => 3,
-        Colour::Cmyk => bands - 1,
+        Colour::Cmyk(_) => bands - 1,
     };
     // One value per sample; the crate has already checked they agree.
     let float = dec
@@ -207,7 +212,7 @@ fn describe<R: Read + Seek>(dec: &mut TiffDecoder<R>, page: u32) -> Result<(Head
         seek_page(dec, page)?;
     }
     let (width, height) = dec.dimensions().map_err(err)?;
-    let lay = layout(dec, palette)?;
+    let mut lay = layout(dec, palette)?;
     let bytes = |dec: &mut TiffDecoder<R>, tag: u16| -> Option<Arc<Vec<u8>>> {
         // Unreadable metadata should not cost the picture.
         dec.get_tag_u8_vec(Tag::Unknown(tag))
@@ -215,11 +220,15 @@ fn describe<R: Read + Seek>(dec: &mut TiffDecoder<R>, page: u32) -> Result<(Head
             .filter(|v| !v.is_empty())
             .map(Arc::new)
     };
-    let icc = dec
+    let mut icc = dec
         .get_tag_u8_vec(Tag::IccProfile)
         .ok()
         .filter(|v| !v.is_empty())
         .map(Arc::new);
+    if let Colour::Cmyk(ink) = &mut lay.colour {
+        // The profile describes the inks; our output is sRGB.
+        *ink = icc.take().and_then(|p| InkProfile::from_icc(&p));
+    }
     let xmp = bytes(dec, 700);
     let orientation = dec
         .find_tag_unsigned::<u16>(Tag::Orientation)
@@ -498,7 +507,9 @@ impl ImageStream for TiffRows<'_> {
         let samples = match (&self.lay.colour, out) {
             (Colour::Direct, out) => out,
             (Colour::Palette(p), Samples::U8(v)) => Samples::U8(p.expand(&v)),
-            (Colour::Cmyk, Samples::U8(v)) => Samples::U8(cmyk_to_rgb(&v, bands)),
+            (Colour::Cmyk(ink), Samples::U8(v)) => {
+                Samples::U8(cmyk_to_rgb(&v, bands, ink.as_ref()))
+            }
             (Colour::YCbCr, Samples::U8(v)) => Samples::U8(ycbcr_to_rgb(v)),
             _ => {
                 return Err(Error::decode(
@@ -517,23 +528,29 @@ impl ImageStream for TiffRows<'_> {
     }
 }
 
-/// CMYK(+alpha) with 0 = no ink to RGB(+alpha): `(255 - c) * (255 - k) / 255`.
-fn cmyk_to_rgb(v: &[u8], bands: usize) -> Vec<u8> {
-    let out_bands = bands - 1;
-    let mut out = Vec::with_capacity(v.len() / bands * out_bands);
-    let ink = |c: u8, k: u8| ((255 - u32::from(c)) * (255 - u32::from(k)) + 127) / 255;
-    for px in v.chunks_exact(bands) {
-        let k = px[3];
-        out.extend([
-            ink(px[0], k) as u8,
-            ink(px[1], k) as u8,
-            ink(px[2], k) as u8,
-        ]);
-        if bands == 5 {
-            out.push(px[4]);
-        }
+/// CMYK(+alpha) with 0 = no ink to RGB(+alpha), through the profile when there is one.
+fn cmyk_to_rgb(v: &[u8], bands: usize, ink: Option<&InkProfile>) -> Vec<u8> {
+    let pixels = v.len() / bands;
+    let inks: Cow<[u8]> = if bands == 4 {
+        Cow::Borrowed(v)
+    } else {
+        Cow::Owned(
+            v.chunks_exact(bands)
+                .flat_map(|p| [p[0], p[1], p[2], p[3]])
+                .collect(),
+        )
+    };
+    let mut rgb = vec![0u8; pixels * 3];
+    if !ink.is_some_and(|p| p.to_rgb(&inks, &mut rgb)) {
+        naive_to_rgb(&inks, &mut rgb);
     }
-    out
+    if bands == 4 {
+        return rgb;
+    }
+    rgb.chunks_exact(3)
+        .zip(v.chunks_exact(bands))
+        .flat_map(|(c, p)| [c[0], c[1], c[2], p[4]])
+        .collect()
 }
 
 /// Full-range YCbCr (JFIF / TIFF default coefficients) to RGB, in place.

@@ -5,6 +5,7 @@ use zune_jpeg::zune_core::colorspace::ColorSpace;
 use zune_jpeg::{JpegDecoder, RawImcuRowStatus};
 
 use super::colour::{self, YccTables};
+use crate::codec::cmyk::InkProfile;
 use crate::error::{Error, Result};
 use crate::image::{Header, ImageStream, Samples, Strip};
 use crate::io::Source;
@@ -110,6 +111,8 @@ pub struct JpegStream<'a> {
     planes: Vec<Vec<u8>>,
     strides: Vec<usize>,
     tables: YccTables,
+    /// The CMYK profile's transform, for CMYK/YCCK files that carry one.
+    ink: Option<InkProfile>,
     /// Next output row.
     next: usize,
     finished: bool,
@@ -123,6 +126,7 @@ impl<'a> JpegStream<'a> {
         mut dec: JpegDecoder<Source<'a>>,
         mut header: Header,
         coding: Coding,
+        ink: Option<InkProfile>,
         shrink: u32,
         name: String,
     ) -> Result<(Self, u32)> {
@@ -198,6 +202,7 @@ impl<'a> JpegStream<'a> {
                 planes,
                 strides,
                 tables: YccTables::new(),
+                ink,
                 next: 0,
                 finished: false,
                 name,
@@ -299,6 +304,9 @@ impl<'a> JpegStream<'a> {
                 .tables
                 .row_to_rgb(&scratch[0], &scratch[1], &scratch[2], out),
             Coding::Rgb => colour::interleave3(&scratch[0], &scratch[1], &scratch[2], out),
+            Coding::Cmyk | Coding::Ycck if self.ink.is_some() => {
+                self.inks_to_rgb(scratch, width, out)
+            }
             Coding::Cmyk => {
                 colour::cmyk_row_to_rgb(&scratch[0], &scratch[1], &scratch[2], &scratch[3], out)
             }
@@ -306,6 +314,34 @@ impl<'a> JpegStream<'a> {
                 self.tables
                     .ycck_row_to_rgb(&scratch[0], &scratch[1], &scratch[2], &scratch[3], out)
             }
+        }
+    }
+
+    /// Adobe CMYK/YCCK (stored inverted: 255 = no ink) through the ICC profile.
+    fn inks_to_rgb(&self, scratch: &[Vec<u8>], width: usize, out: &mut [u8]) {
+        let mut inks = vec![0u8; width * 4];
+        if self.coding == Coding::Ycck {
+            // YCC -> RGB gives libjpeg's 255 - C for the stored (inverted) C: the ink itself.
+            let mut cmy = vec![0u8; width * 3];
+            self.tables
+                .row_to_rgb(&scratch[0], &scratch[1], &scratch[2], &mut cmy);
+            for ((px, c), &k) in inks
+                .chunks_exact_mut(4)
+                .zip(cmy.chunks_exact(3))
+                .zip(&scratch[3])
+            {
+                px.copy_from_slice(&[c[0], c[1], c[2], 255 - k]);
+            }
+        } else {
+            for (x, px) in inks.chunks_exact_mut(4).enumerate() {
+                for (i, plane) in scratch.iter().take(4).enumerate() {
+                    px[i] = 255 - plane[x];
+                }
+            }
+        }
+        let ink = self.ink.as_ref().expect("checked by the caller");
+        if !ink.to_rgb(&inks, out) {
+            crate::codec::cmyk::naive_to_rgb(&inks, out);
         }
     }
 
