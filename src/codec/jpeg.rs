@@ -31,11 +31,14 @@ fn decode_error(e: impl std::fmt::Display) -> Error {
     Error::decode("jpeg", e.to_string())
 }
 
+/// The ICC profile of a CMYK file, kept for the conversion to sRGB.
+type InkIcc = Arc<Vec<u8>>;
+
 /// Header facts from a decoder that has read its headers. A CMYK file's ICC profile is
 /// returned apart: it describes the inks, not the sRGB pixels we output.
 fn header_of<T: zune_jpeg::zune_core::bytestream::ZByteReaderTrait>(
     dec: &JpegDecoder<T>,
-) -> Result<(Header, Coding, Option<Arc<Vec<u8>>>)> {
+) -> Result<(Header, Coding, Option<InkIcc>)> {
     let info = dec
         .info()
         .ok_or_else(|| Error::decode("jpeg", "no frame header"))?;
