@@ -179,10 +179,10 @@ pub fn decode(data: &[u8], formats: &[InputFormat]) -> [thumbfs::Result<u32>; 2]
 }
 
 /// The `spec` target: whatever parses has a canonical spelling that parses to the same spec
-/// and prints the same again.
-pub fn spec_round_trip(text: &str) {
+/// and prints the same again. Returns whether `text` parsed.
+pub fn spec_round_trip(text: &str) -> bool {
     let Ok(spec) = text.parse::<Spec>() else {
-        return;
+        return false;
     };
     let canonical = spec.to_string();
     let again: Spec = canonical
@@ -197,12 +197,14 @@ pub fn spec_round_trip(text: &str) {
         canonical,
         "canonical spelling not stable"
     );
+    true
 }
 
 /// The `options` target: lines are the operation tokens (space-separated), the input argument
 /// and the output argument of `thumbfs OP... IN OUT`. Both arguments are split as options;
-/// a command that is accepted yields a spec whose canonical spelling round-trips.
-pub fn vips_arguments(text: &str) {
+/// a command that is accepted yields a spec whose canonical spelling round-trips. Returns
+/// whether the command was accepted.
+pub fn vips_arguments(text: &str) -> bool {
     let mut lines = text.splitn(3, '\n');
     let ops: Vec<String> = lines
         .next()
@@ -226,20 +228,22 @@ pub fn vips_arguments(text: &str) {
             }
         }
     }
-    if let Ok((spec, _, _)) = thumbfs::cli::vips_style(&ops, input, output) {
-        let canonical = spec.to_string();
-        if canonical.is_empty() {
-            assert_eq!(spec, Spec::identity(), "only the identity prints empty");
-        } else {
-            let again: Spec = canonical.parse().unwrap_or_else(|e| {
-                panic!("{text:?} accepted, its spec {canonical:?} does not parse: {e}")
-            });
-            assert_eq!(
-                again, spec,
-                "{text:?} -> {canonical:?} parses to another spec"
-            );
-        }
+    let Ok((spec, _, _)) = thumbfs::cli::vips_style(&ops, input, output) else {
+        return false;
+    };
+    let canonical = spec.to_string();
+    if canonical.is_empty() {
+        assert_eq!(spec, Spec::identity(), "only the identity prints empty");
+    } else {
+        let again: Spec = canonical.parse().unwrap_or_else(|e| {
+            panic!("{text:?} accepted, its spec {canonical:?} does not parse: {e}")
+        });
+        assert_eq!(
+            again, spec,
+            "{text:?} -> {canonical:?} parses to another spec"
+        );
     }
+    true
 }
 
 #[cfg(test)]

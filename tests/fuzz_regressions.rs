@@ -1,0 +1,100 @@
+//! Inputs the fuzzers found (minimised), replayed through the code the fuzz targets run.
+//!
+//! Files live in `tests/fuzz_regressions/<target>/<name>.<ok|err>`: the suffix says what the
+//! input must give — for a loader target, both decodes (memory source at full size, pipe with
+//! shrink-on-load) succeed (`ok`) or both fail with an ordinary error (`err`); for `spec` and
+//! `options`, the text is accepted or refused. A panic is never acceptable; a loader panic
+//! comes back as `Error::Panic` (the harness catches it the way `render()` does) and fails.
+
+#[allow(dead_code)]
+#[path = "../fuzz/src/lib.rs"]
+mod harness;
+
+use std::path::{Path, PathBuf};
+
+use thumbfs::codec::InputFormat;
+use thumbfs::Error;
+
+/// The formats a loader target accepts, by target name.
+fn formats(target: &str) -> Option<&'static [InputFormat]> {
+    Some(match target {
+        "jpeg" => &[InputFormat::Jpeg],
+        "png" => &[InputFormat::Png],
+        "webp" => &[InputFormat::Webp],
+        "tiff" => &[InputFormat::Tiff],
+        "gif" => &[InputFormat::Gif],
+        "hdr" => &[InputFormat::Hdr],
+        "svg" => &[InputFormat::Svg],
+        "pnm" => &[InputFormat::Pnm, InputFormat::Pfm],
+        _ => return None,
+    })
+}
+
+/// Every saved input, sorted, with its target name.
+fn cases() -> Vec<(String, PathBuf)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions");
+    let mut out = Vec::new();
+    for dir in std::fs::read_dir(&root).expect("tests/fuzz_regressions") {
+        let dir = dir.unwrap().path();
+        let target = dir.file_name().unwrap().to_string_lossy().into_owned();
+        for f in std::fs::read_dir(&dir).unwrap() {
+            out.push((target.clone(), f.unwrap().path()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Whether the file says its input must be accepted.
+fn expects_ok(path: &Path) -> bool {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("ok") => true,
+        Some("err") => false,
+        _ => panic!("{}: name must end in .ok or .err", path.display()),
+    }
+}
+
+/// Replays one input; returns a description of what went wrong, if anything did.
+fn replay(target: &str, path: &Path) -> Option<String> {
+    let data = std::fs::read(path).unwrap();
+    let want_ok = expects_ok(path);
+    if let Some(formats) = formats(target) {
+        let results = harness::decode(&data, formats);
+        return results.iter().enumerate().find_map(|(pass, r)| match r {
+            Err(Error::Panic { message, .. }) => Some(format!("pass {pass} panicked: {message}")),
+            Ok(rows) if !want_ok => Some(format!("pass {pass} decoded {rows} rows, want Err")),
+            Err(e) if want_ok => Some(format!("pass {pass} failed: {e}")),
+            _ => None,
+        });
+    }
+    let text = String::from_utf8(data).expect("text targets take UTF-8");
+    let run = || match target {
+        "spec" => harness::spec_round_trip(&text),
+        "options" => harness::vips_arguments(&text),
+        other => panic!("no fuzz target named {other}"),
+    };
+    match std::panic::catch_unwind(run) {
+        Err(_) => Some("panicked".into()),
+        Ok(accepted) if accepted != want_ok => Some(format!("accepted = {accepted}")),
+        Ok(_) => None,
+    }
+}
+
+#[test]
+fn saved_fuzz_inputs_give_their_expected_results() {
+    let cases = cases();
+    assert!(!cases.is_empty(), "no saved inputs found");
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|(target, path)| {
+            replay(target, path).map(|why| format!("{target}/{}: {why}", path.display()))
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} inputs:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
