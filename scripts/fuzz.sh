@@ -89,6 +89,7 @@ for t in "${targets[@]}"; do
     rc=$?
     set -e
     took=$(($(date +%s) - start))
+    ran=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | tail -1 | grep -o '[0-9]* second' | grep -o '[0-9]*' || true)
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
     last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1 || true)
     cov=$(grep -o 'cov: [0-9]*' <<<"$last" | grep -o '[0-9]*' || true)
@@ -101,7 +102,7 @@ for t in "${targets[@]}"; do
         status="STOPPED rc=$rc: $(grep -m1 -E 'panicked at|ERROR: libFuzzer|deadly signal' "$log" || echo see log)"
         failed=1
     fi
-    line="$t: ${took}s execs=${execs:-?} cov=${cov:-?} ft=${ft:-?} corpus=${corp:-?} new_artifacts=$new codec_panics=$codec $status"
+    line="$t: fuzzed ${ran:-?}s (${took}s with build) execs=${execs:-?} cov=${cov:-?} ft=${ft:-?} corpus=${corp:-?} new_artifacts=$new codec_panics=$codec $status"
     echo "$line"
     summary+=("$line")
 done
