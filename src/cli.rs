@@ -71,7 +71,7 @@ pub fn split_options(arg: &str) -> Result<(&str, Options<'_>), String> {
     let inner = arg[open + 1..]
         .strip_suffix(']')
         .ok_or_else(|| format!("{arg}: options must end with ']'"))?;
-    let opts = inner
+    let opts: Options = inner
         .split(',')
         .filter(|o| !o.is_empty())
         .map(|o| match o.split_once('=') {
@@ -79,6 +79,10 @@ pub fn split_options(arg: &str) -> Result<(&str, Options<'_>), String> {
             None => (o, None),
         })
         .collect();
+    // `[=v]` would otherwise reach the option tables as an option named "".
+    if opts.iter().any(|(k, _)| k.is_empty()) {
+        return Err(format!("{arg}: an option has no name before '='"));
+    }
     Ok((&arg[..open], opts))
 }
 
@@ -276,6 +280,7 @@ mod tests {
         assert!(vips_style(&[], "in.png", "o.png[Q=80]").is_err());
         assert!(vips_style(&[], "in.png", "o.xyz").is_err());
         assert!(split_options("a[Q=1").is_err());
+        assert!(split_options("a[=1]").is_err());
         let mut s: Spec = "png".parse().unwrap();
         assert!(resolve_output("x.jpg", &mut s).is_err());
     }

@@ -60,9 +60,15 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     if frame.buffer.len() < fw * fh * 4 {
         return Err(decode_error("frame data shorter than its size"));
     }
-    // Frames may sit anywhere on the screen and even overhang it: clip.
-    for y in 0..fh.min(h.saturating_sub(top)) {
-        let n = fw.min(w.saturating_sub(left));
+    // Frames may sit anywhere on the screen, overhang it or lie wholly off it: clip. A frame
+    // right of the screen copies nothing (and its row offset would point past the canvas).
+    let n = fw.min(w.saturating_sub(left));
+    let rows = if n == 0 {
+        0
+    } else {
+        fh.min(h.saturating_sub(top))
+    };
+    for y in 0..rows {
         let src_row = &frame.buffer[y * fw * 4..(y * fw + n) * 4];
         let at = ((top + y) * w + left) * 4;
         canvas[at..at + n * 4].copy_from_slice(src_row);

@@ -50,6 +50,11 @@ fn open<R: BufRead + Seek>(src: R, limit: usize) -> Result<(png::Reader<R>, Head
     dec.set_transformations(Transformations::EXPAND);
     let reader = dec.read_info().map_err(decode_err)?;
     let info = reader.info();
+    // png 0.18 accepts a PLTE whose length is not a multiple of 3 and then panics building
+    // the palette expansion (found by fuzzing); the PNG spec calls such a chunk an error.
+    if info.palette.as_ref().is_some_and(|p| p.len() % 3 != 0) {
+        return Err(Error::decode("png", "PLTE length is not a multiple of 3"));
+    }
     if info.is_animated() {
         // The default image (IDAT) is what we decode; APNG frames after it are ignored.
         tracing::debug!("png: animated, decoding the default image only");

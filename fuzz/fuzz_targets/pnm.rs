@@ -1,0 +1,10 @@
+//! The PNM family loader (P1..P7 and PFM), driven like a render: sniff, probe, limits, load,
+//! every strip.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use thumbfs::codec::InputFormat;
+
+fuzz_target!(init: thumbfs_fuzz::init(), |data: &[u8]| {
+    let _ = thumbfs_fuzz::decode(data, &[InputFormat::Pnm, InputFormat::Pfm]);
+});

@@ -1,0 +1,265 @@
+//! What the fuzz targets run, kept out of the targets so that `tests/fuzz_regressions.rs` in
+//! the main crate can include this very file (`#[path]`) and replay saved inputs through the
+//! same code. Only thumbfs's public API and std are used here.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use thumbfs::codec::{self, InputFormat, LoadOptions};
+use thumbfs::{Error, Source, Spec};
+
+/// Pixel limit for the fuzzers: large enough for every corpus seed after mutation, small
+/// enough that a forged header cannot make a single run allocate gigabytes.
+pub const MAX_PIXELS: u64 = 4_000_000;
+
+/// Read-into-memory limit (unseekable TIFF, SVG, PFM from pipes).
+pub const MEMORY_LIMIT: u64 = 64 << 20;
+
+/// Where a panic was raised, as far as the panic hook could tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// Inside a crate from the registry: `render()` turns it into `Error::Panic`.
+    Dependency,
+    /// Our code, std, or unknown: a bug the fuzzer must report.
+    Ours,
+}
+
+/// A panic location inside a registry or git dependency (cargo's source checkouts).
+fn origin(file: &str) -> Origin {
+    if file.contains("/.cargo/registry/") || file.contains("/.cargo/git/") {
+        Origin::Dependency
+    } else {
+        Origin::Ours
+    }
+}
+
+thread_local! {
+    /// Where the last dependency panic caught on this thread was raised (`file:line`).
+    static CAUGHT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Dependency panic locations already reported and saved, so each is told once per run.
+static SAVED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+/// Installs the panic policy. With `THUMBFS_FUZZ_CODEC_PANICS=catch`, a panic raised inside a
+/// codec crate is unwound into an error (what `render()` does in production) so a long run goes
+/// on; the first input reaching each such location is saved under
+/// `fuzz/artifacts/codec-panics/`. Every other panic goes to the previous hook, which under
+/// libFuzzer aborts and saves the input. Without the variable every panic aborts.
+pub fn init() {
+    if std::env::var("THUMBFS_FUZZ_CODEC_PANICS").as_deref() != Ok("catch") {
+        return;
+    }
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| match info.location() {
+        Some(l) if origin(l.file()) == Origin::Dependency => {
+            CAUGHT.with(|c| *c.borrow_mut() = Some(format!("{}:{}", l.file(), l.line())));
+        }
+        _ => previous(info),
+    }));
+}
+
+/// Saves `data` when the dependency panic just caught was raised somewhere new.
+fn save_codec_panic(data: &[u8], format: InputFormat, message: &str) {
+    let Some(location) = CAUGHT.with(|c| c.borrow_mut().take()) else {
+        return;
+    };
+    if !SAVED.lock().unwrap().insert(location.clone()) {
+        return;
+    }
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("artifacts/codec-panics");
+    let short = location.rsplit("/src/").next().unwrap_or(&location);
+    let name = format!("{}-{}", format.name(), short.replace(['/', ':'], "-"));
+    let saved = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(dir.join(&name), data));
+    eprintln!(
+        "thumbfs-fuzz: codec panic caught (as render() would) at {location}: {message}; \
+         input saved as artifacts/codec-panics/{name} ({saved:?})"
+    );
+}
+
+/// Runs `f`, turning an unwinding panic into `Error::Panic` as `render()` does. Under the
+/// default libFuzzer hook nothing unwinds: the process aborts first. Outside libFuzzer (the
+/// regression tests) every panic, ours included, comes back as `Error::Panic`.
+fn guarded<T>(stage: &'static str, f: impl FnOnce() -> thumbfs::Result<T>) -> thumbfs::Result<T> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        let message = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(Error::Panic { stage, message })
+    })
+}
+
+/// A source over `data` that behaves like a pipe (no seeking), as stdin does for the CLI.
+fn pipe(data: &[u8]) -> Source<'_> {
+    let mut rest = data;
+    Source::custom(
+        move |buf: &mut [u8]| {
+            // Short reads on purpose: loaders must cope with a pipe handing out little at a time.
+            let n = buf.len().min(rest.len()).min(4093);
+            buf[..n].copy_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            Ok(n)
+        },
+        None::<fn(u64) -> io::Result<()>>,
+    )
+}
+
+/// Sniff, probe, check limits, load and pull every strip, checking the stream's contract
+/// (strips in order, full width, exactly the header's rows). Returns the rows decoded.
+fn decode_one(mut src: Source, formats: &[InputFormat], shrink: u32) -> thumbfs::Result<u32> {
+    let format = codec::sniff(&mut src)?;
+    if !formats.contains(&format) {
+        return Err(Error::UnknownFormat);
+    }
+    let header = codec::probe(&mut src, format)?;
+    codec::check_limits(&header, MAX_PIXELS)?;
+    let opts = LoadOptions {
+        shrink,
+        page: 0,
+        max_pixels: MAX_PIXELS,
+        memory_limit: MEMORY_LIMIT,
+        fit: None,
+    };
+    let loaded = codec::load(src, format, &opts)?;
+    assert!(
+        loaded.shrink >= 1 && shrink.is_multiple_of(loaded.shrink),
+        "loader applied shrink {} for a request of {shrink}",
+        loaded.shrink
+    );
+    let mut stream = loaded.stream;
+    let out = stream.header().clone();
+    assert!(
+        out.pixels() <= header.pixels(),
+        "the loaded image ({}x{}) is larger than the probed one ({}x{})",
+        out.width,
+        out.height,
+        header.width,
+        header.height
+    );
+    let row_len = out.width as usize * out.bands as usize;
+    let mut rows = 0u32;
+    while let Some(strip) = stream.next_strip()? {
+        assert_eq!(strip.y, rows, "strips out of order");
+        assert!(strip.height > 0, "empty strip");
+        assert_eq!(strip.samples.format(), out.format, "strip sample type");
+        assert_eq!(
+            strip.samples.len(),
+            strip.height as usize * row_len,
+            "strip length for {} rows of {}x{} bands",
+            strip.height,
+            out.width,
+            out.bands
+        );
+        rows += strip.height;
+        assert!(rows <= out.height, "more rows than the header says");
+    }
+    assert_eq!(rows, out.height, "stream ended early without an error");
+    Ok(rows)
+}
+
+/// The loader fuzz targets: `data` decoded from memory at full size, then from a pipe with a
+/// shrink-on-load request, if its magic bytes name one of `formats`. Results of both runs.
+pub fn decode(data: &[u8], formats: &[InputFormat]) -> [thumbfs::Result<u32>; 2] {
+    let results = [
+        guarded("decode", || decode_one(Source::memory(data), formats, 1)),
+        guarded("decode", || decode_one(pipe(data), formats, 4)),
+    ];
+    for r in &results {
+        if let Err(Error::Panic { message, .. }) = r {
+            save_codec_panic(data, formats[0], message);
+        }
+    }
+    results
+}
+
+/// The `spec` target: whatever parses has a canonical spelling that parses to the same spec
+/// and prints the same again. Returns whether `text` parsed.
+pub fn spec_round_trip(text: &str) -> bool {
+    let Ok(spec) = text.parse::<Spec>() else {
+        return false;
+    };
+    let canonical = spec.to_string();
+    let again: Spec = canonical
+        .parse()
+        .unwrap_or_else(|e| panic!("{text:?} parsed, its canonical {canonical:?} does not: {e}"));
+    assert_eq!(
+        again, spec,
+        "{text:?} -> {canonical:?} parses to another spec"
+    );
+    assert_eq!(
+        again.to_string(),
+        canonical,
+        "canonical spelling not stable"
+    );
+    true
+}
+
+/// The `options` target: lines are the operation tokens (space-separated), the input argument
+/// and the output argument of `thumbfs OP... IN OUT`. Both arguments are split as options;
+/// a command that is accepted yields a spec whose canonical spelling round-trips. Returns
+/// whether the command was accepted.
+pub fn vips_arguments(text: &str) -> bool {
+    let mut lines = text.splitn(3, '\n');
+    let ops: Vec<String> = lines
+        .next()
+        .unwrap_or("")
+        .split(' ')
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect();
+    let input = lines.next().unwrap_or("");
+    let output = lines.next().unwrap_or("");
+    for arg in [input, output] {
+        if let Ok((name, opts)) = thumbfs::cli::split_options(arg) {
+            assert!(
+                arg.starts_with(name),
+                "{arg:?}: name {name:?} is not its prefix"
+            );
+            assert!(!name.contains('['), "{arg:?}: name {name:?} keeps a '['");
+            for (k, v) in opts {
+                assert!(!k.is_empty() && !k.contains(','), "{arg:?}: key {k:?}");
+                assert!(v.is_none_or(|v| !v.contains(',')), "{arg:?}: value {v:?}");
+            }
+        }
+    }
+    let Ok((spec, _, _)) = thumbfs::cli::vips_style(&ops, input, output) else {
+        return false;
+    };
+    let canonical = spec.to_string();
+    if canonical.is_empty() {
+        assert_eq!(spec, Spec::identity(), "only the identity prints empty");
+    } else {
+        let again: Spec = canonical.parse().unwrap_or_else(|e| {
+            panic!("{text:?} accepted, its spec {canonical:?} does not parse: {e}")
+        });
+        assert_eq!(
+            again, spec,
+            "{text:?} -> {canonical:?} parses to another spec"
+        );
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dependency_panics_are_told_apart_by_path() {
+        let registry =
+            "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/png-0.18.0/src/lib.rs";
+        assert_eq!(origin(registry), Origin::Dependency);
+        assert_eq!(origin("/work/main/src/codec/png.rs"), Origin::Ours);
+        assert_eq!(origin("src/codec/pnm.rs"), Origin::Ours);
+        assert_eq!(
+            origin("/rustc/abc/library/core/src/slice/index.rs"),
+            Origin::Ours
+        );
+    }
+}
