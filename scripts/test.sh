@@ -28,4 +28,4 @@ fi
 [ -e /dev/fuse ] || { echo "test.sh: /dev/fuse is missing: the mount tests need it" >&2; exit 1; }
 
 cargo build --release --locked
-cargo test --release --locked -- --test-threads="${TEST_THREADS:-2}"
+cargo test --release --locked --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"

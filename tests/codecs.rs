@@ -714,8 +714,8 @@ fn webp_lossy_save_is_close_carries_metadata_and_is_deterministic() {
 
 // ---------------------------------------------------------------- TIFF
 
-/// Corpus TIFFs the tiff crate cannot decode: CCITT Group 3 (it reads Group 4 only).
-const TIFF_UNSUPPORTED: &[&str] = &["bw-gopher_ccittGroup3.tiff"];
+/// Corpus TIFFs we cannot decode: none (palette, JPEG and Group 3 are handled on our side).
+const TIFF_UNSUPPORTED: &[&str] = &[];
 
 #[test]
 fn tiff_corpus_matches_imagemagick() {

@@ -617,9 +617,10 @@ fn readers_killed_mid_read_leave_nothing_behind() {
     assert_eq!(st["errors"], 0, "{:?}", m.errors());
     let want = render_bytes(a, spec);
     assert!(fs::read(m.path(&format!("{spec}/one.png"))).unwrap() == want);
-    // The allocator's arenas settle over the first reps; after that, 15 reps of abandoned
-    // renders must not hold memory (a leaked output would be 4 MB per render, 120 MB here).
-    let slack_kib = 16 * 1024;
+    // The allocator settles over the first reps; after that, 15 reps of abandoned renders
+    // must not hold memory: a leaked output would be 4 MB per render, over 120 MB here, while
+    // allocator fragmentation under a loaded machine has been seen at up to ~20 MB.
+    let slack_kib = 40 * 1024;
     let growth = rss[reps as usize - 1] as i64 - rss[4] as i64;
     assert!(
         growth < slack_kib,

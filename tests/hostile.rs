@@ -757,8 +757,8 @@ fn whole_corpus_under_four_more_specs_and_the_tree_is_untouched() {
         }
         assert!(m.alive(), "daemon died during {spec}");
     }
-    // The corrupt PNGs (and CCITT G3 TIFF) fail under every spec; everything else renders.
-    assert!(ok >= 700 && eio >= 30, "{ok} read, {eio} EIO");
+    // The corrupt PNGs fail under every spec; everything else renders.
+    assert!(ok >= 700 && eio >= 20, "{ok} read, {eio} EIO");
     let st = m.stats();
     assert_eq!(st["in_flight"], 0);
     let errors = m.errors();

@@ -5,12 +5,15 @@
 //! RGB and RGBA at 8/16 bits, 32-bit float, chunky or planar; palette (expanded to RGB, see
 //! [`patch`]), 8-bit CMYK (naive conversion, as ImageMagick does without a profile) and
 //! YCbCr (unsubsampled, or any subsampling inside JPEG-compressed chunks, see [`jpeg_chunks`]).
-//! Not handled (clean errors): old-style JPEG, CCITT Group 3, Lab.
+//! CCITT Group 3 (1-D) strips are decoded with the `fax` crate ([`fax3`]).
+//! Not handled (clean errors): old-style JPEG, 2-D Group 3, Lab.
 
+mod fax3;
 mod jpeg_chunks;
 mod patch;
 pub mod save;
 
+use fax3::Fax3Chunks;
 use jpeg_chunks::JpegChunks;
 use patch::{Palette, Patched};
 
@@ -355,9 +358,18 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     } else {
         None
     };
+    let compression = dec
+        .find_tag_unsigned::<u16>(Tag::Compression)
+        .map_err(err)?;
+    let fax = if compression == Some(fax3::FAX3) && lay.bits == 1 && !tiled {
+        Some(Fax3Chunks::new(&mut dec, opts.memory_limit)?)
+    } else {
+        None
+    };
     let stream: BoxStream<'a> = Box::new(TiffRows {
         dec,
         jpeg,
+        fax,
         header,
         lay,
         chunk_w: cw,
@@ -377,6 +389,8 @@ struct TiffRows<'a> {
     dec: TiffDecoder<Box<dyn ReadSeek + 'a>>,
     /// Set for JPEG-compressed files, which the crate cannot decode here.
     jpeg: Option<JpegChunks>,
+    /// Set for CCITT Group 3 files, which the crate does not decode.
+    fax: Option<Fax3Chunks>,
     header: Header,
     lay: Layout,
     chunk_w: u32,
@@ -392,6 +406,9 @@ impl TiffRows<'_> {
     fn chunk(&mut self, index: u32, w: u32, h: u32, bands: usize) -> Result<Samples> {
         if let Some(j) = &self.jpeg {
             return j.decode(&mut self.dec, index, w, h, bands);
+        }
+        if let Some(f) = &self.fax {
+            return f.decode(&mut self.dec, index, w, h);
         }
         let data = self.dec.read_chunk(index).map_err(err)?;
         let n = w as usize * h as usize * bands;
