@@ -273,17 +273,22 @@ fn pick_level<R: Read + Seek>(
     full: &Header,
     shrink: u32,
     fit: bool,
-) -> Result<Option<(u32, u32)>> {
+) -> Option<(u32, u32)> {
     let mut best: Option<(u32, u32)> = None;
     let mut page = 1;
     while page < MAX_LEVELS && dec.more_images() {
-        seek_page(dec, page)?;
+        // A broken later page must not cost page 0: stop looking and use what was found.
+        if seek_page(dec, page).is_err() {
+            break;
+        }
         let reduced = dec
             .find_tag_unsigned::<u32>(Tag::NewSubfileType)
             .ok()
             .flatten()
             .is_some_and(|t| t & REDUCED_RESOLUTION != 0);
-        let (w, h) = dec.dimensions().map_err(err)?;
+        let Ok((w, h)) = dec.dimensions() else {
+            break;
+        };
         if reduced && w > 0 && h > 0 {
             let f = (full.width as f64 / w as f64).round() as u32;
             let fits = |n: u32, m: u32| m == n.div_ceil(f) || (fit && m == n / f);
@@ -303,7 +308,7 @@ fn pick_level<R: Read + Seek>(
         }
         page += 1;
     }
-    Ok(best)
+    best
 }
 
 /// Reads the header (first IFD) only.
@@ -325,7 +330,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     check_limits(&header, opts.max_pixels)?;
     let mut applied = 1;
     if opts.page == 0 && opts.shrink > 1 {
-        match pick_level(&mut dec, &header, opts.shrink, opts.fit.is_some())? {
+        match pick_level(&mut dec, &header, opts.shrink, opts.fit.is_some()) {
             Some((page, f)) => {
                 let meta = header.meta.clone();
                 (header, lay) = describe(&mut dec, page)?;
