@@ -12,16 +12,6 @@ use common::*;
 /// Ghostscript's profiles (Debian package libgs-common, installed by scripts/test.sh).
 const GS_ICC: &str = "/usr/share/color/icc/ghostscript";
 
-fn run(cmd: &mut Command) -> Vec<u8> {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 fn ppm(cmd: &mut Command) -> Pixels {
     parse_pnm(&run(cmd.args(["-depth", "8", "ppm:-"])))
 }

@@ -11,6 +11,7 @@
 mod fax3;
 mod jpeg_chunks;
 mod patch;
+mod raw;
 pub mod save;
 
 use fax3::Fax3Chunks;

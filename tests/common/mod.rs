@@ -110,7 +110,8 @@ pub fn parse_pnm(bytes: &[u8]) -> Pixels {
     }
 }
 
-fn run(cmd: &mut Command) -> Vec<u8> {
+/// Runs a command that must succeed; its stdout.
+pub fn run(cmd: &mut Command) -> Vec<u8> {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(
         out.status.success(),

@@ -1,10 +1,11 @@
 //! CCITT Group 3 (T.4, compression 3) strips, which the tiff crate does not wire up, decoded
 //! with the `fax` crate it already uses for Group 4.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek};
 
 use ::tiff::tags::Tag;
 
+use super::raw::RawChunks;
 use super::TiffDecoder;
 use crate::error::{Error, Result};
 use crate::image::Samples;
@@ -16,11 +17,9 @@ const T4_2D: u32 = 1;
 
 /// Where each strip's code is, and how bits map to grey.
 pub struct Fax3Chunks {
-    offsets: Vec<u64>,
-    counts: Vec<u64>,
+    raw: RawChunks,
     /// `PhotometricInterpretation` 0: a white pel is 255 (else white is 0).
     white_is_zero: bool,
-    limit: u64,
 }
 
 impl Fax3Chunks {
@@ -33,24 +32,13 @@ impl Fax3Chunks {
         if options & T4_2D != 0 {
             return Err(Error::Unsupported("tiff: 2-D Group 3 fax coding".into()));
         }
-        let offsets = dec.get_tag_u64_vec(Tag::StripOffsets).map_err(super::err)?;
-        let counts = dec
-            .get_tag_u64_vec(Tag::StripByteCounts)
-            .map_err(super::err)?;
-        if offsets.len() != counts.len() {
-            return Err(Error::decode(
-                "tiff",
-                "strip offsets and byte counts differ in length",
-            ));
-        }
+        let raw = RawChunks::new(dec, false, limit)?;
         let photometric = dec
             .find_tag_unsigned::<u16>(Tag::PhotometricInterpretation)
             .map_err(super::err)?;
         Ok(Fax3Chunks {
-            offsets,
-            counts,
+            raw,
             white_is_zero: photometric != Some(1),
-            limit,
         })
     }
 
@@ -62,27 +50,9 @@ impl Fax3Chunks {
         w: u32,
         h: u32,
     ) -> Result<Samples> {
-        let i = index as usize;
-        let (&at, &len) = self
-            .offsets
-            .get(i)
-            .zip(self.counts.get(i))
-            .ok_or_else(|| Error::decode("tiff", format!("no strip {index}")))?;
-        if len > self.limit {
-            return Err(Error::decode(
-                "tiff",
-                format!("strip {index} of {len} bytes"),
-            ));
-        }
         let width = u16::try_from(w)
             .map_err(|_| Error::Unsupported(format!("tiff: {w}-pixel-wide fax image")))?;
-        let mut data = vec![0u8; len as usize];
-        let r = dec.inner();
-        r.seek(SeekFrom::Start(at)).map_err(Error::Read)?;
-        r.read_exact(&mut data).map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => Error::decode("tiff", "file is truncated"),
-            _ => Error::Read(e),
-        })?;
+        let data = self.raw.read(dec, index, 0)?;
         let (white, black) = if self.white_is_zero {
             (255, 0)
         } else {

@@ -5,10 +5,11 @@
 //! (tables without their EOI, then the chunk without its SOI), and the result is decoded
 //! like any JPEG: YCbCr comes out as RGB, whatever the chroma subsampling.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek};
 
 use ::tiff::tags::Tag;
 
+use super::raw::RawChunks;
 use super::TiffDecoder;
 use crate::codec::{self, InputFormat, LoadOptions};
 use crate::error::{Error, Result};
@@ -20,39 +21,19 @@ pub const JPEG: u16 = 7;
 
 /// Where each chunk's JPEG stream is, and the tables they share.
 pub struct JpegChunks {
-    offsets: Vec<u64>,
-    counts: Vec<u64>,
+    raw: RawChunks,
     tables: Option<Vec<u8>>,
-    /// Largest chunk we agree to read.
-    limit: u64,
 }
 
 impl JpegChunks {
     /// Reads the chunk tables of the current page.
     pub fn new<R: Read + Seek>(dec: &mut TiffDecoder<R>, tiled: bool, limit: u64) -> Result<Self> {
-        let (off_tag, count_tag) = if tiled {
-            (Tag::TileOffsets, Tag::TileByteCounts)
-        } else {
-            (Tag::StripOffsets, Tag::StripByteCounts)
-        };
-        let offsets = dec.get_tag_u64_vec(off_tag).map_err(super::err)?;
-        let counts = dec.get_tag_u64_vec(count_tag).map_err(super::err)?;
-        if offsets.len() != counts.len() {
-            return Err(Error::decode(
-                "tiff",
-                "chunk offsets and byte counts differ in length",
-            ));
-        }
+        let raw = RawChunks::new(dec, tiled, limit)?;
         let tables = dec
             .get_tag_u8_vec(Tag::JPEGTables)
             .ok()
             .filter(|t| t.len() >= 4);
-        Ok(JpegChunks {
-            offsets,
-            counts,
-            tables,
-            limit,
-        })
+        Ok(JpegChunks { raw, tables })
     }
 
     /// Decodes chunk `index` and returns its top-left `w` x `h` pixels (edge tiles are
@@ -65,25 +46,7 @@ impl JpegChunks {
         h: u32,
         bands: usize,
     ) -> Result<Samples> {
-        let i = index as usize;
-        let (&at, &len) = self
-            .offsets
-            .get(i)
-            .zip(self.counts.get(i))
-            .ok_or_else(|| Error::decode("tiff", format!("no chunk {index}")))?;
-        if len > self.limit || len < 4 {
-            return Err(Error::decode(
-                "tiff",
-                format!("chunk {index} of {len} bytes"),
-            ));
-        }
-        let mut data = vec![0u8; len as usize];
-        let r = dec.inner();
-        r.seek(SeekFrom::Start(at)).map_err(Error::Read)?;
-        r.read_exact(&mut data).map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => Error::decode("tiff", "file is truncated"),
-            _ => Error::Read(e),
-        })?;
+        let data = self.raw.read(dec, index, 4)?;
         let stream = match &self.tables {
             Some(t) if data.starts_with(&[0xFF, 0xD8]) => {
                 let mut s = Vec::with_capacity(t.len() + data.len());
