@@ -25,6 +25,8 @@ fn options() -> DecoderOptions {
         .set_max_width(65535)
         .set_max_height(65535)
         .set_strict_mode(true)
+        // zune's own AVX2 paths follow the crate-wide switch (THUMBFS_SIMD=off).
+        .set_use_unsafe(crate::simd::enabled())
 }
 
 fn decode_error(e: impl std::fmt::Display) -> Error {

@@ -59,7 +59,12 @@ pub fn resize(input: BoxStream, width: u32, height: u32) -> Result<BoxStream> {
         let src = FirImage::from_slice_u8(header.width, header.height, src_bytes, pt)
             .map_err(op_error)?;
         let mut dst = FirImage::from_slice_u8(width, height, dst_bytes, pt).map_err(op_error)?;
-        Resizer::new()
+        let mut resizer = Resizer::new();
+        if !crate::simd::enabled() {
+            // SAFETY: no extensions at all is always supported by the CPU.
+            unsafe { resizer.set_cpu_extensions(fast_image_resize::CpuExtensions::None) };
+        }
+        resizer
             .resize(&src, &mut dst, &ResizeOptions::new())
             .map_err(op_error)?;
     }

@@ -115,8 +115,9 @@ pub fn cmyk_row_to_rgb(c: &[u8], m: &[u8], y: &[u8], k: &[u8], out: &mut [u8]) {
     }
 }
 
-/// Runs `$body` compiled for AVX2 when the CPU has it, else for the baseline target: hot
-/// per-sample loops vectorise twice as wide without giving up on older machines.
+/// Defines `$avx2`, the same body as `$generic` compiled for AVX2, so hot per-sample loops
+/// vectorise twice as wide; callers pick it only when `has_avx2()`. Off x86_64 `$avx2` is
+/// the generic code (never chosen, since `has_avx2()` is false there), so callers need no cfg.
 macro_rules! avx2_dispatch {
     ($generic:ident, $avx2:ident, ($($arg:ident: $ty:ty),*)) => {
         #[cfg(target_arch = "x86_64")]
@@ -124,20 +125,16 @@ macro_rules! avx2_dispatch {
         unsafe fn $avx2($($arg: $ty),*) {
             $generic($($arg),*)
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        #[inline(always)]
+        unsafe fn $avx2($($arg: $ty),*) {
+            $generic($($arg),*)
+        }
     };
 }
 pub(crate) use avx2_dispatch;
 
-pub(crate) fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx2")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
+pub(crate) use crate::simd::has_avx2;
 
 /// 2x2 box average of two rows into `out` (`ceil(len/2)` samples; an odd last column
 /// averages its two samples).
