@@ -1,9 +1,12 @@
-//! The `thumbfs` command line: `convert`, libvips-style operations, `info` and `mount`.
+//! The `thumbfs` command line: `convert`, libvips-style operations, `info`, `mount`, `warm`,
+//! and the mount helper form that `mount -t fuse.thumbfs` and `/etc/fstab` use.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use thumbfs::cli;
 use thumbfs::spec::Spec;
 
@@ -40,6 +43,27 @@ enum Command {
     },
     /// Mount SRC on MNT as a read-only filesystem of transformed images.
     Mount(thumbfs::fs::MountArgs),
+    /// Render every file of some spec directories of a mount (`thumbfs warm /mnt/thumbs/w256`)
+    /// on all cores, with progress, so sizes and caches are ready. Ctrl-C stops; running it
+    /// again resumes (finished files are cache hits). Exit 1 if any file failed.
+    Warm {
+        /// Spec directories inside a thumbfs mount (or any subdirectory of one).
+        #[arg(required = true, value_name = "MNT/SPEC")]
+        dirs: Vec<PathBuf>,
+        /// Files read at once (default: number of cores).
+        #[arg(short, long, value_name = "N")]
+        jobs: Option<usize>,
+        /// No progress bar, only the summary.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Print a shell completion script: `thumbfs completions bash > /etc/bash_completion.d/thumbfs`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `thumbfs man > /usr/local/share/man/man1/thumbfs.1`.
+    Man,
     /// libvips-style: `thumbfs copy in.png out.jpg[Q=80]`.
     Copy {
         /// Input, with optional `[options]`.
@@ -104,9 +128,20 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let args = Cli::parse();
+    let args = Cli::parse_from(helper_argv(std::env::args_os().collect()));
     let (spec_tokens, input, output): (Vec<String>, String, String) = match args.command {
         Command::Mount(m) => return ExitCode::from(thumbfs::fs::run(m).clamp(0, 255) as u8),
+        Command::Warm { dirs, jobs, quiet } => return warm(&dirs, jobs, quiet),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "thumbfs", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::Man => {
+            return match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => usage(&format!("man: {e}")),
+            }
+        }
         Command::Info { files } => return exit(cli::info(&files)),
         Command::Convert {
             spec,
@@ -198,5 +233,88 @@ fn exit(r: Result<(), cli::CliError>) -> ExitCode {
             eprintln!("thumbfs: {e}");
             ExitCode::from(e.exit_code())
         }
+    }
+}
+
+/// Turns the mount helper's calling conventions into `thumbfs mount ...`:
+/// `mount.fuse.thumbfs SRC MNT [-sfnv] [-o OPTS]` (a link named so, run by mount(8)) and
+/// `thumbfs SRC MNT -o OPTS` (what fuse3's `mount.fuse3` runs for type `fuse.thumbfs`).
+fn helper_argv(mut argv: Vec<OsString>) -> Vec<OsString> {
+    let prog = argv
+        .first()
+        .and_then(|p| std::path::Path::new(p).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let named_helper = prog.starts_with("mount.");
+    let first = argv.get(1).map(|a| a.to_string_lossy().into_owned());
+    let is_subcommand = first.as_deref().is_some_and(|f| {
+        f.starts_with('-') || Cli::command().get_subcommands().any(|c| c.get_name() == f)
+    });
+    if !(named_helper || (argv.len() >= 3 && !is_subcommand)) {
+        return argv;
+    }
+    let mut out = vec![OsString::from("thumbfs"), OsString::from("mount")];
+    let mut rest = argv.drain(1..).peekable();
+    while let Some(a) = rest.next() {
+        match a.to_str() {
+            // mount(8)'s helper flags: sloppy, no mtab (nothing to do), verbose.
+            Some("-s") | Some("-n") => {}
+            Some("-v") => out.push("-v".into()),
+            // Fake mount: do everything but mount; there is nothing else to do.
+            Some("-f") if named_helper => std::process::exit(0),
+            Some("-o") => {
+                out.push(a);
+                if let Some(v) = rest.next() {
+                    out.push(v);
+                }
+            }
+            _ => out.push(a),
+        }
+    }
+    out
+}
+
+/// Set by SIGINT during `thumbfs warm`.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+    // A second Ctrl-C kills at once.
+    // SAFETY: signal() is async-signal-safe.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
+}
+
+fn warm(dirs: &[PathBuf], jobs: Option<usize>, quiet: bool) -> ExitCode {
+    let files = match thumbfs::warm::collect(dirs) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("thumbfs warm: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    // SAFETY: installing a handler that only stores to an atomic and resets the disposition.
+    unsafe { libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t) };
+    let bar = if quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(files.len() as u64)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} files  {per_sec}  {msg}  elapsed {elapsed}  ETA {eta}",
+        )
+        .expect("valid template"),
+    );
+    let report = thumbfs::warm::warm(&files, jobs, &STOP, &|n, bytes| {
+        bar.set_position(n as u64);
+        bar.set_message(format!("{:.1} MB", bytes as f64 / 1e6));
+    });
+    bar.finish_and_clear();
+    eprintln!("thumbfs warm: {}", report.summary());
+    if report.failed.is_empty() && !report.interrupted {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }

@@ -200,6 +200,11 @@ impl Scheduler {
             }
             Ok(())
         })();
+        // The counter drops before any reader is woken: a reader that got its last byte or its
+        // EIO must not then see this render in flight in the stats.
+        self.stats
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         match result {
             Ok(()) => {
                 render.finish(Outcome::Done);
@@ -223,9 +228,6 @@ impl Scheduler {
             }
         }
         self.lock_inflight().remove(&key);
-        self.stats
-            .in_flight
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Fails renders that ran past the timeout, logging and recording them now (readers get

@@ -1,6 +1,6 @@
 //! JPEG loader and saver, checked against djpeg (libjpeg-turbo) and libvips.
 
-mod common;
+use crate::common;
 
 use common::*;
 use thumbfs::codec::{self, LoadOptions};

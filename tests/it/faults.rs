@@ -4,7 +4,7 @@
 //! (tests/mount_cache.rs covers a full cache disk, damaged cache files and a source replaced
 //! after its render finished; these add the cases where the render is still running.)
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};

@@ -1,6 +1,6 @@
 //! PNG and PNM/PAM/PFM loaders and savers against ImageMagick, libvips and exiftool.
 
-mod common;
+use crate::common;
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! Operations on in-memory images against the same operations in libvips.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -2,138 +2,17 @@
 //! files re-rendered, a full disk tolerated), `--stat estimate`, reads racing the producer,
 //! render timeouts, sources replaced while open, SIGTERM and daemon mode.
 
-mod common;
+use crate::common;
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::mount::{engine, is_mounted, Mount};
 use common::*;
-use thumbfs::io::target::MemoryTarget;
-use thumbfs::{RenderOptions, Source, Spec};
-
-/// A foreground `thumbfs mount`, unmounted and reaped on drop; stderr goes to `log`.
-struct Mount {
-    dir: tempfile::TempDir,
-    log: PathBuf,
-    child: Option<Child>,
-}
-
-impl Mount {
-    fn new(src: &Path, opts: &[&str]) -> Mount {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().with_extension("log");
-        let child = Command::new(thumbfs_bin())
-            .args(["mount", "-f"])
-            .args(opts)
-            .arg(src)
-            .arg(dir.path())
-            .env("RUST_LOG", "thumbfs=info")
-            .stderr(fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let m = Mount {
-            dir,
-            log,
-            child: Some(child),
-        };
-        wait_for(
-            || m.path(".thumbfs/stats").exists(),
-            "mount did not come up",
-        );
-        m
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    /// `.thumbfs/stats`, checked to be valid JSON by Python's parser, as numbers by name.
-    fn stats(&self) -> BTreeMap<String, u64> {
-        let out = Command::new("python3")
-            .args([
-                "-c",
-                "import json,sys\nfor k,v in json.load(open(sys.argv[1])).items(): print(k,v)",
-            ])
-            .arg(self.path(".thumbfs/stats"))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "stats is not JSON");
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let (k, v) = l.split_once(' ').unwrap();
-                (k.to_string(), v.parse().unwrap())
-            })
-            .collect()
-    }
-
-    fn log_text(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Sends `sig` (or runs `fusermount3 -u` when `None`) and waits for a clean exit.
-    fn stop(&mut self, sig: Option<i32>) -> std::process::ExitStatus {
-        let mut child = self.child.take().unwrap();
-        match sig {
-            // SAFETY: signalling our own child by its pid.
-            Some(s) => assert_eq!(unsafe { libc::kill(child.id() as i32, s) }, 0),
-            None => {
-                let st = Command::new("fusermount3")
-                    .arg("-u")
-                    .arg(self.dir.path())
-                    .status()
-                    .unwrap();
-                assert!(st.success(), "fusermount3 -u failed");
-            }
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                return st;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                let _ = Command::new("umount")
-                    .arg("-l")
-                    .arg(self.dir.path())
-                    .status();
-                panic!("daemon did not exit");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("fusermount3")
-                .arg("-u")
-                .arg(self.dir.path())
-                .stderr(Stdio::null())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while c.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-            let _ = Command::new("umount")
-                .arg("-l")
-                .arg(self.dir.path())
-                .stderr(Stdio::null())
-                .status();
-        }
-        let _ = fs::remove_file(&self.log);
-    }
-}
 
 fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -141,24 +20,6 @@ fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
         assert!(Instant::now() < deadline, "{what}");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn is_mounted(p: &Path) -> bool {
-    let want = p.to_str().unwrap();
-    fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .any(|l| l.split(' ').nth(4) == Some(want))
-}
-
-/// What `thumbfs convert` writes for a file and spec (same engine, in process).
-fn convert(path: &Path, spec: &str) -> Vec<u8> {
-    let spec: Spec = spec.parse().unwrap();
-    let src = Source::file(path).unwrap();
-    let mut t = MemoryTarget::new();
-    thumbfs::render(src, &spec, &mut t, &RenderOptions::default())
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    t.take()
 }
 
 /// A source tree of three small images in three formats.
@@ -195,7 +56,7 @@ fn disk_cache_survives_remount_and_damage_is_rerendered() {
     let names = ["a.png", "b.png", "c.png"];
     let want: Vec<Vec<u8>> = ["a.jpg", "b.png", "c.ppm"]
         .iter()
-        .map(|n| convert(&src.path().join(n), spec))
+        .map(|n| engine(&src.path().join(n), spec).unwrap())
         .collect();
 
     let m = Mount::new(src.path(), &["--cache-dir", &cdir]);
@@ -213,6 +74,7 @@ fn disk_cache_survives_remount_and_damage_is_rerendered() {
         );
         assert_eq!(fs::read(m.path(&format!("{spec}/{n}"))).unwrap(), want[i]);
     }
+    m.assert_stats_json();
     assert_eq!(m.stats()["renders"], 3);
     drop(m);
     let files = cache_files(cache.path());
@@ -294,7 +156,7 @@ fn full_cache_disk_keeps_serving_from_memory() {
     for spec in ["png", "invert_png"] {
         for (n, s) in [("a.png", "a.jpg"), ("b.png", "b.png"), ("c.png", "c.ppm")] {
             let got = fs::read(m.path(&format!("{spec}/{n}"))).unwrap();
-            assert!(got == convert(&src.path().join(s), spec), "{spec}/{n}");
+            assert!(got == engine(&src.path().join(s), spec).unwrap(), "{spec}/{n}");
         }
     }
     let log = m.log_text();
@@ -327,7 +189,7 @@ fn estimate_mode_and_reads_racing_the_producer() {
     assert_eq!(lstat.len(), fs::metadata(&photo).unwrap().len(), "estimate");
     assert_eq!(m.stats()["renders"], 0, "listing and stat rendered nothing");
 
-    let want = Arc::new(convert(&photo, "png"));
+    let want = Arc::new(engine(&photo, "png").unwrap());
     let f = Arc::new(fs::File::open(m.path("png/seeding_by_Clements_Engelhardt.png")).unwrap());
     // Eight threads read 64 KiB blocks at scattered offsets, highest first, so most wait
     // for bytes the producer has not written yet.
@@ -398,7 +260,7 @@ fn first_bytes_stream_early_and_slow_renders_time_out() {
     let small = fs::read(m.path("w64/sunset_by_Aitzol_Berasategi.jpg")).unwrap();
     assert_eq!(
         small,
-        convert(&corpus("photos/sunset_by_Aitzol_Berasategi.jpg"), "w64")
+        engine(&corpus("photos/sunset_by_Aitzol_Berasategi.jpg"), "w64").unwrap()
     );
     eprintln!("first 64 KiB after {first:?}; EIO after {failed:?} at offset {off}");
 }
@@ -410,7 +272,7 @@ fn replaced_source_open_reader_keeps_its_version() {
     let src = small_tree();
     let m = Mount::new(src.path(), &[]);
     let path = m.path("w48/a.jpg");
-    let old = convert(&src.path().join("a.jpg"), "w48");
+    let old = engine(&src.path().join("a.jpg"), "w48").unwrap();
     let f = fs::File::open(&path).unwrap();
     let mut head = vec![0u8; 100];
     assert_eq!(f.read_at(&mut head, 0).unwrap(), 100);
@@ -418,7 +280,7 @@ fn replaced_source_open_reader_keeps_its_version() {
     let tmp = src.path().join("a.jpg.new");
     fs::copy(corpus("jpeg/video-005.gray.jpeg"), &tmp).unwrap();
     fs::rename(&tmp, src.path().join("a.jpg")).unwrap();
-    let new = convert(&src.path().join("a.jpg"), "w48");
+    let new = engine(&src.path().join("a.jpg"), "w48").unwrap();
     assert_ne!(old, new);
     let mut rest = vec![0u8; old.len() + 10];
     let n = f.read_at(&mut rest, 0).unwrap();
@@ -527,12 +389,12 @@ fn broken_image_fails_once_until_repaired() {
         m.log_text().contains("broken.png"),
         "a warning names the file"
     );
-    assert!(fs::read(m.path("w32/a.jpg")).unwrap() == convert(&src.path().join("a.jpg"), "w32"));
+    assert!(fs::read(m.path("w32/a.jpg")).unwrap() == engine(&src.path().join("a.jpg"), "w32").unwrap());
     // Repaired: a new source identity renders again.
     let tmp = src.path().join("fixed.tmp");
     fs::copy(corpus("pngsuite/primary/basn2c08.png"), &tmp).unwrap();
     fs::rename(&tmp, &broken).unwrap();
-    assert!(fs::read(&p).unwrap() == convert(&broken, "w32"));
+    assert!(fs::read(&p).unwrap() == engine(&broken, "w32").unwrap());
 }
 
 /// SIGTERM while a reader holds a file open mid-read: the mountpoint is freed at once, the

@@ -1,7 +1,7 @@
 //! EXIF orientation: the 16 files of `corpus/exif-orientation` come out upright through the
 //! CLI, read back by ImageMagick; `noautorotate` keeps the stored pixels and the tag.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,6 +1,6 @@
 //! GIF, Radiance HDR and SVG loaders against ImageMagick and libvips.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! through ImageMagick, and clearly unlike the naive formula; the ink profile is not carried
 //! into the (sRGB) output.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,6 +1,6 @@
 //! End-to-end tests of the engine and the command line, checked against libvips.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::path::Path;

@@ -5,7 +5,7 @@
 //! `STRESS_SECS` sets how long the readers run (default 60); `scripts/stress.sh` runs the
 //! long form.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::fs;

@@ -3,7 +3,7 @@
 //! under four specs. Each bad file must fail fast with its name and cause (exit 1 from the
 //! CLI, EIO through the mount, a line in `.thumbfs/errors`), and the daemon must keep serving.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;

@@ -85,6 +85,17 @@ impl Mount {
             .collect()
     }
 
+    /// Asserts that `.thumbfs/stats` is valid JSON for Python's parser (`stats()` reads it
+    /// leniently).
+    pub fn assert_stats_json(&self) {
+        let out = Command::new("python3")
+            .args(["-c", "import json,sys; json.load(open(sys.argv[1]))"])
+            .arg(self.path(".thumbfs/stats"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "stats is not JSON");
+    }
+
     /// `.thumbfs/errors`, one failure per line, newest first.
     pub fn errors(&self) -> Vec<String> {
         fs::read_to_string(self.path(".thumbfs/errors"))

@@ -1,121 +1,19 @@
 //! The mount, for real: `thumbfs mount` on a temp dir, read with real programs.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::mount::{engine, sh, tree_manifest, Mount};
 use common::*;
-use thumbfs::io::target::MemoryTarget;
-use thumbfs::{RenderOptions, Source, Spec};
-
-/// A mounted thumbfs, unmounted (and the daemon reaped) on drop.
-struct Mount {
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl Mount {
-    fn new(src: &Path, opts: &[&str]) -> Mount {
-        let dir = tempfile::tempdir().unwrap();
-        let child = Command::new(thumbfs_bin())
-            .args(["mount", "-f"])
-            .args(opts)
-            .arg(src)
-            .arg(dir.path())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let m = Mount {
-            dir,
-            child: Some(child),
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !m.path(".thumbfs/stats").exists() {
-            assert!(Instant::now() < deadline, "mount did not come up");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        m
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn stats(&self) -> BTreeMap<String, u64> {
-        let text = fs::read_to_string(self.path(".thumbfs/stats")).unwrap();
-        text.trim()
-            .trim_matches(|c| c == '{' || c == '}')
-            .split(',')
-            .map(|kv| {
-                let (k, v) = kv.split_once(':').unwrap();
-                (
-                    k.trim().trim_matches('"').to_string(),
-                    v.trim().parse().unwrap(),
-                )
-            })
-            .collect()
-    }
-
-    fn unmount(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("fusermount3")
-            .arg("-u")
-            .arg(self.dir.path())
-            .status();
-        let mut child = self.child.take().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                return st;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = Command::new("umount")
-                    .arg("-l")
-                    .arg(self.dir.path())
-                    .status();
-                panic!("daemon did not exit after unmount");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        if self.child.is_some() {
-            let _ = Command::new("fusermount3")
-                .arg("-u")
-                .arg(self.dir.path())
-                .status();
-            if let Some(mut c) = self.child.take() {
-                std::thread::sleep(Duration::from_millis(50));
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-            let _ = Command::new("umount")
-                .arg("-l")
-                .arg(self.dir.path())
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
-}
-
-/// What `thumbfs convert` writes for a file and spec (same engine, in process).
-fn convert(path: &Path, spec: &str) -> Result<Vec<u8>, String> {
-    let spec: Spec = spec.parse().unwrap();
-    let src = Source::file(path).map_err(|e| e.to_string())?;
-    let mut t = MemoryTarget::new();
-    thumbfs::render(src, &spec, &mut t, &RenderOptions::default()).map_err(|e| e.to_string())?;
-    Ok(t.take())
-}
+use thumbfs::Spec;
 
 /// Path relative to the corpus → shown name under a spec directory, from a listing.
 fn shown_names(m: &Mount, spec: &str, dir: &str) -> Vec<String> {
@@ -125,38 +23,6 @@ fn shown_names(m: &Mount, spec: &str, dir: &str) -> Vec<String> {
         .collect();
     v.sort();
     v
-}
-
-/// (path, size, mtime, content hash) of every file under `dir`.
-fn manifest(dir: &Path) -> BTreeMap<PathBuf, (u64, i64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap() {
-            let e = e.unwrap();
-            let m = fs::symlink_metadata(e.path()).unwrap();
-            if m.is_dir() {
-                stack.push(e.path());
-            } else {
-                let bytes = fs::read(e.path()).unwrap_or_default();
-                let h = xxhash(&bytes);
-                out.insert(e.path(), (m.size(), m.mtime(), h));
-            }
-        }
-    }
-    out
-}
-
-fn xxhash(b: &[u8]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    b.hash(&mut h);
-    h.finish()
-}
-
-fn sh(script: &str) -> std::process::Output {
-    Command::new("sh").args(["-c", script]).output().unwrap()
 }
 
 fn sh_ok(script: &str) -> String {
@@ -175,7 +41,7 @@ fn sh_ok(script: &str) -> String {
 #[test]
 fn every_corpus_file_matches_convert_and_sizes_are_exact() {
     let root = corpus("");
-    let before = manifest(&root);
+    let before = tree_manifest(&root);
     let m = Mount::new(&root, &[]);
     let dirs = [
         "jpeg",
@@ -206,7 +72,7 @@ fn every_corpus_file_matches_convert_and_sizes_are_exact() {
                     "{spec}/{}",
                     Path::new(dir).join(&e.name).display()
                 ));
-                let want = convert(&root.join(&e.rel), spec);
+                let want = engine(&root.join(&e.rel), spec);
                 match want {
                     Ok(bytes) => {
                         let size = fs::metadata(&virt)
@@ -241,14 +107,14 @@ fn every_corpus_file_matches_convert_and_sizes_are_exact() {
         "errors list: {errors}"
     );
     drop(m);
-    assert_eq!(manifest(&root), before, "the backing directory changed");
+    assert_eq!(tree_manifest(&root), before, "the backing directory changed");
 }
 
 #[test]
 fn real_programs_read_the_mount() {
     let m = Mount::new(&corpus("photos"), &[]);
     let f = m.path("w256/sunset_by_Aitzol_Berasategi.jpg");
-    let want = convert(&corpus("photos/sunset_by_Aitzol_Berasategi.jpg"), "w256").unwrap();
+    let want = engine(&corpus("photos/sunset_by_Aitzol_Berasategi.jpg"), "w256").unwrap();
     let out = tempfile::tempdir().unwrap();
     let o = out.path();
     let mnt = m.dir.path().display().to_string();
@@ -353,7 +219,7 @@ fn names_specs_errors_and_read_only() {
     fs::copy(corpus("jpeg/video-005.gray.jpeg"), s.join("sub/grey.jpg")).unwrap();
     std::os::unix::fs::symlink("/etc/hostname", s.join("escape.jpg")).unwrap();
     std::os::unix::fs::symlink("photo.jpg", s.join("inside.jpg")).unwrap();
-    let before = manifest(s);
+    let before = tree_manifest(s);
     let m = Mount::new(s, &["--preset", "tiny=w32_png"]);
     // Root lists presets; any valid spec resolves; aliases share renders.
     assert_eq!(shown_names(&m, "", ""), [".thumbfs", "tiny"]);
@@ -397,7 +263,7 @@ fn names_specs_errors_and_read_only() {
     assert_eq!(m.stats()["renders"], renders, "an alias reuses the render");
     assert_eq!(
         fs::read(m.path("q80/sub/grey.jpg")).unwrap(),
-        convert(&s.join("sub/grey.jpg"), "q80").unwrap()
+        engine(&s.join("sub/grey.jpg"), "q80").unwrap()
     );
     // ENOENT for bad specs and missing files; EIO for a broken image; others keep working.
     for bad in [
@@ -462,7 +328,7 @@ fn names_specs_errors_and_read_only() {
         "stable inode"
     );
     drop(m);
-    assert_eq!(manifest(s), before);
+    assert_eq!(tree_manifest(s), before);
 }
 
 #[test]
@@ -470,7 +336,7 @@ fn concurrent_readers_share_one_render_and_small_cache_stays_correct() {
     let m = Mount::new(&corpus("photos"), &[]);
     let path = Arc::new(m.path("q85_shrink2/seeding_by_Clements_Engelhardt.jpg"));
     let want = Arc::new(
-        convert(
+        engine(
             &corpus("photos/seeding_by_Clements_Engelhardt.jpg"),
             "q85_shrink2",
         )
@@ -534,7 +400,7 @@ fn concurrent_readers_share_one_render_and_small_cache_stays_correct() {
                     .unwrap();
                 (
                     n.clone(),
-                    convert(&src.path().join(src_name), spec).unwrap(),
+                    engine(&src.path().join(src_name), spec).unwrap(),
                 )
             })
             .collect(),
@@ -588,7 +454,7 @@ fn unmount_with_reads_in_flight_exits_cleanly() {
     assert!(!mounts.contains(mnt.to_str().unwrap()), "still mounted");
     // An idle mount: fusermount3 -u ends the daemon with status 0.
     let mut idle = Mount::new(&corpus("photos"), &[]);
-    assert!(idle.unmount().success());
+    assert!(idle.stop(None).success());
     drop(m);
 }
 
@@ -669,7 +535,7 @@ fn every_format_is_served_and_info_names_it() {
             "info {name}: {text}"
         );
     }
-    let before = manifest(s);
+    let before = tree_manifest(s);
     let m = Mount::new(s, &[]);
     // Same format where there is a saver; PNG for GIF, HDR and SVG.
     assert_eq!(
@@ -704,7 +570,7 @@ fn every_format_is_served_and_info_names_it() {
             let bytes = fs::read(&shown).unwrap_or_else(|e| panic!("{}: {e}", shown.display()));
             assert_eq!(
                 bytes,
-                convert(&s.join(name), spec).unwrap(),
+                engine(&s.join(name), spec).unwrap(),
                 "{spec}/{name}"
             );
             // ImageMagick reads every output as the right format and size.
@@ -723,5 +589,5 @@ fn every_format_is_served_and_info_names_it() {
         }
     }
     drop(m);
-    assert_eq!(manifest(s), before, "the backing directory changed");
+    assert_eq!(tree_manifest(s), before, "the backing directory changed");
 }

@@ -1,0 +1,17 @@
+//! Every integration test, as modules of one binary: one link instead of one per file.
+
+mod common;
+
+mod cmyk;
+mod codecs;
+mod engine;
+mod faults;
+mod formats;
+mod fuzz_regressions;
+mod hostile;
+mod jpeg;
+mod mount;
+mod mount_cache;
+mod ops;
+mod orientation;
+mod stress;
