@@ -1,0 +1,283 @@
+//! Everything `thumbfs mount` accepts: the command-line arguments, the presets (from
+//! `--preset` and `--config`), the FUSE `-o` options, and the start-up checks that turn them into
+//! a [`Setup`]. Option parsing lives here only, so `-o` forms for fstab can be added in one place.
+
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use super::filesystem::StatMode;
+
+/// Presets listed in the mount root when no others are given.
+pub const DEFAULT_PRESETS: &[(&str, &str)] = &[
+    ("thumb", "256x256"),
+    ("small", "w640_q80"),
+    ("medium", "w1280_q85"),
+    ("png", "png"),
+];
+
+/// Options of `thumbfs mount`.
+#[derive(Debug, clap::Args)]
+pub struct MountArgs {
+    /// Directory of images to serve (never written).
+    pub src: PathBuf,
+    /// Empty directory to mount on.
+    pub mnt: PathBuf,
+    /// Stay in the foreground (default: detach once mounted).
+    #[arg(short = 'f', long)]
+    pub foreground: bool,
+    /// A named spec listed in the mount root, NAME=SPEC (repeatable; replaces the defaults).
+    #[arg(long = "preset", value_name = "NAME=SPEC")]
+    pub presets: Vec<String>,
+    /// A file of NAME=SPEC lines (# comments allowed), added to --preset.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Memory for finished outputs, e.g. 256M, 1G.
+    #[arg(long, default_value = "256M", value_parser = parse_size, value_name = "SIZE")]
+    pub cache_mem: u64,
+    /// Keep finished outputs and their sizes here across mounts.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Disk space for --cache-dir.
+    #[arg(long, default_value = "1G", value_parser = parse_size, value_name = "SIZE")]
+    pub cache_disk: u64,
+    /// `exact`: a stat renders the file to report its true size (safe for every tool);
+    /// `estimate`: report the source size until first open (fast `ls -l` on huge trees).
+    #[arg(long, value_enum, default_value = "exact")]
+    pub stat: StatMode,
+    /// Renders run at once (default: number of cores); more wait in a queue.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Refuse images with more pixels than this.
+    #[arg(long, default_value_t = 200_000_000, value_name = "N")]
+    pub max_pixels: u64,
+    /// Fail a render (EIO) after this many seconds.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub render_timeout: u64,
+    /// FUSE mount options, comma-separated (`allow_other`, `allow_root`, `default_permissions`,
+    /// `noatime`, `fsname=NAME`, ...), as for sshfs.
+    #[arg(short = 'o', value_name = "OPTS")]
+    pub options: Vec<String>,
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// Parses `512M`, `1G`, `4096`, `64k` (binary units).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => return Err(format!("{s}: unknown unit {c} (use K, M, G or T)")),
+            };
+            (&t[..i], m)
+        }
+        _ => (t, 1),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s}: not a size (e.g. 512M)"))?;
+    n.checked_mul(mult).ok_or_else(|| format!("{s}: too large"))
+}
+
+/// What the start-up checks produce: the canonical source root and the presets.
+pub(crate) struct Setup {
+    pub root: PathBuf,
+    pub presets: Vec<(String, String)>,
+}
+
+/// Start-up checks, each with a message saying what to do.
+pub(crate) fn check(args: &MountArgs) -> Result<Setup, String> {
+    let root = check_source(&args.src)?;
+    check_mount_point(&args.mnt, &root)?;
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/fuse")
+        .map_err(|e| {
+            format!("/dev/fuse: {e} (load the fuse module, or install fuse3 and check permissions)")
+        })?;
+    let presets = presets(args)?;
+    Ok(Setup { root, presets })
+}
+
+/// The source must be a directory; returns its canonical path.
+fn check_source(src: &Path) -> Result<PathBuf, String> {
+    let meta = fs::metadata(src).map_err(|e| format!("{}: {e}", src.display()))?;
+    if !meta.is_dir() {
+        return Err(format!("{}: not a directory", src.display()));
+    }
+    fs::canonicalize(src).map_err(|e| format!("{}: {e}", src.display()))
+}
+
+/// The mount point must be an empty directory, not mounted, not inside the source.
+fn check_mount_point(mnt: &Path, root: &Path) -> Result<(), String> {
+    let mmeta = fs::metadata(mnt).map_err(|e| format!("mount point {}: {e}", mnt.display()))?;
+    if !mmeta.is_dir() {
+        return Err(format!("mount point {}: not a directory", mnt.display()));
+    }
+    if is_mountpoint(mnt) {
+        return Err(format!(
+            "{} is already a mount point (unmount it with fusermount3 -u)",
+            mnt.display()
+        ));
+    }
+    if fs::read_dir(mnt)
+        .map_err(|e| format!("{}: {e}", mnt.display()))?
+        .next()
+        .is_some()
+    {
+        return Err(format!("mount point {} is not empty", mnt.display()));
+    }
+    let mnt_canon = fs::canonicalize(mnt).map_err(|e| format!("{}: {e}", mnt.display()))?;
+    if mnt_canon.starts_with(root) {
+        return Err(format!(
+            "mount point {} is inside the source directory",
+            mnt.display()
+        ));
+    }
+    Ok(())
+}
+
+/// The presets from `--preset` then `--config` (a later name replaces an earlier one), or the
+/// defaults when none are given.
+fn presets(args: &MountArgs) -> Result<Vec<(String, String)>, String> {
+    let mut presets: Vec<(String, String)> = Vec::new();
+    let mut add = |line: &str, origin: &str| -> Result<(), String> {
+        let (name, spec) = line
+            .split_once('=')
+            .ok_or_else(|| format!("{origin}: {line:?}: expected NAME=SPEC"))?;
+        let (name, spec) = (name.trim(), spec.trim());
+        if name.is_empty() || name.contains('/') || name.starts_with('.') {
+            return Err(format!("{origin}: {name:?} is not a usable directory name"));
+        }
+        spec.parse::<crate::Spec>()
+            .map_err(|e| format!("{origin}: preset {name}: {e}"))?;
+        presets.retain(|(n, _)| n != name);
+        presets.push((name.to_string(), spec.to_string()));
+        Ok(())
+    };
+    for p in &args.presets {
+        add(p, "--preset")?;
+    }
+    if let Some(path) = &args.config {
+        let text =
+            fs::read_to_string(path).map_err(|e| format!("--config {}: {e}", path.display()))?;
+        for line in text.lines().map(str::trim) {
+            if !line.is_empty() && !line.starts_with('#') {
+                add(line, &path.display().to_string())?;
+            }
+        }
+    }
+    if presets.is_empty() {
+        presets = DEFAULT_PRESETS
+            .iter()
+            .map(|(n, s)| (n.to_string(), s.to_string()))
+            .collect();
+    }
+    Ok(presets)
+}
+
+/// The fuser configuration: fixed mount options, then the user's `-o` options.
+pub(crate) fn fuse_config(args: &MountArgs) -> Result<fuser::Config, String> {
+    use fuser::MountOption as M;
+    let mut config = fuser::Config::default();
+    config.mount_options = vec![
+        M::RO,
+        M::FSName("thumbfs".into()),
+        M::Subtype("thumbfs".into()),
+        M::DefaultPermissions,
+        M::NoSuid,
+        M::NoDev,
+    ];
+    // As root, let other users (a web server) read, with the kernel checking our permission
+    // bits; `-o allow_other` asks for the same as a user (needs user_allow_other).
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } == 0 {
+        config.acl = fuser::SessionACL::All;
+    }
+    for opt in args
+        .options
+        .iter()
+        .flat_map(|o| o.split(','))
+        .map(str::trim)
+    {
+        match opt {
+            "" | "ro" | "default_permissions" => {}
+            "allow_other" => config.acl = fuser::SessionACL::All,
+            "allow_root" => config.acl = fuser::SessionACL::RootAndOwner,
+            "noatime" => config.mount_options.push(M::NoAtime),
+            "noexec" => config.mount_options.push(M::NoExec),
+            "auto_unmount" => config.mount_options.push(M::AutoUnmount),
+            "rw" => return Err("-o rw: thumbfs is read-only".into()),
+            other => match other.split_once('=') {
+                Some(("fsname", v)) => {
+                    config.mount_options.retain(|o| !matches!(o, M::FSName(_)));
+                    config.mount_options.push(M::FSName(v.into()));
+                }
+                _ => config.mount_options.push(M::CUSTOM(other.into())),
+            },
+        }
+    }
+    config.n_threads = Some(4);
+    config.clone_fd = true;
+    Ok(config)
+}
+
+/// True when `path` is listed as a mount point in /proc/self/mountinfo.
+fn is_mountpoint(path: &Path) -> bool {
+    let Ok(canon) = fs::canonicalize(path) else {
+        return false;
+    };
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let want = canon.as_os_str().as_bytes();
+    info.lines().any(|l| {
+        l.split(' ')
+            .nth(4)
+            .is_some_and(|m| unescape_mount(m).as_slice() == want)
+    })
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space).
+fn unescape_mount(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| c.is_ascii_digit()) {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_size("256M"), Ok(256 << 20));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("12Q").is_err());
+        assert!(parse_size("M").is_err());
+    }
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mount("/a\\040b"), b"/a b");
+    }
+}
