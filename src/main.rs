@@ -133,7 +133,12 @@ fn main() -> ExitCode {
         Command::Mount(m) => return ExitCode::from(thumbfs::fs::run(m).clamp(0, 255) as u8),
         Command::Warm { dirs, jobs, quiet } => return warm(&dirs, jobs, quiet),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "thumbfs", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "thumbfs",
+                &mut std::io::stdout(),
+            );
             return ExitCode::SUCCESS;
         }
         Command::Man => {
@@ -265,7 +270,11 @@ fn helper_argv(mut argv: Vec<OsString>) -> Vec<OsString> {
             Some("-o") => {
                 out.push(a);
                 if let Some(v) = rest.next() {
-                    out.push(v);
+                    // mount(8) always adds `rw` unless `ro` is given; the filesystem is
+                    // read-only whatever it says (`thumbfs mount -o rw` is still refused).
+                    let v = v.to_string_lossy();
+                    let kept: Vec<&str> = v.split(',').filter(|o| *o != "rw").collect();
+                    out.push(kept.join(",").into());
                 }
             }
             _ => out.push(a),

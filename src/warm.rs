@@ -34,7 +34,7 @@ pub struct WarmReport {
 pub fn collect(dirs: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for d in dirs {
-        if !fs::metadata(d)?.is_dir() {
+        if !fs::metadata(d).map_err(|e| annotate(d, e))?.is_dir() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("{}: not a directory", d.display()),

@@ -144,6 +144,7 @@ pub(crate) fn spawn_signal_thread(
             // SAFETY: waiting on the blocked set built by block_signals.
             unsafe { libc::sigwait(&sigset, &mut sig) };
             tracing::info!("signal {sig}: unmounting");
+            notify_systemd(sd_notify::NotifyState::Stopping);
             // The FUSE connection's number, for aborting it if readers hang on.
             let conn = fs::metadata(&mnt).ok().map(|m| {
                 use std::os::unix::fs::MetadataExt;
@@ -163,6 +164,14 @@ pub(crate) fn spawn_signal_thread(
             }
         })
         .map(drop)
+}
+
+/// Tells systemd (a `Type=notify` unit: `$NOTIFY_SOCKET` is set) how the service is doing;
+/// a no-op anywhere else.
+pub(crate) fn notify_systemd(state: sd_notify::NotifyState) {
+    if let Err(e) = sd_notify::notify(false, &[state]) {
+        tracing::warn!("telling systemd: {e}");
+    }
 }
 
 /// Lazy unmount: the mount point is free at once, the filesystem goes when its files close.

@@ -33,7 +33,11 @@ fn limit_malloc_arenas() {
 }
 
 /// Runs `thumbfs mount`; returns the process exit code.
-pub fn run(args: MountArgs) -> i32 {
+pub fn run(mut args: MountArgs) -> i32 {
+    if let Err(msg) = options::take_thumbfs_options(&mut args) {
+        eprintln!("thumbfs mount: {msg}");
+        return 2;
+    }
     init_logging(args.verbose);
     limit_malloc_arenas();
     let setup = match options::check(&args) {
@@ -123,6 +127,7 @@ fn serve(
     }
     tracing::info!("serving {} on {}", args.src.display(), args.mnt.display());
     report.mounted();
+    daemon::notify_systemd(sd_notify::NotifyState::Ready);
     match session.run() {
         Ok(()) => 0,
         Err(e) => {

@@ -54,8 +54,9 @@ pub struct MountArgs {
     /// Fail a render (EIO) after this many seconds.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub render_timeout: u64,
-    /// FUSE mount options, comma-separated (`allow_other`, `allow_root`, `default_permissions`,
-    /// `noatime`, `fsname=NAME`, ...), as for sshfs.
+    /// Mount options, comma-separated: FUSE's (`allow_other`, `allow_root`, `noatime`,
+    /// `fsname=NAME`, ...) as for sshfs, and every option above in KEY=VALUE form
+    /// (`cache_dir=/var/cache/thumbfs,preset=thumb=256x256,stat=estimate`) for fstab.
     #[arg(short = 'o', value_name = "OPTS")]
     pub options: Vec<String>,
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
@@ -83,6 +84,59 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .parse()
         .map_err(|_| format!("{s}: not a size (e.g. 512M)"))?;
     n.checked_mul(mult).ok_or_else(|| format!("{s}: too large"))
+}
+
+/// Moves thumbfs' own options out of `-o` into the arguments, so every mount option has an
+/// `-o` form for `mount -t fuse.thumbfs` and `/etc/fstab` (`cache_dir=/var/cache/thumbfs`,
+/// `preset=thumb=256x256`, ...). What is left in `args.options` is for FUSE; options that
+/// mount(8) and systemd keep for themselves (`nofail`, `_netdev`, `x-systemd.*`) are dropped.
+pub fn take_thumbfs_options(args: &mut MountArgs) -> Result<(), String> {
+    let mut fuse = Vec::new();
+    let given = std::mem::take(&mut args.options);
+    for opt in given.iter().flat_map(|o| o.split(',')).map(str::trim) {
+        let (key, value) = match opt.split_once('=') {
+            Some((k, v)) => (k.replace('-', "_"), Some(v)),
+            None => (opt.replace('-', "_"), None),
+        };
+        let need = |v: Option<&'_ str>| -> Result<String, String> {
+            v.map(str::to_string)
+                .ok_or_else(|| format!("-o {key}: needs a value ({key}=...)"))
+        };
+        let bad = |e: String| format!("-o {opt}: {e}");
+        let num = |v: Option<&str>| -> Result<u64, String> {
+            need(v)?
+                .parse()
+                .map_err(|_| format!("-o {opt}: not a number"))
+        };
+        match key.as_str() {
+            "preset" => args.presets.push(need(value)?),
+            "config" => args.config = Some(need(value)?.into()),
+            "cache_mem" => args.cache_mem = parse_size(&need(value)?).map_err(bad)?,
+            "cache_dir" => args.cache_dir = Some(need(value)?.into()),
+            "cache_disk" => args.cache_disk = parse_size(&need(value)?).map_err(bad)?,
+            "stat" => {
+                args.stat = <StatMode as clap::ValueEnum>::from_str(&need(value)?, true)
+                    .map_err(|_| format!("-o {opt}: expected stat=exact or stat=estimate"))?
+            }
+            "threads" => args.threads = Some(num(value)? as usize),
+            "max_pixels" => args.max_pixels = num(value)?,
+            "render_timeout" => args.render_timeout = num(value)?,
+            "foreground" => args.foreground = true,
+            "verbose" => args.verbose = args.verbose.max(num(value).unwrap_or(1) as u8),
+            // mount(8) / systemd bookkeeping, meaningless to the filesystem.
+            "defaults" | "auto" | "noauto" | "nofail" | "_netdev" | "user" | "users" | "nouser"
+            | "owner" | "group" => {}
+            // VFS flags mount(8) adds by default (`dev,suid`) or that are always on here:
+            // a mount of thumbnails has no device nodes or set-uid files, so it stays
+            // nodev,nosuid whatever the flags say.
+            "dev" | "suid" | "exec" | "nodev" | "nosuid" | "async" | "relatime" | "atime"
+            | "diratime" | "nodiratime" | "strictatime" | "lazytime" | "nolazytime" => {}
+            k if k.starts_with("x_") || k == "comment" => {}
+            _ => fuse.push(opt.to_string()),
+        }
+    }
+    args.options = fuse;
+    Ok(())
 }
 
 /// What the start-up checks produce: the canonical source root and the presets.
@@ -274,6 +328,49 @@ mod tests {
         assert_eq!(parse_size("4096"), Ok(4096));
         assert!(parse_size("12Q").is_err());
         assert!(parse_size("M").is_err());
+    }
+
+    #[test]
+    fn every_option_has_an_o_form() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct P {
+            #[command(flatten)]
+            m: MountArgs,
+        }
+        let mut a = P::parse_from([
+            "x",
+            "/src",
+            "/mnt",
+            "-o",
+            "preset=thumb=256x256,cache-dir=/var/cache/t,cache_mem=64M,cache_disk=2G",
+            "-o",
+            "stat=estimate,threads=3,max_pixels=1000,render_timeout=9,foreground,allow_other",
+            "-o",
+            "nofail,_netdev,x-systemd.automount,noatime,dev,suid,config=/etc/t.conf,verbose=2",
+        ])
+        .m;
+        take_thumbfs_options(&mut a).unwrap();
+        assert_eq!(a.presets, ["thumb=256x256"]);
+        assert_eq!(a.cache_dir.as_deref(), Some(Path::new("/var/cache/t")));
+        assert_eq!((a.cache_mem, a.cache_disk), (64 << 20, 2 << 30));
+        assert_eq!(a.stat, StatMode::Estimate);
+        assert_eq!(
+            (a.threads, a.max_pixels, a.render_timeout),
+            (Some(3), 1000, 9)
+        );
+        assert!(a.foreground);
+        assert_eq!(a.verbose, 2);
+        assert_eq!(a.config.as_deref(), Some(Path::new("/etc/t.conf")));
+        assert_eq!(a.options, ["allow_other", "noatime"]);
+        a.options = vec!["cache_mem=lots".into()];
+        assert!(take_thumbfs_options(&mut a)
+            .unwrap_err()
+            .contains("cache_mem=lots"));
+        a.options = vec!["cache_dir".into()];
+        assert!(take_thumbfs_options(&mut a)
+            .unwrap_err()
+            .contains("needs a value"));
     }
 
     #[test]

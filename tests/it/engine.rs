@@ -361,3 +361,32 @@ fn custom_unseekable_source_and_custom_target() {
         "library and CLI give the same bytes"
     );
 }
+
+/// The generic code paths (what a CPU without AVX2, or an ARM one, runs; forced here with
+/// THUMBFS_SIMD=off) give the same bytes as the SIMD ones: output depends on the image and
+/// the spec only, not on the machine.
+#[test]
+fn generic_and_simd_paths_give_identical_bytes() {
+    let photo = corpus("photos/sunset_by_Aitzol_Berasategi.jpg");
+    let cases: [(&Path, &str, &str); 5] = [
+        (&photo, "w256", "-"),
+        (&photo, "q90_shrink2_invert", "-"),
+        (&photo, "w640_grey", ".png"),
+        (&photo, "shrink3_webp", "-"),
+        (&photo, "w300_tif", "-"),
+    ];
+    for (input, spec, out) in cases {
+        let render = |simd: &str| {
+            run(Command::new(thumbfs_bin())
+                .args(["convert", spec])
+                .arg(input)
+                .arg(out)
+                .env("THUMBFS_SIMD", simd))
+        };
+        let (fast, generic) = (render("on"), render("off"));
+        assert!(
+            fast == generic,
+            "{spec}: THUMBFS_SIMD=off changes the output"
+        );
+    }
+}

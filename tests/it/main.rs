@@ -14,4 +14,5 @@ mod mount;
 mod mount_cache;
 mod ops;
 mod orientation;
+mod setup;
 mod stress;

@@ -107,7 +107,11 @@ fn every_corpus_file_matches_convert_and_sizes_are_exact() {
         "errors list: {errors}"
     );
     drop(m);
-    assert_eq!(tree_manifest(&root), before, "the backing directory changed");
+    assert_eq!(
+        tree_manifest(&root),
+        before,
+        "the backing directory changed"
+    );
 }
 
 #[test]
@@ -398,10 +402,7 @@ fn concurrent_readers_share_one_render_and_small_cache_stays_correct() {
                     .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
                     .find(|s| s.starts_with(stem))
                     .unwrap();
-                (
-                    n.clone(),
-                    engine(&src.path().join(src_name), spec).unwrap(),
-                )
+                (n.clone(), engine(&src.path().join(src_name), spec).unwrap())
             })
             .collect(),
     );
@@ -568,11 +569,7 @@ fn every_format_is_served_and_info_names_it() {
                 m.path(&format!("{spec}/{stem}.{ext}"))
             };
             let bytes = fs::read(&shown).unwrap_or_else(|e| panic!("{}: {e}", shown.display()));
-            assert_eq!(
-                bytes,
-                engine(&s.join(name), spec).unwrap(),
-                "{spec}/{name}"
-            );
+            assert_eq!(bytes, engine(&s.join(name), spec).unwrap(), "{spec}/{name}");
             // ImageMagick reads every output as the right format and size.
             let out = Command::new("identify")
                 .args(["-format", "%m %w"])

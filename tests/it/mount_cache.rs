@@ -156,7 +156,10 @@ fn full_cache_disk_keeps_serving_from_memory() {
     for spec in ["png", "invert_png"] {
         for (n, s) in [("a.png", "a.jpg"), ("b.png", "b.png"), ("c.png", "c.ppm")] {
             let got = fs::read(m.path(&format!("{spec}/{n}"))).unwrap();
-            assert!(got == engine(&src.path().join(s), spec).unwrap(), "{spec}/{n}");
+            assert!(
+                got == engine(&src.path().join(s), spec).unwrap(),
+                "{spec}/{n}"
+            );
         }
     }
     let log = m.log_text();
@@ -389,7 +392,9 @@ fn broken_image_fails_once_until_repaired() {
         m.log_text().contains("broken.png"),
         "a warning names the file"
     );
-    assert!(fs::read(m.path("w32/a.jpg")).unwrap() == engine(&src.path().join("a.jpg"), "w32").unwrap());
+    assert!(
+        fs::read(m.path("w32/a.jpg")).unwrap() == engine(&src.path().join("a.jpg"), "w32").unwrap()
+    );
     // Repaired: a new source identity renders again.
     let tmp = src.path().join("fixed.tmp");
     fs::copy(corpus("pngsuite/primary/basn2c08.png"), &tmp).unwrap();
