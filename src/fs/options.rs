@@ -6,7 +6,7 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use super::filesystem::StatMode;
+use super::filesystem::{OpenMode, StatMode};
 
 /// Presets listed in the mount root when no others are given.
 pub const DEFAULT_PRESETS: &[(&str, &str)] = &[
@@ -45,6 +45,11 @@ pub struct MountArgs {
     /// `estimate`: report the source size until first open (fast `ls -l` on huge trees).
     #[arg(long, value_enum, default_value = "exact")]
     pub stat: StatMode,
+    /// `per-open`: every open reaches the daemon (reads stream while a file renders);
+    /// `no-open`: the kernel stops sending opens, so finished outputs re-read at page-cache
+    /// speed (needs `--stat exact`). Also `-o open_mode=...`.
+    #[arg(long, value_enum, default_value = "per-open")]
+    pub open_mode: OpenMode,
     /// Renders run at once (default: number of cores); more wait in a queue.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -85,10 +90,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     n.checked_mul(mult).ok_or_else(|| format!("{s}: too large"))
 }
 
-/// What the start-up checks produce: the canonical source root and the presets.
+/// What the start-up checks produce: the canonical source root, the presets and the modes.
 pub(crate) struct Setup {
     pub root: PathBuf,
     pub presets: Vec<(String, String)>,
+    pub open_mode: OpenMode,
 }
 
 /// Start-up checks, each with a message saying what to do.
@@ -103,7 +109,17 @@ pub(crate) fn check(args: &MountArgs) -> Result<Setup, String> {
             format!("/dev/fuse: {e} (load the fuse module, or install fuse3 and check permissions)")
         })?;
     let presets = presets(args)?;
-    Ok(Setup { root, presets })
+    let open_mode = open_mode(args)?;
+    if open_mode == OpenMode::NoOpen && args.stat == StatMode::Estimate {
+        // Without opens the size a stat reported is never corrected, and page-cache reads
+        // stop at it.
+        return Err("--open-mode no-open needs --stat exact".into());
+    }
+    Ok(Setup {
+        root,
+        presets,
+        open_mode,
+    })
 }
 
 /// The source must be a directory; returns its canonical path.
@@ -183,6 +199,25 @@ fn presets(args: &MountArgs) -> Result<Vec<(String, String)>, String> {
     Ok(presets)
 }
 
+/// `--open-mode`, overridden by the last `-o open_mode=...`.
+fn open_mode(args: &MountArgs) -> Result<OpenMode, String> {
+    use clap::ValueEnum;
+    let mut mode = args.open_mode;
+    for v in o_options(args).filter_map(|o| o.strip_prefix("open_mode=")) {
+        mode = OpenMode::from_str(v, false)
+            .map_err(|_| format!("-o open_mode={v}: expected per-open or no-open"))?;
+    }
+    Ok(mode)
+}
+
+/// Every `-o` option, split at commas.
+fn o_options(args: &MountArgs) -> impl Iterator<Item = &str> {
+    args.options
+        .iter()
+        .flat_map(|o| o.split(','))
+        .map(str::trim)
+}
+
 /// The fuser configuration: fixed mount options, then the user's `-o` options.
 pub(crate) fn fuse_config(args: &MountArgs) -> Result<fuser::Config, String> {
     use fuser::MountOption as M;
@@ -201,12 +236,7 @@ pub(crate) fn fuse_config(args: &MountArgs) -> Result<fuser::Config, String> {
     if unsafe { libc::getuid() } == 0 {
         config.acl = fuser::SessionACL::All;
     }
-    for opt in args
-        .options
-        .iter()
-        .flat_map(|o| o.split(','))
-        .map(str::trim)
-    {
+    for opt in o_options(args) {
         match opt {
             "" | "ro" | "default_permissions" => {}
             "allow_other" => config.acl = fuser::SessionACL::All,
@@ -220,6 +250,8 @@ pub(crate) fn fuse_config(args: &MountArgs) -> Result<fuser::Config, String> {
                     config.mount_options.retain(|o| !matches!(o, M::FSName(_)));
                     config.mount_options.push(M::FSName(v.into()));
                 }
+                // Ours, read by open_mode().
+                Some(("open_mode", _)) => {}
                 _ => config.mount_options.push(M::CUSTOM(other.into())),
             },
         }
