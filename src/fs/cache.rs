@@ -110,7 +110,7 @@ pub struct Cache {
 struct Writer {
     tx: Mutex<Option<Sender<WriteOp>>>,
     /// Told when the writer thread has written its whole queue and ended.
-    ended: Receiver<()>,
+    ended: Mutex<Receiver<()>>,
 }
 
 /// How long dropping the cache waits for queued disk writes: a hung cache disk must not
@@ -208,7 +208,7 @@ impl Cache {
             shared,
             writer: Some(Writer {
                 tx: Mutex::new(Some(tx)),
-                ended,
+                ended: Mutex::new(ended),
             }),
         })
     }
@@ -335,7 +335,7 @@ impl Drop for Cache {
         if let Some(w) = self.writer.as_mut() {
             // Closing the channel ends the writer once the queue is written.
             lock(&w.tx).take();
-            let _ = w.ended.recv_timeout(DRAIN_WAIT);
+            let _ = lock(&w.ended).recv_timeout(DRAIN_WAIT);
         }
     }
 }
