@@ -1,17 +1,28 @@
-//! Finished outputs: an in-memory LRU bounded in bytes, an optional disk cache that survives
-//! the mount, and the size index that outlives both.
+//! Finished outputs behind one small API: an in-memory LRU bounded in bytes, the outputs
+//! still held open after eviction, the failure memory, an optional disk cache that survives
+//! the mount, and the size index that outlives them all.
+//!
+//! No method that a FUSE request thread calls does I/O: [`Cache::lookup`], [`Cache::size`],
+//! [`Cache::put`] and [`Cache::fail`] only touch in-memory maps under one short lock
+//! (`state`, never held across I/O or while taking another lock). Disk reads happen in
+//! [`Cache::load`], called by render workers only; disk writes, evictions and the size log go
+//! to a writer thread. Lock order (src/fs/README.txt): scheduler in-flight map, then `state`,
+//! then a render's own lock.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 
 use lru::LruCache;
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::render::Render;
+use super::render::{Outcome, Render};
 
 /// Identity of a source file: a change to any field means new content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -72,135 +83,264 @@ impl RenderKey {
 const TRAILER: usize = 16;
 /// Size index lines kept before the log is rewritten.
 const SIZE_LOG_LIMIT: usize = 100_000;
+/// Failed renders remembered.
+const MAX_FAILURES: NonZeroUsize = NonZeroUsize::new(4096).expect("non-zero");
+/// Output bytes queued for the disk writer at most: beyond this a slow disk loses writes
+/// (the outputs stay in memory) rather than holding renders alive without bound.
+const WRITE_BACKLOG: u64 = 64 << 20;
 
-/// Memory and disk caches plus the size index.
+/// What the cache knows about a key, without I/O.
+pub enum Lookup {
+    /// A finished output (memory, or still held open by a reader).
+    Ready(Arc<Render>),
+    /// A failure that would happen again (a broken image).
+    Failed(Arc<Render>),
+    /// In the disk cache: [`Cache::load`] it on a worker.
+    OnDisk,
+    /// Unknown: render it.
+    Miss,
+}
+
+/// Finished outputs in memory and on disk, the size index and the failure memory.
 pub struct Cache {
+    shared: Arc<Shared>,
+    writer: Option<Writer>,
+}
+
+struct Writer {
+    tx: Mutex<Option<Sender<WriteOp>>>,
+    /// Told when the writer thread has written its whole queue and ended.
+    ended: Mutex<Receiver<()>>,
+}
+
+/// How long dropping the cache waits for queued disk writes: a hung cache disk must not
+/// keep an unmounted daemon from exiting.
+const DRAIN_WAIT: Duration = Duration::from_secs(5);
+
+struct Shared {
+    state: Mutex<State>,
+    /// The disk cache directory, when there is one.
+    dir: Option<PathBuf>,
+    /// Output bytes queued for the writer.
+    backlog: AtomicU64,
+}
+
+struct State {
     mem: LruCache<RenderKey, Arc<Render>>,
     mem_bytes: u64,
     mem_limit: u64,
     /// Outputs dropped from memory, or too large to be kept there at all.
     evictions: u64,
+    /// Finished outputs still held by open handles (maybe evicted from memory): reused.
+    alive: HashMap<RenderKey, Weak<Render>>,
+    /// Renders that failed for a reason in the bytes themselves (by source identity, so a
+    /// fixed file is tried again).
+    failures: LruCache<RenderKey, Arc<Render>>,
+    /// Exact output sizes by key hash.
     sizes: HashMap<u64, u64>,
-    disk: Option<Disk>,
+    /// Disk cache files (hash -> bytes on disk), least recently written first.
+    files: LruCache<u64, u64>,
+    disk_bytes: u64,
+    disk_limit: u64,
 }
 
-struct Disk {
-    dir: PathBuf,
-    limit: u64,
-    /// (hash, bytes) of files present, oldest first.
-    files: Vec<(u64, u64)>,
-    bytes: u64,
-    size_log: Option<File>,
-    size_log_lines: usize,
-    /// Set after the first write failure so we log once.
-    failed: AtomicBool,
+enum WriteOp {
+    Store(u64, Arc<Render>, u64),
+    Size(u64, u64),
+    Remove(Vec<u64>),
+    Flush(Sender<()>),
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Cache {
     /// A cache of `mem_limit` bytes in memory and, with `disk`, up to `disk_limit` bytes there.
     pub fn new(mem_limit: u64, disk: Option<(PathBuf, u64)>) -> io::Result<Self> {
-        let mut cache = Cache {
+        let mut state = State {
             mem: LruCache::unbounded(),
             mem_bytes: 0,
             mem_limit,
             evictions: 0,
+            alive: HashMap::new(),
+            failures: LruCache::new(MAX_FAILURES),
             sizes: HashMap::new(),
-            disk: None,
+            files: LruCache::unbounded(),
+            disk_bytes: 0,
+            disk_limit: 0,
         };
-        if let Some((dir, limit)) = disk {
-            cache.disk = Some(cache.open_disk(dir, limit)?);
-        }
-        Ok(cache)
-    }
-
-    fn open_disk(&mut self, dir: PathBuf, limit: u64) -> io::Result<Disk> {
-        fs::create_dir_all(&dir)?;
-        let mut files = Vec::new();
-        let mut bytes = 0;
-        for entry in fs::read_dir(&dir)? {
-            let entry = entry?;
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.ends_with(".tmp") {
-                // A render interrupted by a crash: never complete, never served.
-                let _ = fs::remove_file(entry.path());
-                continue;
-            }
-            let Some(hash) = name
-                .strip_suffix(".out")
-                .and_then(|h| u64::from_str_radix(h, 16).ok())
-            else {
-                continue;
-            };
-            let meta = entry.metadata()?;
-            let mtime = meta.modified().ok();
-            files.push((mtime, hash, meta.len()));
-            bytes += meta.len();
-        }
-        files.sort();
-        let files = files.into_iter().map(|(_, h, n)| (h, n)).collect();
-        let log_path = dir.join("sizes.log");
-        let mut lines = 0;
-        if let Ok(text) = fs::read_to_string(&log_path) {
-            for line in text.lines() {
-                let mut it = line.split_whitespace();
-                if let (Some(h), Some(n)) = (it.next(), it.next()) {
-                    if let (Ok(h), Ok(n)) = (u64::from_str_radix(h, 16), n.parse()) {
-                        self.sizes.insert(h, n);
-                        lines += 1;
-                    }
-                }
-            }
-        }
-        let size_log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .ok();
-        Ok(Disk {
+        let Some((dir, limit)) = disk else {
+            return Ok(Cache {
+                shared: Arc::new(Shared {
+                    state: Mutex::new(state),
+                    dir: None,
+                    backlog: AtomicU64::new(0),
+                }),
+                writer: None,
+            });
+        };
+        let log = scan_disk(&dir, &mut state)?;
+        state.disk_limit = limit;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            dir: Some(dir.clone()),
+            backlog: AtomicU64::new(0),
+        });
+        let (tx, rx) = channel();
+        let (ended_tx, ended) = channel();
+        let mut w = DiskWriter {
+            shared: shared.clone(),
             dir,
-            limit,
-            files,
-            bytes,
-            size_log,
-            size_log_lines: lines,
-            failed: AtomicBool::new(false),
+            size_log: log.0,
+            size_log_lines: log.1,
+            failed: false,
+        };
+        std::thread::Builder::new()
+            .name("cache-writer".into())
+            .spawn(move || {
+                for op in rx {
+                    w.apply(op);
+                }
+                let _ = ended_tx.send(());
+            })?;
+        Ok(Cache {
+            shared,
+            writer: Some(Writer {
+                tx: Mutex::new(Some(tx)),
+                ended: Mutex::new(ended),
+            }),
         })
     }
 
-    /// A finished output from memory, else from disk (verified), else `None`.
-    pub fn get(&mut self, key: &RenderKey) -> Option<Arc<Render>> {
-        if let Some(r) = self.mem.get(key) {
-            return Some(r.clone());
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.shared.state)
+    }
+
+    fn send(&self, op: WriteOp) {
+        if let Some(w) = &self.writer {
+            if let Some(tx) = lock(&w.tx).as_ref() {
+                let _ = tx.send(op);
+            }
         }
-        let bytes = self.disk.as_mut()?.load(key.hash())?;
-        let r = Render::from_bytes(bytes);
-        self.insert_mem(key.clone(), r.clone());
-        Some(r)
+    }
+
+    /// What is known about `key` without I/O; a memory hit counts as recently used.
+    pub fn lookup(&self, key: &RenderKey) -> Lookup {
+        let mut st = self.state();
+        if let Some(r) = st.mem.get(key) {
+            return Lookup::Ready(r.clone());
+        }
+        if let Some(r) = st.alive.get(key).and_then(Weak::upgrade) {
+            if r.outcome() == Some(Outcome::Done) {
+                return Lookup::Ready(r);
+            }
+        }
+        if let Some(r) = st.failures.get(key) {
+            return Lookup::Failed(r.clone());
+        }
+        if st.files.contains(&key.hash()) {
+            return Lookup::OnDisk;
+        }
+        Lookup::Miss
+    }
+
+    /// Reads and verifies an output from the disk cache (blocking I/O: render workers only).
+    /// A damaged file is removed and reported as a miss.
+    pub fn load(&self, key: &RenderKey) -> Option<Vec<u8>> {
+        let dir = self.shared.dir.as_ref()?;
+        let hash = key.hash();
+        let path = file_path(dir, hash);
+        let mut data = Vec::new();
+        File::open(&path).ok()?.read_to_end(&mut data).ok()?;
+        match verify(&data) {
+            Some(n) => {
+                data.truncate(n);
+                Some(data)
+            }
+            None => {
+                tracing::warn!("disk cache file {} is damaged; removed", path.display());
+                let forgotten = {
+                    let mut st = self.state();
+                    st.files.pop(&hash).inspect(|n| st.disk_bytes -= n)
+                };
+                if forgotten.is_some() {
+                    self.send(WriteOp::Remove(vec![hash]));
+                }
+                None
+            }
+        }
     }
 
     /// The exact size of an output rendered before, if known.
     pub fn size(&self, key: &RenderKey) -> Option<u64> {
-        self.sizes.get(&key.hash()).copied()
+        self.state().sizes.get(&key.hash()).copied()
     }
 
-    /// Remembers a finished output: size index, memory, and disk when configured.
-    pub fn put(&mut self, key: RenderKey, render: Arc<Render>) {
+    /// Remembers a finished output: size index, memory, the open-outputs map, and (through
+    /// the writer thread) the disk when configured and not there yet.
+    pub fn put(&self, key: RenderKey, render: Arc<Render>) {
         let Some(size) = render.finished_size() else {
             return;
         };
         let hash = key.hash();
-        if self.sizes.insert(hash, size) != Some(size) {
-            if let Some(d) = self.disk.as_mut() {
-                d.log_size(hash, size);
+        let mut ops = Vec::new();
+        {
+            let mut st = self.state();
+            if st.sizes.insert(hash, size) != Some(size) {
+                ops.push(WriteOp::Size(hash, size));
             }
+            st.alive.retain(|_, w| w.strong_count() > 0);
+            st.alive.insert(key.clone(), Arc::downgrade(&render));
+            if self.writer.is_some() && !st.files.contains(&hash) {
+                let total = size + TRAILER as u64;
+                let queued = self.shared.backlog.load(Ordering::Relaxed);
+                if total <= st.disk_limit && queued + total <= WRITE_BACKLOG {
+                    self.shared.backlog.fetch_add(total, Ordering::Relaxed);
+                    ops.push(WriteOp::Store(hash, render.clone(), total));
+                } else if total <= st.disk_limit {
+                    tracing::debug!("disk cache writer behind; not storing {hash:016x}");
+                }
+            }
+            st.insert_mem(key, render);
         }
-        if let Some(d) = self.disk.as_mut() {
-            d.store(hash, &render.bytes());
+        for op in ops {
+            self.send(op);
         }
-        self.insert_mem(key, render);
     }
 
+    /// Remembers a failure that would happen again with the same bytes.
+    pub fn fail(&self, key: RenderKey, render: Arc<Render>) {
+        self.state().failures.put(key, render);
+    }
+
+    /// Bytes held in memory, entries held in memory, and evictions: outputs evicted from
+    /// memory or never admitted (larger than the whole budget), each of which allows at most
+    /// one more render of its key (how single flight is checked).
+    pub fn occupancy(&self) -> (u64, usize, u64) {
+        let st = self.state();
+        (st.mem_bytes, st.mem.len(), st.evictions)
+    }
+
+    /// Waits until every disk write queued so far is done (tests, shutdown).
+    pub fn flush(&self) {
+        let (tx, rx) = channel();
+        self.send(WriteOp::Flush(tx));
+        let _ = rx.recv();
+    }
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        if let Some(w) = self.writer.as_mut() {
+            // Closing the channel ends the writer once the queue is written.
+            lock(&w.tx).take();
+            let _ = lock(&w.ended).recv_timeout(DRAIN_WAIT);
+        }
+    }
+}
+
+impl State {
     fn insert_mem(&mut self, key: RenderKey, render: Arc<Render>) {
         let n = render.len();
         if n > self.mem_limit {
@@ -221,31 +361,93 @@ impl Cache {
             }
         }
     }
-
-    /// Bytes held in memory.
-    pub fn mem_bytes(&self) -> u64 {
-        self.mem_bytes
-    }
-
-    /// Entries held in memory.
-    pub fn mem_entries(&self) -> usize {
-        self.mem.len()
-    }
-
-    /// Outputs evicted from memory or never admitted (larger than the whole budget): each
-    /// allows at most one more render of its key, which is how single flight is checked.
-    pub fn evictions(&self) -> u64 {
-        self.evictions
-    }
 }
 
-impl Disk {
-    fn path(&self, hash: u64) -> PathBuf {
-        self.dir.join(format!("{hash:016x}.out"))
+fn file_path(dir: &Path, hash: u64) -> PathBuf {
+    dir.join(format!("{hash:016x}.out"))
+}
+
+/// Reads the disk cache directory at start-up: files present (oldest first) and the size
+/// log. Returns the size log opened for appending and its line count.
+fn scan_disk(dir: &Path, st: &mut State) -> io::Result<(Option<File>, usize)> {
+    fs::create_dir_all(dir)?;
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(".tmp") {
+            // A write interrupted by a crash: never complete, never served.
+            let _ = fs::remove_file(entry.path());
+            continue;
+        }
+        let Some(hash) = name
+            .strip_suffix(".out")
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
+        else {
+            continue;
+        };
+        let meta = entry.metadata()?;
+        files.push((meta.modified().ok(), hash, meta.len()));
+    }
+    files.sort();
+    for (_, h, n) in files {
+        st.files.put(h, n);
+        st.disk_bytes += n;
+    }
+    let log_path = dir.join("sizes.log");
+    let mut lines = 0;
+    if let Ok(text) = fs::read_to_string(&log_path) {
+        for line in text.lines() {
+            let mut it = line.split_whitespace();
+            if let (Some(h), Some(n)) = (it.next(), it.next()) {
+                if let (Ok(h), Ok(n)) = (u64::from_str_radix(h, 16), n.parse()) {
+                    st.sizes.insert(h, n);
+                    lines += 1;
+                }
+            }
+        }
+    }
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .ok();
+    Ok((log, lines))
+}
+
+/// The writer thread's state: all disk cache writes and removals happen here.
+struct DiskWriter {
+    shared: Arc<Shared>,
+    dir: PathBuf,
+    size_log: Option<File>,
+    size_log_lines: usize,
+    /// Set after the first write failure so we log once.
+    failed: bool,
+}
+
+impl DiskWriter {
+    fn apply(&mut self, op: WriteOp) {
+        match op {
+            WriteOp::Store(hash, render, total) => {
+                self.store(hash, &render);
+                drop(render);
+                self.shared.backlog.fetch_sub(total, Ordering::Relaxed);
+            }
+            WriteOp::Size(hash, size) => self.log_size(hash, size),
+            WriteOp::Remove(hashes) => {
+                for h in hashes {
+                    let _ = fs::remove_file(file_path(&self.dir, h));
+                }
+            }
+            WriteOp::Flush(done) => {
+                let _ = done.send(());
+            }
+        }
     }
 
-    fn warn_once(&self, what: &str, e: &io::Error) {
-        if !self.failed.swap(true, Ordering::Relaxed) {
+    fn warn_once(&mut self, what: &str, e: &io::Error) {
+        if !std::mem::replace(&mut self.failed, true) {
             tracing::warn!(
                 "disk cache {}: {what}: {e}; serving from memory only",
                 self.dir.display()
@@ -253,45 +455,17 @@ impl Disk {
         }
     }
 
-    /// Reads and verifies a cache file; a damaged one is removed and reported as a miss.
-    fn load(&mut self, hash: u64) -> Option<Vec<u8>> {
-        let path = self.path(hash);
-        let mut data = Vec::new();
-        File::open(&path).ok()?.read_to_end(&mut data).ok()?;
-        match verify(&data) {
-            Some(n) => {
-                data.truncate(n);
-                Some(data)
-            }
-            None => {
-                tracing::warn!("disk cache file {} is damaged; removed", path.display());
-                let _ = fs::remove_file(&path);
-                self.forget(hash);
-                None
-            }
-        }
-    }
-
-    fn forget(&mut self, hash: u64) {
-        if let Some(i) = self.files.iter().position(|(h, _)| *h == hash) {
-            self.bytes -= self.files[i].1;
-            self.files.remove(i);
-        }
-    }
-
     /// Writes to a temp name, then renames: a crash never leaves a complete-looking file.
-    fn store(&mut self, hash: u64, data: &[u8]) {
-        let total = (data.len() + TRAILER) as u64;
-        if total > self.limit || self.files.iter().any(|(h, _)| *h == hash) {
-            return;
-        }
-        let path = self.path(hash);
+    /// Then records the file and evicts the oldest ones over the limit.
+    fn store(&mut self, hash: u64, render: &Render) {
+        let data = render.bytes();
+        let path = file_path(&self.dir, hash);
         let tmp = path.with_extension("tmp");
         let result = (|| -> io::Result<()> {
             let mut f = File::create(&tmp)?;
-            f.write_all(data)?;
+            f.write_all(&data)?;
             f.write_all(&(data.len() as u64).to_le_bytes())?;
-            f.write_all(&xxh3_64(data).to_le_bytes())?;
+            f.write_all(&xxh3_64(&data).to_le_bytes())?;
             fs::rename(&tmp, &path)
         })();
         if let Err(e) = result {
@@ -299,23 +473,39 @@ impl Disk {
             self.warn_once("cannot write", &e);
             return;
         }
-        self.files.push((hash, total));
-        self.bytes += total;
-        while self.bytes > self.limit && !self.files.is_empty() {
-            let (h, n) = self.files.remove(0);
-            let _ = fs::remove_file(self.path(h));
-            self.bytes -= n;
+        let total = (data.len() + TRAILER) as u64;
+        let victims = {
+            let mut st = lock(&self.shared.state);
+            if let Some(old) = st.files.put(hash, total) {
+                st.disk_bytes -= old;
+            }
+            st.disk_bytes += total;
+            let mut victims = Vec::new();
+            while st.disk_bytes > st.disk_limit {
+                match st.files.pop_lru() {
+                    Some((h, n)) => {
+                        st.disk_bytes -= n;
+                        victims.push(h);
+                    }
+                    None => break,
+                }
+            }
+            victims
+        };
+        for h in victims {
+            let _ = fs::remove_file(file_path(&self.dir, h));
         }
     }
 
     fn log_size(&mut self, hash: u64, size: u64) {
+        let log_path = self.dir.join("sizes.log");
         if self.size_log_lines >= SIZE_LOG_LIMIT {
             // Start over rather than grow without bound; sizes are re-learned on demand.
-            let _ = fs::remove_file(self.dir.join("sizes.log"));
+            let _ = fs::remove_file(&log_path);
             self.size_log = OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(self.dir.join("sizes.log"))
+                .open(&log_path)
                 .ok();
             self.size_log_lines = 0;
         }
@@ -360,18 +550,36 @@ mod tests {
         r
     }
 
+    fn ready(c: &Cache, k: &RenderKey) -> Option<Vec<u8>> {
+        match c.lookup(k) {
+            Lookup::Ready(r) => Some(r.bytes()),
+            _ => None,
+        }
+    }
+
     #[test]
     fn memory_is_bounded_in_bytes_and_sizes_outlive_it() {
-        let mut c = Cache::new(10, None).unwrap();
+        let c = Cache::new(10, None).unwrap();
         c.put(key(1), finished(b"123456"));
         c.put(key(2), finished(b"abcdef"));
-        assert!(c.mem_bytes() <= 10);
-        assert!(c.get(&key(1)).is_none(), "oldest evicted");
-        assert_eq!(c.evictions(), 1);
+        let (bytes, _, evictions) = c.occupancy();
+        assert!(bytes <= 10);
+        assert!(ready(&c, &key(1)).is_none(), "oldest evicted");
+        assert_eq!(evictions, 1);
         c.put(key(3), finished(b"far too large to keep"));
-        assert_eq!(c.evictions(), 2, "never admitted counts too");
+        assert_eq!(c.occupancy().2, 2, "never admitted counts too");
         assert_eq!(c.size(&key(1)), Some(6));
-        assert!(c.get(&key(2)).is_some());
+        assert_eq!(ready(&c, &key(2)).unwrap(), b"abcdef");
+    }
+
+    #[test]
+    fn evicted_outputs_still_held_open_are_reused() {
+        let c = Cache::new(0, None).unwrap();
+        let held = finished(b"held");
+        c.put(key(1), held.clone());
+        assert_eq!(ready(&c, &key(1)).unwrap(), b"held");
+        drop(held);
+        assert!(matches!(c.lookup(&key(1)), Lookup::Miss));
     }
 
     #[test]
@@ -379,13 +587,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = Some((dir.path().to_path_buf(), 1 << 20));
         {
-            let mut c = Cache::new(0, d.clone()).unwrap();
+            let c = Cache::new(0, d.clone()).unwrap();
             c.put(key(1), finished(b"hello"));
             c.put(key(2), finished(b"world"));
+            // Dropping the cache waits for the writer thread.
         }
-        let mut c = Cache::new(0, d.clone()).unwrap();
+        let c = Cache::new(0, d.clone()).unwrap();
         assert_eq!(c.size(&key(1)), Some(5));
-        assert_eq!(c.get(&key(1)).unwrap().bytes(), b"hello");
+        assert!(matches!(c.lookup(&key(1)), Lookup::OnDisk));
+        assert_eq!(c.load(&key(1)).unwrap(), b"hello");
         // Truncate the second file: detected, removed, a miss.
         let p = dir.path().join(format!("{:016x}.out", key(2).hash()));
         let len = fs::metadata(&p).unwrap().len();
@@ -395,8 +605,28 @@ mod tests {
             .unwrap()
             .set_len(len - 3)
             .unwrap();
-        let mut c = Cache::new(0, d).unwrap();
-        assert!(c.get(&key(2)).is_none());
+        let c = Cache::new(0, d).unwrap();
+        assert!(c.load(&key(2)).is_none());
+        c.flush();
         assert!(!p.exists());
+        assert!(matches!(c.lookup(&key(2)), Lookup::Miss));
+    }
+
+    #[test]
+    fn disk_cache_evicts_oldest_beyond_its_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let limit = 2 * (4 + TRAILER as u64);
+        let c = Cache::new(0, Some((dir.path().to_path_buf(), limit))).unwrap();
+        for n in 1..=3 {
+            c.put(key(n), finished(b"abcd"));
+            c.flush();
+        }
+        assert!(matches!(c.lookup(&key(1)), Lookup::Miss), "oldest removed");
+        assert!(matches!(c.lookup(&key(3)), Lookup::OnDisk));
+        let n = fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension() == Some("out".as_ref()))
+            .count();
+        assert_eq!(n, 2);
     }
 }

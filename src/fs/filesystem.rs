@@ -26,8 +26,24 @@ use super::scheduler::Scheduler;
 use super::stats::Stats;
 use crate::spec::Spec;
 
-/// Attribute and entry lifetime in the kernel: short, because sources can change.
+/// Entry lifetime in the kernel, and attribute lifetime of directories: short, because
+/// sources can change and nothing watches them; a change is seen within this time.
 const TTL: Duration = Duration::from_secs(1);
+/// Attribute lifetime of a finished output: its inode stands for one source version, whose
+/// output size never changes.
+const FINISHED_TTL: Duration = Duration::from_secs(60);
+
+/// How opens are handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OpenMode {
+    /// Every open and close reaches the daemon: reads of a file still rendering stream as
+    /// its bytes are made (direct I/O), and a handle pins its output.
+    PerOpen,
+    /// Opens are answered ENOSYS once, so the kernel stops sending them: re-reads of
+    /// finished outputs run at page-cache speed. Reads find the output by inode instead
+    /// (re-rendering an evicted one); needs `--stat exact`.
+    NoOpen,
+}
 
 /// How lookups report sizes of files never rendered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -51,15 +67,17 @@ pub struct ThumbFs {
     root: PathBuf,
     root_meta: fs::Metadata,
     presets: Vec<(String, String)>,
-    inodes: Inodes,
+    inodes: Arc<Inodes>,
     names: Names,
     sched: Arc<Scheduler>,
     stat_mode: StatMode,
+    open_mode: OpenMode,
     handles: Mutex<HashMap<u64, (u64, Handle)>>,
     next_fh: AtomicU64,
     spec_dirs: Mutex<HashMap<String, Arc<SpecDir>>>,
-    /// Source identity each file inode was last opened with: a change drops the page cache.
-    last_opened: Mutex<HashMap<u64, SourceId>>,
+    /// In no-open mode, the `.thumbfs` file contents as of their last getattr: reads slice
+    /// the same snapshot whose size the kernel was told.
+    meta_snapshots: Mutex<HashMap<u64, Arc<Vec<u8>>>>,
 }
 
 fn errno(e: i32) -> Errno {
@@ -114,20 +132,22 @@ impl ThumbFs {
         presets: Vec<(String, String)>,
         sched: Arc<Scheduler>,
         stat_mode: StatMode,
+        open_mode: OpenMode,
     ) -> std::io::Result<Self> {
         let root_meta = fs::metadata(&root)?;
         Ok(ThumbFs {
             root,
             root_meta,
             presets,
-            inodes: Inodes::default(),
+            inodes: Arc::default(),
             names: Names::default(),
             sched,
             stat_mode,
+            open_mode,
             handles: Mutex::default(),
             next_fh: AtomicU64::new(1),
             spec_dirs: Mutex::default(),
-            last_opened: Mutex::default(),
+            meta_snapshots: Mutex::default(),
         })
     }
 
@@ -169,11 +189,8 @@ impl ThumbFs {
         match ino {
             inode::META_README => README.as_bytes().to_vec(),
             inode::META_STATS => {
-                let (b, n, e) = {
-                    let c = self.sched.lock_cache();
-                    (c.mem_bytes(), c.mem_entries(), c.evictions())
-                };
-                self.stats().json(b, n, e).into_bytes()
+                let (b, n, e) = self.sched.cache.occupancy();
+                self.stats().json(b, n, e, self.inodes.len()).into_bytes()
             }
             inode::META_ERRORS => self.stats().errors_text().into_bytes(),
             _ => Vec::new(),
@@ -190,14 +207,21 @@ impl ThumbFs {
             Node::Root => Ok(AttrOrWait::Attr(self.dir_attr(ino))),
             Node::Meta(m) if *m == inode::META_DIR => Ok(AttrOrWait::Attr(self.dir_attr(ino))),
             Node::Meta(m) => {
-                let mut a = attr_from(
-                    ino,
-                    &self.root_meta,
-                    FileType::RegularFile,
-                    self.meta_bytes(*m).len() as u64,
-                );
+                let bytes = self.meta_bytes(*m);
+                let mut a = attr_from(ino, &self.root_meta, FileType::RegularFile, 0);
+                a.size = bytes.len() as u64;
+                a.blocks = a.size.div_ceil(512);
                 a.perm = 0o444;
-                Ok(AttrOrWait::Attr(a))
+                if self.open_mode == OpenMode::NoOpen {
+                    // Served from the page cache: a new mtime makes the kernel drop the old
+                    // pages (auto_inval_data), and reads slice this very snapshot.
+                    a.mtime = SystemTime::now();
+                    self.meta_snapshots
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(ino, Arc::new(bytes));
+                }
+                Ok(AttrOrWait::Estimate(a))
             }
             Node::Dir { rel, .. } => {
                 let meta = inside_meta(&self.root, &self.root.join(rel))
@@ -210,22 +234,28 @@ impl ThumbFs {
                     0,
                 )))
             }
-            Node::File { spec, rel } => {
+            Node::File { spec, rel, source } => {
                 let path = self.root.join(rel);
                 let meta = inside_meta(&self.root, &path)
                     .filter(|m| m.is_file())
                     .ok_or(Errno::ENOENT)?;
                 let key = RenderKey {
-                    source: SourceId::of(&meta),
+                    source: *source,
                     spec: spec.canonical.clone(),
                 };
                 if let Some(size) = self.sched.known_size(&key) {
-                    return Ok(AttrOrWait::Attr(attr_from(
-                        ino,
-                        &meta,
-                        FileType::RegularFile,
-                        size,
-                    )));
+                    let mut a = attr_from(ino, &meta, FileType::RegularFile, size);
+                    // The version this inode serves, even if the file changed since.
+                    a.mtime = time(
+                        source.mtime_ns.div_euclid(1_000_000_000),
+                        source.mtime_ns.rem_euclid(1_000_000_000),
+                    );
+                    return Ok(AttrOrWait::Attr(a));
+                }
+                if SourceId::of(&meta) != *source {
+                    // An older version, never rendered: it cannot be made any more. The next
+                    // lookup of the name gives the new version's inode.
+                    return Err(Errno::ENOENT);
                 }
                 if self.stat_mode == StatMode::Estimate && !self.is_open(ino) {
                     let mut a = attr_from(ino, &meta, FileType::RegularFile, meta.len());
@@ -296,13 +326,47 @@ impl ThumbFs {
                         rel: entry.rel.clone(),
                     }
                 } else {
+                    // A fresh stat: the listing is cached by directory identity, which does
+                    // not change when a file is rewritten in place.
+                    let meta = inside_meta(&self.root, &self.root.join(&entry.rel))
+                        .filter(|m| m.is_file())
+                        .ok_or(Errno::ENOENT)?;
                     Node::File {
                         spec: spec.clone(),
                         rel: entry.rel.clone(),
+                        source: SourceId::of(&meta),
                     }
                 })
             }
             _ => Err(Errno::ENOTDIR),
+        }
+    }
+
+    /// What a read without a handle (no-open mode) reads: the output of the inode's source
+    /// version (from memory, else rendered again: outputs are deterministic; if the source
+    /// changed since, that render fails with EIO), or a `.thumbfs` snapshot.
+    fn by_inode(&self, ino: u64) -> Result<Arc<Render>, Option<Arc<Vec<u8>>>> {
+        match self.inodes.get(ino) {
+            Some(Node::File { spec, rel, source }) => {
+                let key = RenderKey {
+                    source,
+                    spec: spec.canonical.clone(),
+                };
+                let path = self.root.join(&rel);
+                Ok(self
+                    .sched
+                    .get(&key, path, &rel.to_string_lossy(), &spec.spec))
+            }
+            Some(Node::Meta(m)) if m != inode::META_DIR => {
+                let snap = self
+                    .meta_snapshots
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&ino)
+                    .cloned();
+                Err(Some(snap.unwrap_or_else(|| Arc::new(self.meta_bytes(m)))))
+            }
+            _ => Err(None),
         }
     }
 
@@ -330,13 +394,20 @@ fn with_attr(
 ) {
     match result {
         Err(e) => send(Err(e)),
-        Ok(AttrOrWait::Attr(a)) => send(Ok((a, TTL))),
+        Ok(AttrOrWait::Attr(a)) => {
+            let ttl = if a.kind == FileType::RegularFile {
+                FINISHED_TTL
+            } else {
+                TTL
+            };
+            send(Ok((a, ttl)))
+        }
         Ok(AttrOrWait::Estimate(a)) => send(Ok((a, Duration::ZERO))),
         Ok(AttrOrWait::Wait(render, mut a)) => render.when_done(move |r| match r {
             Ok(size) => {
                 a.size = size;
                 a.blocks = size.div_ceil(512);
-                send(Ok((a, TTL)))
+                send(Ok((a, FINISHED_TTL)))
             }
             Err(e) => send(Err(errno(e))),
         }),
@@ -348,6 +419,8 @@ impl Filesystem for ThumbFs {
         for cap in [
             InitFlags::FUSE_PARALLEL_DIROPS,
             InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP,
+            // Cached pages go when a getattr reports a new mtime or size (.thumbfs files).
+            InitFlags::FUSE_AUTO_INVAL_DATA,
         ] {
             if config.add_capabilities(cap).is_err() {
                 tracing::debug!("kernel lacks {cap:?}");
@@ -364,11 +437,20 @@ impl Filesystem for ThumbFs {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
-        let ino = self.inodes.ino(node.clone());
+        // Counted now, given back if the reply is an error (the kernel counts entries only).
+        let ino = self.inodes.lookup(node.clone());
+        let inodes = self.inodes.clone();
         with_attr(self.resolve_attr(ino, &node), move |r| match r {
-            Ok((a, ttl)) => reply.entry(&ttl, &a, Generation(0)),
-            Err(e) => reply.error(e),
+            Ok((a, ttl)) => reply.entry_with_ttls(&ttl, &TTL, &a, Generation(0)),
+            Err(e) => {
+                inodes.forget(ino, 1);
+                reply.error(e)
+            }
         });
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.inodes.forget(ino.0, nlookup);
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
@@ -385,6 +467,11 @@ impl Filesystem for ThumbFs {
         if flags.acc_mode() != OpenAccMode::O_RDONLY {
             return reply.error(Errno::EROFS);
         }
+        if self.open_mode == OpenMode::NoOpen {
+            // The kernel takes this as "opens always succeed" and stops sending them for this
+            // connection (the read-only mount and default_permissions still check access).
+            return reply.error(Errno::ENOSYS);
+        }
         let node = match self.inodes.get(ino.0) {
             Some(n) => n,
             None => return reply.error(Errno::ENOENT),
@@ -394,35 +481,27 @@ impl Filesystem for ThumbFs {
                 let fh = self.new_fh(ino.0, Handle::Bytes(Arc::new(self.meta_bytes(m))));
                 reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO);
             }
-            Node::File { spec, rel } => {
+            Node::File { spec, rel, source } => {
                 let path = self.root.join(&rel);
-                let Some(meta) = inside_meta(&self.root, &path).filter(|m| m.is_file()) else {
-                    return reply.error(Errno::ENOENT);
-                };
                 // Opening needs read permission on the source, like any file.
                 if let Err(e) = fs::File::open(&path) {
                     return reply.error(io_errno(&e));
                 }
                 let key = RenderKey {
-                    source: SourceId::of(&meta),
+                    source,
                     spec: spec.canonical.clone(),
                 };
+                // An inode serves one source version (a changed file is a new inode), so its
+                // cached pages always hold this output: keep them. If that version is gone and
+                // not cached, the render fails with EIO on read.
                 let render = self
                     .sched
                     .get(&key, path, &rel.to_string_lossy(), &spec.spec);
-                let same_source = self
-                    .last_opened
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(ino.0, key.source)
-                    .is_none_or(|prev| prev == key.source);
                 let flags = if render.finished_size().is_none() {
                     // Still rendering: reads arrive as the caller sizes them and wait for bytes.
                     FopenFlags::FOPEN_DIRECT_IO
-                } else if same_source {
-                    FopenFlags::FOPEN_KEEP_CACHE
                 } else {
-                    FopenFlags::empty()
+                    FopenFlags::FOPEN_KEEP_CACHE
                 };
                 let fh = self.new_fh(ino.0, Handle::Render(render));
                 reply.opened(FileHandle(fh), flags);
@@ -434,7 +513,7 @@ impl Filesystem for ThumbFs {
     fn read(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         size: u32,
@@ -442,7 +521,9 @@ impl Filesystem for ThumbFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let handle = {
+        let handle = if fh.0 == 0 && self.open_mode == OpenMode::NoOpen {
+            self.by_inode(ino.0)
+        } else {
             let h = self.handles.lock().unwrap_or_else(|e| e.into_inner());
             match h.get(&fh.0) {
                 Some((_, Handle::Render(r))) => Ok(r.clone()),
@@ -518,7 +599,7 @@ impl Filesystem for ThumbFs {
                 entries.push((inode::META_DIR, FileType::Directory, ".thumbfs".into()));
                 for (name, _) in &self.presets {
                     if let Ok(spec) = self.spec_dir(name) {
-                        let i = self.inodes.ino(Node::Dir {
+                        let i = self.inodes.listed(&Node::Dir {
                             spec,
                             rel: PathBuf::new(),
                         });
@@ -554,11 +635,12 @@ impl Filesystem for ThumbFs {
                             Node::File {
                                 spec: spec.clone(),
                                 rel: e.rel.clone(),
+                                source: SourceId::of(&e.meta),
                             },
                             FileType::RegularFile,
                         )
                     };
-                    entries.push((self.inodes.ino(node), kind, e.name.clone()));
+                    entries.push((self.inodes.listed(&node), kind, e.name.clone()));
                 }
             }
             _ => return reply.error(Errno::ENOTDIR),

@@ -1,10 +1,16 @@
-//! The inode table: every path the kernel has looked up gets a number that stays the same for
-//! the life of the mount.
+//! The inode table: every node the kernel holds gets a number, counted by lookups and
+//! released on FORGET, so memory follows what the kernel caches, not what was ever walked.
+//!
+//! A file's node includes its source's identity: when the source changes, the same path
+//! becomes a new inode, so the kernel's page cache of the old output can never be mixed
+//! with the new one, and readers of the old inode keep reading (or fail with EIO).
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use super::cache::SourceId;
 use crate::spec::Spec;
 
 /// Inode of the mount root.
@@ -50,16 +56,19 @@ pub enum Node {
         spec: Arc<SpecDir>,
         /// The source image, relative to the source root.
         rel: PathBuf,
+        /// The source's identity when looked up: the version this inode serves.
+        source: SourceId,
     },
 }
 
-/// Two-way map between inode numbers and nodes.
+/// Two-way map between inode numbers and nodes, with the kernel's lookup counts.
 pub struct Inodes {
     inner: Mutex<Table>,
 }
 
 struct Table {
-    by_ino: HashMap<u64, Node>,
+    /// Node and the number of lookups the kernel has not yet forgotten.
+    by_ino: HashMap<u64, (Node, u64)>,
     by_node: HashMap<Node, u64>,
     next: u64,
 }
@@ -67,11 +76,11 @@ struct Table {
 impl Default for Inodes {
     fn default() -> Self {
         let mut by_ino = HashMap::new();
-        by_ino.insert(ROOT, Node::Root);
+        by_ino.insert(ROOT, (Node::Root, 1));
         for m in [META_DIR, META_README, META_STATS, META_ERRORS] {
-            by_ino.insert(m, Node::Meta(m));
+            by_ino.insert(m, (Node::Meta(m), 1));
         }
-        let by_node = by_ino.iter().map(|(k, v)| (v.clone(), *k)).collect();
+        let by_node = by_ino.iter().map(|(k, (v, _))| (v.clone(), *k)).collect();
         Inodes {
             inner: Mutex::new(Table {
                 by_ino,
@@ -89,19 +98,98 @@ impl Inodes {
 
     /// The node of an inode number.
     pub fn get(&self, ino: u64) -> Option<Node> {
-        self.lock().by_ino.get(&ino).cloned()
+        self.lock().by_ino.get(&ino).map(|(n, _)| n.clone())
     }
 
-    /// The inode number of a node, allocated on first sight.
-    pub fn ino(&self, node: Node) -> u64 {
+    /// The inode number of a node for a lookup reply: allocated on first sight, and counted
+    /// until the kernel forgets it.
+    pub fn lookup(&self, node: Node) -> u64 {
         let mut t = self.lock();
         if let Some(&i) = t.by_node.get(&node) {
+            if let Some((_, n)) = t.by_ino.get_mut(&i) {
+                *n += 1;
+            }
             return i;
         }
         let i = t.next;
         t.next += 1;
-        t.by_ino.insert(i, node.clone());
+        t.by_ino.insert(i, (node.clone(), 1));
         t.by_node.insert(node, i);
         i
+    }
+
+    /// The number a directory listing shows for a node: its inode if the kernel holds one,
+    /// else a stable number from its hash (high bit set, never an allocated inode). Listings
+    /// allocate nothing: only lookups create inodes the kernel will forget.
+    pub fn listed(&self, node: &Node) -> u64 {
+        if let Some(&i) = self.lock().by_node.get(node) {
+            return i;
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        node.hash(&mut h);
+        h.finish() | (1 << 63)
+    }
+
+    /// The kernel dropped `n` lookups of `ino`; at zero the node is released.
+    pub fn forget(&self, ino: u64, n: u64) {
+        if ino < FIRST_FREE {
+            return;
+        }
+        let mut t = self.lock();
+        let gone = match t.by_ino.get_mut(&ino) {
+            Some((_, count)) => {
+                *count = count.saturating_sub(n);
+                *count == 0
+            }
+            None => false,
+        };
+        if gone {
+            if let Some((node, _)) = t.by_ino.remove(&ino) {
+                t.by_node.remove(&node);
+            }
+        }
+    }
+
+    /// Inodes held (for `.thumbfs/stats`).
+    pub fn len(&self) -> usize {
+        self.lock().by_ino.len()
+    }
+
+    /// Never true: the root always exists.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(rel: &str) -> Node {
+        Node::Dir {
+            spec: Arc::new(SpecDir {
+                name: "w64".into(),
+                spec: "w64".parse().unwrap(),
+                canonical: "w64".into(),
+            }),
+            rel: rel.into(),
+        }
+    }
+
+    #[test]
+    fn inodes_live_until_every_lookup_is_forgotten() {
+        let t = Inodes::default();
+        let base = t.len();
+        let a = t.lookup(dir("a"));
+        assert_eq!(t.lookup(dir("a")), a, "same node, same inode");
+        assert_ne!(t.listed(&dir("b")), a);
+        assert_eq!(t.len(), base + 1, "listing allocates nothing");
+        t.forget(a, 1);
+        assert_eq!(t.get(a), Some(dir("a")));
+        t.forget(a, 1);
+        assert_eq!(t.get(a), None);
+        assert_eq!(t.len(), base);
+        t.forget(ROOT, 5);
+        assert_eq!(t.get(ROOT), Some(Node::Root), "fixed inodes stay");
     }
 }

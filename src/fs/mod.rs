@@ -1,7 +1,6 @@
 //! The FUSE side: `thumbfs mount SRC MNT`. Options and start-up checks are in [`options`],
 //! daemonising and signals in [`daemon`], the filesystem itself in [`filesystem`].
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,7 +59,7 @@ pub fn run(mut args: MountArgs) -> i32 {
             }
         }
     };
-    serve(&args, setup.root, setup.presets, report)
+    serve(&args, setup, report)
 }
 
 fn init_logging(verbose: u8) {
@@ -97,18 +96,13 @@ fn scheduler(args: &MountArgs) -> Result<Arc<scheduler::Scheduler>, String> {
 }
 
 /// Mounts and serves until unmounted; start-up failures go to `report`.
-fn serve(
-    args: &MountArgs,
-    root: PathBuf,
-    presets: Vec<(String, String)>,
-    mut report: Reporter,
-) -> i32 {
+fn serve(args: &MountArgs, setup: options::Setup, mut report: Reporter) -> i32 {
     let sigset = daemon::block_signals();
     let sched = match scheduler(args) {
         Ok(s) => s,
         Err(msg) => return report.fail(&msg),
     };
-    let fs = match ThumbFs::new(root, presets, sched, args.stat) {
+    let fs = match ThumbFs::new(setup.root, setup.presets, sched, args.stat, setup.open_mode) {
         Ok(f) => f,
         Err(e) => return report.fail(&format!("{}: {e}", args.src.display())),
     };

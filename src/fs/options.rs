@@ -6,7 +6,7 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use super::filesystem::StatMode;
+use super::filesystem::{OpenMode, StatMode};
 
 /// Presets listed in the mount root when no others are given.
 pub const DEFAULT_PRESETS: &[(&str, &str)] = &[
@@ -45,6 +45,11 @@ pub struct MountArgs {
     /// `estimate`: report the source size until first open (fast `ls -l` on huge trees).
     #[arg(long, value_enum, default_value = "exact")]
     pub stat: StatMode,
+    /// `per-open`: every open reaches the daemon (reads stream while a file renders);
+    /// `no-open`: the kernel stops sending opens, so finished outputs re-read at page-cache
+    /// speed (needs `--stat exact`). Also `-o open_mode=...`.
+    #[arg(long, value_enum, default_value = "per-open")]
+    pub open_mode: OpenMode,
     /// Renders run at once (default: number of cores); more wait in a queue.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -114,6 +119,10 @@ pub fn take_thumbfs_options(args: &mut MountArgs) -> Result<(), String> {
             "cache_mem" => args.cache_mem = parse_size(&need(value)?).map_err(bad)?,
             "cache_dir" => args.cache_dir = Some(need(value)?.into()),
             "cache_disk" => args.cache_disk = parse_size(&need(value)?).map_err(bad)?,
+            "open_mode" => {
+                args.open_mode = <OpenMode as clap::ValueEnum>::from_str(&need(value)?, false)
+                    .map_err(|_| format!("-o {opt}: expected per-open or no-open"))?
+            }
             "stat" => {
                 args.stat = <StatMode as clap::ValueEnum>::from_str(&need(value)?, true)
                     .map_err(|_| format!("-o {opt}: expected stat=exact or stat=estimate"))?
@@ -139,10 +148,11 @@ pub fn take_thumbfs_options(args: &mut MountArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// What the start-up checks produce: the canonical source root and the presets.
+/// What the start-up checks produce: the canonical source root, the presets and the modes.
 pub(crate) struct Setup {
     pub root: PathBuf,
     pub presets: Vec<(String, String)>,
+    pub open_mode: OpenMode,
 }
 
 /// Start-up checks, each with a message saying what to do.
@@ -157,7 +167,17 @@ pub(crate) fn check(args: &MountArgs) -> Result<Setup, String> {
             format!("/dev/fuse: {e} (load the fuse module, or install fuse3 and check permissions)")
         })?;
     let presets = presets(args)?;
-    Ok(Setup { root, presets })
+    let open_mode = args.open_mode;
+    if open_mode == OpenMode::NoOpen && args.stat == StatMode::Estimate {
+        // Without opens the size a stat reported is never corrected, and page-cache reads
+        // stop at it.
+        return Err("--open-mode no-open needs --stat exact".into());
+    }
+    Ok(Setup {
+        root,
+        presets,
+        open_mode,
+    })
 }
 
 /// The source must be a directory; returns its canonical path.
@@ -345,7 +365,7 @@ mod tests {
             "-o",
             "preset=thumb=256x256,cache-dir=/var/cache/t,cache_mem=64M,cache_disk=2G",
             "-o",
-            "stat=estimate,threads=3,max_pixels=1000,render_timeout=9,foreground,allow_other",
+            "stat=estimate,threads=3,max_pixels=1000,render_timeout=9,foreground,allow_other,open_mode=no-open",
             "-o",
             "nofail,_netdev,x-systemd.automount,noatime,dev,suid,config=/etc/t.conf,verbose=2",
         ])
@@ -355,6 +375,7 @@ mod tests {
         assert_eq!(a.cache_dir.as_deref(), Some(Path::new("/var/cache/t")));
         assert_eq!((a.cache_mem, a.cache_disk), (64 << 20, 2 << 30));
         assert_eq!(a.stat, StatMode::Estimate);
+        assert_eq!(a.open_mode, OpenMode::NoOpen);
         assert_eq!(
             (a.threads, a.max_pixels, a.render_timeout),
             (Some(3), 1000, 9)

@@ -160,6 +160,19 @@ impl Render {
         Ok(())
     }
 
+    /// Appends a whole output read from the disk cache, moving it in when nothing was
+    /// written yet (no copy of a large file).
+    pub fn fill(&self, bytes: Vec<u8>) {
+        let mut st = self.lock();
+        if st.data.is_empty() && st.outcome.is_none() && st.readers.is_empty() {
+            st.data = bytes;
+            return;
+        }
+        drop(st);
+        // Readers already waiting are answered by append.
+        let _ = self.append(&bytes);
+    }
+
     /// Ends the render (first call wins: returns whether this one did) and answers everyone
     /// still waiting.
     pub fn finish(&self, outcome: Outcome) -> bool {
@@ -211,18 +224,6 @@ impl Render {
     /// The whole output of a finished render (for the disk cache).
     pub fn bytes(&self) -> Vec<u8> {
         self.lock().data.clone()
-    }
-
-    /// A finished render made from bytes already known (memory or disk cache hit).
-    pub fn from_bytes(data: Vec<u8>) -> Arc<Self> {
-        let r = Render::new();
-        {
-            let mut st = r.lock();
-            st.data = data;
-            st.data.shrink_to_fit();
-            st.outcome = Some(Outcome::Done);
-        }
-        r
     }
 }
 

@@ -2,24 +2,18 @@
 //! (single flight), run on a bounded pool of worker threads, with a timeout watchdog.
 
 use std::collections::HashMap;
-use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lru::LruCache;
-
-use super::cache::{Cache, RenderKey, SourceId};
+use super::cache::{Cache, Lookup, RenderKey, SourceId};
 use super::render::{Outcome, Render, RenderTarget};
 use super::stats::Stats;
 use crate::io::source::FileConnection;
 use crate::pipeline::{self, RenderOptions};
 use crate::spec::Spec;
 use crate::Source;
-
-/// Failed renders remembered.
-const MAX_FAILURES: NonZeroUsize = NonZeroUsize::new(4096).expect("non-zero");
 
 /// Whether rendering the same bytes again would fail the same way.
 fn deterministic(e: &crate::Error) -> bool {
@@ -35,22 +29,20 @@ struct Job {
     shown: String,
     spec: Spec,
     render: Arc<Render>,
+    /// Try the disk cache first (it had the output when the job was made).
+    from_disk: bool,
 }
 
 /// Renders in flight, the cache of finished ones, and the worker pool.
 pub struct Scheduler {
-    /// Running or queued renders, with the source path shown in messages.
+    /// Running or queued renders and disk loads, with the source path shown in messages.
+    /// Never held across I/O; taken before the cache's lock.
     inflight: Mutex<HashMap<RenderKey, (Arc<Render>, String)>>,
-    /// Finished renders still held by open handles (maybe evicted from the cache): reused.
-    alive: Mutex<HashMap<RenderKey, Weak<Render>>>,
-    /// Finished outputs and the size index.
-    pub cache: Mutex<Cache>,
+    /// Finished outputs, failures and the size index.
+    pub cache: Cache,
     /// Counters.
     pub stats: Arc<Stats>,
     jobs: Mutex<Sender<Job>>,
-    /// Renders that failed for a reason in the bytes themselves (by source identity, so a
-    /// fixed file is tried again).
-    failures: Mutex<LruCache<RenderKey, Arc<Render>>>,
     timeout: Duration,
 }
 
@@ -60,11 +52,9 @@ impl Scheduler {
         let (tx, rx) = channel::<Job>();
         let sched = Arc::new(Scheduler {
             inflight: Mutex::default(),
-            alive: Mutex::default(),
-            cache: Mutex::new(cache),
+            cache,
             stats: Arc::default(),
             jobs: Mutex::new(tx),
-            failures: Mutex::new(LruCache::new(MAX_FAILURES)),
             timeout,
         });
         let rx = Arc::new(Mutex::new(rx));
@@ -100,15 +90,6 @@ impl Scheduler {
         self.inflight.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn lock_failures(&self) -> std::sync::MutexGuard<'_, LruCache<RenderKey, Arc<Render>>> {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Locks the cache.
-    pub fn lock_cache(&self) -> std::sync::MutexGuard<'_, Cache> {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// The output for `key`: finished from the cache, the one already running, or a new
     /// render queued now.
     pub fn get(&self, key: &RenderKey, path: PathBuf, shown: &str, spec: &Spec) -> Arc<Render> {
@@ -116,28 +97,24 @@ impl Scheduler {
         if let Some((r, _)) = inflight.get(key) {
             return r.clone();
         }
-        if let Some(r) = self.lock_cache().get(key) {
-            Stats::bump(&self.stats.cache_hits);
-            return r;
-        }
-        {
-            let mut alive = self.alive.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(r) = alive.get(key).and_then(Weak::upgrade) {
-                if r.outcome() == Some(Outcome::Done) {
-                    Stats::bump(&self.stats.cache_hits);
-                    return r;
-                }
+        let from_disk = match self.cache.lookup(key) {
+            Lookup::Ready(r) => {
+                Stats::bump(&self.stats.cache_hits);
+                return r;
             }
-            alive.retain(|_, w| w.strong_count() > 0);
-        }
-        if let Some(r) = self.lock_failures().get(key) {
             // A broken image fails the same way again: don't decode it on every stat.
-            return r.clone();
-        }
+            Lookup::Failed(r) => return r,
+            Lookup::OnDisk => true,
+            Lookup::Miss => false,
+        };
         let render = Render::new();
         inflight.insert(key.clone(), (render.clone(), shown.to_string()));
         drop(inflight);
-        Stats::bump(&self.stats.renders);
+        if from_disk {
+            Stats::bump(&self.stats.cache_hits);
+        } else {
+            Stats::bump(&self.stats.renders);
+        }
         Stats::bump(&self.stats.in_flight);
         let job = Job {
             key: key.clone(),
@@ -145,25 +122,43 @@ impl Scheduler {
             shown: shown.to_string(),
             spec: spec.clone(),
             render: render.clone(),
+            from_disk,
         };
-        if self
+        if let Err(e) = self
             .jobs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .send(job)
-            .is_err()
         {
-            render.finish(Outcome::Failed(libc::EIO, "render pool stopped".into()));
+            self.end(
+                &e.0.render,
+                Outcome::Failed(libc::EIO, "render pool stopped".into()),
+                || {},
+            );
+            self.lock_inflight().remove(key);
         }
         render
     }
 
-    /// The size if known without rendering (size index or a finished output).
+    /// Ends a render (unless the watchdog already did): `in_flight` drops and `record` runs
+    /// before any waiting reader hears the outcome, so a reader that got its reply never
+    /// sees the render still counted. Returns whether this call ended it.
+    fn end(&self, render: &Render, outcome: Outcome, record: impl FnOnce()) -> bool {
+        render.finish_with(outcome, || {
+            self.stats
+                .in_flight
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            record();
+        })
+    }
+
+    /// The size if known without rendering (size index or a finished output). In-memory
+    /// maps only: cheap enough for every getattr.
     pub fn known_size(&self, key: &RenderKey) -> Option<u64> {
         if let Some((r, _)) = self.lock_inflight().get(key) {
             return r.finished_size();
         }
-        self.lock_cache().size(key)
+        self.cache.size(key)
     }
 
     fn run(&self, job: Job, opts: &RenderOptions) {
@@ -173,7 +168,19 @@ impl Scheduler {
             shown,
             spec,
             render,
+            from_disk,
         } = job;
+        if from_disk && render.outcome().is_none() {
+            if let Some(bytes) = self.cache.load(&key) {
+                render.fill(bytes);
+                self.end(&render, Outcome::Done, || {});
+                self.cache.put(key.clone(), render.clone());
+                self.lock_inflight().remove(&key);
+                return;
+            }
+            // Gone or damaged since the lookup: render it after all.
+            Stats::bump(&self.stats.renders);
+        }
         // Errors carry whether the same bytes would fail again (a broken image) or not (I/O).
         let result = (|| -> Result<(), (i32, String, bool)> {
             if render.outcome().is_some() {
@@ -207,13 +214,8 @@ impl Scheduler {
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         match result {
             Ok(()) => {
-                render.finish(Outcome::Done);
-                if render.outcome() == Some(Outcome::Done) {
-                    self.lock_cache().put(key.clone(), render.clone());
-                    self.alive
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(key.clone(), Arc::downgrade(&render));
+                if self.end(&render, Outcome::Done, || {}) {
+                    self.cache.put(key.clone(), render.clone());
                 }
             }
             Err((errno, msg, again)) => {
@@ -222,8 +224,8 @@ impl Scheduler {
                     tracing::warn!("{shown} [{}]: {msg}", key.spec);
                     self.stats.failed(&shown, &key.spec, &msg);
                 };
-                if render.finish_with(Outcome::Failed(errno, msg.clone()), record) && again {
-                    self.lock_failures().put(key.clone(), render.clone());
+                if self.end(&render, Outcome::Failed(errno, msg.clone()), record) && again {
+                    self.cache.fail(key.clone(), render.clone());
                 }
             }
         }
@@ -241,7 +243,7 @@ impl Scheduler {
             .collect();
         for (key, r, shown) in late {
             let msg = format!("render timed out after {} s", self.timeout.as_secs_f32());
-            r.finish_with(Outcome::Failed(libc::EIO, msg.clone()), || {
+            self.end(&r, Outcome::Failed(libc::EIO, msg.clone()), || {
                 tracing::warn!("{shown} [{}]: {msg}", key.spec);
                 self.stats.failed(&shown, &key.spec, &msg);
             });

@@ -59,13 +59,20 @@ impl Stats {
         f.truncate(MAX_ERRORS);
     }
 
-    /// The counters as a JSON object, with cache occupancy and evictions added by the caller.
-    pub fn json(&self, mem_bytes: u64, mem_entries: usize, evictions: u64) -> String {
+    /// The counters as a JSON object, with cache occupancy, evictions and inodes held added by
+    /// the caller.
+    pub fn json(
+        &self,
+        mem_bytes: u64,
+        mem_entries: usize,
+        evictions: u64,
+        inodes: usize,
+    ) -> String {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
             "{{\"renders\": {}, \"cache_hits\": {}, \"bytes_served\": {}, \"errors\": {}, \
              \"in_flight\": {}, \"cache_mem_bytes\": {}, \"cache_mem_entries\": {}, \
-             \"cache_evictions\": {}}}\n",
+             \"cache_evictions\": {}, \"inodes\": {}}}\n",
             g(&self.renders),
             g(&self.cache_hits),
             g(&self.bytes_served),
@@ -73,7 +80,8 @@ impl Stats {
             g(&self.in_flight),
             mem_bytes,
             mem_entries,
-            evictions
+            evictions,
+            inodes
         )
     }
 

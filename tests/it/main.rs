@@ -9,6 +9,7 @@ mod faults;
 mod formats;
 mod fuzz_regressions;
 mod hostile;
+mod hot;
 mod jpeg;
 mod mount;
 mod mount_cache;
