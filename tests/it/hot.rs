@@ -73,7 +73,7 @@ fn changed_source_mid_read_gives_all_old_bytes_or_eio_then_the_new_output() {
                     rest.extend_from_slice(&buf[..n]);
                 }
             })();
-            match result {
+            match &result {
                 Ok(()) => {
                     let mut whole = got.clone();
                     whole.extend_from_slice(&rest);
@@ -305,4 +305,48 @@ fn stats_and_cached_reads_answer_while_the_disk_cache_writer_is_stuck() {
     assert!(p99 < Duration::from_millis(250), "p99 {p99:?}");
     let st = m.stop(None);
     assert!(st.success(), "{st:?}");
+}
+
+/// Daemon memory while walking a big tree through ten specs (`--stat estimate`, so a stat
+/// renders nothing): every file of every spec is stat'ed, the kernel holds what it likes, and
+/// peak RSS must stay within the bound the README states (the idle daemon plus 1 KiB per
+/// entry). Short form: 2,000 images x 10 specs; `THUMBFS_WALK_FILES=100000` (scripts/stress.sh)
+/// is the million-entry walk.
+#[test]
+fn big_walk_keeps_memory_bounded() {
+    let files: usize = std::env::var("THUMBFS_WALK_FILES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000);
+    let specs = [
+        "w64", "w32", "w16", "h64", "h32", "h16", "64x64", "32x32", "w64_png", "w32_webp",
+    ];
+    let src = tempfile::tempdir().unwrap();
+    let png = fs::read(corpus("pngsuite/primary/basn0g01.png")).unwrap();
+    let per_dir = 1000.min(files);
+    for i in 0..files {
+        let dir = src.path().join(format!("d{:04}", i / per_dir));
+        if i % per_dir == 0 {
+            fs::create_dir(&dir).unwrap();
+        }
+        fs::write(dir.join(format!("{i:06}.png")), &png).unwrap();
+    }
+    let m = Mount::new(src.path(), &["--stat", "estimate"]);
+    let idle = m.status_kib("VmRSS");
+    let t = Instant::now();
+    for s in specs {
+        walk_stat(&m.path(s));
+    }
+    let entries = files * specs.len();
+    let walk = t.elapsed();
+    let peak = m.status_kib("VmHWM");
+    let held = m.stats()["inodes"];
+    let bound = idle + entries as u64 + 64 * 1024;
+    eprintln!(
+        "walk of {entries} entries in {walk:?}: idle RSS {idle} KiB, peak {peak} KiB \
+         ({:.0} bytes per entry), {held} inodes held at the end; bound {bound} KiB",
+        (peak.saturating_sub(idle) * 1024) as f64 / entries as f64
+    );
+    assert_eq!(m.stats()["renders"], 0, "estimate mode renders nothing");
+    assert!(peak <= bound, "peak RSS {peak} KiB > {bound} KiB");
 }
