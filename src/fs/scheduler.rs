@@ -207,11 +207,6 @@ impl Scheduler {
             }
             Ok(())
         })();
-        // The counter drops before any reader is woken: a reader that got its last byte or its
-        // EIO must not then see this render in flight in the stats.
-        self.stats
-            .in_flight
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         match result {
             Ok(()) => {
                 if self.end(&render, Outcome::Done, || {}) {
