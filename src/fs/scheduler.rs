@@ -110,9 +110,9 @@ impl Scheduler {
         let render = Render::new();
         inflight.insert(key.clone(), (render.clone(), shown.to_string()));
         drop(inflight);
-        if from_disk {
-            Stats::bump(&self.stats.cache_hits);
-        } else {
+        // A disk hit is counted by the worker once the file checks out; a damaged one is a
+        // render.
+        if !from_disk {
             Stats::bump(&self.stats.renders);
         }
         Stats::bump(&self.stats.in_flight);
@@ -172,6 +172,7 @@ impl Scheduler {
         } = job;
         if from_disk && render.outcome().is_none() {
             if let Some(bytes) = self.cache.load(&key) {
+                Stats::bump(&self.stats.cache_hits);
                 render.fill(bytes);
                 self.end(&render, Outcome::Done, || {});
                 self.cache.put(key.clone(), render.clone());
