@@ -110,9 +110,8 @@ impl Scheduler {
         let render = Render::new();
         inflight.insert(key.clone(), (render.clone(), shown.to_string()));
         drop(inflight);
-        if from_disk {
-            Stats::bump(&self.stats.cache_hits);
-        } else {
+        // A disk load counts as a hit once it proves intact (in run), else as a render.
+        if !from_disk {
             Stats::bump(&self.stats.renders);
         }
         Stats::bump(&self.stats.in_flight);
@@ -172,6 +171,7 @@ impl Scheduler {
         } = job;
         if from_disk && render.outcome().is_none() {
             if let Some(bytes) = self.cache.load(&key) {
+                Stats::bump(&self.stats.cache_hits);
                 render.fill(bytes);
                 self.end(&render, Outcome::Done, || {});
                 self.cache.put(key.clone(), render.clone());
