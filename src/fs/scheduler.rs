@@ -110,8 +110,7 @@ impl Scheduler {
         let render = Render::new();
         inflight.insert(key.clone(), (render.clone(), shown.to_string()));
         drop(inflight);
-        // A disk hit is counted by the worker once the file checks out; a damaged one is a
-        // render.
+        // A disk load counts as a hit once it proves intact (in run), else as a render.
         if !from_disk {
             Stats::bump(&self.stats.renders);
         }
