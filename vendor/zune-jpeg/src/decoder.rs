@@ -472,7 +472,10 @@ pub struct JpegDecoder<T> {
     /// while DNL is pending means decoding attempted to consume post-DNL data.
     pub(crate) pending_dnl_stream_position: Option<u64>,
     /// Sequential raw iMCU-row progress shared across borrowing sessions.
-    raw_pull_state: RawPullState
+    raw_pull_state: RawPullState,
+    /// Side of the block each component's IDCT writes in raw output: 8 (unscaled), 4, 2 or
+    /// 1 for DCT-domain scaling by 1/2, 1/4, 1/8 (thumbfs patch). Pixel output resets it to 8.
+    pub(crate) raw_blocks: [usize; MAX_COMPONENTS]
 }
 
 /// Output target for one MCU decode call.
@@ -621,6 +624,34 @@ impl<T> RawDecodeSession<'_, T>
 where
     T: ZByteReaderTrait
 {
+    /// Scales raw output in the DCT domain: component `i` comes out with each 8x8 block
+    /// reduced to `block_sizes[i]` x `block_sizes[i]` samples (8, 4, 2 or 1: scale 1, 1/2,
+    /// 1/4, 1/8), as libjpeg's `scale_num/scale_denom` do. [`Self::layout`] then reports the
+    /// scaled plane sizes (`ceil(size * block / 8)`) and an iMCU row has
+    /// `v_samp * block` rows. Call before the first row; components not listed stay at 8.
+    ///
+    /// # Errors
+    /// A size other than 1, 2, 4 or 8, more sizes than components, or output already started.
+    pub fn set_block_sizes(&mut self, block_sizes: &[usize]) -> Result<(), DecodeErrors> {
+        if self.decoder.raw_pull_state.owner != RawPullOwner::None
+            || self.decoder.raw_pull_state.next_stripe != 0
+        {
+            return Err(DecodeErrors::FormatStatic(
+                "raw block sizes must be set before the first row"
+            ));
+        }
+        if block_sizes.len() > MAX_COMPONENTS
+            || block_sizes.iter().any(|b| ![1, 2, 4, 8].contains(b))
+        {
+            return Err(DecodeErrors::FormatStatic("raw block sizes must be 1, 2, 4 or 8"));
+        }
+        let mut blocks = [DCT_BLOCK_SIZE; MAX_COMPONENTS];
+        blocks[..block_sizes.len()].copy_from_slice(block_sizes);
+        self.decoder.raw_blocks = blocks;
+        self.decoder.raw_pull_state.layout = None;
+        Ok(())
+    }
+
     /// Number of components in SOF declaration order.
     ///
     /// Returns `None` when headers have not been decoded yet.
@@ -858,7 +889,7 @@ where
             }
             let configured_rows = self.decoder.raw_pull_state.rows_per_stripe[i];
             let stripe_rows = if configured_rows == 0 {
-                layout[i].vertical_sampling_factor * DCT_BLOCK_SIZE
+                layout[i].vertical_sampling_factor * self.decoder.raw_blocks[i]
             } else {
                 configured_rows
             };
@@ -1142,7 +1173,7 @@ where
                 .map(|(index, plane)| {
                     let configured_rows = self.decoder.raw_pull_state.rows_per_stripe[index];
                     let stripe_rows = if configured_rows == 0 {
-                        layout[index].vertical_sampling_factor * DCT_BLOCK_SIZE
+                        layout[index].vertical_sampling_factor * self.decoder.raw_blocks[index]
                     } else {
                         configured_rows
                     };
@@ -1578,7 +1609,8 @@ where
             resolved_dnl_height:         None,
             pending_dnl_height:          None,
             pending_dnl_stream_position: None,
-            raw_pull_state:              RawPullState::default()
+            raw_pull_state:              RawPullState::default(),
+            raw_blocks:                  [DCT_BLOCK_SIZE; MAX_COMPONENTS]
         }
     }
     /// Decode a buffer already in memory
@@ -1590,6 +1622,7 @@ where
     /// See DecodeErrors for an explanation
     pub fn decode(&mut self) -> Result<Vec<u8>, DecodeErrors> {
         self.abort_raw_pull_sequence();
+        self.raw_blocks = [DCT_BLOCK_SIZE; MAX_COMPONENTS];
         self.decode_headers()?;
         self.ensure_supported_encoding()?;
 
@@ -1920,9 +1953,12 @@ where
             }
         }
         let mut out = [PlaneInfo::default(); MAX_COMPONENTS];
-        for (slot, comp) in out.iter_mut().zip(self.components.iter()) {
+        for ((slot, comp), &block) in out.iter_mut().zip(self.components.iter()).zip(&self.raw_blocks) {
             let comp_w = img_w.checked_mul(comp.horizontal_sample)?.div_ceil(h_max);
             let comp_h = img_h.checked_mul(comp.vertical_sample)?.div_ceil(v_max);
+            // DCT-scaled output (thumbfs patch): as libjpeg, ceil(size * block / 8).
+            let comp_w = (comp_w * block).div_ceil(DCT_BLOCK_SIZE);
+            let comp_h = (comp_h * block).div_ceil(DCT_BLOCK_SIZE);
             let stride = round_up_pow2(comp_w, DCT_BLOCK_SIZE)?;
             let allocated_height = round_up_pow2(comp_h, DCT_BLOCK_SIZE)?;
             let byte_size = stride.checked_mul(allocated_height)?;
@@ -1946,7 +1982,7 @@ where
             .map(|(index, plane)| {
                 let configured_rows = self.raw_pull_state.rows_per_stripe[index];
                 let rows = if configured_rows == 0 {
-                    plane.vertical_sampling_factor * DCT_BLOCK_SIZE
+                    plane.vertical_sampling_factor * self.raw_blocks[index]
                 } else {
                     configured_rows
                 };
@@ -3015,6 +3051,7 @@ where
 
     pub fn decode_into(&mut self, out: &mut [u8]) -> Result<(), DecodeErrors> {
         self.abort_raw_pull_sequence();
+        self.raw_blocks = [DCT_BLOCK_SIZE; MAX_COMPONENTS];
         if self.headers_decoded {
             let expected_size = self.decode_output_buffer_size()?;
             if out.len() < expected_size {
@@ -3082,8 +3119,9 @@ where
     ) -> Result<(), DecodeErrors> {
         let mut buffers: Vec<Vec<u8>> = layout[..n]
             .iter()
-            .map(|plane| {
-                let rows = plane.vertical_sampling_factor * DCT_BLOCK_SIZE;
+            .enumerate()
+            .map(|(index, plane)| {
+                let rows = plane.vertical_sampling_factor * self.raw_blocks[index];
                 vec![0; plane.width * rows]
             })
             .collect();
@@ -3096,7 +3134,7 @@ where
             lengths[index] = planes[index].len();
             target_strides[index] = layout[index].width;
             target_widths[index] = layout[index].width;
-            target_heights[index] = layout[index].vertical_sampling_factor * DCT_BLOCK_SIZE;
+            target_heights[index] = layout[index].vertical_sampling_factor * self.raw_blocks[index];
         }
         let sink = RawPlanesSink {
             planes: &mut planes,
@@ -3163,7 +3201,8 @@ where
             let target_width = sink.target_widths[idx];
             let target_height = sink.target_heights[idx];
 
-            let stripe_rows = comp.vertical_sample * DCT_BLOCK_SIZE;
+            let block = self.raw_blocks[idx];
+            let stripe_rows = comp.vertical_sample * block;
             let source_row_start = mcu_stripe_index * stripe_rows;
             let row_start = if sink.requested_stripe.is_some() { 0 } else { source_row_start };
             // Clip rows to the plane height.
@@ -3171,7 +3210,7 @@ where
                 continue;
             }
             let src_stride = comp.width_stride;
-            let available_source_rows = comp.raw_coeff.len() / src_stride;
+            let available_source_rows = comp.raw_coeff.len() / src_stride * block / DCT_BLOCK_SIZE;
             let logical_rows = if let Some(requested_stripe) = sink.requested_stripe {
                 if self.expects_dnl {
                     target_height

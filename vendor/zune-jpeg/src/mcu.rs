@@ -864,7 +864,8 @@ impl<T: ZByteReaderTrait> JpegDecoder<T> {
                 // the size of its `raw_coeff`. It is not `block.len() / mcu_height`: for
                 // grayscale output of a vertically sampled image the scan buffers are sized
                 // for twice as many MCU rows (`self.coeff = 2`), while there are `mcu_y` stripes.
-                let step = component.width_stride * component.vertical_sample * 8;
+                let step =
+                    component.width_stride * component.vertical_sample * self.raw_blocks[position];
 
                 // where we will be reading our pixels from.
                 let slice = block[position]
@@ -990,6 +991,8 @@ impl<T: ZByteReaderTrait> JpegDecoder<T> {
                 // differently optimized loop bodies are much greater than a single additional jump
                 // here.
                 let component = &mut self.components[k];
+                // Side of the block the IDCT writes (8 unless raw output is DCT-scaled).
+                let block = self.raw_blocks[k];
 
                 let (dc_table, ac_table) = B::get_dc_ac_tables(
                     &mut self.entropy_tables,
@@ -1001,7 +1004,7 @@ impl<T: ZByteReaderTrait> JpegDecoder<T> {
                 let channel = if PROGRESSIVE {
                     let offset = mcu_row
                         .checked_mul(component.width_stride)
-                        .and_then(|x| x.checked_mul(8))
+                        .and_then(|x| x.checked_mul(block))
                         .ok_or(DecodeErrors::FormatStatic("Overflow"))?;
                     // Small stopgap for https://github.com/etemesi254/zune-image/issues/362
                     if offset >= progressive[k].len() {
@@ -1097,18 +1100,25 @@ impl<T: ZByteReaderTrait> JpegDecoder<T> {
 
                             let idct_position = if PROGRESSIVE {
                                 // For non-interleaved, j indexes data units directly
-                                j * 8
+                                j * block
                             } else {
                                 // derived from stb and rewritten for my tastes
-                                let c2 = v_samp * 8;
-                                let c3 = ((j * component.horizontal_sample) + h_samp) * 8;
+                                let c2 = v_samp * block;
+                                let c3 = ((j * component.horizontal_sample) + h_samp) * block;
 
                                 component.width_stride * c2 + c3
                             };
 
                             let idct_pos = channel.get_mut(idct_position..).unwrap();
 
-                            if len <= 1 {
+                            if block != 8 {
+                                crate::idct::scaled::idct_scaled(
+                                    block,
+                                    tmp,
+                                    idct_pos,
+                                    component.width_stride,
+                                );
+                            } else if len <= 1 {
                                 (self.idct_1x1_func)(tmp, idct_pos, component.width_stride);
                             } else if len <= 10 {
                                 (self.idct_4x4_func)(tmp, idct_pos, component.width_stride);

@@ -1006,6 +1006,8 @@ impl<T: ZByteReaderTrait> JpegDecoder<T> {
                     continue 'component;
                 }
                 let qt_table = &component.quantization_table;
+                // Side of the block the IDCT writes (8 unless raw output is DCT-scaled).
+                let out_block = self.raw_blocks[position];
 
                 // step is the number of pixels this iteration wil be handling
                 // Given by the number of mcu's height and the length of the component block
@@ -1057,9 +1059,18 @@ impl<T: ZByteReaderTrait> JpegDecoder<T> {
                         // determine where to write.
                         let sl = &mut temp_channel[component.idct_pos..];
 
-                        component.idct_pos += 8;
+                        component.idct_pos += out_block;
                         // tmp now contains a dequantized block so idct it
-                        (self.idct_func)(&mut tmp, sl, component.width_stride);
+                        if out_block != 8 {
+                            crate::idct::scaled::idct_scaled(
+                                out_block,
+                                &tmp,
+                                sl,
+                                component.width_stride,
+                            );
+                        } else {
+                            (self.idct_func)(&mut tmp, sl, component.width_stride);
+                        }
                     }
                     // after every write of 8, skip 7 since idct write stride wise 8 times.
                     //
@@ -1067,7 +1078,8 @@ impl<T: ZByteReaderTrait> JpegDecoder<T> {
                     // sl
                     //
                     // and component.idct_pos is one stride long
-                    component.idct_pos += 7 * component.width_stride;
+                    component.idct_pos +=
+                        out_block * component.width_stride - out_block * mcu_x;
                 }
                 component.idct_pos = 0;
             }
