@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """thumbfs against libvips and ImageMagick, side by side, alternating runs; writes bench/REPORT.md.
 
-Run through scripts/bench.sh (installs the anchors and builds thumbfs in release mode first).
+Run through scripts/bench.sh (installs the anchors, builds thumbfs in release mode and creates
+the venv with pinned pyvips + pyvips-binary whose Python runs this script).
+`bench.py RUNS camera` runs only the in-process comparison on camera photos (W8).
 Every workload runs once to warm up, then `runs` times alternating thumbfs and its anchor
 (A B A B ...). Times are medians; ratios are computed pair by pair (thumbfs / anchor) and their
 median reported. Peak RSS comes from wait4() for commands and from the daemon's VmHWM growth
@@ -9,6 +11,7 @@ for mount workloads.
 """
 
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -27,6 +30,17 @@ CORES = os.cpu_count() or 1
 
 def sh(*cmd, **kw):
     return subprocess.run(cmd, check=True, **kw)
+
+
+def run_cpu(cmd):
+    """Runs a command to completion; returns (wall seconds, CPU seconds user+system)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(p.pid, 0)
+    elapsed = time.perf_counter() - t0
+    if status != 0:
+        raise RuntimeError(f"{cmd} failed: {p.stderr.read().decode(errors='replace')}")
+    return elapsed, usage.ru_utime + usage.ru_stime
 
 
 def run_timed(cmd, shell=False):
@@ -154,6 +168,9 @@ class Report:
     def __init__(self):
         self.rows = []
         self.notes = []
+        self.camera_rows = []
+        self.camera_files = []
+        self.camera_libvips = "?"
 
     def add(self, workload, ours, anchor_name, anchor, target, unit="s", rss=("", ""),
             higher_better=False):
@@ -215,11 +232,124 @@ def w6_open_modes(rep, photos, runs):
         shutil.rmtree(shm)
 
 
+CAMERA = ["seeding_by_Clements_Engelhardt.jpg", "sunset_by_Aitzol_Berasategi.jpg"]
+SUBSAMPLING = {"1x1": "4:4:4", "2x1": "4:2:2", "2x2": "4:2:0", "1x2": "4:4:0", "4x1": "4:1:1"}
+# Targets from issue 10: thumbfs / libvips in-process, (baseline, progressive); None: no target.
+CAMERA_ROWS = [
+    # name, thumbfs spec, output extension, target (baseline, progressive)
+    ("w256 Q75", "w256_q75", "jpg", (0.6, 0.9)),
+    ("w1024 Q75", "w1024_q75", "jpg", (0.8, 1.0)),
+    ("shrink2+invert Q90", "shrink2_invert_q90", "jpg", (0.8, 1.0)),
+    ("full re-encode Q75", "q75", "jpg", (0.9, 1.0)),
+    ("JPEG -> PNG", "png", "png", None),
+]
+
+
+def pyvips_op(pyvips, row, src, dst):
+    """The libvips equivalent of a CAMERA_ROWS entry, as a thumbnail server would call it."""
+    if row.startswith("w"):
+        width = int(row[1:].split()[0])
+        # A huge height makes the width the only constraint, as thumbfs' w<N>.
+        return lambda: pyvips.Image.thumbnail(src, width, height=1 << 24).write_to_file(dst, Q=75)
+    if row.startswith("shrink2"):
+        return lambda: pyvips.Image.new_from_file(src, shrink=2, access="sequential") \
+            .invert().write_to_file(dst, Q=90)
+    if row.startswith("full"):
+        return lambda: pyvips.Image.new_from_file(src, access="sequential").write_to_file(dst, Q=75)
+    return lambda: pyvips.Image.new_from_file(src, access="sequential") \
+        .write_to_file(dst, compression=1)
+
+
+def cli_anchors(row, src, dst):
+    """The same work with the Debian vips command line and with ImageMagick."""
+    if row.startswith("w"):
+        width = row[1:].split()[0]
+        return (["vips", "thumbnail", src, dst + "[Q=75]", width, "--height", "16777216"],
+                ["convert", "-define", f"jpeg:size={2 * int(width)}x{2 * int(width)}", src,
+                 "-thumbnail", f"{width}x", "-quality", "75", dst])
+    if row.startswith("shrink2"):
+        return (["vips", "invert", src + "[shrink=2]", dst + "[Q=90]"],
+                ["convert", src, "-scale", "50%", "-negate", "-quality", "90", dst])
+    if row.startswith("full"):
+        return (["vips", "copy", src, dst + "[Q=75]"], ["convert", src, "-quality", "75", dst])
+    return (["vips", "copy", src, dst + "[compression=1]"],
+            ["convert", src, "-define", "png:compression-level=1", dst])
+
+
+def describe_jpeg(path):
+    """Size, subsampling, progressive or baseline, estimated quality (ImageMagick)."""
+    out = subprocess.run(["identify", "-format", "%w %h %[jpeg:sampling-factor] %[interlace] %Q",
+                          path], capture_output=True, text=True, check=True).stdout.split()
+    w, h, sf, interlace, q = out[:5]
+    sub = SUBSAMPLING.get(sf.split(",")[0], sf)
+    progressive = interlace.upper() not in ("NONE", "")
+    mp = int(w) * int(h) / 1e6
+    kind = "progressive" if progressive else "baseline"
+    return f"{w}x{h} ({mp:.1f} MP), {sub}, {kind}, Q{q}", progressive
+
+
+def camera(runs, out, rep):
+    """W8: thumbfs (CLI process per image) against libvips 8.18 in this warm Python process."""
+    import pyvips  # from the venv scripts/bench.sh creates
+
+    pyvips.cache_set_max(0)
+    libvips = f"{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}"
+    inputs = []
+    for name in CAMERA:
+        src = os.path.join(CORPUS, "photos", name)
+        twin = os.path.join(out, name.replace(".jpg", ".baseline.jpg"))
+        # Same coefficients and subsampling, Huffman tables optimised, no re-quantisation.
+        sh("jpegtran", "-optimize", "-outfile", twin, src)
+        inputs += [src, twin]
+    rep.camera_libvips = libvips
+    for src in inputs:
+        desc, progressive = describe_jpeg(src)
+        name = os.path.basename(src)
+        rep.camera_files.append((name, desc))
+        for row, spec, ext, target in CAMERA_ROWS:
+            ours_out = os.path.join(out, f"w8-ours.{ext}")
+            vips_out = os.path.join(out, f"w8-vips.{ext}")
+            ours = lambda: run_cpu([BIN, "convert", spec, src, ours_out])
+            vop = pyvips_op(pyvips, row, src, vips_out)
+
+            def theirs():
+                t0, c0 = time.perf_counter(), time.process_time()
+                vop()
+                return time.perf_counter() - t0, time.process_time() - c0
+
+            a, b = alternate(runs, ours, theirs)
+            ratio = median([x[0] / y[0] for x, y in zip(a, b)])
+            goal = None if target is None else target[1 if progressive else 0]
+            if goal is None:
+                verdict = "no target"
+            elif ratio <= goal:
+                verdict = f"<= {goal}x: met"
+            else:
+                verdict = f"<= {goal}x: missed by {(ratio - goal) / goal * 100:.0f} %"
+            cli, magick = cli_anchors(row, src, os.path.join(out, f"w8-cli.{ext}"))
+            cli_t = median([run_cpu(cli)[0] for _ in range(max(1, min(runs, 3)))])
+            im_t = run_cpu(magick[:-1] + [os.path.join(out, f"w8-im.{ext}")])[0]
+            size = os.path.getsize(ours_out) / os.path.getsize(vips_out)
+            rep.camera_rows.append((
+                name, row,
+                f"{median([x[0] for x in a]):.3f} / {median([x[1] for x in a]):.3f}",
+                f"{median([y[0] for y in b]):.3f} / {median([y[1] for y in b]):.3f}",
+                f"{ratio:.2f}x", verdict, f"{cli_t:.3f}", f"{im_t:.3f}",
+                f"{size:.2f}x", f"{float(psnr(ours_out, vips_out)):.1f}"))
+            print(f"W8 {name} {row}: {ratio:.2f}x ({verdict})", flush=True)
+
+
 def main():
     runs = max(1, int(sys.argv[1]) if len(sys.argv) > 1 else 5)
-    big, photos, small = prepare()
+    only_camera = len(sys.argv) > 2 and sys.argv[2] == "camera"
     out = tempfile.mkdtemp(prefix="thumbfs-bench-out-")
     rep = Report()
+    camera(runs, out, rep)
+    if only_camera:
+        write_report(rep, runs)
+        shutil.rmtree(out)
+        return
+    big, photos, small = prepare()
     big_dir = os.path.dirname(big)
 
     # W1: q90_shrink2_invert, cold first read through the mount.
@@ -379,6 +509,31 @@ def write_report(rep, runs):
     ]
     for r in rep.rows:
         lines.append("| " + " | ".join(r) + " |")
+    if rep.camera_rows:
+        lines += [
+            "",
+            f"## W8: real camera photos against libvips {rep.camera_libvips} in-process",
+            "",
+            "thumbfs runs as one `thumbfs convert SPEC in out` process per image (start-up "
+            "included); libvips runs inside one warm Python process (pyvips + pyvips-binary, "
+            "`cache_set_max(0)`, `access=\"sequential\"`), alternating with thumbfs in the same "
+            "loop. Times are medians of wall / CPU seconds (CPU = user + system of all threads; "
+            "CPU above wall shows the 2-core overlap); ratio = median of per-pair wall ratios, "
+            "thumbfs / libvips. Targets from issue 10 (baseline / progressive). The CLI anchor "
+            "columns are wall times of Debian's `vips` command and of ImageMagick `convert` "
+            "(process start-up included). Size = thumbfs output bytes / libvips'; PSNR between "
+            "the two outputs (ImageMagick `compare`). PNG: libvips at compression=1.",
+            "",
+        ]
+        lines += [f"- `{n}`: {d}" for n, d in rep.camera_files]
+        lines += [
+            "",
+            "| file | workload | thumbfs wall / CPU s | libvips wall / CPU s | ratio | target "
+            "| vips CLI s | ImageMagick s | size | PSNR dB |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in rep.camera_rows:
+            lines.append("| " + " | ".join(r) + " |")
     lines += ["", "## Notes", ""] + [f"- {n}" for n in rep.notes] + [""]
     extra = os.path.join(ROOT, "bench", "PROFILE.md")
     if os.path.exists(extra):

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Benchmarks thumbfs against libvips and ImageMagick side by side and writes bench/REPORT.md.
-# Usage: scripts/bench.sh [runs]   (default 5 measured runs per workload, after a warm-up)
+# Usage: scripts/bench.sh [runs] [camera]   (default 5 measured runs per workload, after a
+# warm-up; `camera` runs only W8, the in-process libvips comparison on camera photos)
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -10,9 +11,17 @@ command -v convert >/dev/null 2>&1 || need="$need imagemagick"
 command -v djpeg >/dev/null 2>&1 || need="$need libjpeg-turbo-progs"
 [ -x /usr/bin/time ] || need="$need time"
 command -v fusermount3 >/dev/null 2>&1 || need="$need fuse3"
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need="$need python3-venv"
 if [ -n "$need" ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
 fi
 
+# The in-process anchor: libvips 8.18 from the pyvips-binary wheel, pinned (W8).
+venv=target/bench-venv
+if ! "$venv/bin/python" -c 'import pyvips, sys; sys.exit(pyvips.version(0) * 100 + pyvips.version(1) != 818)' 2>/dev/null; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet pyvips==3.2.0 pyvips-binary==8.18.7
+fi
+
 cargo build --release --locked --quiet
-exec python3 scripts/bench.py "${1:-5}"
+exec "$venv/bin/python" scripts/bench.py "${1:-5}" ${2:-}

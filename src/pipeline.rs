@@ -15,8 +15,9 @@ use crate::ops;
 use crate::spec::{CropRect, OutputFormat, Spec};
 
 /// Bumped whenever a build would encode different bytes for the same source and spec
-/// (2: lossy WebP by default, TIFF saver), so persistent caches do not serve stale outputs.
-pub const OUTPUT_REVISION: u32 = 2;
+/// (2: lossy WebP by default, TIFF saver; 3: JPEG thumbnails decoded at DCT scale), so
+/// persistent caches do not serve stale outputs.
+pub const OUTPUT_REVISION: u32 = 3;
 
 /// Limits for one render.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,15 +116,12 @@ pub fn plan(header: &Header, spec: &Spec) -> Plan {
     } else {
         None
     };
-    // Box pre-shrink: the largest integer factor that leaves at least 2x for Lanczos3, made
-    // even so that 4:2:0 JPEG chroma can be shrunk at its stored resolution on load.
+    // Pre-shrink leaving at least 2x for Lanczos3 (as libvips): a power of two up to 8, which
+    // a JPEG loader does in the DCT domain, times the integer box factor that still fits.
     let pre = if scale < 1.0 {
         let p = ((1.0 / scale) / 2.0).floor().max(1.0) as u32;
-        if p > 2 && p % 2 == 1 {
-            p - 1
-        } else {
-            p
-        }
+        let dct = [8, 4, 2, 1].into_iter().find(|&d| d <= p).unwrap_or(1);
+        dct * (p / dct)
     } else {
         1
     };
@@ -335,8 +333,14 @@ mod tests {
     fn thumbnail_plan_preshrinks_leaving_2x() {
         let p = plan(&header(6000, 4000, 1), &"w256".parse().unwrap());
         assert_eq!(p.resize, Some((256, 171)));
-        // 6000/256 = 23.4x: box 10 (11 rounded down to even), Lanczos the remaining 2.3x.
-        assert_eq!(p.box_shrink, 10);
+        // 6000/256 = 23.4x: 8 (11 rounded down to a multiple of 8), Lanczos the remaining 2.9x.
+        assert_eq!(p.box_shrink, 8);
+        // 24000/256 = 93.75x: 8 x box 5, Lanczos the remaining 2.3x.
+        let p = plan(&header(24000, 16000, 1), &"w256".parse().unwrap());
+        assert_eq!(p.box_shrink, 40);
+        // 6000/1024 = 5.9x: 2, Lanczos the remaining 2.9x.
+        let p = plan(&header(6000, 4000, 1), &"w1024".parse().unwrap());
+        assert_eq!(p.box_shrink, 2);
     }
 
     #[test]

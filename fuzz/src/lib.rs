@@ -30,7 +30,11 @@ enum Origin {
 
 /// A panic location inside a registry or git dependency (cargo's source checkouts).
 fn origin(file: &str) -> Origin {
-    if file.contains("/.cargo/registry/") || file.contains("/.cargo/git/") {
+    // vendor/: the patched zune-jpeg, a codec crate like the others (render() catches it).
+    if file.contains("/.cargo/registry/")
+        || file.contains("/.cargo/git/")
+        || file.contains("/vendor/")
+    {
         Origin::Dependency
     } else {
         Origin::Ours
@@ -111,8 +115,15 @@ fn pipe(data: &[u8]) -> Source<'_> {
 }
 
 /// Sniff, probe, check limits, load and pull every strip, checking the stream's contract
-/// (strips in order, full width, exactly the header's rows). Returns the rows decoded.
-fn decode_one(mut src: Source, formats: &[InputFormat], shrink: u32) -> thumbfs::Result<u32> {
+/// (strips in order, full width, exactly the header's rows). With `fit` (a resize follows) a
+/// loader may shrink by any factor up to `shrink`: JPEG then scales in the DCT domain.
+/// Returns the rows decoded.
+fn decode_one(
+    mut src: Source,
+    formats: &[InputFormat],
+    shrink: u32,
+    fit: Option<(u32, u32)>,
+) -> thumbfs::Result<u32> {
     let format = codec::sniff(&mut src)?;
     if !formats.contains(&format) {
         return Err(Error::UnknownFormat);
@@ -124,11 +135,16 @@ fn decode_one(mut src: Source, formats: &[InputFormat], shrink: u32) -> thumbfs:
         page: 0,
         max_pixels: MAX_PIXELS,
         memory_limit: MEMORY_LIMIT,
-        fit: None,
+        fit,
     };
     let loaded = codec::load(src, format, &opts)?;
+    let fits = if fit.is_some() {
+        loaded.shrink <= shrink
+    } else {
+        shrink.is_multiple_of(loaded.shrink)
+    };
     assert!(
-        loaded.shrink >= 1 && shrink.is_multiple_of(loaded.shrink),
+        loaded.shrink >= 1 && fits,
         "loader applied shrink {} for a request of {shrink}",
         loaded.shrink
     );
@@ -164,11 +180,19 @@ fn decode_one(mut src: Source, formats: &[InputFormat], shrink: u32) -> thumbfs:
 }
 
 /// The loader fuzz targets: `data` decoded from memory at full size, then from a pipe with a
-/// shrink-on-load request, if its magic bytes name one of `formats`. Results of both runs.
-pub fn decode(data: &[u8], formats: &[InputFormat]) -> [thumbfs::Result<u32>; 2] {
+/// shrink-on-load request, then from memory with a shrink of 2, 4 or 8 (picked by the input's
+/// length) before a resize (JPEG: DCT-domain scaling), if its magic bytes name one of
+/// `formats`. Results of the three runs.
+pub fn decode(data: &[u8], formats: &[InputFormat]) -> [thumbfs::Result<u32>; 3] {
+    let scaled = [2, 4, 8][data.len() % 3];
     let results = [
-        guarded("decode", || decode_one(Source::memory(data), formats, 1)),
-        guarded("decode", || decode_one(pipe(data), formats, 4)),
+        guarded("decode", || {
+            decode_one(Source::memory(data), formats, 1, None)
+        }),
+        guarded("decode", || decode_one(pipe(data), formats, 4, None)),
+        guarded("decode", || {
+            decode_one(Source::memory(data), formats, scaled, Some((1, 1)))
+        }),
     ];
     for r in &results {
         if let Err(Error::Panic { message, .. }) = r {

@@ -88,7 +88,10 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     let (header, coding, ink_icc) = header_of(&dec)?;
     crate::codec::check_limits(&header, opts.max_pixels)?;
     let ink = ink_icc.and_then(|icc| InkProfile::from_icc(&icc));
-    let (stream, shrink) = decode::JpegStream::new(dec, header, coding, ink, opts.shrink, name)?;
+    // With a resize to follow, the shrink may be done in the DCT domain (not a box average).
+    let dct = opts.fit.is_some();
+    let (stream, shrink) =
+        decode::JpegStream::new(dec, header, coding, ink, opts.shrink, dct, name)?;
     Ok(Loaded {
         stream: Box::new(stream),
         shrink,

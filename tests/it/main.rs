@@ -15,5 +15,6 @@ mod mount;
 mod mount_cache;
 mod ops;
 mod orientation;
+mod scaled;
 mod setup;
 mod stress;
