@@ -69,11 +69,7 @@ fn open<R: BufRead + Seek>(src: R, limit: usize) -> Result<(png::Reader<R>, Head
         ColorType::Indexed => 8,
         _ => info.bit_depth as u8,
     };
-    let exif_bytes = info
-        .exif_metadata
-        .as_ref()
-        .filter(|e| !e.is_empty())
-        .map(|e| e.to_vec());
+    let exif_bytes = info.exif_metadata.as_ref().and_then(|e| exif::normalize(e));
     let orientation = exif_bytes.as_deref().map_or(1, exif::orientation);
     let xmp = info
         .utf8_text

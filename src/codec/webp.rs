@@ -34,7 +34,7 @@ fn open<R: BufRead + Seek>(src: R) -> Result<(WebPDecoder<R>, Header)> {
     let nonempty = |v: Option<Vec<u8>>| v.filter(|v| !v.is_empty());
     // Broken metadata chunks should not cost the picture.
     let icc = nonempty(dec.icc_profile().ok().flatten());
-    let exif_bytes = nonempty(dec.exif_metadata().ok().flatten());
+    let exif_bytes = nonempty(dec.exif_metadata().ok().flatten()).and_then(|e| exif::normalize(&e));
     let xmp = nonempty(dec.xmp_metadata().ok().flatten());
     let meta = Metadata {
         orientation: exif_bytes.as_deref().map_or(1, exif::orientation),
