@@ -19,6 +19,11 @@ have nginx       || need+=(nginx-light)
 have setpriv     || need+=(util-linux)
 # tests/cmyk.rs: a real CMYK profile (Ghostscript's SWOP) to build test files with.
 [ -f /usr/share/color/icc/ghostscript/default_cmyk.icc ] || need+=(libgs-common)
+# tests/newformats.rs: reference HEIF/AVIF/JPEG XL encoders and decoders; libheif-dev to link.
+have heif-enc    || need+=(libheif-examples)
+have avifenc     || need+=(libavif-bin)
+have cjxl        || need+=(libjxl-tools)
+[ -f /usr/include/libheif/heif.h ] || need+=(libheif-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::mount::Mount;
+use common::mount::{engine, Mount};
 use common::*;
 
 fn p(path: &Path) -> &str {

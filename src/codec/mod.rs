@@ -390,7 +390,7 @@ pub fn markdown_table() -> String {
                     .collect();
                 format!("`{}` ({}): {}", s.token, takes.join(", "), s.notes)
             }
-            None => format!("(served as {})", OutputFormat::FALLBACK.token()),
+            None => format!("(served as {})", c.input.default_output().token()),
         };
         let exts: Vec<String> = c.extensions.iter().map(|e| format!(".{e}")).collect();
         t.push_str(&format!(
