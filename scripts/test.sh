@@ -24,6 +24,11 @@ have systemd-analyze || need+=(systemd)
 have man         || need+=(man-db)
 # The aarch64 type-check below builds libwebp's C with the cross compiler.
 have aarch64-linux-gnu-gcc || need+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+# tests/newformats.rs: reference HEIF/AVIF/JPEG XL encoders and decoders; libheif-dev to link.
+have heif-enc    || need+=(libheif-examples)
+have avifenc     || need+=(libavif-bin)
+have cjxl        || need+=(libjxl-tools)
+[ -f /usr/include/libheif/heif.h ] || need+=(libheif-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -49,7 +54,9 @@ THUMBFS_SIMD=off cargo test --profile test-release --locked --no-fail-fast --tes
 echo "test.sh: cargo check --target aarch64-unknown-linux-gnu"
 rustup target list --installed | grep -qx aarch64-unknown-linux-gnu \
   || rustup target add aarch64-unknown-linux-gnu
-CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
+# PKG_CONFIG_ALLOW_CROSS: libheif-sys' build script finds libheif with pkg-config; a type-check
+# links nothing, so the host's libheif.pc does (an ARM build uses the ARM libheif-dev).
+PKG_CONFIG_ALLOW_CROSS=1 CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
   cargo check --locked --all-targets --target aarch64-unknown-linux-gnu --quiet || status=1
 
 echo "test.sh: test wall time $(( $(date +%s) - start )) s (status $status)"

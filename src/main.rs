@@ -14,7 +14,8 @@ use thumbfs::spec::Spec;
 #[command(
     name = "thumbfs",
     version,
-    about = "Serve transformed images, streamed on read"
+    about = "Serve transformed images, streamed on read",
+    after_help = thumbfs::codec::help_text()
 )]
 struct Cli {
     #[command(subcommand)]

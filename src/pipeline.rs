@@ -15,9 +15,10 @@ use crate::ops;
 use crate::spec::{CropRect, OutputFormat, Spec};
 
 /// Bumped whenever a build would encode different bytes for the same source and spec
-/// (2: lossy WebP by default, TIFF saver; 3: JPEG thumbnails decoded at DCT scale), so
+/// (2: lossy WebP by default, TIFF saver; 3: JPEG thumbnails decoded at DCT scale; 4: one
+/// cast rule before every saver, float TIFF through the sRGB curve), so
 /// persistent caches do not serve stale outputs.
-pub const OUTPUT_REVISION: u32 = 3;
+pub const OUTPUT_REVISION: u32 = 4;
 
 /// Limits for one render.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -38,37 +38,32 @@ pub enum OutputFormat {
     Pnm,
     /// Portable float map (`pfm`).
     Pfm,
+    /// AVIF (`avif`).
+    Avif,
 }
 
 impl OutputFormat {
-    /// The spec token, also the usual file extension.
+    /// The output of sources whose format has no saver.
+    pub const FALLBACK: OutputFormat = OutputFormat::Png;
+
+    /// The spec token, also the usual file extension (from the codec table).
     pub fn token(self) -> &'static str {
-        match self {
-            OutputFormat::Jpeg => "jpg",
-            OutputFormat::Png => "png",
-            OutputFormat::Webp => "webp",
-            OutputFormat::Tiff => "tif",
-            OutputFormat::Pnm => "ppm",
-            OutputFormat::Pfm => "pfm",
-        }
+        crate::codec::saver(self).token
     }
 
     /// Parses a format token or a file extension (case-insensitive; `jpeg`, `tiff`, `pgm`... too).
     pub fn from_extension(ext: &str) -> Option<Self> {
-        Some(match ext.to_ascii_lowercase().as_str() {
-            "jpg" | "jpeg" | "jpe" | "jfif" => OutputFormat::Jpeg,
-            "png" => OutputFormat::Png,
-            "webp" => OutputFormat::Webp,
-            "tif" | "tiff" => OutputFormat::Tiff,
-            "ppm" | "pgm" | "pbm" | "pnm" | "pam" => OutputFormat::Pnm,
-            "pfm" => OutputFormat::Pfm,
-            _ => return None,
-        })
+        let ext = ext.to_ascii_lowercase();
+        crate::codec::CODECS
+            .iter()
+            .filter_map(|c| c.saver.as_ref())
+            .find(|s| s.token == ext || s.aliases.contains(&ext.as_str()))
+            .map(|s| s.format)
     }
 
     /// Whether the `q` token means something for this format.
     pub fn takes_quality(self) -> bool {
-        matches!(self, OutputFormat::Jpeg | OutputFormat::Webp)
+        crate::codec::saver(self).quality
     }
 }
 
@@ -297,9 +292,12 @@ impl Spec {
             }
             _ => Err(err(
                 t,
-                "unknown token (see the grammar: q<N> shrink<N> w<N> h<N> <W>x<H> fill up \
-                 crop<W>x<H>+<X>+<Y> invert flip flop rot90 rot180 rot270 noautorotate grey \
-                 strip c<N> lossless lzw deflate page<N> jpg png webp tif ppm pfm)",
+                format!(
+                    "unknown token (see the grammar: q<N> shrink<N> w<N> h<N> <W>x<H> fill up \
+                     crop<W>x<H>+<X>+<Y> invert flip flop rot90 rot180 rot270 noautorotate \
+                     grey strip c<N> lossless lzw deflate page<N> {})",
+                    crate::codec::format_tokens().join(" ")
+                ),
             )),
         }
     }
@@ -316,7 +314,11 @@ impl Spec {
             if !f.takes_quality() {
                 return Err(err(
                     &format!("q{q}"),
-                    format!("quality applies to jpg and webp output, not {}", f.token()),
+                    format!(
+                        "quality applies to {} output, not {}",
+                        crate::codec::quality_tokens().join(", "),
+                        f.token()
+                    ),
                 ));
             }
         }
@@ -475,7 +477,7 @@ mod tests {
         assert!(e("w10_20x20").starts_with("20x20: given twice"));
         assert!(e("bogus").starts_with("bogus: unknown token"));
         assert!(e("fill_w100").starts_with("fill: needs both"));
-        assert!(e("q90_png").starts_with("q90: quality applies to jpg and webp"));
+        assert!(e("q90_png").starts_with("q90: quality applies to jpg, webp"));
         assert!(e("c3_jpg").starts_with("c3: compression level applies to png"));
         assert!(e("shrink0").starts_with("shrink0: shrink factor must be"));
         assert!(e("w0").starts_with("w0: width must be"));

@@ -3,6 +3,18 @@
 /// EXIF tag number of Orientation.
 const ORIENTATION: u16 = 0x0112;
 
+/// The APP1 signature some writers (libvips, older cwebp, HEIF's Exif item) keep in front of
+/// the TIFF header in containers whose EXIF should start at it.
+const APP1_PREFIX: &[u8] = b"Exif\0\0";
+
+/// Raw EXIF from a container, as it must be carried: starting at the TIFF header. Strips an
+/// `Exif\0\0` prefix; `None` (dropped) when what is left is not TIFF-structured, since a
+/// saver would otherwise write a chunk readers reject ("incorrect byte-order specifier").
+pub fn normalize(raw: &[u8]) -> Option<Vec<u8>> {
+    let body = raw.strip_prefix(APP1_PREFIX).unwrap_or(raw);
+    (body.starts_with(b"II*\0") || body.starts_with(b"MM\0*")).then(|| body.to_vec())
+}
+
 /// The orientation (1..8) recorded in raw EXIF starting at its TIFF header; 1 when absent or
 /// out of range.
 pub fn orientation(exif: &[u8]) -> u8 {
@@ -114,6 +126,17 @@ mod tests {
             assert_eq!(orientation(&reset), 1);
             assert_eq!(reset.len(), e.len());
         }
+    }
+
+    #[test]
+    fn normalize_strips_the_app1_prefix_and_drops_garbage() {
+        let e = exif_with(6, false);
+        let mut prefixed = APP1_PREFIX.to_vec();
+        prefixed.extend_from_slice(&e);
+        assert_eq!(normalize(&prefixed).as_deref(), Some(&e[..]));
+        assert_eq!(normalize(&e).as_deref(), Some(&e[..]));
+        assert_eq!(normalize(b"Exif\0\0junk"), None);
+        assert_eq!(normalize(b""), None);
     }
 
     #[test]

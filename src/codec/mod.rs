@@ -1,15 +1,18 @@
 //! Loaders and savers, one module per format, chosen by magic bytes (never by extension).
 
 use crate::error::{Error, Result};
-use crate::image::{BoxStream, Header};
+use crate::image::{BoxStream, Header, SampleFormat};
 use crate::io::{Source, Target};
 use crate::spec::{OutputFormat, Spec, TiffCompression};
 
+pub mod cast;
 pub mod cmyk;
 pub mod exif;
 pub mod gif;
 pub mod hdr;
+pub mod heif;
 pub mod jpeg;
+pub mod jxl;
 pub mod png;
 pub mod pnm;
 pub mod svg;
@@ -37,53 +40,308 @@ pub enum InputFormat {
     Hdr,
     /// SVG.
     Svg,
+    /// HEIF with HEVC (HEIC).
+    Heic,
+    /// AVIF (HEIF with AV1).
+    Avif,
+    /// JPEG XL.
+    Jxl,
 }
 
-impl InputFormat {
+/// The saving half of a codec table entry.
+pub struct Saver {
+    /// The output format, as the spec names it.
+    pub format: OutputFormat,
+    /// The spec token, also the extension given to outputs.
+    pub token: &'static str,
+    /// Other extensions that name this output format (`thumbfs convert in.jpg out.jpeg`).
+    pub aliases: &'static [&'static str],
+    /// Sample types the saver takes; [`save`] casts anything else to one of them first.
+    pub accepts: &'static [SampleFormat],
+    /// Whether `q<N>` applies.
+    pub quality: bool,
+    /// Encodes a stream into a target, then finishes the target.
+    pub save: fn(BoxStream, &SaveOptions, &mut dyn Target) -> Result<()>,
+    /// How it saves, with which library (the README's table).
+    pub notes: &'static str,
+}
+
+/// One row of the codec table: everything thumbfs knows about a format.
+pub struct Codec {
+    /// The format loaded.
+    pub input: InputFormat,
     /// Short lowercase name for messages and `info`.
-    pub fn name(self) -> &'static str {
-        match self {
-            InputFormat::Jpeg => "jpeg",
-            InputFormat::Png => "png",
-            InputFormat::Webp => "webp",
-            InputFormat::Tiff => "tiff",
-            InputFormat::Pnm => "pnm",
-            InputFormat::Pfm => "pfm",
-            InputFormat::Gif => "gif",
-            InputFormat::Hdr => "hdr",
-            InputFormat::Svg => "svg",
-        }
+    pub name: &'static str,
+    /// What the README's format table calls it.
+    pub title: &'static str,
+    /// Typical extensions of source files (documentation: sources are recognised by content).
+    pub extensions: &'static [&'static str],
+    /// Output when a spec names none; `None`: its own saver's format, else the fallback.
+    pub serve_as: Option<OutputFormat>,
+    /// Recognises the format from the first [`SNIFF_LEN`] bytes.
+    pub sniff: fn(&[u8]) -> bool,
+    /// Reads the header only.
+    pub probe: fn(&mut Source) -> Result<Header>,
+    /// Opens the pixel stream (checking the pixel limit before any allocation).
+    pub load: for<'a> fn(Source<'a>, &LoadOptions) -> Result<Loaded<'a>>,
+    /// The saver, when thumbfs writes this format.
+    pub saver: Option<Saver>,
+    /// What is decoded, how, and with which library (the README's table).
+    pub notes: &'static str,
+}
+
+use SampleFormat::{F32, U16, U8};
+
+/// Every format, in sniffing order (SVG last: its test is the loosest).
+pub static CODECS: &[Codec] = &[
+    Codec {
+        input: InputFormat::Jpeg,
+        name: "jpeg",
+        title: "JPEG",
+        extensions: &["jpg", "jpeg", "jpe", "jfif"],
+        serve_as: None,
+        sniff: |h| h.starts_with(&[0xFF, 0xD8, 0xFF]),
+        probe: jpeg::probe,
+        load: jpeg::load,
+        saver: Some(Saver {
+            format: OutputFormat::Jpeg,
+            token: "jpg",
+            aliases: &["jpeg", "jpe", "jfif"],
+            accepts: &[U8],
+            quality: true,
+            save: jpeg::save,
+            notes: "jpeg-encoder, pulling rows; ICC, EXIF, XMP",
+        }),
+        notes: "zune-jpeg raw rows, band by band; baseline, progressive, every subsampling, grey, RGB, CMYK/YCCK (through the embedded CMYK profile with moxcms, else the naive formula); shrink-on-load at the planes' stored resolution, or before a resize in the DCT domain (1/4, 1/8; patched zune-jpeg in `vendor/`)",
+    },
+    Codec {
+        input: InputFormat::Png,
+        name: "png",
+        title: "PNG",
+        extensions: &["png"],
+        serve_as: None,
+        sniff: |h| h.starts_with(b"\x89PNG\r\n\x1a\n"),
+        probe: png::probe,
+        load: png::load,
+        saver: Some(Saver {
+            format: OutputFormat::Png,
+            token: "png",
+            aliases: &[],
+            accepts: &[U8, U16],
+            quality: false,
+            save: png::save,
+            notes: "png StreamWriter; fast deflate by default, `c<N>`; ICC, EXIF, XMP",
+        }),
+        notes: "png, row by row (interlaced whole); palette, 1-16 bit, alpha, tRNS; eXIf, iCCP, iTXt XMP",
+    },
+    Codec {
+        input: InputFormat::Webp,
+        name: "webp",
+        title: "WebP",
+        extensions: &["webp"],
+        serve_as: None,
+        sniff: |h| h.len() >= 12 && &h[..4] == b"RIFF" && &h[8..12] == b"WEBP",
+        probe: webp::probe,
+        load: webp::load,
+        saver: Some(Saver {
+            format: OutputFormat::Webp,
+            token: "webp",
+            aliases: &[],
+            accepts: &[U8],
+            quality: true,
+            save: webp::save,
+            notes: "lossy (libwebp via the `webp` crate, single-threaded so bytes are reproducible) or `lossless` (image-webp); ICC, EXIF, XMP",
+        }),
+        notes: "image-webp: lossy, lossless, alpha, first frame, whole image; ICC, EXIF (an `Exif\\0\\0` prefix is dropped), XMP",
+    },
+    Codec {
+        input: InputFormat::Tiff,
+        name: "tiff",
+        title: "TIFF",
+        extensions: &["tif", "tiff"],
+        serve_as: None,
+        sniff: |h| {
+            h.starts_with(b"II*\0")
+                || h.starts_with(b"MM\0*")
+                || h.starts_with(b"II+\0")
+                || h.starts_with(b"MM\0+")
+        },
+        probe: tiff::probe,
+        load: tiff::load,
+        saver: Some(Saver {
+            format: OutputFormat::Tiff,
+            token: "tif",
+            aliases: &["tiff"],
+            accepts: &[U8, U16],
+            quality: false,
+            save: tiff::save::save,
+            notes: "assembled in memory, then written; uncompressed/`lzw`/`deflate`; unassociated alpha; ICC, XMP",
+        }),
+        notes: "tiff: strips and tiles on demand; 1-16 bit, float, grey/RGB(A) with associated alpha un-premultiplied, palette, 8-bit CMYK (embedded profile or naive formula) and YCbCr, LZW/Deflate/PackBits/CCITT G3 (1-D, via the `fax` crate) and G4, JPEG (chunks decoded by our JPEG loader); pages; pyramids (the smallest usable reduced-resolution page serves shrink-on-load). Not: old-style JPEG, 2-D G3, Lab",
+    },
+    Codec {
+        input: InputFormat::Heic,
+        name: "heic",
+        title: "HEIC / HEIF",
+        extensions: &["heic", "heif", "hif"],
+        // Photo formats come out as JPEG, as a camera roll's viewer expects.
+        serve_as: Some(OutputFormat::Jpeg),
+        sniff: heif::sniff_heic,
+        probe: heif::probe_heic,
+        load: heif::load_heic,
+        saver: None,
+        notes: "libheif 1.15 (Debian bookworm's libheif1, with libde265) through libheif-sys 1.14.4, the newest bindings that accept libheif < 1.16; whole image, primary image with its irot/imir/clap transforms, grid, alpha, 8-12 bit, ICC, EXIF, XMP. Not: the embedded thumbnail for small requests",
+    },
+    Codec {
+        input: InputFormat::Avif,
+        name: "avif",
+        title: "AVIF",
+        extensions: &["avif"],
+        // Photo formats come out as JPEG, as a camera roll's viewer expects.
+        serve_as: Some(OutputFormat::Jpeg),
+        sniff: heif::sniff_avif,
+        probe: heif::probe_avif,
+        load: heif::load_avif,
+        saver: Some(Saver {
+            format: OutputFormat::Avif,
+            token: "avif",
+            aliases: &[],
+            accepts: &[U8],
+            quality: true,
+            save: heif::save_avif,
+            notes: "libheif with Debian's aom, speed 8, one thread (reproducible bytes), 8-bit 4:2:0, alpha, ICC, EXIF",
+        }),
+        notes: "libheif (with dav1d), as HEIC: transforms, grid, alpha, 8-12 bit, ICC, EXIF",
+    },
+    Codec {
+        input: InputFormat::Jxl,
+        name: "jxl",
+        title: "JPEG XL",
+        extensions: &["jxl"],
+        // Photo formats come out as JPEG, as a camera roll's viewer expects.
+        serve_as: Some(OutputFormat::Jpeg),
+        sniff: jxl::sniff,
+        probe: jxl::probe,
+        load: jxl::load,
+        saver: None,
+        notes: "jxl-oxide (pure Rust); whole image, lossy and lossless, alpha, 8-16 bit, ICC, orientation. Not: EXIF/XMP boxes, reduced-size progressive decode",
+    },
+    Codec {
+        input: InputFormat::Gif,
+        name: "gif",
+        title: "GIF",
+        extensions: &["gif"],
+        serve_as: None,
+        sniff: |h| h.starts_with(b"GIF87a") || h.starts_with(b"GIF89a"),
+        probe: gif::probe,
+        load: gif::load,
+        saver: None,
+        notes: "gif: first frame, transparency",
+    },
+    Codec {
+        input: InputFormat::Hdr,
+        name: "hdr",
+        title: "Radiance HDR",
+        extensions: &["hdr"],
+        serve_as: None,
+        sniff: |h| h.starts_with(b"#?RADIANCE") || h.starts_with(b"#?RGBE"),
+        probe: hdr::probe,
+        load: hdr::load,
+        saver: None,
+        notes: "hand-written, streamed, linear float (tone-mapped to PNG by default; `pfm` keeps floats)",
+    },
+    Codec {
+        input: InputFormat::Pnm,
+        name: "pnm",
+        title: "PBM / PGM / PPM / PAM",
+        extensions: &["pbm", "pgm", "ppm", "pnm", "pam"],
+        serve_as: None,
+        sniff: |h| h.len() >= 3 && h[0] == b'P' && (b'1'..=b'7').contains(&h[1]) && h[2].is_ascii_whitespace(),
+        probe: pnm::probe,
+        load: pnm::load,
+        saver: Some(Saver {
+            format: OutputFormat::Pnm,
+            token: "ppm",
+            aliases: &["pgm", "pbm", "pnm", "pam"],
+            accepts: &[U8, U16],
+            quality: false,
+            save: |s, o, t| pnm::save(s, o, t, false),
+            notes: "PGM, PPM or PAM by band count",
+        }),
+        notes: "hand-written, streamed; plain and binary, 1-16 bit",
+    },
+    Codec {
+        input: InputFormat::Pfm,
+        name: "pfm",
+        title: "PFM",
+        extensions: &["pfm"],
+        serve_as: None,
+        sniff: |h| h.len() >= 3 && h[0] == b'P' && matches!(h[1], b'f' | b'F') && h[2].is_ascii_whitespace(),
+        probe: pnm::probe,
+        load: pnm::load,
+        saver: Some(Saver {
+            format: OutputFormat::Pfm,
+            token: "pfm",
+            aliases: &[],
+            accepts: &[F32],
+            quality: false,
+            save: |s, o, t| pnm::save(s, o, t, true),
+            notes: "little-endian float",
+        }),
+        notes: "hand-written, streamed; linear float",
+    },
+    Codec {
+        input: InputFormat::Svg,
+        name: "svg",
+        title: "SVG",
+        extensions: &["svg"],
+        serve_as: None,
+        sniff: looks_like_svg,
+        probe: svg::probe,
+        load: svg::load,
+        saver: None,
+        notes: "resvg (no text), drawn directly at the requested size",
+    },
+];
+
+impl InputFormat {
+    /// This format's row of the codec table.
+    pub fn codec(self) -> &'static Codec {
+        CODECS
+            .iter()
+            .find(|c| c.input == self)
+            .expect("every input format has a codec table row")
     }
 
-    /// The output format used when a spec names none: the same format, or PNG when we
-    /// have no saver for it.
+    /// Short lowercase name for messages and `info`.
+    pub fn name(self) -> &'static str {
+        self.codec().name
+    }
+
+    /// The output format used when a spec names none: the same format, or the fallback when
+    /// we have no saver for it.
     pub fn default_output(self) -> OutputFormat {
-        match self {
-            InputFormat::Jpeg => OutputFormat::Jpeg,
-            InputFormat::Png => OutputFormat::Png,
-            InputFormat::Webp => OutputFormat::Webp,
-            InputFormat::Tiff => OutputFormat::Tiff,
-            InputFormat::Pnm => OutputFormat::Pnm,
-            InputFormat::Pfm => OutputFormat::Pfm,
-            InputFormat::Gif | InputFormat::Hdr | InputFormat::Svg => OutputFormat::Png,
-        }
+        let c = self.codec();
+        c.serve_as.unwrap_or_else(|| {
+            c.saver
+                .as_ref()
+                .map_or(OutputFormat::FALLBACK, |s| s.format)
+        })
     }
 
     /// Whether a loader for this format is built in.
     pub fn is_supported(self) -> bool {
-        matches!(
-            self,
-            InputFormat::Jpeg
-                | InputFormat::Png
-                | InputFormat::Pnm
-                | InputFormat::Pfm
-                | InputFormat::Gif
-                | InputFormat::Hdr
-                | InputFormat::Svg
-                | InputFormat::Webp
-                | InputFormat::Tiff
-        )
+        true
     }
+}
+
+/// The table row of the codec that saves `format`.
+pub fn saver(format: OutputFormat) -> &'static Saver {
+    CODECS
+        .iter()
+        .filter_map(|c| c.saver.as_ref())
+        .find(|s| s.format == format)
+        .expect("every output format has a saver in the codec table")
 }
 
 /// How many leading bytes [`detect`] needs.
@@ -91,36 +349,82 @@ pub const SNIFF_LEN: usize = 64;
 
 /// Identifies a format from the first bytes of a file.
 pub fn detect(head: &[u8]) -> Option<InputFormat> {
-    let starts = |m: &[u8]| head.starts_with(m);
-    if starts(&[0xFF, 0xD8, 0xFF]) {
-        return Some(InputFormat::Jpeg);
+    CODECS.iter().find(|c| (c.sniff)(head)).map(|c| c.input)
+}
+
+/// The output format tokens, in table order (`jpg png webp ...`).
+pub fn format_tokens() -> Vec<&'static str> {
+    CODECS
+        .iter()
+        .filter_map(|c| c.saver.as_ref().map(|s| s.token))
+        .collect()
+}
+
+/// The tokens of output formats that take `q<N>`.
+pub fn quality_tokens() -> Vec<&'static str> {
+    CODECS
+        .iter()
+        .filter_map(|c| c.saver.as_ref().filter(|s| s.quality).map(|s| s.token))
+        .collect()
+}
+
+/// The titles of every loadable format, for help texts.
+pub fn input_titles() -> Vec<&'static str> {
+    CODECS.iter().map(|c| c.title).collect()
+}
+
+/// The README's format table (Markdown), generated from [`CODECS`].
+pub fn markdown_table() -> String {
+    let mut t = String::from("| format | load | save: token (sample types) |\n|---|---|---|\n");
+    for c in CODECS {
+        let save = match &c.saver {
+            Some(s) => {
+                let takes: Vec<&str> = s
+                    .accepts
+                    .iter()
+                    .map(|f| match f {
+                        U8 => "8-bit",
+                        U16 => "16-bit",
+                        F32 => "float",
+                    })
+                    .collect();
+                format!("`{}` ({}): {}", s.token, takes.join(", "), s.notes)
+            }
+            None => format!("(served as {})", c.input.default_output().token()),
+        };
+        let exts: Vec<String> = c.extensions.iter().map(|e| format!(".{e}")).collect();
+        t.push_str(&format!(
+            "| {} ({}) | {} | {save} |\n",
+            c.title,
+            exts.join(" "),
+            c.notes
+        ));
     }
-    if starts(b"\x89PNG\r\n\x1a\n") {
-        return Some(InputFormat::Png);
-    }
-    if head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP" {
-        return Some(InputFormat::Webp);
-    }
-    if starts(b"II*\0") || starts(b"MM\0*") || starts(b"II+\0") || starts(b"MM\0+") {
-        return Some(InputFormat::Tiff);
-    }
-    if starts(b"GIF87a") || starts(b"GIF89a") {
-        return Some(InputFormat::Gif);
-    }
-    if starts(b"#?RADIANCE") || starts(b"#?RGBE") {
-        return Some(InputFormat::Hdr);
-    }
-    if head.len() >= 3 && head[0] == b'P' && head[2].is_ascii_whitespace() {
-        match head[1] {
-            b'1'..=b'7' => return Some(InputFormat::Pnm),
-            b'f' | b'F' => return Some(InputFormat::Pfm),
-            _ => {}
-        }
-    }
-    if looks_like_svg(head) {
-        return Some(InputFormat::Svg);
-    }
-    None
+    t
+}
+
+/// Which sources come out in which format when a spec names none (`HEIC / HEIF, AVIF: jpg`).
+pub fn default_outputs() -> String {
+    let mut v: Vec<String> = CODECS
+        .iter()
+        .filter_map(|c| c.serve_as.map(|f| format!("{} as {}", c.title, f.token())))
+        .collect();
+    v.push(format!(
+        "other formats without a saver as {}",
+        OutputFormat::FALLBACK.token()
+    ));
+    v.join(", ")
+}
+
+/// The `thumbfs --help` epilogue: formats and format tokens, from [`CODECS`].
+pub fn help_text() -> String {
+    format!(
+        "Formats read (recognised by content): {}.\nOutput format tokens: {} (default: the \
+         source's format; {}).",
+        input_titles().join(", "),
+        format_tokens().join(" "),
+        default_outputs()
+    )
 }
 
 fn looks_like_svg(head: &[u8]) -> bool {
@@ -208,49 +512,26 @@ pub fn sniff(src: &mut Source) -> Result<InputFormat> {
 
 /// Reads only the header; the source is rewound afterwards, ready to be loaded.
 pub fn probe(src: &mut Source, format: InputFormat) -> Result<Header> {
-    let header = match format {
-        InputFormat::Jpeg => jpeg::probe(src),
-        InputFormat::Png => png::probe(src),
-        InputFormat::Pnm | InputFormat::Pfm => pnm::probe(src),
-        InputFormat::Gif => gif::probe(src),
-        InputFormat::Hdr => hdr::probe(src),
-        InputFormat::Svg => svg::probe(src),
-        InputFormat::Webp => webp::probe(src),
-        InputFormat::Tiff => tiff::probe(src),
-    }?;
+    let header = (format.codec().probe)(src)?;
     src.rewind().map_err(Error::Read)?;
     Ok(header)
 }
 
 /// Opens the pixel stream. Checks the pixel limit before any allocation.
 pub fn load<'a>(src: Source<'a>, format: InputFormat, opts: &LoadOptions) -> Result<Loaded<'a>> {
-    match format {
-        InputFormat::Jpeg => jpeg::load(src, opts),
-        InputFormat::Png => png::load(src, opts),
-        InputFormat::Pnm | InputFormat::Pfm => pnm::load(src, opts),
-        InputFormat::Gif => gif::load(src, opts),
-        InputFormat::Hdr => hdr::load(src, opts),
-        InputFormat::Svg => svg::load(src, opts),
-        InputFormat::Webp => webp::load(src, opts),
-        InputFormat::Tiff => tiff::load(src, opts),
-    }
+    (format.codec().load)(src, opts)
 }
 
-/// Encodes a stream into a target, then finishes the target.
+/// Encodes a stream into a target, then finishes the target. Samples are first cast to a
+/// type the saver takes (the one cast rule, [`cast`]).
 pub fn save(
     stream: BoxStream,
     format: OutputFormat,
     opts: &SaveOptions,
     target: &mut dyn Target,
 ) -> Result<()> {
-    match format {
-        OutputFormat::Jpeg => jpeg::save(stream, opts, target),
-        OutputFormat::Png => png::save(stream, opts, target),
-        OutputFormat::Pnm => pnm::save(stream, opts, target, false),
-        OutputFormat::Pfm => pnm::save(stream, opts, target, true),
-        OutputFormat::Webp => webp::save(stream, opts, target),
-        OutputFormat::Tiff => tiff::save::save(stream, opts, target),
-    }
+    let saver = saver(format);
+    (saver.save)(cast::to_accepted(stream, saver.accepts), opts, target)
 }
 
 /// Refuses headers over the pixel limit or with a zero dimension.
@@ -274,6 +555,16 @@ pub fn check_limits(header: &Header, max_pixels: u64) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readme_format_table_is_the_codec_table() {
+        let readme = include_str!("../../README.md");
+        assert!(
+            readme.contains(&markdown_table()),
+            "README.md's format table differs from codec::markdown_table():\n{}",
+            markdown_table()
+        );
+    }
 
     #[test]
     fn magic_bytes_pick_formats() {

@@ -8,9 +8,7 @@ use png::{BitDepth, ColorType, Transformations};
 
 use crate::codec::{check_limits, exif, LoadOptions, Loaded, SaveOptions};
 use crate::error::{Error, Result};
-use crate::image::{
-    f32_to_u16, BoxStream, Header, Image, ImageStream, Metadata, SampleFormat, Samples, Strip,
-};
+use crate::image::{BoxStream, Header, Image, ImageStream, Metadata, SampleFormat, Samples, Strip};
 use crate::io::{Source, Target, TargetWriter};
 
 /// Rows per strip handed to the pipeline.
@@ -69,11 +67,7 @@ fn open<R: BufRead + Seek>(src: R, limit: usize) -> Result<(png::Reader<R>, Head
         ColorType::Indexed => 8,
         _ => info.bit_depth as u8,
     };
-    let exif_bytes = info
-        .exif_metadata
-        .as_ref()
-        .filter(|e| !e.is_empty())
-        .map(|e| e.to_vec());
+    let exif_bytes = info.exif_metadata.as_ref().and_then(|e| exif::normalize(e));
     let orientation = exif_bytes.as_deref().map_or(1, exif::orientation);
     let xmp = info
         .utf8_text
@@ -207,7 +201,7 @@ impl ImageStream for PngRows<'_> {
     }
 }
 
-/// Encodes a stream: 8-bit stays 8-bit, 16-bit stays 16-bit, float becomes 16-bit sRGB.
+/// Encodes a stream of 8- or 16-bit samples at that depth.
 pub fn save(mut stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) -> Result<()> {
     let header = stream.header().clone();
     let color = match header.bands {
@@ -272,18 +266,8 @@ pub fn save(mut stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) 
             match &strip.samples {
                 Samples::U8(v) => bytes.extend_from_slice(v),
                 Samples::U16(v) => bytes.extend(v.iter().flat_map(|s| s.to_be_bytes())),
-                Samples::F32(v) => {
-                    let alpha = header.has_alpha();
-                    let b = header.bands as usize;
-                    bytes.extend(v.iter().enumerate().flat_map(|(i, &s)| {
-                        // Alpha is coverage, not light: no transfer curve.
-                        let s = if alpha && i % b == b - 1 {
-                            (s.clamp(0.0, 1.0) * 65535.0).round() as u16
-                        } else {
-                            f32_to_u16(s)
-                        };
-                        s.to_be_bytes()
-                    }));
+                Samples::F32(_) => {
+                    return Err(Error::encode("png", "float samples not cast to integers"))
                 }
             }
             rows.write_all(&bytes).map_err(|e| match e.kind() {

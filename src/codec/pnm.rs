@@ -9,10 +9,7 @@ use std::io::{BufRead, Read, Seek, SeekFrom, Write};
 
 use crate::codec::{check_limits, LoadOptions, Loaded, SaveOptions};
 use crate::error::{Error, Result};
-use crate::image::{
-    f32_to_u16, srgb_to_linear, BoxStream, Header, Image, ImageStream, Metadata, SampleFormat,
-    Samples, Strip,
-};
+use crate::image::{BoxStream, Header, Image, ImageStream, Metadata, SampleFormat, Samples, Strip};
 use crate::io::{Source, Target, TargetWriter};
 
 /// Headers longer than this are refused (real ones are a few dozen bytes).
@@ -580,18 +577,8 @@ pub fn save(
         match &strip.samples {
             Samples::U8(v) => bytes.extend_from_slice(v),
             Samples::U16(v) => bytes.extend(v.iter().flat_map(|s| s.to_be_bytes())),
-            Samples::F32(v) => {
-                let alpha = header.has_alpha();
-                let bands = b as usize;
-                bytes.extend(v.iter().enumerate().flat_map(|(i, &s)| {
-                    // Alpha is coverage, not light: no transfer curve.
-                    let s = if alpha && i % bands == bands - 1 {
-                        (s.clamp(0.0, 1.0) * 65535.0).round() as u16
-                    } else {
-                        f32_to_u16(s)
-                    };
-                    s.to_be_bytes()
-                }));
+            Samples::F32(_) => {
+                return Err(Error::encode("pnm", "float samples not cast to integers"))
             }
         }
         out.write_all(&bytes).map_err(write_err)?;
@@ -627,16 +614,8 @@ fn save_pfm(stream: BoxStream, target: &mut dyn Target) -> Result<()> {
     let header = &img.header;
     let (w, h, b) = (header.width, header.height, header.bands as usize);
     let out_bands = if b <= 2 { 1 } else { 3 };
-    let linear: Vec<f32> = match &img.samples {
-        Samples::U8(v) => v
-            .iter()
-            .map(|&s| srgb_to_linear(s as f32 / 255.0))
-            .collect(),
-        Samples::U16(v) => v
-            .iter()
-            .map(|&s| srgb_to_linear(s as f32 / 65535.0))
-            .collect(),
-        Samples::F32(v) => v.clone(),
+    let Samples::F32(linear) = &img.samples else {
+        return Err(Error::encode("pfm", "samples not cast to float"));
     };
     let mut out = TargetWriter::new(target);
     let magic = if out_bands == 1 { "Pf" } else { "PF" };

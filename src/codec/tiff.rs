@@ -77,6 +77,9 @@ struct Layout {
     colour: Colour,
     /// Chunks are JPEG streams.
     jpeg: bool,
+    /// The alpha band is associated (ExtraSamples = 1): colour samples are premultiplied
+    /// and are divided by alpha on the way out, as libvips and ImageMagick do.
+    associated: bool,
 }
 
 fn layout<R: Read + Seek>(dec: &mut Decoder<R>, palette: Option<Arc<Palette>>) -> Result<Layout> {
@@ -146,6 +149,16 @@ fn layout<R: Read + Seek>(dec: &mut Decoder<R>, palette: Option<Arc<Palette>>) -
         .find_tag_unsigned::<u16>(Tag::PlanarConfiguration)
         .map_err(err)?
         == Some(2);
+    // ExtraSamples: 1 = associated alpha, 2 = unassociated, 0 = unspecified (taken as
+    // unassociated, as libvips does).
+    let associated = matches!(colour, Colour::Direct)
+        && matches!(out_bands, 2 | 4)
+        && dec
+            .find_tag_unsigned_vec::<u16>(Tag::ExtraSamples)
+            .ok()
+            .flatten()
+            .and_then(|v| v.first().copied())
+            == Some(1);
     Ok(Layout {
         bands,
         out_bands,
@@ -154,6 +167,7 @@ fn layout<R: Read + Seek>(dec: &mut Decoder<R>, palette: Option<Arc<Palette>>) -
         planar: planar && bands > 1,
         colour,
         jpeg,
+        associated,
     })
 }
 
@@ -528,7 +542,12 @@ impl ImageStream for TiffRows<'_> {
             }
         }
         let samples = match (&self.lay.colour, out) {
-            (Colour::Direct, out) => out,
+            (Colour::Direct, mut out) => {
+                if self.lay.associated {
+                    unpremultiply(&mut out, bands);
+                }
+                out
+            }
             (Colour::Palette(p), Samples::U8(v)) => Samples::U8(p.expand(&v)),
             (Colour::Cmyk(ink), Samples::U8(v)) => {
                 Samples::U8(cmyk_to_rgb(&v, bands, ink.as_ref()))
@@ -548,6 +567,37 @@ impl ImageStream for TiffRows<'_> {
         };
         self.row += 1;
         Ok(Some(strip))
+    }
+}
+
+/// Divides the colour samples of each pixel by its alpha (the last band). Integers truncate,
+/// as libvips 8.14 and ImageMagick do; a zero alpha leaves colour at zero.
+fn unpremultiply(s: &mut Samples, bands: usize) {
+    fn int<T: Copy + Into<u32> + TryFrom<u32>>(v: &mut [T], bands: usize, max: u32) {
+        for px in v.chunks_exact_mut(bands) {
+            let (colour, alpha) = px.split_at_mut(bands - 1);
+            let a: u32 = alpha[0].into();
+            if a == 0 || a == max {
+                continue;
+            }
+            for c in colour {
+                let x = ((*c).into() * max / a).min(max);
+                *c = T::try_from(x).unwrap_or(*c);
+            }
+        }
+    }
+    match s {
+        Samples::U8(v) => int(v, bands, 255),
+        Samples::U16(v) => int(v, bands, 65535),
+        Samples::F32(v) => {
+            for px in v.chunks_exact_mut(bands) {
+                let (colour, alpha) = px.split_at_mut(bands - 1);
+                let a = alpha[0];
+                if a > 0.0 && a != 1.0 {
+                    colour.iter_mut().for_each(|c| *c /= a);
+                }
+            }
+        }
     }
 }
 

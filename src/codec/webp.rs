@@ -11,7 +11,7 @@ use image_webp::{ColorType, DecodingError, WebPDecoder, WebPEncoder};
 
 use crate::codec::{check_limits, exif, LoadOptions, Loaded, SaveOptions};
 use crate::error::{Error, Result};
-use crate::image::{f32_to_u8, BoxStream, Header, Image, Metadata, SampleFormat, Samples};
+use crate::image::{BoxStream, Header, Image, Metadata, SampleFormat, Samples};
 use crate::io::{Source, Target, TargetWriter};
 
 /// Rows per strip when streaming the decoded frame.
@@ -34,7 +34,7 @@ fn open<R: BufRead + Seek>(src: R) -> Result<(WebPDecoder<R>, Header)> {
     let nonempty = |v: Option<Vec<u8>>| v.filter(|v| !v.is_empty());
     // Broken metadata chunks should not cost the picture.
     let icc = nonempty(dec.icc_profile().ok().flatten());
-    let exif_bytes = nonempty(dec.exif_metadata().ok().flatten());
+    let exif_bytes = nonempty(dec.exif_metadata().ok().flatten()).and_then(|e| exif::normalize(&e));
     let xmp = nonempty(dec.xmp_metadata().ok().flatten());
     let meta = Metadata {
         orientation: exif_bytes.as_deref().map_or(1, exif::orientation),
@@ -94,47 +94,23 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
 }
 
 /// Encodes WebP: lossless when asked (`lossless`), otherwise lossy at `opts.quality`.
-/// Input deeper than 8 bits is rounded to 8 bits, the only depth WebP has.
+/// Takes 8-bit samples, the only depth WebP has.
 pub fn save(stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) -> Result<()> {
     let img = Image::collect(stream)?;
-    let h = &img.header;
+    let h = &img.header.clone();
     if h.width > 16383 || h.height > 16383 {
         return Err(Error::encode(
             "webp",
             format!("{}x{} exceeds WebP's 16383-pixel limit", h.width, h.height),
         ));
     }
-    let data = to_u8(&img);
+    let Samples::U8(data) = img.samples else {
+        return Err(Error::encode("webp", "samples not cast to 8 bits"));
+    };
     if opts.lossless {
         save_lossless(h, &data, opts, target)
     } else {
         save_lossy(h, data, opts, target)
-    }
-}
-
-/// Samples as 8 bits (floats are linear light; alpha is coverage and stays linear).
-fn to_u8(img: &Image) -> Vec<u8> {
-    let h = &img.header;
-    let alpha_band = h.has_alpha().then_some(h.bands as usize - 1);
-    let bands = h.bands as usize;
-    match &img.samples {
-        Samples::U8(v) => v.clone(),
-        // Rounded, like libvips' cast to 8 bits for an 8-bit-only format.
-        Samples::U16(v) => v
-            .iter()
-            .map(|&s| ((s as u32 * 255 + 32767) / 65535) as u8)
-            .collect(),
-        Samples::F32(v) => v
-            .iter()
-            .enumerate()
-            .map(|(i, &s)| {
-                if Some(i % bands) == alpha_band {
-                    (s.clamp(0.0, 1.0) * 255.0).round() as u8
-                } else {
-                    f32_to_u8(s)
-                }
-            })
-            .collect(),
     }
 }
 

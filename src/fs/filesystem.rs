@@ -122,8 +122,23 @@ fn attr_from(ino: u64, meta: &fs::Metadata, kind: FileType, size: u64) -> FileAt
     }
 }
 
-/// The text of `.thumbfs/README`.
-const README: &str = include_str!("README.txt");
+/// The text of `.thumbfs/README`, its format lists filled in from the codec table.
+fn readme() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        include_str!("README.txt")
+            .replace(
+                "{FORMAT_TOKENS}",
+                &format!("{:<19}", crate::codec::format_tokens().join(" ")),
+            )
+            .replace(
+                "{QUALITY_TOKENS}",
+                &crate::codec::quality_tokens().join(", "),
+            )
+            .replace("{INPUT_FORMATS}", &crate::codec::input_titles().join(", "))
+            .replace("{DEFAULT_OUTPUTS}", &crate::codec::default_outputs())
+    })
+}
 
 impl ThumbFs {
     /// A filesystem serving `root` (canonical) with these presets and scheduler.
@@ -187,7 +202,7 @@ impl ThumbFs {
 
     fn meta_bytes(&self, ino: u64) -> Vec<u8> {
         match ino {
-            inode::META_README => README.as_bytes().to_vec(),
+            inode::META_README => readme().as_bytes().to_vec(),
             inode::META_STATS => {
                 let (b, n, e) = self.sched.cache.occupancy();
                 self.stats().json(b, n, e, self.inodes.len()).into_bytes()

@@ -150,16 +150,11 @@ impl Pull<'_> {
     }
 }
 
-/// 8-bit samples from any sample format (16-bit scaled and rounded; float is linear light and
-/// gets the sRGB curve).
+/// 8-bit samples: `codec::save` has already cast them (the one cast rule); this unwraps.
 pub fn to_u8(samples: Samples) -> Vec<u8> {
-    match samples {
+    match crate::codec::cast::cast(samples, crate::image::SampleFormat::U8, 1, false) {
         Samples::U8(v) => v,
-        Samples::U16(v) => v
-            .iter()
-            .map(|&s| ((s as u32 * 255 + 32767) / 65535) as u8)
-            .collect(),
-        Samples::F32(v) => v.iter().map(|&s| crate::image::f32_to_u8(s)).collect(),
+        _ => Vec::new(),
     }
 }
 

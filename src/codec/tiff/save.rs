@@ -15,7 +15,7 @@ use ::tiff::TiffError;
 
 use crate::codec::SaveOptions;
 use crate::error::{Error, Result};
-use crate::image::{f32_to_u16, BoxStream, SampleFormat, Samples};
+use crate::image::{BoxStream, SampleFormat, Samples};
 use crate::io::Target;
 use crate::spec::TiffCompression;
 
@@ -45,7 +45,7 @@ impl TiffValue for Undefined<'_> {
     }
 }
 
-/// Encodes the stream as a TIFF: 8 or 16 bits per sample (floats become 16-bit sRGB),
+/// Encodes the stream as a TIFF: 8 or 16 bits per sample as they come,
 /// grey or RGB, alpha as an unassociated extra sample.
 pub fn save(stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) -> Result<()> {
     let header = stream.header().clone();
@@ -78,40 +78,19 @@ pub fn save(stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) -> R
     target.finish().map_err(Error::Write)
 }
 
-/// Samples to 8 bits.
-fn to_u8(s: &Samples, _bands: u8) -> Vec<u8> {
+/// 8-bit samples (`codec::save` cast them already).
+fn to_u8(s: &Samples) -> Result<Vec<u8>> {
     match s {
-        Samples::U8(v) => v.clone(),
-        Samples::U16(v) => v
-            .iter()
-            .map(|&x| ((u32::from(x) * 255 + 32767) / 65535) as u8)
-            .collect(),
-        Samples::F32(v) => v
-            .iter()
-            .map(|&x| (x.clamp(0.0, 1.0) * 255.0).round() as u8)
-            .collect(),
+        Samples::U8(v) => Ok(v.clone()),
+        _ => Err(Error::encode("tiff", "samples not cast to 8 bits")),
     }
 }
 
-/// Samples to 16 bits; floats are linear light, written as sRGB (alpha stays linear).
-fn to_u16(s: &Samples, bands: u8) -> Vec<u16> {
+/// 16-bit samples (`codec::save` cast them already).
+fn to_u16(s: &Samples) -> Result<Vec<u16>> {
     match s {
-        Samples::U8(v) => v.iter().map(|&x| u16::from(x) * 257).collect(),
-        Samples::U16(v) => v.clone(),
-        Samples::F32(v) => {
-            let alpha = bands == 2 || bands == 4;
-            let b = bands as usize;
-            v.iter()
-                .enumerate()
-                .map(|(i, &x)| {
-                    if alpha && i % b == b - 1 {
-                        (x.clamp(0.0, 1.0) * 65535.0).round() as u16
-                    } else {
-                        f32_to_u16(x)
-                    }
-                })
-                .collect()
-        }
+        Samples::U16(v) => Ok(v.clone()),
+        _ => Err(Error::encode("tiff", "samples not cast to 16 bits")),
     }
 }
 
@@ -119,7 +98,7 @@ fn write<C, T>(
     enc: &mut TiffEncoder<&mut Cursor<Vec<u8>>>,
     strips: &mut BoxStream,
     opts: &SaveOptions,
-    convert: fn(&Samples, u8) -> Vec<T>,
+    convert: fn(&Samples) -> Result<Vec<T>>,
 ) -> Result<()>
 where
     C: ColorType<Inner = T>,
@@ -166,7 +145,7 @@ where
                 return Err(Error::encode("tiff", "strips out of order"));
             }
             received += strip.height;
-            all.extend(convert(&strip.samples, h.bands));
+            all.extend(convert(&strip.samples)?);
         }
         if received != h.height {
             return Err(Error::encode(
@@ -187,7 +166,7 @@ where
                 return Err(Error::encode("tiff", "strips out of order"));
             }
             received += strip.height;
-            rows.extend(convert(&strip.samples, h.bands));
+            rows.extend(convert(&strip.samples)?);
         }
         // Stream strips rarely align with TIFF strips: keep the overhang for the next one.
         let rest = rows.split_off(take);

@@ -1,0 +1,303 @@
+//! HEIC, AVIF and JPEG XL: files made at test time by the reference encoders (heif-enc,
+//! avifenc, cjxl) from a corpus photo, decoded by thumbfs and compared with the reference
+//! decoders (heif-convert, avifdec, djxl); through the CLI and a real mount (renamed
+//! extensions), and hostile variants (truncated, bit-flipped, dimension bomb) giving EIO with
+//! the daemon still up.
+
+use crate::common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::mount::{engine, Mount};
+use common::*;
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn thumbfs(args: &[&str]) -> Vec<u8> {
+    run(Command::new(thumbfs_bin()).args(args))
+}
+
+/// Test inputs: an RGB and an RGBA PNG cut from a corpus photo (even sizes, as 4:2:0 wants).
+fn sources(d: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let rgb = d.join("rgb.png");
+    run(Command::new("convert")
+        .arg(corpus("photos/sunset_by_Aitzol_Berasategi.jpg"))
+        .args(["-resize", "480x320!", "-strip"])
+        .arg(&rgb));
+    let rgba = d.join("rgba.png");
+    run(Command::new("convert")
+        .arg(&rgb)
+        .args([
+            "(",
+            "+clone",
+            "-fx",
+            "0.2+0.8*i/w",
+            ")",
+            "-compose",
+            "copy_opacity",
+            "-composite",
+        ])
+        .arg(&rgba));
+    let deep = d.join("rgb16.png");
+    run(Command::new("convert")
+        .arg(&rgb)
+        .args(["-depth", "16"])
+        .arg(&deep));
+    (rgb, rgba, deep)
+}
+
+/// Our decode (as PNG through the CLI) against a reference PNG, at `depth` bits.
+fn compare(ours_src: &Path, reference: &Path, depth: u32, min_db: f64, d: &Path) -> f64 {
+    let ours = d.join(format!(
+        "{}.ours.png",
+        ours_src.file_name().unwrap().to_str().unwrap()
+    ));
+    thumbfs(&["convert", "png", p(ours_src), p(&ours)]);
+    let (a, b) = (magick_decode(&ours, depth), magick_decode(reference, depth));
+    assert_eq!(
+        (a.width, a.height, a.bands),
+        (b.width, b.height, b.bands),
+        "{ours_src:?}: geometry differs from the reference decoder"
+    );
+    let db = psnr(&a.data, &b.data, a.maxval.max(b.maxval));
+    assert!(
+        db >= min_db,
+        "{ours_src:?}: {db:.1} dB against the reference decoder"
+    );
+    db
+}
+
+#[test]
+fn heic_decodes_like_heif_convert() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (rgb, rgba, deep) = sources(d);
+    for (name, input, args, depth) in [
+        ("photo.heic", &rgb, vec!["-q", "80"], 8),
+        ("alpha.heic", &rgba, vec!["-q", "80"], 8),
+        ("deep.heic", &deep, vec!["-q", "80", "-b", "10"], 16),
+    ] {
+        let f = d.join(name);
+        run(Command::new("heif-enc")
+            .args(&args)
+            .arg(input)
+            .arg("-o")
+            .arg(&f));
+        let reference = d.join(format!("{name}.ref.png"));
+        run(Command::new("heif-convert").arg(&f).arg(&reference));
+        let db = compare(&f, &reference, depth, 45.0, d);
+        eprintln!("{name}: {db:.1} dB vs heif-convert");
+    }
+}
+
+#[test]
+fn avif_decodes_like_avifdec() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (rgb, rgba, deep) = sources(d);
+    for (name, input, args, depth, min) in [
+        ("photo.avif", &rgb, vec!["-s", "8"], 8, 45.0),
+        ("alpha.avif", &rgba, vec!["-s", "8"], 8, 45.0),
+        ("deep.avif", &deep, vec!["-s", "8", "-d", "10"], 16, 45.0),
+        ("twelve.avif", &deep, vec!["-s", "8", "-d", "12"], 16, 45.0),
+        ("grid.avif", &rgb, vec!["-s", "8", "-g", "2x2"], 8, 45.0),
+        ("lossless.avif", &rgb, vec!["-s", "8", "-l"], 8, 60.0),
+    ] {
+        let f = d.join(name);
+        run(Command::new("avifenc").args(&args).arg(input).arg(&f));
+        let reference = d.join(format!("{name}.ref.png"));
+        run(Command::new("avifdec").arg(&f).arg(&reference));
+        let db = compare(&f, &reference, depth, min, d);
+        eprintln!("{name}: {db:.1} dB vs avifdec");
+    }
+}
+
+#[test]
+fn avif_transforms_are_applied() {
+    // irot 1 = 90 degrees anticlockwise, imir 1 = left-right mirror; the reference is the
+    // source PNG transformed by ImageMagick.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (rgb, _, _) = sources(d);
+    for (name, args, magick) in [
+        ("rot.avif", vec!["--irot", "1"], vec!["-rotate", "-90"]),
+        ("mir.avif", vec!["--imir", "1"], vec!["-flop"]),
+    ] {
+        let f = d.join(name);
+        run(Command::new("avifenc")
+            .args(["-s", "8", "-l"])
+            .args(&args)
+            .arg(&rgb)
+            .arg(&f));
+        let reference = d.join(format!("{name}.ref.png"));
+        run(Command::new("convert")
+            .arg(&rgb)
+            .args(&magick)
+            .arg(&reference));
+        let db = compare(&f, &reference, 8, 60.0, d);
+        eprintln!("{name}: {db:.1} dB vs the transformed source");
+    }
+}
+
+#[test]
+fn jxl_decodes_like_djxl() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (rgb, rgba, deep) = sources(d);
+    for (name, input, args, depth, min) in [
+        ("photo.jxl", &rgb, vec!["-d", "1"], 8, 45.0),
+        ("alpha.jxl", &rgba, vec!["-d", "1"], 8, 45.0),
+        ("lossless.jxl", &rgb, vec!["-d", "0"], 8, 60.0),
+        ("deep.jxl", &deep, vec!["-d", "0"], 16, 60.0),
+    ] {
+        let f = d.join(name);
+        run(Command::new("cjxl")
+            .arg(input)
+            .arg(&f)
+            .args(&args)
+            .arg("--quiet"));
+        let reference = d.join(format!("{name}.ref.png"));
+        run(Command::new("djxl").arg(&f).arg(&reference).arg("--quiet"));
+        let db = compare(&f, &reference, depth, min, d);
+        eprintln!("{name}: {db:.1} dB vs djxl");
+    }
+}
+
+#[test]
+fn avif_saver_output_reads_back_in_avifdec() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (rgb, rgba, _) = sources(d);
+    for src in [&rgb, &rgba] {
+        let out = d.join("out.avif");
+        thumbfs(&["convert", "q80_avif", p(src), p(&out)]);
+        let again = d.join("again.avif");
+        thumbfs(&["convert", "q80_avif", p(src), p(&again)]);
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            std::fs::read(&again).unwrap(),
+            "AVIF output is not reproducible"
+        );
+        let back = d.join("back.png");
+        run(Command::new("avifdec").arg(&out).arg(&back));
+        let (a, b) = (magick_decode(&back, 8), magick_decode(src, 8));
+        assert_eq!((a.width, a.height, a.bands), (b.width, b.height, b.bands));
+        let db = psnr(&a.data, &b.data, 255);
+        assert!(db > 30.0, "{src:?}: q80 AVIF at {db:.1} dB from its source");
+    }
+}
+
+fn cat(path: &Path) -> Result<Vec<u8>, String> {
+    let out = Command::new("cat").arg(path).output().unwrap();
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[test]
+fn mount_serves_new_formats_as_jpeg_and_refuses_hostile_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&work).unwrap();
+    let (rgb, _, _) = sources(&work);
+    // One folder per format, so `photo.<ext>` is served as `photo.jpg` without a clash.
+    for ext in ["heic", "avif", "jxl"] {
+        std::fs::create_dir_all(src.join(ext)).unwrap();
+    }
+    run(Command::new("heif-enc")
+        .args(["-q", "80"])
+        .arg(&rgb)
+        .arg("-o")
+        .arg(src.join("heic/photo.heic")));
+    run(Command::new("avifenc")
+        .args(["-s", "8"])
+        .arg(&rgb)
+        .arg(src.join("avif/photo.avif")));
+    run(Command::new("cjxl")
+        .arg(&rgb)
+        .arg(src.join("jxl/photo.jxl"))
+        .arg("--quiet"));
+    // Hostile variants of each: the first half of the file, and bytes flipped in its second
+    // half.
+    for ext in ["heic", "avif", "jxl"] {
+        let good = std::fs::read(src.join(format!("{ext}/photo.{ext}"))).unwrap();
+        std::fs::write(
+            src.join(format!("{ext}/trunc.{ext}")),
+            &good[..good.len() / 2],
+        )
+        .unwrap();
+        let mut flipped = good.clone();
+        for i in (good.len() / 2..good.len()).step_by(61) {
+            flipped[i] ^= 0x5A;
+        }
+        std::fs::write(src.join(format!("{ext}/flip.{ext}")), &flipped).unwrap();
+    }
+    // Dimension bombs: valid 3000x3000 files, over a --max-pixels of 4 M, refused from
+    // their headers.
+    let bomb_png = work.join("bomb.png");
+    run(Command::new("convert")
+        .args(["-size", "3000x3000", "xc:grey"])
+        .arg(&bomb_png));
+    run(Command::new("cjxl")
+        .arg(&bomb_png)
+        .arg(src.join("jxl/bomb.jxl"))
+        .args(["-e", "1", "--quiet"]));
+    run(Command::new("avifenc")
+        .args(["-s", "10"])
+        .arg(&bomb_png)
+        .arg(src.join("avif/bomb.avif")));
+    run(Command::new("heif-enc")
+        .args(["-q", "10"])
+        .arg(&bomb_png)
+        .arg("-o")
+        .arg(src.join("heic/bomb.heic")));
+
+    let mut m = Mount::new(&src, &["--max-pixels", "4000000"]);
+    for ext in ["heic", "avif", "jxl"] {
+        let listing: Vec<String> = std::fs::read_dir(m.path(&format!("w256/{ext}")))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(
+            listing.contains(&"photo.jpg".to_string()),
+            "{ext}: photo.{ext} not listed as photo.jpg under w256/: {listing:?}"
+        );
+        let served = m.path(&format!("w256/{ext}/photo.jpg"));
+        let bytes = cat(&served).unwrap_or_else(|e| panic!("{served:?}: {e}"));
+        assert!(
+            bytes.starts_with(&[0xFF, 0xD8, 0xFF]),
+            "{served:?} is not a JPEG"
+        );
+        let cli = engine(&src.join(format!("{ext}/photo.{ext}")), "w256").unwrap();
+        assert_eq!(bytes, cli, "{ext}: mount and CLI bytes differ");
+        let out = work.join(format!("{ext}.jpg"));
+        std::fs::write(&out, &bytes).unwrap();
+        let px = djpeg(&out);
+        assert_eq!((px.width, px.height), (256, 171), "{ext}");
+        // A half file is refused with EIO.
+        let e = cat(&m.path(&format!("w256/{ext}/trunc.jpg"))).expect_err("a half file decoded");
+        assert!(e.contains("Input/output error"), "trunc.{ext}: {e}");
+        // Flipped bytes in coded data may still decode into some picture; otherwise EIO.
+        if let Err(e) = cat(&m.path(&format!("w256/{ext}/flip.jpg"))) {
+            assert!(e.contains("Input/output error"), "flip.{ext}: {e}");
+        }
+        let e = cat(&m.path(&format!("w256/{ext}/bomb.jpg"))).expect_err("a bomb decoded");
+        assert!(e.contains("Input/output error"), "bomb.{ext}: {e}");
+        assert!(m.alive(), "the daemon died on {ext}: {}", m.log_text());
+    }
+    let errors = m.errors();
+    for ext in ["heic", "avif", "jxl"] {
+        assert!(
+            errors
+                .iter()
+                .any(|l| l.contains(&format!("bomb.{ext}")) && l.contains("3000")),
+            "bomb.{ext}: no error naming its size in {errors:?}"
+        );
+    }
+}
