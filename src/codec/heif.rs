@@ -465,11 +465,7 @@ pub fn save_avif(stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target)
             // Parameters an encoder build lacks are skipped, not fatal.
             let _ = ffi::heif_encoder_set_parameter_integer(g.enc, name.as_ptr().cast(), value);
         }
-        let _ = ffi::heif_encoder_set_parameter_string(
-            g.enc,
-            b"chroma\0".as_ptr().cast(),
-            b"420\0".as_ptr().cast(),
-        );
+        let _ = ffi::heif_encoder_set_parameter_string(g.enc, c"chroma".as_ptr(), c"420".as_ptr());
         let chroma = if alpha {
             ffi::heif_chroma_heif_chroma_interleaved_RGBA
         } else {
@@ -507,7 +503,7 @@ pub fn save_avif(stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target)
             if let Some(icc) = &h.meta.icc {
                 let _ = ffi::heif_image_set_raw_color_profile(
                     g.img,
-                    b"prof\0".as_ptr().cast(),
+                    c"prof".as_ptr(),
                     icc.as_ptr().cast(),
                     icc.len(),
                 );
@@ -562,7 +558,7 @@ unsafe extern "C" fn write_vec(
     ffi::heif_error {
         code: ffi::heif_error_code_heif_error_Ok,
         subcode: 0,
-        message: b"ok\0".as_ptr().cast(),
+        message: c"ok".as_ptr(),
     }
 }
 
