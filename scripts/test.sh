@@ -28,7 +28,7 @@ have aarch64-linux-gnu-gcc || need+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 have heif-enc    || need+=(libheif-examples)
 have avifenc     || need+=(libavif-bin)
 have cjxl        || need+=(libjxl-tools)
-[ -f /usr/include/libheif/heif.h ] || need+=(libheif-dev)
+pkg-config --exists libheif 2>/dev/null || need+=(libheif-dev pkg-config)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
