@@ -256,7 +256,12 @@ fn helper_argv(mut argv: Vec<OsString>) -> Vec<OsString> {
     let is_subcommand = first.as_deref().is_some_and(|f| {
         f.starts_with('-') || Cli::command().get_subcommands().any(|c| c.get_name() == f)
     });
-    if !(named_helper || (argv.len() >= 3 && !is_subcommand)) {
+    // Unnamed, only when the first word is a directory (SRC): a mistyped subcommand still
+    // gets clap's message.
+    let src_dir = first
+        .as_deref()
+        .is_some_and(|f| std::path::Path::new(f).is_dir());
+    if !(named_helper || (argv.len() >= 3 && !is_subcommand && src_dir)) {
         return argv;
     }
     let mut out = vec![OsString::from("thumbfs"), OsString::from("mount")];
