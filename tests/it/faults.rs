@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::mount::{engine, is_mounted, lazy_unmount, Mount};
+use common::mount::{engine, is_mounted, lazy_unmount, small_tree, Mount};
 use common::*;
 
 /// A spec whose render of [`slow_pair`]'s images takes about a second (zlib level 6).
@@ -323,19 +323,6 @@ impl Drop for ReadOnlyBind {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.0).status();
     }
-}
-
-/// Three small sources in three formats.
-fn small_tree() -> tempfile::TempDir {
-    let src = tempfile::tempdir().unwrap();
-    for (from, to) in [
-        ("jpeg/video-001.jpeg", "a.jpg"),
-        ("pngsuite/primary/basn2c08.png", "b.png"),
-        ("pnm/flower_small.rgb.depth8.ppm", "c.ppm"),
-    ] {
-        fs::copy(corpus(from), src.path().join(to)).unwrap();
-    }
-    src
 }
 
 /// Reads the three files of [`small_tree`] under `spec` and compares with the engine.

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::mount::{engine, is_mounted, Mount};
+use common::mount::{engine, is_mounted, small_tree, Mount};
 use common::*;
 
 fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
@@ -20,19 +20,6 @@ fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
         assert!(Instant::now() < deadline, "{what}");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// A source tree of three small images in three formats.
-fn small_tree() -> tempfile::TempDir {
-    let src = tempfile::tempdir().unwrap();
-    for (from, to) in [
-        ("jpeg/video-001.jpeg", "a.jpg"),
-        ("pngsuite/primary/basn2c08.png", "b.png"),
-        ("pnm/flower_small.rgb.depth8.ppm", "c.ppm"),
-    ] {
-        fs::copy(corpus(from), src.path().join(to)).unwrap_or_else(|e| panic!("{from}: {e}"));
-    }
-    src
 }
 
 fn cache_files(dir: &Path) -> Vec<PathBuf> {

@@ -257,3 +257,17 @@ pub fn tree_manifest(dir: &Path) -> BTreeMap<PathBuf, (u64, i64, u64)> {
     }
     out
 }
+
+/// A source tree of three small images in three formats (`a.jpg`, `b.png`, `c.ppm`).
+pub fn small_tree() -> tempfile::TempDir {
+    let src = tempfile::tempdir().unwrap();
+    for (from, to) in [
+        ("jpeg/video-001.jpeg", "a.jpg"),
+        ("pngsuite/primary/basn2c08.png", "b.png"),
+        ("pnm/flower_small.rgb.depth8.ppm", "c.ppm"),
+    ] {
+        fs::copy(super::corpus(from), src.path().join(to))
+            .unwrap_or_else(|e| panic!("{from}: {e}"));
+    }
+    src
+}
