@@ -594,11 +594,13 @@ fn readers_killed_mid_read_leave_nothing_behind() {
     let per_rep = t.elapsed() / reps;
     let st = m.stats();
     assert_eq!(st["in_flight"], 0);
-    // Fresh renders every rep (outputs are never kept), at most one per reader process: a
-    // reader killed while its stat waited can still open once that render has ended.
+    // Fresh renders every rep (outputs are never kept; at least one render was in flight
+    // when the readers died, the other file's readers may not have started yet on a loaded
+    // machine), at most one per reader process: a reader killed while its stat waited can
+    // still open once that render has ended.
     let renders = st["renders"];
     assert!(
-        (2 * reps as u64..=4 * reps as u64).contains(&renders),
+        (reps as u64..=4 * reps as u64).contains(&renders),
         "{renders} renders in {reps} reps: {st:?}"
     );
     assert_eq!(st["errors"], 0, "{:?}", m.errors());
