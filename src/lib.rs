@@ -13,6 +13,7 @@ pub mod ops;
 pub mod pipeline;
 pub mod simd;
 pub mod spec;
+pub mod store;
 pub mod warm;
 
 pub use error::{Error, Result};
