@@ -16,7 +16,7 @@ use fuser::{
     ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, Request,
 };
 
-use super::cache::{RenderKey, SourceId};
+use super::cache::RenderKey;
 use super::inode::{self, Inodes, Node, SpecDir};
 use super::names::Names;
 use super::render::Render;

@@ -102,7 +102,13 @@ fn serve(args: &MountArgs, setup: options::Setup, mut report: Reporter) -> i32 {
         Ok(s) => s,
         Err(msg) => return report.fail(&msg),
     };
-    let fs = match ThumbFs::new(setup.store, setup.presets, sched, args.stat, setup.open_mode) {
+    let fs = match ThumbFs::new(
+        setup.store,
+        setup.presets,
+        sched,
+        args.stat,
+        setup.open_mode,
+    ) {
         Ok(f) => f,
         Err(e) => return report.fail(&format!("{}: {e}", args.src.display())),
     };

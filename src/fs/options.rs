@@ -210,7 +210,11 @@ fn open_store(args: &MountArgs) -> Result<(Arc<dyn Store>, Option<PathBuf>), Str
 }
 
 /// An object store for `s3://BUCKET[/PREFIX]`, checked to answer (bucket and credentials).
-pub fn object_store(url: &str, endpoint: Option<&str>, list_ttl: u64) -> Result<ObjectStore, String> {
+pub fn object_store(
+    url: &str,
+    endpoint: Option<&str>,
+    list_ttl: u64,
+) -> Result<ObjectStore, String> {
     let parsed: crate::s3::S3Url = url.parse().map_err(|e| format!("{e}"))?;
     let cfg = crate::s3::S3Config::from_env(endpoint).map_err(|e| e.to_string())?;
     ObjectStore::connect(parsed, &cfg, std::time::Duration::from_secs(list_ttl))

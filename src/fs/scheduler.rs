@@ -7,7 +7,7 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::cache::{Cache, Lookup, RenderKey, SourceId};
+use super::cache::{Cache, Lookup, RenderKey};
 use super::render::{Outcome, Render, RenderTarget};
 use super::stats::Stats;
 use crate::pipeline::{self, RenderOptions};

@@ -12,10 +12,10 @@ use crate::fs::cache::SourceId;
 use crate::io::source::Connection;
 
 pub mod local;
-// pub mod object;
+pub mod object;
 
 pub use local::LocalStore;
-// pub use object::ObjectStore;
+pub use object::ObjectStore;
 
 /// File or directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -425,8 +425,8 @@ impl Connection for ObjectConnection {
             self.pos += n as u64;
             return Ok(n);
         }
-        let in_window = self.pos >= self.window_at
-            && self.pos < self.window_at + self.window.len() as u64;
+        let in_window =
+            self.pos >= self.window_at && self.pos < self.window_at + self.window.len() as u64;
         if !in_window {
             self.fill()?;
         }

@@ -18,6 +18,7 @@ mod newformats;
 mod ops;
 mod orientation;
 mod s3_client;
+mod s3_store;
 mod scaled;
 mod setup;
 mod stress;
