@@ -141,9 +141,7 @@ fn parse_input(arg: &str, spec: &mut Spec) -> Result<Input, String> {
         };
         spec.add_token(&token).map_err(|e| format!("{arg}: {e}"))?;
     }
-    Ok(match name {
-        arg => input_of(arg),
-    })
+    Ok(input_of(name))
 }
 
 fn parse_output(arg: &str, spec: &mut Spec) -> Result<Output, String> {
@@ -216,9 +214,7 @@ pub fn vips_style(
 
 /// `thumbfs convert SPEC INPUT OUTPUT`.
 pub fn convert(mut spec: Spec, input: &str, output: &str) -> Result<(), CliError> {
-    let input = match input {
-        arg => input_of(arg),
-    };
+    let input = input_of(input);
     let output = resolve_output(output, &mut spec).map_err(CliError::Usage)?;
     spec.validate("")?;
     run(spec, input, output)
