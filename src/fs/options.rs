@@ -41,6 +41,11 @@ pub struct MountArgs {
     /// Keep finished outputs and their sizes here across mounts.
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// A render cache shared by every host given the same URL, s3://BUCKET/PREFIX: outputs
+    /// found there are served without rendering, new ones are stored there (behind the
+    /// memory and --cache-dir tiers). Endpoint and credentials from the AWS_* variables.
+    #[arg(long, value_name = "URL")]
+    pub cache_url: Option<String>,
     /// Disk space for --cache-dir.
     #[arg(long, default_value = "1G", value_parser = parse_size, value_name = "SIZE")]
     pub cache_disk: u64,
@@ -129,6 +134,7 @@ pub fn take_thumbfs_options(args: &mut MountArgs) -> Result<(), String> {
             "cache_mem" => args.cache_mem = parse_size(&need(value)?).map_err(bad)?,
             "cache_dir" => args.cache_dir = Some(need(value)?.into()),
             "cache_disk" => args.cache_disk = parse_size(&need(value)?).map_err(bad)?,
+            "cache_url" => args.cache_url = Some(need(value)?),
             "open_mode" => {
                 args.open_mode = <OpenMode as clap::ValueEnum>::from_str(&need(value)?, false)
                     .map_err(|_| format!("-o {opt}: expected per-open or no-open"))?
@@ -165,6 +171,8 @@ pub(crate) struct Setup {
     pub store: Arc<dyn Store>,
     pub presets: Vec<(String, String)>,
     pub open_mode: OpenMode,
+    /// The shared cache tier (`--cache-url`), its bucket checked.
+    pub remote: Option<crate::fs::cache::Remote>,
 }
 
 /// Start-up checks, each with a message saying what to do.
@@ -185,11 +193,29 @@ pub(crate) fn check(args: &MountArgs) -> Result<Setup, String> {
         // stop at it.
         return Err("--open-mode no-open needs --stat exact".into());
     }
+    let remote = args
+        .cache_url
+        .as_deref()
+        .map(|u| check_cache_url(u, args.s3_endpoint.as_deref()))
+        .transpose()?;
     Ok(Setup {
         store,
         presets,
         open_mode,
+        remote,
     })
+}
+
+/// `--cache-url`: a valid s3:// URL whose bucket answers to our credentials, checked before
+/// mounting so a typo or a wrong key is one clear line, not a mount that never shares.
+fn check_cache_url(url: &str, endpoint: Option<&str>) -> Result<crate::fs::cache::Remote, String> {
+    use crate::s3::{Client, S3Config, S3Url};
+    let fail = |e: crate::s3::S3Error| format!("--cache-url {url}: {e}");
+    let u: S3Url = url.parse().map_err(fail)?;
+    let cfg = S3Config::from_env(endpoint).map_err(fail)?;
+    let client = Client::new(&cfg, &u.bucket).map_err(fail)?;
+    client.check_bucket().map_err(fail)?;
+    Ok(crate::fs::cache::Remote::new(client, &u.prefix))
 }
 
 /// The source store: an object store for `s3://`, else a directory (with its canonical path,

@@ -17,6 +17,7 @@ mod mount_cache;
 mod newformats;
 mod ops;
 mod orientation;
+mod s3_cache;
 mod s3_client;
 mod s3_store;
 mod scaled;
