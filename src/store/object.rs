@@ -26,6 +26,8 @@ const SEEK_WINDOW: u64 = 64 * 1024;
 const MAX_WINDOW: u64 = 4 * 1024 * 1024;
 /// Windows fetched ahead of the reader (memory per render: at most this many MAX_WINDOWs).
 const AHEAD: usize = 2;
+/// Seek windows remembered for loaders that jump back and forth.
+const RECENT: usize = 16;
 
 /// One directory level as listed, with its identity (a hash of what it holds).
 struct DirListing {
@@ -300,6 +302,8 @@ pub struct ObjectConnection {
     window_at: u64,
     /// The first window, kept: loaders read the header, then seek back to decode.
     head: Vec<u8>,
+    /// Small windows fetched after seeks, oldest first.
+    recent: Vec<(u64, Vec<u8>)>,
     ahead: Option<ReadAhead>,
 }
 
@@ -315,6 +319,7 @@ impl ObjectConnection {
             window: Vec::new(),
             window_at: 0,
             head: Vec::new(),
+            recent: Vec::new(),
             ahead: None,
         }
     }
@@ -368,7 +373,8 @@ impl ObjectConnection {
 
     /// Makes the window hold `self.pos`.
     fn fill(&mut self) -> io::Result<()> {
-        let sequential = self.pos == self.window_at + self.window.len() as u64;
+        let sequential = self.pos == self.window_at + self.window.len() as u64
+            || self.pos == self.head.len() as u64;
         if let Some(a) = &mut self.ahead {
             if a.next == self.pos {
                 let bytes = a.rx.recv().map_err(|_| {
@@ -376,27 +382,37 @@ impl ObjectConnection {
                 })??;
                 self.window_at = a.next;
                 a.next += bytes.len() as u64;
-                if self.window_at == 0 {
-                    self.head = bytes.clone();
-                }
                 self.window = bytes;
                 return Ok(());
             }
         }
         self.ahead = None;
-        if self.pos == 0 || sequential {
-            // Reading front to back: let the thread stream windows ahead of the decoder.
-            let first = if self.pos == 0 {
-                FIRST_WINDOW
-            } else {
-                SEEK_WINDOW * 2
-            };
+        if let Some(i) = self
+            .recent
+            .iter()
+            .position(|(at, b)| self.pos >= *at && self.pos < at + b.len() as u64)
+        {
+            // Seeking back into a window fetched before (TIFF directories, then tiles).
+            let (at, bytes) = self.recent.remove(i);
+            self.keep(std::mem::replace(&mut self.window, bytes), self.window_at);
+            self.window_at = at;
+            return Ok(());
+        }
+        if sequential && self.pos != 0 {
+            // Reading front to back: a thread streams growing windows ahead of the decoder.
+            let last = self.window.len().max(self.head.len()) as u64;
+            let first = (last * 2).clamp(SEEK_WINDOW * 2, MAX_WINDOW);
             self.read_ahead(self.pos, first);
             if self.ahead.is_some() {
                 return self.fill();
             }
         }
-        let end = (self.pos + SEEK_WINDOW).min(self.len);
+        let size = if self.pos == 0 {
+            FIRST_WINDOW
+        } else {
+            SEEK_WINDOW
+        };
+        let end = (self.pos + size).min(self.len);
         let bytes = self
             .client
             .get_range(&self.key, self.pos, end, Some(&self.etag))
@@ -407,9 +423,25 @@ impl ObjectConnection {
                 format!("s3 key {:?}: object shorter than listed", self.key),
             ));
         }
+        if self.pos == 0 {
+            self.head = bytes;
+            return Ok(());
+        }
+        let old = std::mem::replace(&mut self.window, bytes);
+        self.keep(old, self.window_at);
         self.window_at = self.pos;
-        self.window = bytes;
         Ok(())
+    }
+
+    /// Remembers a small window a loader may seek back into; streamed windows are not kept.
+    fn keep(&mut self, bytes: Vec<u8>, at: u64) {
+        if bytes.is_empty() || bytes.len() as u64 > FIRST_WINDOW || at == 0 {
+            return;
+        }
+        if self.recent.len() >= RECENT {
+            self.recent.remove(0);
+        }
+        self.recent.push((at, bytes));
     }
 }
 
@@ -418,23 +450,21 @@ impl Connection for ObjectConnection {
         if self.pos >= self.len || buf.is_empty() {
             return Ok(0);
         }
-        if self.pos < self.head.len() as u64 {
-            let off = self.pos as usize;
-            let n = buf.len().min(self.head.len() - off);
-            buf[..n].copy_from_slice(&self.head[off..off + n]);
-            self.pos += n as u64;
-            return Ok(n);
-        }
-        let in_window =
-            self.pos >= self.window_at && self.pos < self.window_at + self.window.len() as u64;
-        if !in_window {
+        loop {
+            let (bytes, at) = if self.pos < self.head.len() as u64 {
+                (&self.head, 0)
+            } else {
+                (&self.window, self.window_at)
+            };
+            if self.pos >= at && self.pos < at + bytes.len() as u64 {
+                let off = (self.pos - at) as usize;
+                let n = buf.len().min(bytes.len() - off);
+                buf[..n].copy_from_slice(&bytes[off..off + n]);
+                self.pos += n as u64;
+                return Ok(n);
+            }
             self.fill()?;
         }
-        let off = (self.pos - self.window_at) as usize;
-        let n = buf.len().min(self.window.len() - off);
-        buf[..n].copy_from_slice(&self.window[off..off + n]);
-        self.pos += n as u64;
-        Ok(n)
     }
     fn can_seek(&self) -> bool {
         true

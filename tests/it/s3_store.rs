@@ -340,3 +340,30 @@ fn a_stopped_server_gives_eio_and_the_mount_recovers() {
         std::thread::sleep(Duration::from_millis(500));
     }
 }
+
+/// Two hosts (two mounts) serving one bucket with one `--cache-url`: the source identity is
+/// the same on both (key, ETag, size, last-modified), so the second serves the first's
+/// output without rendering, byte-identical; the source bucket is still never written.
+#[test]
+fn two_hosts_on_one_bucket_share_renders_through_the_cache_url() {
+    let (name, c) = bucket("shared-src");
+    put_file(&c, "p/a.jpg", &common::corpus(PHOTO));
+    let (cache, cc) = bucket("shared-cache");
+    let before = manifest(&c);
+    let url = format!("s3://{name}/p");
+    let cache_url = format!("s3://{cache}/outputs");
+    let one = s3_mount(&url, &server(), &["--cache-url", &cache_url]);
+    let first = fs::read(one.path("w200/a.jpg")).unwrap();
+    assert_eq!(first, local_render("w200", &common::corpus(PHOTO)));
+    // The upload runs on its own thread: wait for the object to appear.
+    let t0 = Instant::now();
+    while cc.list("outputs/").unwrap().objects.is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(30), "output never uploaded");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let two = s3_mount(&url, &server(), &["--cache-url", &cache_url]);
+    let second = fs::read(two.path("w200/a.jpg")).unwrap();
+    assert!(second == first, "byte-identical on the second host");
+    assert_eq!(two.stats()["renders"], 0, "{:?}", two.stats());
+    assert_eq!(manifest(&c), before, "the source bucket is never written");
+}
