@@ -7,7 +7,8 @@
 //! (`state`, never held across I/O or while taking another lock). Disk reads happen in
 //! [`Cache::load`], called by render workers only; disk writes, evictions and the size log go
 //! to a writer thread. The optional shared tier (`--cache-url`, [`Remote`]) sits behind the
-//! disk: its GETs also happen in [`Cache::load`] and its PUTs on a thread of their own. Lock order (src/fs/README.txt): scheduler in-flight map, then `state`,
+//! disk: its GETs also happen in [`Cache::load`] and its PUTs on a thread of their own.
+//! Lock order (src/fs/README.txt): scheduler in-flight map, then `state`,
 //! then a render's own lock.
 
 use std::collections::{HashMap, HashSet};
