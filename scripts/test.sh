@@ -51,7 +51,7 @@ if [ ! -x "$venv/bin/weed" ]; then
 fi
 export THUMBFS_TEST_WEED="$PWD/$venv/bin/weed"
 weed_dir=$(mktemp -d /tmp/thumbfs-weed.XXXXXX)
-weed_pid=
+weed_pid= p_s3g= p_mg= p_vg= p_fg= p_ag=
 stop_weed() {
   if [ -n "$weed_pid" ] && kill -TERM "$weed_pid" 2>/dev/null; then
     # SIGTERM can take 3-32 s: KILL after 5.
@@ -60,6 +60,8 @@ stop_weed() {
     wait "$weed_pid" 2>/dev/null || true
   fi
   rm -rf "$weed_dir"
+  # weed leaves a gRPC socket per service in the temp dir, named by port.
+  for p in $p_s3g $p_mg $p_vg $p_fg $p_ag; do rm -f "${TMPDIR:-/tmp}"/seaweedfs-*-grpc-"$p".sock; done
 }
 trap stop_weed EXIT
 trap 'exit 130' INT TERM

@@ -7,7 +7,8 @@
 //! (`state`, never held across I/O or while taking another lock). Disk reads happen in
 //! [`Cache::load`], called by render workers only; disk writes, evictions and the size log go
 //! to a writer thread. The optional shared tier (`--cache-url`, [`Remote`]) sits behind the
-//! disk: its GETs also happen in [`Cache::load`] and its PUTs on a thread of their own. Lock order (src/fs/README.txt): scheduler in-flight map, then `state`,
+//! disk: its GETs also happen in [`Cache::load`] and its PUTs on a thread of their own.
+//! Lock order (src/fs/README.txt): scheduler in-flight map, then `state`,
 //! then a render's own lock.
 
 use std::collections::{HashMap, HashSet};
@@ -18,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lru::LruCache;
 use xxhash_rust::xxh3::{xxh3_128, xxh3_64};
@@ -150,7 +151,13 @@ struct RemoteTier {
     writer: Writer<RemoteOp>,
     /// Output bytes queued for upload.
     backlog: Arc<AtomicU64>,
+    /// Reads skip the tier until then, after it failed: a down or hung server costs one
+    /// timeout per [`REMOTE_PAUSE`], not one per render.
+    paused_until: Mutex<Option<Instant>>,
 }
+
+/// How long reads skip the shared tier after a failure other than a missing object.
+const REMOTE_PAUSE: Duration = Duration::from_secs(10);
 
 struct Writer<Op = WriteOp> {
     tx: Mutex<Option<Sender<Op>>>,
@@ -314,6 +321,7 @@ impl Cache {
                 ended: Mutex::new(ended),
             },
             backlog,
+            paused_until: Mutex::new(None),
         });
         Ok(self)
     }
@@ -389,7 +397,11 @@ impl Cache {
     }
 
     fn load_remote(&self, key: &RenderKey) -> Option<Vec<u8>> {
-        let r = &self.remote.as_ref()?.remote;
+        let tier = self.remote.as_ref()?;
+        if lock(&tier.paused_until).is_some_and(|t| Instant::now() < t) {
+            return None;
+        }
+        let r = &tier.remote;
         let object = r.object(key);
         match r.client.get(&object) {
             Ok((_, mut data)) => match verify(&data) {
@@ -407,7 +419,11 @@ impl Cache {
             },
             Err(S3Error::NotFound { .. }) => None,
             Err(e) => {
-                tracing::warn!("shared cache: {e}; rendering locally");
+                tracing::warn!(
+                    "shared cache: {e}; rendering locally, not reading it for {} s",
+                    REMOTE_PAUSE.as_secs()
+                );
+                *lock(&tier.paused_until) = Some(Instant::now() + REMOTE_PAUSE);
                 None
             }
         }

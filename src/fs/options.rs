@@ -5,6 +5,7 @@
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use std::sync::Arc;
 
@@ -212,7 +213,12 @@ fn check_cache_url(url: &str, endpoint: Option<&str>) -> Result<crate::fs::cache
     use crate::s3::{Client, S3Config, S3Url};
     let fail = |e: crate::s3::S3Error| format!("--cache-url {url}: {e}");
     let u: S3Url = url.parse().map_err(fail)?;
-    let cfg = S3Config::from_env(endpoint).map_err(fail)?;
+    // The tier is optional: a slow server should cost a render little before it is
+    // rendered locally, so fewer attempts and shorter timeouts than for sources.
+    let cfg = S3Config::from_env(endpoint)
+        .map_err(fail)?
+        .with_timeouts(Duration::from_secs(2), Duration::from_secs(5))
+        .with_attempts(2);
     let client = Client::new(&cfg, &u.bucket).map_err(fail)?;
     client.check_bucket().map_err(fail)?;
     Ok(crate::fs::cache::Remote::new(client, &u.prefix))

@@ -248,3 +248,43 @@ fn unusable_cache_url_fails_before_mounting() {
     let err = run("http://example/x", &[]);
     assert!(err.contains("not an s3:// URL"), "{err}");
 }
+
+#[test]
+fn a_stopped_cache_server_only_costs_sharing() {
+    let src = small_tree();
+    let want = expected(src.path());
+    let mut w = s3::Weed::spawn();
+    let c = w.client("cache");
+    c.create_bucket().unwrap();
+    let m = Mount::with_env(
+        src.path(),
+        &["--cache-url", "s3://cache/x/"],
+        &[("AWS_ENDPOINT_URL", w.endpoint.as_str())],
+    );
+    w.stop();
+    // Reads still work: the outputs are rendered here, with the server gone.
+    for (i, (_, out)) in SOURCES.iter().enumerate() {
+        assert_eq!(fs::read(m.path(&format!("{SPEC}/{out}"))).unwrap(), want[i]);
+    }
+    assert_eq!(m.stats()["renders"], 3);
+    assert!(m.log_text().contains("shared cache"), "{}", m.log_text());
+    w.start();
+    // Uploads resume with the server: a new output reaches the bucket.
+    let p = m.path("w30_png/a.png");
+    let w30 = engine(&src.path().join("a.jpg"), "w30_png").unwrap();
+    assert_eq!(fs::read(&p).unwrap(), w30);
+    let t = Instant::now();
+    while !c
+        .list("x/")
+        .unwrap()
+        .objects
+        .iter()
+        .any(|o| payload(&c.get(&o.key).unwrap().1) == Some(w30.as_slice()))
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "upload did not resume"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

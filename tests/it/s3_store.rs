@@ -358,7 +358,10 @@ fn two_hosts_on_one_bucket_share_renders_through_the_cache_url() {
     // The upload runs on its own thread: wait for the object to appear.
     let t0 = Instant::now();
     while cc.list("outputs/").unwrap().objects.is_empty() {
-        assert!(t0.elapsed() < Duration::from_secs(30), "output never uploaded");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "output never uploaded"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let two = s3_mount(&url, &server(), &["--cache-url", &cache_url]);

@@ -219,5 +219,20 @@ impl Drop for Weed {
             let _ = c.kill();
             let _ = c.wait();
         }
+        // weed leaves a gRPC socket per service in the temp dir, named by port.
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        let ours: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("-grpc-{p}.sock"))
+            .collect();
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("seaweedfs-") && ours.iter().any(|s| name.ends_with(s)) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
     }
 }
