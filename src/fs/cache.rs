@@ -6,10 +6,12 @@
 //! [`Cache::put`] and [`Cache::fail`] only touch in-memory maps under one short lock
 //! (`state`, never held across I/O or while taking another lock). Disk reads happen in
 //! [`Cache::load`], called by render workers only; disk writes, evictions and the size log go
-//! to a writer thread. Lock order (src/fs/README.txt): scheduler in-flight map, then `state`,
+//! to a writer thread. The optional shared tier (`--cache-url`, [`Remote`]) sits behind the
+//! disk: its GETs also happen in [`Cache::load`] and its PUTs on a thread of their own.
+//! Lock order (src/fs/README.txt): scheduler in-flight map, then `state`,
 //! then a render's own lock.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::num::NonZeroUsize;
@@ -17,12 +19,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lru::LruCache;
-use xxhash_rust::xxh3::xxh3_64;
+use xxhash_rust::xxh3::{xxh3_128, xxh3_64};
 
 use super::render::{Outcome, Render};
+use crate::s3::{Client, S3Error};
 
 /// Identity of a source file: a change to any field means new content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,8 +67,18 @@ impl RenderKey {
     /// [`OUTPUT_REVISION`](crate::pipeline::OUTPUT_REVISION), so a build that encodes
     /// differently never serves an older build's output.
     pub fn hash(&self) -> u64 {
+        xxh3_64(self.text().as_bytes())
+    }
+
+    /// The same as [`RenderKey::hash`] on 128 bits: names objects in the shared tier, where
+    /// many hosts' outputs meet and 64 bits would make a collision plausible.
+    pub fn hash128(&self) -> u128 {
+        xxh3_128(self.text().as_bytes())
+    }
+
+    fn text(&self) -> String {
         let s = &self.source;
-        let text = format!(
+        format!(
             "{}|{}|{}|{}|{}|{}.{}",
             s.dev,
             s.ino,
@@ -74,8 +87,31 @@ impl RenderKey {
             self.spec,
             env!("CARGO_PKG_VERSION"),
             crate::pipeline::OUTPUT_REVISION
-        );
-        xxh3_64(text.as_bytes())
+        )
+    }
+}
+
+/// The shared cache tier (`--cache-url s3://BUCKET/PREFIX`): finished outputs as objects
+/// `PREFIX<hash128>.out`, each written with one PUT and carrying the same length and checksum
+/// trailer as disk cache files, so a damaged or truncated object is detected and replaced.
+#[derive(Clone, Debug)]
+pub struct Remote {
+    client: Client,
+    prefix: String,
+}
+
+impl Remote {
+    /// Outputs under `prefix` (empty, or ending in `/`) of the client's bucket.
+    pub fn new(client: Client, prefix: &str) -> Self {
+        Remote {
+            client,
+            prefix: prefix.to_string(),
+        }
+    }
+
+    /// The object key holding `key`'s output.
+    pub fn object(&self, key: &RenderKey) -> String {
+        format!("{}{:032x}.out", self.prefix, key.hash128())
     }
 }
 
@@ -95,7 +131,8 @@ pub enum Lookup {
     Ready(Arc<Render>),
     /// A failure that would happen again (a broken image).
     Failed(Arc<Render>),
-    /// In the disk cache: [`Cache::load`] it on a worker.
+    /// In the disk cache, or perhaps in the shared tier: [`Cache::load`] it on a worker
+    /// (which renders after all when that finds nothing).
     OnDisk,
     /// Unknown: render it.
     Miss,
@@ -105,10 +142,25 @@ pub enum Lookup {
 pub struct Cache {
     shared: Arc<Shared>,
     writer: Option<Writer>,
+    remote: Option<RemoteTier>,
 }
 
-struct Writer {
-    tx: Mutex<Option<Sender<WriteOp>>>,
+/// The shared tier and the thread that uploads to it.
+struct RemoteTier {
+    remote: Remote,
+    writer: Writer<RemoteOp>,
+    /// Output bytes queued for upload.
+    backlog: Arc<AtomicU64>,
+    /// Reads skip the tier until then, after it failed: a down or hung server costs one
+    /// timeout per [`REMOTE_PAUSE`], not one per render.
+    paused_until: Mutex<Option<Instant>>,
+}
+
+/// How long reads skip the shared tier after a failure other than a missing object.
+const REMOTE_PAUSE: Duration = Duration::from_secs(10);
+
+struct Writer<Op = WriteOp> {
+    tx: Mutex<Option<Sender<Op>>>,
     /// Told when the writer thread has written its whole queue and ended.
     ended: Mutex<Receiver<()>>,
 }
@@ -138,10 +190,20 @@ struct State {
     failures: LruCache<RenderKey, Arc<Render>>,
     /// Exact output sizes by key hash.
     sizes: HashMap<u64, u64>,
+    /// Outputs [`Cache::load`]ed from a tier since their last [`Cache::put`]: not uploaded
+    /// to the shared tier again.
+    loaded: HashSet<u64>,
     /// Disk cache files (hash -> bytes on disk), least recently written first.
     files: LruCache<u64, u64>,
     disk_bytes: u64,
     disk_limit: u64,
+}
+
+/// Work for the upload thread.
+enum RemoteOp {
+    /// Object key, the output, bytes counted in the backlog.
+    Store(String, Arc<Render>, u64),
+    Flush(Sender<()>),
 }
 
 enum WriteOp {
@@ -166,6 +228,7 @@ impl Cache {
             alive: HashMap::new(),
             failures: LruCache::new(MAX_FAILURES),
             sizes: HashMap::new(),
+            loaded: HashSet::new(),
             files: LruCache::unbounded(),
             disk_bytes: 0,
             disk_limit: 0,
@@ -178,6 +241,7 @@ impl Cache {
                     backlog: AtomicU64::new(0),
                 }),
                 writer: None,
+                remote: None,
             });
         };
         let log = scan_disk(&dir, &mut state)?;
@@ -210,7 +274,56 @@ impl Cache {
                 tx: Mutex::new(Some(tx)),
                 ended: Mutex::new(ended),
             }),
+            remote: None,
         })
+    }
+
+    /// Adds the shared tier behind memory and disk: loads try it after the disk, finished
+    /// renders are uploaded to it by a thread of their own (a slow server delays nothing
+    /// else; at most 64 MiB wait for it, beyond that uploads are skipped).
+    pub fn with_remote(mut self, remote: Remote) -> io::Result<Self> {
+        let (tx, rx) = channel::<RemoteOp>();
+        let (ended_tx, ended) = channel();
+        let backlog = Arc::new(AtomicU64::new(0));
+        let (r, queued) = (remote.clone(), backlog.clone());
+        std::thread::Builder::new()
+            .name("cache-upload".into())
+            .spawn(move || {
+                let mut warned = false;
+                for op in rx {
+                    match op {
+                        RemoteOp::Store(key, render, total) => {
+                            let mut data = render.bytes();
+                            drop(render);
+                            let sum = xxh3_64(&data);
+                            data.extend_from_slice(&(data.len() as u64).to_le_bytes());
+                            data.extend_from_slice(&sum.to_le_bytes());
+                            if let Err(e) = r.client.put(&key, &data) {
+                                if !std::mem::replace(&mut warned, true) {
+                                    tracing::warn!("shared cache: {e}; outputs stay local");
+                                } else {
+                                    tracing::debug!("shared cache: {e}");
+                                }
+                            }
+                            queued.fetch_sub(total, Ordering::Relaxed);
+                        }
+                        RemoteOp::Flush(done) => {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+                let _ = ended_tx.send(());
+            })?;
+        self.remote = Some(RemoteTier {
+            remote,
+            writer: Writer {
+                tx: Mutex::new(Some(tx)),
+                ended: Mutex::new(ended),
+            },
+            backlog,
+            paused_until: Mutex::new(None),
+        });
+        Ok(self)
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -239,17 +352,28 @@ impl Cache {
         if let Some(r) = st.failures.get(key) {
             return Lookup::Failed(r.clone());
         }
-        if st.files.contains(&key.hash()) {
+        if st.files.contains(&key.hash()) || self.remote.is_some() {
             return Lookup::OnDisk;
         }
         Lookup::Miss
     }
 
-    /// Reads and verifies an output from the disk cache (blocking I/O: render workers only).
-    /// A damaged file is removed and reported as a miss.
+    /// Reads and verifies an output from the disk cache, then the shared tier (blocking I/O:
+    /// render workers only). A damaged file is removed and a damaged object ignored (the
+    /// render that follows replaces it); both count as a miss, as does an unreachable server.
     pub fn load(&self, key: &RenderKey) -> Option<Vec<u8>> {
+        let hash = key.hash();
+        let found = self.load_disk(key).or_else(|| self.load_remote(key))?;
+        self.state().loaded.insert(hash);
+        Some(found)
+    }
+
+    fn load_disk(&self, key: &RenderKey) -> Option<Vec<u8>> {
         let dir = self.shared.dir.as_ref()?;
         let hash = key.hash();
+        if !self.state().files.contains(&hash) {
+            return None;
+        }
         let path = file_path(dir, hash);
         let mut data = Vec::new();
         File::open(&path).ok()?.read_to_end(&mut data).ok()?;
@@ -272,6 +396,39 @@ impl Cache {
         }
     }
 
+    fn load_remote(&self, key: &RenderKey) -> Option<Vec<u8>> {
+        let tier = self.remote.as_ref()?;
+        if lock(&tier.paused_until).is_some_and(|t| Instant::now() < t) {
+            return None;
+        }
+        let r = &tier.remote;
+        let object = r.object(key);
+        match r.client.get(&object) {
+            Ok((_, mut data)) => match verify(&data) {
+                Some(n) => {
+                    data.truncate(n);
+                    Some(data)
+                }
+                None => {
+                    tracing::warn!(
+                        "shared cache object {object} is damaged ({} bytes); re-rendering",
+                        data.len()
+                    );
+                    None
+                }
+            },
+            Err(S3Error::NotFound { .. }) => None,
+            Err(e) => {
+                tracing::warn!(
+                    "shared cache: {e}; rendering locally, not reading it for {} s",
+                    REMOTE_PAUSE.as_secs()
+                );
+                *lock(&tier.paused_until) = Some(Instant::now() + REMOTE_PAUSE);
+                None
+            }
+        }
+    }
+
     /// The exact size of an output rendered before, if known.
     pub fn size(&self, key: &RenderKey) -> Option<u64> {
         self.state().sizes.get(&key.hash()).copied()
@@ -285,8 +442,25 @@ impl Cache {
         };
         let hash = key.hash();
         let mut ops = Vec::new();
+        let mut upload = None;
         {
             let mut st = self.state();
+            // Rendered here (not loaded from a tier): share it.
+            if !st.loaded.remove(&hash) {
+                if let Some(t) = &self.remote {
+                    let total = size + TRAILER as u64;
+                    if t.backlog.load(Ordering::Relaxed) + total <= WRITE_BACKLOG {
+                        t.backlog.fetch_add(total, Ordering::Relaxed);
+                        upload = Some(RemoteOp::Store(
+                            t.remote.object(&key),
+                            render.clone(),
+                            total,
+                        ));
+                    } else {
+                        tracing::debug!("shared cache uploads behind; not storing {hash:016x}");
+                    }
+                }
+            }
             if st.sizes.insert(hash, size) != Some(size) {
                 ops.push(WriteOp::Size(hash, size));
             }
@@ -307,6 +481,11 @@ impl Cache {
         for op in ops {
             self.send(op);
         }
+        if let (Some(op), Some(t)) = (upload, &self.remote) {
+            if let Some(tx) = lock(&t.writer.tx).as_ref() {
+                let _ = tx.send(op);
+            }
+        }
     }
 
     /// Remembers a failure that would happen again with the same bytes.
@@ -322,11 +501,18 @@ impl Cache {
         (st.mem_bytes, st.mem.len(), st.evictions)
     }
 
-    /// Waits until every disk write queued so far is done (tests, shutdown).
+    /// Waits until every disk write and upload queued so far is done (tests, shutdown).
     pub fn flush(&self) {
         let (tx, rx) = channel();
         self.send(WriteOp::Flush(tx));
         let _ = rx.recv();
+        if let Some(t) = &self.remote {
+            let (tx, rx) = channel();
+            if let Some(s) = lock(&t.writer.tx).as_ref() {
+                let _ = s.send(RemoteOp::Flush(tx));
+            }
+            let _ = rx.recv();
+        }
     }
 }
 
@@ -336,6 +522,10 @@ impl Drop for Cache {
             // Closing the channel ends the writer once the queue is written.
             lock(&w.tx).take();
             let _ = lock(&w.ended).recv_timeout(DRAIN_WAIT);
+        }
+        if let Some(t) = self.remote.as_mut() {
+            lock(&t.writer.tx).take();
+            let _ = lock(&t.writer.ended).recv_timeout(DRAIN_WAIT);
         }
     }
 }

@@ -5,8 +5,6 @@
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,13 +16,14 @@ use fuser::{
     ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, Request,
 };
 
-use super::cache::{RenderKey, SourceId};
+use super::cache::RenderKey;
 use super::inode::{self, Inodes, Node, SpecDir};
-use super::names::{inside_meta, Names};
+use super::names::Names;
 use super::render::Render;
-use super::scheduler::Scheduler;
+use super::scheduler::{Scheduler, SourceRef};
 use super::stats::Stats;
 use crate::spec::Spec;
+use crate::store::{errno_of, Meta, Store};
 
 /// Entry lifetime in the kernel, and attribute lifetime of directories: short, because
 /// sources can change and nothing watches them; a change is seen within this time.
@@ -64,8 +63,8 @@ enum Handle {
 
 /// The filesystem state shared by all FUSE threads.
 pub struct ThumbFs {
-    root: PathBuf,
-    root_meta: fs::Metadata,
+    store: Arc<dyn Store>,
+    root_meta: Meta,
     presets: Vec<(String, String)>,
     inodes: Arc<Inodes>,
     names: Names,
@@ -85,7 +84,7 @@ fn errno(e: i32) -> Errno {
 }
 
 fn io_errno(e: &std::io::Error) -> Errno {
-    errno(e.raw_os_error().unwrap_or(libc::EIO))
+    errno(errno_of(e))
 }
 
 fn time(secs: i64, nsecs: i64) -> SystemTime {
@@ -96,8 +95,8 @@ fn time(secs: i64, nsecs: i64) -> SystemTime {
     }
 }
 
-fn attr_from(ino: u64, meta: &fs::Metadata, kind: FileType, size: u64) -> FileAttr {
-    let read = (meta.mode() & 0o444) as u16;
+fn attr_from(ino: u64, meta: &Meta, kind: FileType, size: u64) -> FileAttr {
+    let read = (meta.mode & 0o444) as u16;
     let perm = match kind {
         // Directories are r-x wherever the source is readable.
         FileType::Directory => read | (read >> 2),
@@ -107,15 +106,15 @@ fn attr_from(ino: u64, meta: &fs::Metadata, kind: FileType, size: u64) -> FileAt
         ino: INodeNo(ino),
         size,
         blocks: size.div_ceil(512),
-        atime: time(meta.atime(), meta.atime_nsec()),
-        mtime: time(meta.mtime(), meta.mtime_nsec()),
-        ctime: time(meta.ctime(), meta.ctime_nsec()),
-        crtime: time(meta.mtime(), meta.mtime_nsec()),
+        atime: meta.atime,
+        mtime: meta.mtime,
+        ctime: meta.ctime,
+        crtime: meta.mtime,
         kind,
         perm,
         nlink: if kind == FileType::Directory { 2 } else { 1 },
-        uid: meta.uid(),
-        gid: meta.gid(),
+        uid: meta.uid,
+        gid: meta.gid,
         rdev: 0,
         blksize: 4096,
         flags: 0,
@@ -141,17 +140,17 @@ fn readme() -> &'static str {
 }
 
 impl ThumbFs {
-    /// A filesystem serving `root` (canonical) with these presets and scheduler.
+    /// A filesystem serving `store` with these presets and scheduler.
     pub fn new(
-        root: PathBuf,
+        store: Arc<dyn Store>,
         presets: Vec<(String, String)>,
         sched: Arc<Scheduler>,
         stat_mode: StatMode,
         open_mode: OpenMode,
     ) -> std::io::Result<Self> {
-        let root_meta = fs::metadata(&root)?;
+        let root_meta = store.stat(Path::new(""))?;
         Ok(ThumbFs {
-            root,
+            store,
             root_meta,
             presets,
             inodes: Arc::default(),
@@ -239,7 +238,10 @@ impl ThumbFs {
                 Ok(AttrOrWait::Estimate(a))
             }
             Node::Dir { rel, .. } => {
-                let meta = inside_meta(&self.root, &self.root.join(rel))
+                let meta = self
+                    .store
+                    .stat(rel)
+                    .ok()
                     .filter(|m| m.is_dir())
                     .ok_or(Errno::ENOENT)?;
                 Ok(AttrOrWait::Attr(attr_from(
@@ -250,8 +252,10 @@ impl ThumbFs {
                 )))
             }
             Node::File { spec, rel, source } => {
-                let path = self.root.join(rel);
-                let meta = inside_meta(&self.root, &path)
+                let meta = self
+                    .store
+                    .stat(rel)
+                    .ok()
                     .filter(|m| m.is_file())
                     .ok_or(Errno::ENOENT)?;
                 let key = RenderKey {
@@ -267,19 +271,17 @@ impl ThumbFs {
                     );
                     return Ok(AttrOrWait::Attr(a));
                 }
-                if SourceId::of(&meta) != *source {
+                if meta.id != *source {
                     // An older version, never rendered: it cannot be made any more. The next
                     // lookup of the name gives the new version's inode.
                     return Err(Errno::ENOENT);
                 }
                 if self.stat_mode == StatMode::Estimate && !self.is_open(ino) {
-                    let mut a = attr_from(ino, &meta, FileType::RegularFile, meta.len());
-                    a.blocks = meta.len().div_ceil(512);
+                    let mut a = attr_from(ino, &meta, FileType::RegularFile, meta.len);
+                    a.blocks = meta.len.div_ceil(512);
                     return Ok(AttrOrWait::Estimate(a));
                 }
-                let render = self
-                    .sched
-                    .get(&key, path, &rel.to_string_lossy(), &spec.spec);
+                let render = self.sched.get(&key, self.source(rel), &spec.spec);
                 Ok(AttrOrWait::Wait(
                     render,
                     attr_from(ino, &meta, FileType::RegularFile, 0),
@@ -325,7 +327,7 @@ impl ThumbFs {
             Node::Dir { spec, rel } => {
                 let listing = self
                     .names
-                    .list(&self.root, rel, spec.spec.format)
+                    .list(&*self.store, rel, spec.spec.format)
                     .map_err(|e| io_errno(&e))?;
                 let entry = listing.find(name).ok_or_else(|| {
                     tracing::debug!(
@@ -343,13 +345,16 @@ impl ThumbFs {
                 } else {
                     // A fresh stat: the listing is cached by directory identity, which does
                     // not change when a file is rewritten in place.
-                    let meta = inside_meta(&self.root, &self.root.join(&entry.rel))
+                    let meta = self
+                        .store
+                        .stat(&entry.rel)
+                        .ok()
                         .filter(|m| m.is_file())
                         .ok_or(Errno::ENOENT)?;
                     Node::File {
                         spec: spec.clone(),
                         rel: entry.rel.clone(),
-                        source: SourceId::of(&meta),
+                        source: meta.id,
                     }
                 })
             }
@@ -367,10 +372,7 @@ impl ThumbFs {
                     source,
                     spec: spec.canonical.clone(),
                 };
-                let path = self.root.join(&rel);
-                Ok(self
-                    .sched
-                    .get(&key, path, &rel.to_string_lossy(), &spec.spec))
+                Ok(self.sched.get(&key, self.source(&rel), &spec.spec))
             }
             Some(Node::Meta(m)) if m != inode::META_DIR => {
                 let snap = self
@@ -382,6 +384,14 @@ impl ThumbFs {
                 Err(Some(snap.unwrap_or_else(|| Arc::new(self.meta_bytes(m)))))
             }
             _ => Err(None),
+        }
+    }
+
+    /// What a render of `rel` reads.
+    fn source(&self, rel: &Path) -> SourceRef {
+        SourceRef {
+            store: self.store.clone(),
+            rel: rel.to_path_buf(),
         }
     }
 
@@ -497,9 +507,8 @@ impl Filesystem for ThumbFs {
                 reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO);
             }
             Node::File { spec, rel, source } => {
-                let path = self.root.join(&rel);
                 // Opening needs read permission on the source, like any file.
-                if let Err(e) = fs::File::open(&path) {
+                if let Err(e) = self.store.check_readable(&rel) {
                     return reply.error(io_errno(&e));
                 }
                 let key = RenderKey {
@@ -509,9 +518,7 @@ impl Filesystem for ThumbFs {
                 // An inode serves one source version (a changed file is a new inode), so its
                 // cached pages always hold this output: keep them. If that version is gone and
                 // not cached, the render fails with EIO on read.
-                let render = self
-                    .sched
-                    .get(&key, path, &rel.to_string_lossy(), &spec.spec);
+                let render = self.sched.get(&key, self.source(&rel), &spec.spec);
                 let flags = if render.finished_size().is_none() {
                     // Still rendering: reads arrive as the caller sizes them and wait for bytes.
                     FopenFlags::FOPEN_DIRECT_IO
@@ -632,7 +639,7 @@ impl Filesystem for ThumbFs {
                 }
             }
             Node::Dir { spec, rel } => {
-                let listing = match self.names.list(&self.root, rel, spec.spec.format) {
+                let listing = match self.names.list(&*self.store, rel, spec.spec.format) {
                     Ok(l) => l,
                     Err(e) => return reply.error(io_errno(&e)),
                 };
@@ -650,7 +657,7 @@ impl Filesystem for ThumbFs {
                             Node::File {
                                 spec: spec.clone(),
                                 rel: e.rel.clone(),
-                                source: SourceId::of(&e.meta),
+                                source: e.meta.id,
                             },
                             FileType::RegularFile,
                         )

@@ -77,9 +77,18 @@ fn init_logging(verbose: u8) {
 }
 
 /// The render scheduler with its caches, as the arguments ask.
-fn scheduler(args: &MountArgs) -> Result<Arc<scheduler::Scheduler>, String> {
+fn scheduler(
+    args: &MountArgs,
+    remote: Option<cache::Remote>,
+) -> Result<Arc<scheduler::Scheduler>, String> {
     let disk = args.cache_dir.clone().map(|d| (d, args.cache_disk));
-    let cache = cache::Cache::new(args.cache_mem, disk).map_err(|e| format!("--cache-dir: {e}"))?;
+    let mut cache =
+        cache::Cache::new(args.cache_mem, disk).map_err(|e| format!("--cache-dir: {e}"))?;
+    if let Some(r) = remote {
+        cache = cache
+            .with_remote(r)
+            .map_err(|e| format!("--cache-url: {e}"))?;
+    }
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -96,13 +105,19 @@ fn scheduler(args: &MountArgs) -> Result<Arc<scheduler::Scheduler>, String> {
 }
 
 /// Mounts and serves until unmounted; start-up failures go to `report`.
-fn serve(args: &MountArgs, setup: options::Setup, mut report: Reporter) -> i32 {
+fn serve(args: &MountArgs, mut setup: options::Setup, mut report: Reporter) -> i32 {
     let sigset = daemon::block_signals();
-    let sched = match scheduler(args) {
+    let sched = match scheduler(args, setup.remote.take()) {
         Ok(s) => s,
         Err(msg) => return report.fail(&msg),
     };
-    let fs = match ThumbFs::new(setup.root, setup.presets, sched, args.stat, setup.open_mode) {
+    let fs = match ThumbFs::new(
+        setup.store,
+        setup.presets,
+        sched,
+        args.stat,
+        setup.open_mode,
+    ) {
         Ok(f) => f,
         Err(e) => return report.fail(&format!("{}: {e}", args.src.display())),
     };

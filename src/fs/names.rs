@@ -7,8 +7,6 @@
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, File};
-use std::io::Read;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -16,6 +14,10 @@ use std::sync::{Arc, Mutex};
 use super::cache::SourceId;
 use crate::codec::{self, InputFormat};
 use crate::spec::OutputFormat;
+use crate::store::{Meta, Store};
+
+/// Sniffs at once against a remote store (each is a round trip).
+const PARALLEL_SNIFFS: usize = 16;
 
 /// One visible entry of a spec directory.
 #[derive(Debug, Clone)]
@@ -25,7 +27,7 @@ pub struct Entry {
     /// Path relative to the source root.
     pub rel: PathBuf,
     /// Source metadata (symlinks followed).
-    pub meta: fs::Metadata,
+    pub meta: Meta,
     /// The image format, `None` for a directory.
     pub format: Option<InputFormat>,
 }
@@ -66,17 +68,19 @@ pub struct Names {
 const MAX_LISTINGS: usize = 4096;
 
 impl Names {
-    /// Lists `root/rel` as seen through a spec whose output format is `format` (`None`: keep
-    /// each image's own format where a saver exists).
+    /// Lists directory `rel` of `store` as seen through a spec whose output format is
+    /// `format` (`None`: keep each image's own format where a saver exists).
     pub fn list(
         &self,
-        root: &Path,
+        store: &dyn Store,
         rel: &Path,
         format: Option<OutputFormat>,
     ) -> std::io::Result<Arc<Listing>> {
-        let dir = root.join(rel);
-        let dir_meta = fs::metadata(&dir)?;
-        let key = (rel.to_path_buf(), SourceId::of(&dir_meta), format);
+        let dir_meta = store.stat(rel)?;
+        if !dir_meta.is_dir() {
+            return Err(std::io::Error::from_raw_os_error(libc::ENOTDIR));
+        }
+        let key = (rel.to_path_buf(), dir_meta.id, format);
         if let Some(l) = self
             .listings
             .lock()
@@ -85,7 +89,7 @@ impl Names {
         {
             return Ok(l.clone());
         }
-        let listing = Arc::new(self.build(root, &dir, rel, format)?);
+        let listing = Arc::new(self.build(store, rel, format)?);
         let mut cache = self.listings.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= MAX_LISTINGS {
             cache.clear();
@@ -96,19 +100,18 @@ impl Names {
 
     fn build(
         &self,
-        root: &Path,
-        dir: &Path,
+        store: &dyn Store,
         rel: &Path,
         format: Option<OutputFormat>,
     ) -> std::io::Result<Listing> {
+        let items: Vec<(OsString, Meta)> = store
+            .list(rel)?
+            .into_iter()
+            .filter(|(name, _)| usable_name(name))
+            .collect();
+        let formats = self.formats_of(store, rel, &items);
         let mut found: Vec<(OsString, Entry, Option<&'static str>)> = Vec::new();
-        for item in fs::read_dir(dir)? {
-            let Ok(item) = item else { continue };
-            let name = item.file_name();
-            let path = item.path();
-            let Some(meta) = inside_meta(root, &path) else {
-                continue;
-            };
+        for ((name, meta), input) in items.into_iter().zip(formats) {
             let entry_rel = rel.join(&name);
             if meta.is_dir() {
                 found.push((
@@ -121,10 +124,7 @@ impl Names {
                     },
                     None,
                 ));
-            } else if meta.is_file() {
-                let Some(input) = self.format_of(&path, &meta) else {
-                    continue;
-                };
+            } else if let Some(input) = input {
                 let out = format.unwrap_or_else(|| input.default_output());
                 found.push((
                     name.clone(),
@@ -173,39 +173,88 @@ impl Names {
         Ok(Listing { entries, by_name })
     }
 
-    /// The image format of a file by its magic bytes, remembered per source identity.
-    pub fn format_of(&self, path: &Path, meta: &fs::Metadata) -> Option<InputFormat> {
-        let id = SourceId::of(meta);
+    /// The formats of the files among `items` (in order; `None` for directories and
+    /// non-images), sniffing those not yet known, in parallel on a remote store.
+    fn formats_of(
+        &self,
+        store: &dyn Store,
+        rel: &Path,
+        items: &[(OsString, Meta)],
+    ) -> Vec<Option<InputFormat>> {
+        let mut out: Vec<Option<Option<InputFormat>>> = {
+            let known = self.formats.lock().unwrap_or_else(|e| e.into_inner());
+            items
+                .iter()
+                .map(|(_, m)| {
+                    if m.is_dir() {
+                        Some(None)
+                    } else {
+                        known.get(&m.id).copied()
+                    }
+                })
+                .collect()
+        };
+        let todo: Vec<usize> = (0..items.len()).filter(|&i| out[i].is_none()).collect();
+        let sniff = |i: usize| {
+            let (name, meta) = &items[i];
+            self.sniff(store, &rel.join(name), meta)
+        };
+        let found: Vec<Option<InputFormat>> = if store.is_remote() && todo.len() > 1 {
+            let chunk = todo.len().div_ceil(PARALLEL_SNIFFS);
+            std::thread::scope(|s| {
+                let handles: Vec<_> = todo
+                    .chunks(chunk)
+                    .map(|part| s.spawn(move || part.iter().map(|&i| sniff(i)).collect::<Vec<_>>()))
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap_or_default())
+                    .collect()
+            })
+        } else {
+            todo.iter().map(|&i| sniff(i)).collect()
+        };
+        for (&i, f) in todo.iter().zip(found) {
+            out[i] = Some(f);
+        }
+        out.into_iter().map(Option::flatten).collect()
+    }
+
+    /// The image format of one file by its magic bytes, remembered per source identity.
+    pub fn format_of(&self, store: &dyn Store, rel: &Path, meta: &Meta) -> Option<InputFormat> {
         if let Some(f) = self
             .formats
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&id)
+            .get(&meta.id)
         {
             return *f;
         }
-        let mut head = [0u8; codec::SNIFF_LEN];
-        let n = File::open(path)
-            .and_then(|mut f| read_up_to(&mut f, &mut head))
-            .unwrap_or(0);
-        let format = codec::detect(&head[..n]).filter(|f| f.is_supported());
+        self.sniff(store, rel, meta)
+    }
+
+    fn sniff(&self, store: &dyn Store, rel: &Path, meta: &Meta) -> Option<InputFormat> {
+        let head = match store.head(rel, &meta.id, codec::SNIFF_LEN) {
+            Ok(h) => h,
+            Err(e) => {
+                // Not remembered: a transient failure must not hide the file for good.
+                tracing::debug!("{}: sniffing: {e}", rel.display());
+                return None;
+            }
+        };
+        let format = codec::detect(&head).filter(|f| f.is_supported());
         self.formats
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(id, format);
+            .insert(meta.id, format);
         format
     }
 }
 
-fn read_up_to(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
+/// Names a directory entry can have: an object key may hold empty, `.` or `..` segments,
+/// which no path can name.
+fn usable_name(name: &OsStr) -> bool {
+    !(name.is_empty() || name == "." || name == ".." || name.as_bytes().contains(&b'/'))
 }
 
 /// `name` with its extension replaced by `ext` (kept when it already means that format).
@@ -227,23 +276,10 @@ fn renamed(name: &OsStr, ext: &str) -> OsString {
     OsString::from_vec(out)
 }
 
-/// Metadata of `path` with symlinks followed, but only when the target stays inside `root`.
-pub fn inside_meta(root: &Path, path: &Path) -> Option<fs::Metadata> {
-    let lmeta = fs::symlink_metadata(path).ok()?;
-    if !lmeta.file_type().is_symlink() {
-        return Some(lmeta);
-    }
-    let target = fs::canonicalize(path).ok()?;
-    let root = fs::canonicalize(root).ok()?;
-    if !target.starts_with(&root) {
-        return None;
-    }
-    fs::metadata(&target).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn extensions_follow_the_output_format() {
@@ -263,8 +299,9 @@ mod tests {
         fs::write(dir.path().join("notes.txt"), b"hello").unwrap();
         fs::create_dir(dir.path().join("sub")).unwrap();
         let names = Names::default();
+        let store = crate::store::LocalStore::new(dir.path()).unwrap();
         let l = names
-            .list(dir.path(), Path::new(""), Some(OutputFormat::Png))
+            .list(&store, Path::new(""), Some(OutputFormat::Png))
             .unwrap();
         let shown: Vec<_> = l.entries.iter().map(|e| e.name.clone()).collect();
         assert_eq!(
@@ -275,7 +312,7 @@ mod tests {
             l.find(OsStr::new("photo.jpg.png")).unwrap().rel,
             Path::new("photo.jpg")
         );
-        let l = names.list(dir.path(), Path::new(""), None).unwrap();
+        let l = names.list(&store, Path::new(""), None).unwrap();
         let shown: Vec<_> = l.entries.iter().map(|e| e.name.clone()).collect();
         assert_eq!(shown, ["other.jpeg", "photo.jpg", "photo.png", "sub"]);
     }

@@ -5,8 +5,12 @@
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use std::sync::Arc;
 
 use super::filesystem::{OpenMode, StatMode};
+use crate::store::{LocalStore, ObjectStore, Store};
 
 /// Presets listed in the mount root when no others are given.
 pub const DEFAULT_PRESETS: &[(&str, &str)] = &[
@@ -19,7 +23,7 @@ pub const DEFAULT_PRESETS: &[(&str, &str)] = &[
 /// Options of `thumbfs mount`.
 #[derive(Debug, clap::Args)]
 pub struct MountArgs {
-    /// Directory of images to serve (never written).
+    /// Directory of images to serve (never written), or `s3://BUCKET[/PREFIX]`.
     pub src: PathBuf,
     /// Empty directory to mount on.
     pub mnt: PathBuf,
@@ -38,6 +42,11 @@ pub struct MountArgs {
     /// Keep finished outputs and their sizes here across mounts.
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// A render cache shared by every host given the same URL, s3://BUCKET/PREFIX: outputs
+    /// found there are served without rendering, new ones are stored there (behind the
+    /// memory and --cache-dir tiers). Endpoint and credentials from the AWS_* variables.
+    #[arg(long, value_name = "URL")]
+    pub cache_url: Option<String>,
     /// Disk space for --cache-dir.
     #[arg(long, default_value = "1G", value_parser = parse_size, value_name = "SIZE")]
     pub cache_disk: u64,
@@ -59,6 +68,13 @@ pub struct MountArgs {
     /// Fail a render (EIO) after this many seconds.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub render_timeout: u64,
+    /// How long an `s3://` source's directory listing is reused before it is fetched again
+    /// (a changed object shows its new version after at most this long).
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub list_ttl: u64,
+    /// S3 endpoint URL for `s3://` sources (default: AWS_ENDPOINT_URL, else AWS).
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
     /// Mount options, comma-separated: FUSE's (`allow_other`, `allow_root`, `noatime`,
     /// `fsname=NAME`, ...) as for sshfs, and every option above in KEY=VALUE form
     /// (`cache_dir=/var/cache/thumbfs,preset=thumb=256x256,stat=estimate`) for fstab.
@@ -119,6 +135,7 @@ pub fn take_thumbfs_options(args: &mut MountArgs) -> Result<(), String> {
             "cache_mem" => args.cache_mem = parse_size(&need(value)?).map_err(bad)?,
             "cache_dir" => args.cache_dir = Some(need(value)?.into()),
             "cache_disk" => args.cache_disk = parse_size(&need(value)?).map_err(bad)?,
+            "cache_url" => args.cache_url = Some(need(value)?),
             "open_mode" => {
                 args.open_mode = <OpenMode as clap::ValueEnum>::from_str(&need(value)?, false)
                     .map_err(|_| format!("-o {opt}: expected per-open or no-open"))?
@@ -130,6 +147,8 @@ pub fn take_thumbfs_options(args: &mut MountArgs) -> Result<(), String> {
             "threads" => args.threads = Some(num(value)? as usize),
             "max_pixels" => args.max_pixels = num(value)?,
             "render_timeout" => args.render_timeout = num(value)?,
+            "list_ttl" => args.list_ttl = num(value)?,
+            "s3_endpoint" => args.s3_endpoint = Some(need(value)?),
             "foreground" => args.foreground = true,
             "verbose" => args.verbose = args.verbose.max(num(value).unwrap_or(1) as u8),
             // mount(8) / systemd bookkeeping, meaningless to the filesystem.
@@ -148,17 +167,19 @@ pub fn take_thumbfs_options(args: &mut MountArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// What the start-up checks produce: the canonical source root, the presets and the modes.
+/// What the start-up checks produce: the source store, the presets and the modes.
 pub(crate) struct Setup {
-    pub root: PathBuf,
+    pub store: Arc<dyn Store>,
     pub presets: Vec<(String, String)>,
     pub open_mode: OpenMode,
+    /// The shared cache tier (`--cache-url`), its bucket checked.
+    pub remote: Option<crate::fs::cache::Remote>,
 }
 
 /// Start-up checks, each with a message saying what to do.
 pub(crate) fn check(args: &MountArgs) -> Result<Setup, String> {
-    let root = check_source(&args.src)?;
-    check_mount_point(&args.mnt, &root)?;
+    let (store, root) = open_store(args)?;
+    check_mount_point(&args.mnt, root.as_deref())?;
     fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -173,24 +194,67 @@ pub(crate) fn check(args: &MountArgs) -> Result<Setup, String> {
         // stop at it.
         return Err("--open-mode no-open needs --stat exact".into());
     }
+    let remote = args
+        .cache_url
+        .as_deref()
+        .map(|u| check_cache_url(u, args.s3_endpoint.as_deref()))
+        .transpose()?;
     Ok(Setup {
-        root,
+        store,
         presets,
         open_mode,
+        remote,
     })
 }
 
-/// The source must be a directory; returns its canonical path.
-fn check_source(src: &Path) -> Result<PathBuf, String> {
+/// `--cache-url`: a valid s3:// URL whose bucket answers to our credentials, checked before
+/// mounting so a typo or a wrong key is one clear line, not a mount that never shares.
+fn check_cache_url(url: &str, endpoint: Option<&str>) -> Result<crate::fs::cache::Remote, String> {
+    use crate::s3::{Client, S3Config, S3Url};
+    let fail = |e: crate::s3::S3Error| format!("--cache-url {url}: {e}");
+    let u: S3Url = url.parse().map_err(fail)?;
+    // The tier is optional: a slow server should cost a render little before it is
+    // rendered locally, so fewer attempts and shorter timeouts than for sources.
+    let cfg = S3Config::from_env(endpoint)
+        .map_err(fail)?
+        .with_timeouts(Duration::from_secs(2), Duration::from_secs(5))
+        .with_attempts(2);
+    let client = Client::new(&cfg, &u.bucket).map_err(fail)?;
+    client.check_bucket().map_err(fail)?;
+    Ok(crate::fs::cache::Remote::new(client, &u.prefix))
+}
+
+/// The source store: an object store for `s3://`, else a directory (with its canonical path,
+/// for the mount point check).
+fn open_store(args: &MountArgs) -> Result<(Arc<dyn Store>, Option<PathBuf>), String> {
+    let src = args.src.as_path();
+    if let Some(text) = src.to_str().filter(|t| t.starts_with("s3://")) {
+        let store = object_store(text, args.s3_endpoint.as_deref(), args.list_ttl)?;
+        return Ok((Arc::new(store), None));
+    }
     let meta = fs::metadata(src).map_err(|e| format!("{}: {e}", src.display()))?;
     if !meta.is_dir() {
         return Err(format!("{}: not a directory", src.display()));
     }
-    fs::canonicalize(src).map_err(|e| format!("{}: {e}", src.display()))
+    let store = LocalStore::new(src).map_err(|e| format!("{}: {e}", src.display()))?;
+    let root = store.root().to_path_buf();
+    Ok((Arc::new(store), Some(root)))
 }
 
-/// The mount point must be an empty directory, not mounted, not inside the source.
-fn check_mount_point(mnt: &Path, root: &Path) -> Result<(), String> {
+/// An object store for `s3://BUCKET[/PREFIX]`, checked to answer (bucket and credentials).
+pub fn object_store(
+    url: &str,
+    endpoint: Option<&str>,
+    list_ttl: u64,
+) -> Result<ObjectStore, String> {
+    let parsed: crate::s3::S3Url = url.parse().map_err(|e| format!("{e}"))?;
+    let cfg = crate::s3::S3Config::from_env(endpoint).map_err(|e| e.to_string())?;
+    ObjectStore::connect(parsed, &cfg, std::time::Duration::from_secs(list_ttl))
+        .map_err(|e| format!("{url}: {e}"))
+}
+
+/// The mount point must be an empty directory, not mounted, not inside a source directory.
+fn check_mount_point(mnt: &Path, root: Option<&Path>) -> Result<(), String> {
     let mmeta = fs::metadata(mnt).map_err(|e| format!("mount point {}: {e}", mnt.display()))?;
     if !mmeta.is_dir() {
         return Err(format!("mount point {}: not a directory", mnt.display()));
@@ -209,7 +273,7 @@ fn check_mount_point(mnt: &Path, root: &Path) -> Result<(), String> {
         return Err(format!("mount point {} is not empty", mnt.display()));
     }
     let mnt_canon = fs::canonicalize(mnt).map_err(|e| format!("{}: {e}", mnt.display()))?;
-    if mnt_canon.starts_with(root) {
+    if root.is_some_and(|r| mnt_canon.starts_with(r)) {
         return Err(format!(
             "mount point {} is inside the source directory",
             mnt.display()

@@ -7,12 +7,12 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::cache::{Cache, Lookup, RenderKey, SourceId};
+use super::cache::{Cache, Lookup, RenderKey};
 use super::render::{Outcome, Render, RenderTarget};
 use super::stats::Stats;
-use crate::io::source::FileConnection;
 use crate::pipeline::{self, RenderOptions};
 use crate::spec::Spec;
+use crate::store::{errno_of, Store};
 use crate::Source;
 
 /// Whether rendering the same bytes again would fail the same way.
@@ -21,10 +21,19 @@ fn deterministic(e: &crate::Error) -> bool {
     !matches!(e, E::Read(_) | E::Write(_) | E::Cancelled(_))
 }
 
+/// A file of a store: what a render reads.
+#[derive(Clone)]
+pub struct SourceRef {
+    /// The store holding it.
+    pub store: Arc<dyn Store>,
+    /// Path relative to the store's root.
+    pub rel: PathBuf,
+}
+
 /// A render to run.
 struct Job {
     key: RenderKey,
-    path: PathBuf,
+    source: SourceRef,
     /// Path relative to the source root, for messages.
     shown: String,
     spec: Spec,
@@ -92,7 +101,9 @@ impl Scheduler {
 
     /// The output for `key`: finished from the cache, the one already running, or a new
     /// render queued now.
-    pub fn get(&self, key: &RenderKey, path: PathBuf, shown: &str, spec: &Spec) -> Arc<Render> {
+    pub fn get(&self, key: &RenderKey, source: SourceRef, spec: &Spec) -> Arc<Render> {
+        let shown = source.rel.to_string_lossy().into_owned();
+        let shown = shown.as_str();
         let mut inflight = self.lock_inflight();
         if let Some((r, _)) = inflight.get(key) {
             return r.clone();
@@ -117,7 +128,7 @@ impl Scheduler {
         Stats::bump(&self.stats.in_flight);
         let job = Job {
             key: key.clone(),
-            path,
+            source,
             shown: shown.to_string(),
             spec: spec.clone(),
             render: render.clone(),
@@ -163,7 +174,7 @@ impl Scheduler {
     fn run(&self, job: Job, opts: &RenderOptions) {
         let Job {
             key,
-            path,
+            source,
             shown,
             spec,
             render,
@@ -186,23 +197,14 @@ impl Scheduler {
             if render.outcome().is_some() {
                 return Err((libc::EIO, "timed out in the queue".into(), false));
             }
-            let io =
-                |e: std::io::Error| (e.raw_os_error().unwrap_or(libc::EIO), e.to_string(), false);
-            let file = std::fs::File::open(&path).map_err(io)?;
-            // Identity of the file we read, not of whatever the path names later: a source
-            // deleted or renamed over mid-render still yields its whole, consistent output for
-            // the readers that opened it; only a write into this very file spoils the bytes.
-            let identity = |f: &std::fs::File| f.metadata().map(|m| SourceId::of(&m)).ok();
-            if identity(&file) != Some(key.source) {
-                return Err((libc::EIO, "source changed before rendering".into(), false));
-            }
-            let check = file.try_clone().map_err(io)?;
-            let src = Source::new(FileConnection::new(file).map_err(io)?, shown.clone());
+            let io = |e: std::io::Error| (errno_of(&e), e.to_string(), false);
+            let opened = source.store.open(&source.rel, &key.source).map_err(io)?;
+            let src = Source::new(opened.conn, shown.clone());
             let mut target = RenderTarget(render.clone());
             pipeline::render(src, &spec, &mut target, opts)
                 .map_err(|e| (e.errno(), e.to_string(), deterministic(&e)))?;
             // Written to while we read it: the bytes may mix old and new content.
-            if identity(&check) != Some(key.source) {
+            if !(opened.unchanged)() {
                 return Err((libc::EIO, "source changed while rendering".into(), false));
             }
             Ok(())

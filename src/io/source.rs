@@ -43,6 +43,21 @@ pub trait Connection: Send {
     }
 }
 
+impl<C: Connection + ?Sized> Connection for Box<C> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (**self).read(buf)
+    }
+    fn can_seek(&self) -> bool {
+        (**self).can_seek()
+    }
+    fn seek_to(&mut self, pos: u64) -> io::Result<()> {
+        (**self).seek_to(pos)
+    }
+    fn len(&self) -> Option<u64> {
+        (**self).len()
+    }
+}
+
 /// A file read with positioned reads (`pread`), so it never shares a file offset.
 pub struct FileConnection {
     file: File,

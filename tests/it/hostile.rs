@@ -319,7 +319,11 @@ fn run_cat(virt: &Path) -> (Result<Vec<u8>, String>, Duration) {
 fn shown(src: &Path, spec: &str) -> HashMap<String, String> {
     let format = spec.parse::<thumbfs::Spec>().unwrap().format;
     thumbfs::fs::names::Names::default()
-        .list(src, Path::new(""), format)
+        .list(
+            &thumbfs::store::LocalStore::new(src).unwrap(),
+            Path::new(""),
+            format,
+        )
         .unwrap()
         .entries
         .iter()
@@ -671,7 +675,8 @@ fn virtual_names(root: &Path, spec: &str) -> BTreeMap<PathBuf, PathBuf> {
     let mut out = BTreeMap::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
-        for e in &names.list(root, &rel, format).unwrap().entries {
+        let store = thumbfs::store::LocalStore::new(root).unwrap();
+        for e in &names.list(&store, &rel, format).unwrap().entries {
             if e.is_dir() {
                 stack.push(e.rel.clone());
             } else {

@@ -59,7 +59,8 @@ fn every_corpus_file_matches_convert_and_sizes_are_exact() {
         for dir in dirs {
             let listing = thumbfs::fs::names::Names::default();
             let format = spec.parse::<Spec>().unwrap().format;
-            let l = listing.list(&root, Path::new(dir), format).unwrap();
+            let store = thumbfs::store::LocalStore::new(&root).unwrap();
+            let l = listing.list(&store, Path::new(dir), format).unwrap();
             let shown = shown_names(&m, spec, dir);
             let expected: Vec<String> = l
                 .entries

@@ -122,7 +122,11 @@ fn thirty_two_readers_random_preads_small_cache() {
     let mut targets = Vec::new();
     for (si, spec) in SPECS.iter().enumerate() {
         let listing = thumbfs::fs::names::Names::default()
-            .list(src.path(), Path::new(""), format_of(spec))
+            .list(
+                &thumbfs::store::LocalStore::new(src.path()).unwrap(),
+                Path::new(""),
+                format_of(spec),
+            )
             .unwrap();
         for (fi, (name, o)) in names.iter().enumerate() {
             let e = listing

@@ -195,3 +195,4 @@ pub fn sample_icc(dir: &Path) -> (PathBuf, Vec<u8>) {
 }
 
 pub mod mount;
+pub mod s3;

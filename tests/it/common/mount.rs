@@ -25,6 +25,11 @@ pub struct Mount {
 impl Mount {
     /// Mounts `src` with extra `opts` and waits until `.thumbfs/stats` answers.
     pub fn new(src: &Path, opts: &[&str]) -> Mount {
+        Mount::with_env(src, opts, &[])
+    }
+
+    /// [`Mount::new`] with extra environment variables for the daemon.
+    pub fn with_env(src: &Path, opts: &[&str], env: &[(&str, &str)]) -> Mount {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().with_extension("log");
         let child = Command::new(thumbfs_bin())
@@ -33,6 +38,7 @@ impl Mount {
             .arg(src)
             .arg(dir.path())
             .env("RUST_LOG", "thumbfs=info")
+            .envs(env.iter().copied())
             .stderr(fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();

@@ -1,0 +1,479 @@
+//! An S3-compatible bucket (under a key prefix) as a [`Store`]: keys are the tree, `/` the
+//! separator. Listings are cached for a TTL; a source is read through [`ObjectConnection`],
+//! ranged GETs pinned to the listed ETag, with a read-ahead thread sized for latency.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::{Kind, Meta, Opened, Store};
+use crate::fs::cache::SourceId;
+use crate::io::source::Connection;
+use crate::s3::{Client, ObjectMeta, S3Config, S3Error, S3Url};
+
+/// First read-ahead window: a header and the first rows arrive in one round trip.
+const FIRST_WINDOW: u64 = 256 * 1024;
+/// Window after a seek away from where reading was (TIFF tiles): fetch little.
+const SEEK_WINDOW: u64 = 64 * 1024;
+/// Largest window: sequential reads double up to this.
+const MAX_WINDOW: u64 = 4 * 1024 * 1024;
+/// Windows fetched ahead of the reader (memory per render: at most this many MAX_WINDOWs).
+const AHEAD: usize = 2;
+/// Seek windows remembered for loaders that jump back and forth.
+const RECENT: usize = 16;
+
+/// One directory level as listed, with its identity (a hash of what it holds).
+struct DirListing {
+    fetched: Instant,
+    entries: Vec<(OsString, Meta, Option<String>)>,
+    id: SourceId,
+}
+
+/// A bucket and prefix seen as a directory tree.
+pub struct ObjectStore {
+    client: Client,
+    url: S3Url,
+    ttl: Duration,
+    /// Identity of this bucket in [`SourceId::dev`]: the same on every host.
+    dev: u64,
+    listings: Mutex<HashMap<String, Arc<DirListing>>>,
+    uid: u32,
+    gid: u32,
+}
+
+fn s3_io(e: S3Error) -> io::Error {
+    let kind = match e.errno() {
+        libc::ENOENT => io::ErrorKind::NotFound,
+        libc::EACCES => io::ErrorKind::PermissionDenied,
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, e)
+}
+
+fn time_ns(ns: i64) -> SystemTime {
+    if ns >= 0 {
+        UNIX_EPOCH + Duration::from_nanos(ns as u64)
+    } else {
+        UNIX_EPOCH
+    }
+}
+
+impl ObjectStore {
+    /// A store over `url`, checking that the bucket answers with these credentials.
+    pub fn connect(url: S3Url, cfg: &S3Config, ttl: Duration) -> Result<Self, S3Error> {
+        let client = Client::new(cfg, &url.bucket)?;
+        client.check_bucket()?;
+        Ok(Self::with_client(client, url, ttl))
+    }
+
+    /// A store over `url` using `client` (no request made).
+    pub fn with_client(client: Client, url: S3Url, ttl: Duration) -> Self {
+        // SAFETY: getuid/getgid cannot fail.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        ObjectStore {
+            dev: xxh3_64(format!("s3://{}", url.bucket).as_bytes()),
+            client,
+            url,
+            ttl,
+            listings: Mutex::default(),
+            uid,
+            gid,
+        }
+    }
+
+    /// The client (request and byte counters).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The full key of `rel`, or of directory `rel` with a trailing `/`.
+    fn key(&self, rel: &Path, dir: bool) -> String {
+        let mut key = self.url.prefix.clone();
+        let rel = rel.to_string_lossy();
+        key.push_str(&rel);
+        if dir && !rel.is_empty() {
+            key.push('/');
+        }
+        key
+    }
+
+    /// The metadata of one object version, the same on every host.
+    fn object_meta(&self, o: &ObjectMeta) -> Meta {
+        let t = time_ns(o.last_modified_ns);
+        Meta {
+            kind: Kind::File,
+            len: o.size,
+            id: SourceId {
+                dev: self.dev,
+                ino: xxh3_64(format!("{}\n{}", o.key, o.etag).as_bytes()),
+                size: o.size,
+                mtime_ns: o.last_modified_ns,
+            },
+            mtime: t,
+            atime: t,
+            ctime: t,
+            mode: 0o444,
+            uid: self.uid,
+            gid: self.gid,
+        }
+    }
+
+    fn dir_meta(&self, id: SourceId) -> Meta {
+        Meta {
+            kind: Kind::Dir,
+            len: 0,
+            id,
+            mtime: UNIX_EPOCH,
+            atime: UNIX_EPOCH,
+            ctime: UNIX_EPOCH,
+            mode: 0o555,
+            uid: self.uid,
+            gid: self.gid,
+        }
+    }
+
+    /// Directory `rel`, from the cache while younger than the TTL.
+    fn listing(&self, rel: &Path) -> io::Result<Arc<DirListing>> {
+        let prefix = self.key(rel, true);
+        if let Some(l) = self
+            .listings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&prefix)
+        {
+            if l.fetched.elapsed() < self.ttl {
+                return Ok(l.clone());
+            }
+        }
+        let listed = self.client.list(&prefix).map_err(s3_io)?;
+        let mut summary = String::new();
+        let mut entries = Vec::new();
+        for p in &listed.prefixes {
+            let name = p[prefix.len()..].trim_end_matches('/');
+            summary.push_str(&format!("d {name}\n"));
+            let id = SourceId {
+                dev: self.dev,
+                ino: xxh3_64(p.as_bytes()),
+                size: 0,
+                mtime_ns: 0,
+            };
+            entries.push((OsString::from(name), self.dir_meta(id), None));
+        }
+        for o in &listed.objects {
+            let name = &o.key[prefix.len()..];
+            summary.push_str(&format!("f {name} {} {}\n", o.etag, o.size));
+            entries.push((
+                OsString::from(name),
+                self.object_meta(o),
+                Some(o.etag.clone()),
+            ));
+        }
+        let l = Arc::new(DirListing {
+            fetched: Instant::now(),
+            entries,
+            id: SourceId {
+                dev: self.dev,
+                ino: xxh3_64(prefix.as_bytes()),
+                size: summary.len() as u64,
+                mtime_ns: xxh3_64(summary.as_bytes()) as i64,
+            },
+        });
+        self.listings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(prefix, l.clone());
+        Ok(l)
+    }
+
+    /// The listed entry `rel` (not the root).
+    fn entry(&self, rel: &Path) -> io::Result<(Meta, Option<String>)> {
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        let name = rel.file_name().ok_or_else(not_found)?;
+        let l = self.listing(parent)?;
+        l.entries
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, m, e)| (m.clone(), e.clone()))
+            .ok_or_else(not_found)
+    }
+
+    /// Opens one object by its full key (the CLI's `s3://BUCKET/KEY`), as it is now.
+    pub fn open_key(&self, key: &str) -> io::Result<ObjectConnection> {
+        let o = self.client.head(key).map_err(s3_io)?;
+        Ok(ObjectConnection::new(
+            self.client.clone(),
+            o.key.clone(),
+            o.etag,
+            o.size,
+        ))
+    }
+}
+
+fn not_found() -> io::Error {
+    io::Error::from_raw_os_error(libc::ENOENT)
+}
+
+impl Store for ObjectStore {
+    fn stat(&self, rel: &Path) -> io::Result<Meta> {
+        if rel.as_os_str().is_empty() {
+            return Ok(self.dir_meta(self.listing(rel)?.id));
+        }
+        let (meta, _) = self.entry(rel)?;
+        if meta.is_dir() {
+            // A directory's identity is what it holds, so a cached view of it ends when
+            // its listing changes.
+            return Ok(self.dir_meta(self.listing(rel)?.id));
+        }
+        Ok(meta)
+    }
+
+    fn list(&self, rel: &Path) -> io::Result<Vec<(OsString, Meta)>> {
+        Ok(self
+            .listing(rel)?
+            .entries
+            .iter()
+            .map(|(n, m, _)| (n.clone(), m.clone()))
+            .collect())
+    }
+
+    fn open(&self, rel: &Path, id: &SourceId) -> io::Result<Opened> {
+        let (meta, etag) = self.entry(rel)?;
+        let etag = etag.ok_or_else(|| io::Error::from_raw_os_error(libc::EISDIR))?;
+        if meta.id != *id {
+            return Err(io::Error::other("source changed before rendering"));
+        }
+        let conn = ObjectConnection::new(self.client.clone(), self.key(rel, false), etag, meta.len);
+        // Every GET is pinned to the ETag: a replaced object fails the read, never mixes.
+        Ok(Opened {
+            conn: Box::new(conn),
+            unchanged: Box::new(|| true),
+        })
+    }
+
+    fn head(&self, rel: &Path, id: &SourceId, n: usize) -> io::Result<Vec<u8>> {
+        let (meta, etag) = self.entry(rel)?;
+        if meta.id != *id {
+            return Err(io::Error::other("source changed"));
+        }
+        self.client
+            .get_range(&self.key(rel, false), 0, n as u64, etag.as_deref())
+            .map_err(s3_io)
+    }
+
+    fn is_remote(&self) -> bool {
+        true
+    }
+
+    fn describe(&self) -> String {
+        self.url.to_string()
+    }
+}
+
+/// Windows fetched by a background thread, in order, from `next`.
+struct ReadAhead {
+    /// Offset of the next window the thread delivers.
+    next: u64,
+    rx: Receiver<io::Result<Vec<u8>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A seekable [`Connection`] over ranged GETs of one object version.
+pub struct ObjectConnection {
+    client: Client,
+    key: Arc<str>,
+    etag: Arc<str>,
+    len: u64,
+    pos: u64,
+    /// The window last fetched and where it starts.
+    window: Vec<u8>,
+    window_at: u64,
+    /// The first window, kept: loaders read the header, then seek back to decode.
+    head: Vec<u8>,
+    /// Small windows fetched after seeks, oldest first.
+    recent: Vec<(u64, Vec<u8>)>,
+    ahead: Option<ReadAhead>,
+}
+
+impl ObjectConnection {
+    /// Reads `key` as of `etag` (`len` bytes long).
+    pub fn new(client: Client, key: String, etag: String, len: u64) -> Self {
+        ObjectConnection {
+            client,
+            key: key.into(),
+            etag: etag.into(),
+            len,
+            pos: 0,
+            window: Vec::new(),
+            window_at: 0,
+            head: Vec::new(),
+            recent: Vec::new(),
+            ahead: None,
+        }
+    }
+
+    /// Starts fetching windows from `from` on, growing from `first`.
+    fn read_ahead(&mut self, from: u64, first: u64) {
+        let (tx, rx) = sync_channel(AHEAD);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (client, key, etag, len) = (
+            self.client.clone(),
+            self.key.clone(),
+            self.etag.clone(),
+            self.len,
+        );
+        let halt = stop.clone();
+        let spawned = std::thread::Builder::new()
+            .name("s3-read-ahead".into())
+            .spawn(move || {
+                let (mut at, mut size) = (from, first);
+                while at < len && !halt.load(Ordering::Relaxed) {
+                    let end = (at + size).min(len);
+                    let got = client
+                        .get_range(&key, at, end, Some(&etag))
+                        .map_err(s3_io)
+                        .and_then(|b| {
+                            if b.is_empty() {
+                                Err(io::Error::new(
+                                    io::ErrorKind::UnexpectedEof,
+                                    format!("s3 key {key:?}: object shorter than listed"),
+                                ))
+                            } else {
+                                Ok(b)
+                            }
+                        });
+                    let failed = got.is_err();
+                    at += got.as_ref().map_or(0, |b| b.len() as u64);
+                    if tx.send(got).is_err() || failed {
+                        return;
+                    }
+                    size = (size * 2).min(MAX_WINDOW);
+                }
+            });
+        if spawned.is_ok() {
+            self.ahead = Some(ReadAhead {
+                next: from,
+                rx,
+                stop,
+            });
+        }
+    }
+
+    /// Makes the window hold `self.pos`.
+    fn fill(&mut self) -> io::Result<()> {
+        let sequential = self.pos == self.window_at + self.window.len() as u64
+            || self.pos == self.head.len() as u64;
+        if let Some(a) = &mut self.ahead {
+            if a.next == self.pos {
+                let bytes = a.rx.recv().map_err(|_| {
+                    io::Error::other(format!("s3 key {:?}: read-ahead stopped", self.key))
+                })??;
+                self.window_at = a.next;
+                a.next += bytes.len() as u64;
+                self.window = bytes;
+                return Ok(());
+            }
+        }
+        self.ahead = None;
+        if let Some(i) = self
+            .recent
+            .iter()
+            .position(|(at, b)| self.pos >= *at && self.pos < at + b.len() as u64)
+        {
+            // Seeking back into a window fetched before (TIFF directories, then tiles).
+            let (at, bytes) = self.recent.remove(i);
+            self.keep(std::mem::replace(&mut self.window, bytes), self.window_at);
+            self.window_at = at;
+            return Ok(());
+        }
+        if sequential && self.pos != 0 {
+            // Reading front to back: a thread streams growing windows ahead of the decoder.
+            let last = self.window.len().max(self.head.len()) as u64;
+            let first = (last * 2).clamp(SEEK_WINDOW * 2, MAX_WINDOW);
+            self.read_ahead(self.pos, first);
+            if self.ahead.is_some() {
+                return self.fill();
+            }
+        }
+        let size = if self.pos == 0 {
+            FIRST_WINDOW
+        } else {
+            SEEK_WINDOW
+        };
+        let end = (self.pos + size).min(self.len);
+        let bytes = self
+            .client
+            .get_range(&self.key, self.pos, end, Some(&self.etag))
+            .map_err(s3_io)?;
+        if bytes.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("s3 key {:?}: object shorter than listed", self.key),
+            ));
+        }
+        if self.pos == 0 {
+            self.head = bytes;
+            return Ok(());
+        }
+        let old = std::mem::replace(&mut self.window, bytes);
+        self.keep(old, self.window_at);
+        self.window_at = self.pos;
+        Ok(())
+    }
+
+    /// Remembers a small window a loader may seek back into; streamed windows are not kept.
+    fn keep(&mut self, bytes: Vec<u8>, at: u64) {
+        if bytes.is_empty() || bytes.len() as u64 > FIRST_WINDOW || at == 0 {
+            return;
+        }
+        if self.recent.len() >= RECENT {
+            self.recent.remove(0);
+        }
+        self.recent.push((at, bytes));
+    }
+}
+
+impl Connection for ObjectConnection {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos >= self.len || buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let (bytes, at) = if self.pos < self.head.len() as u64 {
+                (&self.head, 0)
+            } else {
+                (&self.window, self.window_at)
+            };
+            if self.pos >= at && self.pos < at + bytes.len() as u64 {
+                let off = (self.pos - at) as usize;
+                let n = buf.len().min(bytes.len() - off);
+                buf[..n].copy_from_slice(&bytes[off..off + n]);
+                self.pos += n as u64;
+                return Ok(n);
+            }
+            self.fill()?;
+        }
+    }
+    fn can_seek(&self) -> bool {
+        true
+    }
+    fn seek_to(&mut self, pos: u64) -> io::Result<()> {
+        self.pos = pos;
+        Ok(())
+    }
+    fn len(&self) -> Option<u64> {
+        Some(self.len)
+    }
+}

@@ -1,0 +1,238 @@
+//! The S3 test harness: the shared SeaweedFS server started by scripts/test.sh, fresh buckets
+//! on it, and private SeaweedFS instances that fault tests can stop and start.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use thumbfs::s3::{Client, S3Config};
+
+/// The shared server's endpoint (scripts/test.sh starts it). Never skips: an S3 test run
+/// without a server fails and says how to get one.
+pub fn server() -> String {
+    std::env::var("THUMBFS_TEST_S3_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "THUMBFS_TEST_S3_ENDPOINT is not set: run scripts/test.sh, which starts SeaweedFS \
+             and exports it with the test credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"
+        )
+    })
+}
+
+/// Configuration for `endpoint` with the test credentials from the environment; short
+/// timeouts so a test against a stopped server fails fast.
+pub fn config_for(endpoint: &str) -> S3Config {
+    S3Config::from_env(Some(endpoint))
+        .expect("test credentials: run scripts/test.sh")
+        .with_timeouts(Duration::from_secs(2), Duration::from_secs(5))
+}
+
+/// A bucket name nobody else uses: `hint` (lowercased, S3-safe), pid, a counter and time.
+pub fn unique_name(hint: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let hint: String = hint
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(30)
+        .collect();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "t-{hint}-{}-{}-{nanos:x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Waits (at most 60 s) until the server at `endpoint` stores and serves objects: S3 answering
+/// is not enough, writes and reads fail with 500 until the volume server has registered.
+/// `alive` says why to give up early (the server process exited).
+fn wait_ready(endpoint: &str, mut alive: impl FnMut() -> Result<(), String>) {
+    let t0 = Instant::now();
+    let probe = Client::new(&config_for(endpoint), "harness-ready").unwrap();
+    let ready = || -> Result<(), thumbfs::s3::S3Error> {
+        probe.create_bucket()?;
+        probe.put("probe", b"ready")?;
+        probe.get("probe").map(|_| ())
+    };
+    loop {
+        let Err(e) = ready() else { return };
+        if let Err(why) = alive() {
+            panic!("S3 server {endpoint} gone before it was ready: {why}");
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "S3 server {endpoint} not ready after 60 s: {e}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A fresh, empty bucket on the shared server, and a client for it.
+pub fn bucket(name_hint: &str) -> (String, Client) {
+    static READY: std::sync::Once = std::sync::Once::new();
+    READY.call_once(|| wait_ready(&server(), || Ok(())));
+    let name = unique_name(name_hint);
+    let client = Client::new(&config_for(&server()), &name).unwrap();
+    client
+        .create_bucket()
+        .unwrap_or_else(|e| panic!("create bucket {name}: {e}"));
+    (name, client)
+}
+
+/// The SeaweedFS binary scripts/test.sh installed.
+pub fn weed_bin() -> PathBuf {
+    PathBuf::from(std::env::var("THUMBFS_TEST_WEED").unwrap_or_else(|_| {
+        panic!("THUMBFS_TEST_WEED is not set: run scripts/test.sh (it installs SeaweedFS)")
+    }))
+}
+
+/// `n` loopback ports free right now (all held open together, so they differ).
+fn free_ports(n: usize) -> Vec<u16> {
+    let ls: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    ls.iter().map(|l| l.local_addr().unwrap().port()).collect()
+}
+
+/// A private SeaweedFS (own directory, own ports) that a test may stop and start again;
+/// its data survives a stop. Killed on drop.
+pub struct Weed {
+    dir: tempfile::TempDir,
+    ports: Vec<u16>,
+    child: Option<Child>,
+    /// `http://127.0.0.1:PORT` of its S3 gateway.
+    pub endpoint: String,
+}
+
+impl Weed {
+    /// Starts one and waits until its S3 gateway answers.
+    pub fn spawn() -> Weed {
+        let ports = free_ports(10);
+        let mut w = Weed {
+            dir: tempfile::Builder::new()
+                .prefix("thumbfs-weed")
+                .tempdir()
+                .unwrap(),
+            endpoint: format!("http://127.0.0.1:{}", ports[0]),
+            ports,
+            child: None,
+        };
+        std::fs::create_dir_all(w.dir.path().join("log")).unwrap();
+        std::fs::create_dir_all(w.dir.path().join("data")).unwrap();
+        w.start();
+        w
+    }
+
+    /// A client for `bucket` on this server.
+    pub fn client(&self, bucket: &str) -> Client {
+        Client::new(&config_for(&self.endpoint), bucket).unwrap()
+    }
+
+    /// Starts the server again (same ports, same data); waits until S3 answers.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "weed already running");
+        let d = self.dir.path();
+        let p = &self.ports;
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(d.join("weed.out"))
+            .unwrap();
+        let child = Command::new(weed_bin())
+            .arg(format!("-logdir={}", d.join("log").display()))
+            .arg("mini")
+            .arg(format!("-dir={}", d.join("data").display()))
+            .args([
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                "-master.telemetry=false",
+                "-admin.ui=false",
+                "-webdav=false",
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
+            ])
+            .arg(format!("-s3.port={}", p[0]))
+            .arg(format!("-s3.port.grpc={}", p[1]))
+            .arg(format!("-master.port={}", p[2]))
+            .arg(format!("-master.port.grpc={}", p[3]))
+            .arg(format!("-volume.port={}", p[4]))
+            .arg(format!("-volume.port.grpc={}", p[5]))
+            .arg(format!("-filer.port={}", p[6]))
+            .arg(format!("-filer.port.grpc={}", p[7]))
+            .arg(format!("-admin.port={}", p[8]))
+            .arg(format!("-admin.port.grpc={}", p[9]))
+            .arg(format!("-s3.localSocket={}", d.join("s3.sock").display()))
+            .arg(format!(
+                "-filer.localSocket={}",
+                d.join("filer.sock").display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("start weed");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    /// Kills the server at once (as a crash would; SIGTERM can take 30 s). Data already
+    /// acknowledged survives for [`Weed::start`].
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // The kernel frees the listening ports with the process; wait for the S3 one so a
+        // restart cannot race the old socket.
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.ports[0])).is_ok()
+            && t0.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Until the server stores and serves objects.
+    fn wait_ready(&mut self) {
+        let (child, out) = (
+            self.child.as_mut().unwrap(),
+            self.dir.path().join("weed.out"),
+        );
+        wait_ready(&self.endpoint, || match child.try_wait().unwrap() {
+            None => Ok(()),
+            Some(st) => Err(format!(
+                "exited ({st}): {}",
+                std::fs::read_to_string(&out).unwrap_or_default()
+            )),
+        });
+    }
+}
+
+impl Drop for Weed {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // weed leaves a gRPC socket per service in the temp dir, named by port.
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        let ours: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("-grpc-{p}.sock"))
+            .collect();
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("seaweedfs-") && ours.iter().any(|s| name.ends_with(s)) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
