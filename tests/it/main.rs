@@ -17,6 +17,7 @@ mod mount_cache;
 mod newformats;
 mod ops;
 mod orientation;
+mod orientations;
 mod scaled;
 mod setup;
 mod stress;
