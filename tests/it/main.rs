@@ -2,6 +2,7 @@
 
 mod common;
 
+mod alpha;
 mod cmyk;
 mod codecs;
 mod engine;
