@@ -190,7 +190,7 @@ pub static CODECS: &[Codec] = &[
         probe: heif::probe_heic,
         load: heif::load_heic,
         saver: None,
-        notes: "libheif 1.15 (Debian bookworm's libheif1, with libde265) through libheif-sys 1.14.4, the newest bindings that accept libheif < 1.16; whole image, primary image with its irot/imir/clap transforms, grid, alpha, 8-12 bit, ICC, EXIF, XMP. Not: the embedded thumbnail for small requests",
+        notes: "libheif 1.15 (Debian bookworm's libheif1, with libde265) through libheif-sys 1.14.4, the newest bindings that accept libheif < 1.16; whole image, primary image with its irot/imir/clap transforms, grid, alpha, 8-12 bit, ICC, EXIF, XMP; for a resize, the smallest embedded thumbnail larger than the target (as libvips' thumbnail)",
     },
     Codec {
         input: InputFormat::Avif,
