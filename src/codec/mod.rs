@@ -224,7 +224,7 @@ pub static CODECS: &[Codec] = &[
         probe: jxl::probe,
         load: jxl::load,
         saver: None,
-        notes: "jxl-oxide (pure Rust); whole image, lossy and lossless, alpha, 8-16 bit, ICC, orientation. Not: EXIF/XMP boxes, reduced-size progressive decode",
+        notes: "jxl-oxide (pure Rust); whole image, lossy and lossless, alpha, 8-16 bit, ICC, orientation, EXIF and XMP boxes (also Brotli-compressed). Not: reduced-size decode (jxl-oxide 0.12 renders full resolution only)",
     },
     Codec {
         input: InputFormat::Gif,
