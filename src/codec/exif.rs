@@ -1,5 +1,7 @@
 //! The two EXIF facts thumbfs acts on: reading the orientation, and resetting it after rotating.
 
+use crate::image::Metadata;
+
 /// EXIF tag number of Orientation.
 const ORIENTATION: u16 = 0x0112;
 
@@ -42,6 +44,35 @@ pub fn set_orientation(exif: &[u8], value: u8) -> Vec<u8> {
         out[at..at + 2].copy_from_slice(&bytes);
     }
     out
+}
+
+/// The EXIF a saver writes for `meta`: its own, orientation tag set to what the pixels still
+/// need; or, when the source had none but its pixels are still stored turned (a TIFF's
+/// Orientation tag under `noautorotate`), a minimal block carrying only the orientation, so
+/// the output is shown upright as the source was.
+pub fn for_output(meta: &Metadata) -> Option<Vec<u8>> {
+    let o = meta.orientation.clamp(1, 8);
+    match &meta.exif {
+        Some(e) => Some(set_orientation(e, o)),
+        None if o != 1 => Some(minimal(o)),
+        None => None,
+    }
+}
+
+/// A big-endian EXIF block whose IFD0 holds one entry: orientation `o`.
+fn minimal(o: u8) -> Vec<u8> {
+    let mut e = b"MM\0*".to_vec();
+    e.extend_from_slice(&8u32.to_be_bytes());
+    e.extend_from_slice(&1u16.to_be_bytes());
+    e.extend_from_slice(&ORIENTATION.to_be_bytes());
+    // Type 3 (SHORT), count 1, the value left-justified in the 4-byte field.
+    e.extend_from_slice(&3u16.to_be_bytes());
+    e.extend_from_slice(&1u32.to_be_bytes());
+    e.extend_from_slice(&u16::from(o).to_be_bytes());
+    e.extend_from_slice(&[0, 0]);
+    // No next IFD.
+    e.extend_from_slice(&0u32.to_be_bytes());
+    e
 }
 
 /// Offset of the orientation value inside `exif`, when IFD0 has a well-formed SHORT entry.
@@ -137,6 +168,19 @@ mod tests {
         assert_eq!(normalize(&e).as_deref(), Some(&e[..]));
         assert_eq!(normalize(b"Exif\0\0junk"), None);
         assert_eq!(normalize(b""), None);
+    }
+
+    #[test]
+    fn output_exif_is_the_source_reset_or_a_minimal_block_for_stored_turned_pixels() {
+        let mut meta = Metadata::upright();
+        assert_eq!(for_output(&meta), None);
+        meta.orientation = 6;
+        let made = for_output(&meta).unwrap();
+        assert_eq!(made, exif_with(6, false));
+        assert_eq!(orientation(&made), 6);
+        meta.exif = Some(std::sync::Arc::new(exif_with(6, true)));
+        meta.orientation = 1;
+        assert_eq!(orientation(&for_output(&meta).unwrap()), 1);
     }
 
     #[test]

@@ -174,31 +174,14 @@ impl File {
 
     /// The header, from the boxes only (nothing decoded).
     fn header(&self, kind: Kind) -> Result<Header> {
-        let h = self.handle;
-        // SAFETY: `h` is a valid handle for the life of `self`.
-        let (w, ht, alpha, bits) = unsafe {
-            (
-                ffi::heif_image_handle_get_width(h),
-                ffi::heif_image_handle_get_height(h),
-                ffi::heif_image_handle_has_alpha_channel(h) != 0,
-                ffi::heif_image_handle_get_luma_bits_per_pixel(h),
-            )
-        };
-        if w <= 0 || ht <= 0 {
-            return Err(Error::decode(kind.name(), format!("image size {w}x{ht}")));
-        }
-        let bits = bits.clamp(8, 16) as u8;
+        let (width, height, bands, format, bit_depth) = geometry(kind, self.handle)?;
         let exif_bytes = self.exif();
         Ok(Header {
-            width: w as u32,
-            height: ht as u32,
-            bands: if alpha { 4 } else { 3 },
-            format: if bits > 8 {
-                SampleFormat::U16
-            } else {
-                SampleFormat::U8
-            },
-            bit_depth: bits,
+            width,
+            height,
+            bands,
+            format,
+            bit_depth,
             meta: Metadata {
                 // libheif applies irot/imir itself; EXIF orientation must not be applied again.
                 orientation: 1,
@@ -254,84 +237,175 @@ impl File {
         exif::normalize(raw.get(4usize.checked_add(skip)?..)?)
     }
 
+    /// The embedded thumbnail to decode instead of the primary image when a resize to
+    /// `fit` follows, as libvips' thumbnail does: the smallest one still larger than `fit` in
+    /// both directions (never enlarged), with the primary's aspect ratio (libvips also skips
+    /// broken thumbnails), alpha and sample type. `None`: decode the primary image.
+    fn thumbnail_for(&self, kind: Kind, fit: (u32, u32), primary: &Header) -> Option<Thumbnail> {
+        // SAFETY: valid handle; the ID buffer has the length we pass.
+        let ids = unsafe {
+            let n = ffi::heif_image_handle_get_number_of_thumbnails(self.handle);
+            if n <= 0 {
+                return None;
+            }
+            let mut ids = vec![0 as ffi::heif_item_id; n.min(64) as usize];
+            let got = ffi::heif_image_handle_get_list_of_thumbnail_IDs(
+                self.handle,
+                ids.as_mut_ptr(),
+                ids.len() as i32,
+            );
+            ids.truncate(got.max(0) as usize);
+            ids
+        };
+        let mut best: Option<(Thumbnail, u64)> = None;
+        for id in ids {
+            let mut handle = ptr::null_mut();
+            // SAFETY: valid main handle; the thumbnail handle is owned by `Thumbnail`.
+            let e = unsafe { ffi::heif_image_handle_get_thumbnail(self.handle, id, &mut handle) };
+            if e.code != ffi::heif_error_code_heif_error_Ok || handle.is_null() {
+                continue;
+            }
+            let thumb = Thumbnail(handle);
+            let Ok((w, h, bands, format, _)) = geometry(kind, thumb.0) else {
+                continue;
+            };
+            let (pw, ph) = (u64::from(primary.width), u64::from(primary.height));
+            // Aspect ratios agree to within one thumbnail pixel (encoders round to even sizes).
+            let aspect_ok = (u64::from(w) * ph).abs_diff(u64::from(h) * pw) <= pw.max(ph) * 2;
+            let usable = w > fit.0
+                && h > fit.1
+                && w < primary.width
+                && bands == primary.bands
+                && format == primary.format
+                && aspect_ok;
+            let pixels = u64::from(w) * u64::from(h);
+            if usable && best.as_ref().is_none_or(|(_, p)| pixels < *p) {
+                best = Some((thumb, pixels));
+            }
+        }
+        best.map(|(t, _)| t)
+    }
+
     /// Decodes the primary image to interleaved RGB(A), 8 or 16 bits as `header` says.
     fn decode(&self, kind: Kind, header: &Header) -> Result<Samples> {
-        let wide = header.format == SampleFormat::U16;
-        let chroma = match (header.bands, wide) {
-            (3, false) => ffi::heif_chroma_heif_chroma_interleaved_RGB,
-            (4, false) => ffi::heif_chroma_heif_chroma_interleaved_RGBA,
-            (3, true) => ffi::heif_chroma_heif_chroma_interleaved_RRGGBB_LE,
-            _ => ffi::heif_chroma_heif_chroma_interleaved_RRGGBBAA_LE,
-        };
-        let mut img: *mut ffi::heif_image = ptr::null_mut();
-        // SAFETY: valid handle; `img` is released below on every path.
-        let e = unsafe {
-            ffi::heif_decode_image(
-                self.handle,
-                &mut img,
-                ffi::heif_colorspace_heif_colorspace_RGB,
-                chroma,
-                ptr::null(),
-            )
-        };
-        struct Decoded(*mut ffi::heif_image);
-        impl Drop for Decoded {
-            fn drop(&mut self) {
-                if !self.0.is_null() {
-                    // SAFETY: released once, after the last use of its planes.
-                    unsafe { ffi::heif_image_release(self.0) }
-                }
-            }
-        }
-        let img = Decoded(img);
-        check(kind, e)?;
-        let ch = ffi::heif_channel_heif_channel_interleaved;
-        let mut stride = 0;
-        // SAFETY: `img.0` is a decoded image; the plane pointer is valid while it lives.
-        let (w, h, bits, plane) = unsafe {
-            (
-                ffi::heif_image_get_width(img.0, ch),
-                ffi::heif_image_get_height(img.0, ch),
-                ffi::heif_image_get_bits_per_pixel_range(img.0, ch),
-                ffi::heif_image_get_plane_readonly(img.0, ch, &mut stride),
-            )
-        };
-        if plane.is_null() || (w as u32, h as u32) != (header.width, header.height) {
-            return Err(Error::decode(
-                kind.name(),
-                format!(
-                    "decoded {w}x{h}, the header said {}x{}",
-                    header.width, header.height
-                ),
-            ));
-        }
-        let row_samples = header.row_samples();
-        let row_bytes = row_samples * if wide { 2 } else { 1 };
-        if stride < 0 || (stride as usize) < row_bytes {
-            return Err(Error::decode(kind.name(), "plane stride too small"));
-        }
-        // SAFETY: libheif guarantees `stride * h` readable bytes at `plane`.
-        let data = unsafe { std::slice::from_raw_parts(plane, stride as usize * h as usize) };
-        let rows = data.chunks(stride as usize).map(|r| &r[..row_bytes]);
-        Ok(if wide {
-            // Samples hold `bits` significant bits: stretch to the 16-bit scale.
-            let max = ((1u32 << bits.clamp(9, 16)) - 1) as f32;
-            let mut v = Vec::with_capacity(row_samples * h as usize);
-            for r in rows {
-                v.extend(r.chunks_exact(2).map(|c| {
-                    let s = u16::from_le_bytes([c[0], c[1]]) as f32;
-                    (s * 65535.0 / max).round().min(65535.0) as u16
-                }));
-            }
-            Samples::U16(v)
-        } else {
-            let mut v = Vec::with_capacity(row_samples * h as usize);
-            for r in rows {
-                v.extend_from_slice(r);
-            }
-            Samples::U8(v)
-        })
+        decode(kind, self.handle, header)
     }
+}
+
+/// An embedded thumbnail's image handle, released on drop.
+struct Thumbnail(*mut ffi::heif_image_handle);
+
+impl Drop for Thumbnail {
+    fn drop(&mut self) {
+        // SAFETY: obtained from heif_image_handle_get_thumbnail, released once.
+        unsafe { ffi::heif_image_handle_release(self.0) }
+    }
+}
+
+/// Size, bands, sample type and bit depth of an image handle (from its boxes).
+fn geometry(
+    kind: Kind,
+    h: *mut ffi::heif_image_handle,
+) -> Result<(u32, u32, u8, SampleFormat, u8)> {
+    // SAFETY: `h` is a valid handle for the duration of the call.
+    let (w, ht, alpha, bits) = unsafe {
+        (
+            ffi::heif_image_handle_get_width(h),
+            ffi::heif_image_handle_get_height(h),
+            ffi::heif_image_handle_has_alpha_channel(h) != 0,
+            ffi::heif_image_handle_get_luma_bits_per_pixel(h),
+        )
+    };
+    if w <= 0 || ht <= 0 {
+        return Err(Error::decode(kind.name(), format!("image size {w}x{ht}")));
+    }
+    let bits = bits.clamp(8, 16) as u8;
+    let format = if bits > 8 {
+        SampleFormat::U16
+    } else {
+        SampleFormat::U8
+    };
+    Ok((w as u32, ht as u32, if alpha { 4 } else { 3 }, format, bits))
+}
+
+/// Decodes the image of `handle` to interleaved RGB(A), 8 or 16 bits as `header` says (its
+/// size must be the handle's).
+fn decode(kind: Kind, handle: *mut ffi::heif_image_handle, header: &Header) -> Result<Samples> {
+    let wide = header.format == SampleFormat::U16;
+    let chroma = match (header.bands, wide) {
+        (3, false) => ffi::heif_chroma_heif_chroma_interleaved_RGB,
+        (4, false) => ffi::heif_chroma_heif_chroma_interleaved_RGBA,
+        (3, true) => ffi::heif_chroma_heif_chroma_interleaved_RRGGBB_LE,
+        _ => ffi::heif_chroma_heif_chroma_interleaved_RRGGBBAA_LE,
+    };
+    let mut img: *mut ffi::heif_image = ptr::null_mut();
+    // SAFETY: valid handle; `img` is released below on every path.
+    let e = unsafe {
+        ffi::heif_decode_image(
+            handle,
+            &mut img,
+            ffi::heif_colorspace_heif_colorspace_RGB,
+            chroma,
+            ptr::null(),
+        )
+    };
+    struct Decoded(*mut ffi::heif_image);
+    impl Drop for Decoded {
+        fn drop(&mut self) {
+            if !self.0.is_null() {
+                // SAFETY: released once, after the last use of its planes.
+                unsafe { ffi::heif_image_release(self.0) }
+            }
+        }
+    }
+    let img = Decoded(img);
+    check(kind, e)?;
+    let ch = ffi::heif_channel_heif_channel_interleaved;
+    let mut stride = 0;
+    // SAFETY: `img.0` is a decoded image; the plane pointer is valid while it lives.
+    let (w, h, bits, plane) = unsafe {
+        (
+            ffi::heif_image_get_width(img.0, ch),
+            ffi::heif_image_get_height(img.0, ch),
+            ffi::heif_image_get_bits_per_pixel_range(img.0, ch),
+            ffi::heif_image_get_plane_readonly(img.0, ch, &mut stride),
+        )
+    };
+    if plane.is_null() || (w as u32, h as u32) != (header.width, header.height) {
+        return Err(Error::decode(
+            kind.name(),
+            format!(
+                "decoded {w}x{h}, the header said {}x{}",
+                header.width, header.height
+            ),
+        ));
+    }
+    let row_samples = header.row_samples();
+    let row_bytes = row_samples * if wide { 2 } else { 1 };
+    if stride < 0 || (stride as usize) < row_bytes {
+        return Err(Error::decode(kind.name(), "plane stride too small"));
+    }
+    // SAFETY: libheif guarantees `stride * h` readable bytes at `plane`.
+    let data = unsafe { std::slice::from_raw_parts(plane, stride as usize * h as usize) };
+    let rows = data.chunks(stride as usize).map(|r| &r[..row_bytes]);
+    Ok(if wide {
+        // Samples hold `bits` significant bits: stretch to the 16-bit scale.
+        let max = ((1u32 << bits.clamp(9, 16)) - 1) as f32;
+        let mut v = Vec::with_capacity(row_samples * h as usize);
+        for r in rows {
+            v.extend(r.chunks_exact(2).map(|c| {
+                let s = u16::from_le_bytes([c[0], c[1]]) as f32;
+                (s * 65535.0 / max).round().min(65535.0) as u16
+            }));
+        }
+        Samples::U16(v)
+    } else {
+        let mut v = Vec::with_capacity(row_samples * h as usize);
+        for r in rows {
+            v.extend_from_slice(r);
+        }
+        Samples::U8(v)
+    })
 }
 
 fn read_all(src: &mut Source, limit: u64) -> Result<Vec<u8>> {
@@ -358,6 +432,37 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions, kind: Kind) -> Result<L
             kind.name(),
             opts.memory_limit
         )));
+    }
+    if let Some(fit) = opts.fit {
+        if let Some(thumb) = file.thumbnail_for(kind, fit, &header) {
+            let (width, height, ..) = geometry(kind, thumb.0)?;
+            // Metadata stays the primary image's (thumbnails carry none).
+            let small = Header {
+                width,
+                height,
+                ..header.clone()
+            };
+            // A thumbnail that fails to decode costs only the shortcut.
+            if let Ok(samples) = decode(kind, thumb.0, &small) {
+                tracing::debug!(
+                    "{}: embedded {width}x{height} thumbnail for a {}x{} target",
+                    kind.name(),
+                    fit.0,
+                    fit.1
+                );
+                return Ok(Loaded {
+                    stream: Box::new(
+                        Image {
+                            header: small,
+                            samples,
+                        }
+                        .into_stream(STRIP_ROWS),
+                    ),
+                    // The whole pre-shrink is done: the resize to `fit` takes it from here.
+                    shrink: opts.shrink.max(1),
+                });
+            }
+        }
     }
     let samples = file.decode(kind, &header)?;
     Ok(Loaded {

@@ -3,13 +3,17 @@
 //! `--max-pixels` before any frame is decoded, then the first keyframe is rendered with its
 //! orientation applied (so the header says orientation 1). Lossy (XYB) images render to
 //! sRGB; images with an embedded ICC profile keep it. Deeper than 8 bits comes out as
-//! 16-bit samples.
+//! 16-bit samples. EXIF and XMP come from the container's boxes.
+//!
+//! No reduced-size decode: jxl-oxide 0.12 renders keyframes at full resolution only (it
+//! can crop, and render a partly loaded progressive file, still at full size); it has no
+//! API for the 1/8 LF image or other downsampled passes.
 
 use std::sync::Arc;
 
-use jxl_oxide::{AllocTracker, InitializeResult, JxlImage, PixelFormat};
+use jxl_oxide::{AllocTracker, AuxBoxData, InitializeResult, JxlImage, PixelFormat};
 
-use crate::codec::{check_limits, LoadOptions, Loaded};
+use crate::codec::{check_limits, exif, LoadOptions, Loaded};
 use crate::error::{Error, Result};
 use crate::image::{Header, Image, Metadata, SampleFormat, Samples};
 use crate::io::Source;
@@ -70,10 +74,27 @@ fn header_of(image: &JxlImage) -> Result<Header> {
             // jxl-oxide applies the orientation while rendering.
             orientation: 1,
             icc: image.original_icc().map(|_| Arc::new(image.rendered_icc())),
-            exif: None,
-            xmp: None,
+            exif: exif_of(image).map(Arc::new),
+            xmp: match image.aux_boxes().first_xml() {
+                AuxBoxData::Data(x) if !x.is_empty() => Some(Arc::new(x.to_vec())),
+                _ => None,
+            },
         },
     })
+}
+
+/// The container's first `Exif` box (plain or Brotli-compressed `brob`, which jxl-oxide
+/// expands), from its TIFF header on. Its orientation tag is left to the savers, which reset
+/// it: the codestream's orientation is applied while rendering.
+fn exif_of(image: &JxlImage) -> Option<Vec<u8>> {
+    match image.aux_boxes().first_exif() {
+        Ok(AuxBoxData::Data(raw)) => {
+            let at = raw.tiff_header_offset() as usize;
+            exif::normalize(raw.payload().get(at..)?)
+        }
+        // Unreadable metadata should not cost the picture.
+        _ => None,
+    }
 }
 
 /// Reads the header only.

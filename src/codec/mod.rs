@@ -177,7 +177,7 @@ pub static CODECS: &[Codec] = &[
             save: tiff::save::save,
             notes: "assembled in memory, then written; uncompressed/`lzw`/`deflate`; unassociated alpha; ICC, XMP",
         }),
-        notes: "tiff: strips and tiles on demand; 1-16 bit, float, grey/RGB(A) with associated alpha un-premultiplied, palette, 8-bit CMYK (embedded profile or naive formula) and YCbCr, LZW/Deflate/PackBits/CCITT G3 (1-D, via the `fax` crate) and G4, JPEG (chunks decoded by our JPEG loader); pages; pyramids (the smallest usable reduced-resolution page serves shrink-on-load). Not: old-style JPEG, 2-D G3, Lab",
+        notes: "tiff: strips and tiles on demand; 1-16 bit, float, grey/RGB(A) with associated alpha un-premultiplied (an unspecified extra sample is alpha, as libvips reads it), palette, 8-bit CMYK (embedded profile or naive formula) and YCbCr, LZW/Deflate/PackBits/CCITT G3 (1-D, via the `fax` crate) and G4, JPEG (chunks decoded by our JPEG loader); pages; pyramids (the smallest usable reduced-resolution page serves shrink-on-load). Not: old-style JPEG, 2-D G3, Lab",
     },
     Codec {
         input: InputFormat::Heic,
@@ -190,7 +190,7 @@ pub static CODECS: &[Codec] = &[
         probe: heif::probe_heic,
         load: heif::load_heic,
         saver: None,
-        notes: "libheif 1.15 (Debian bookworm's libheif1, with libde265) through libheif-sys 1.14.4, the newest bindings that accept libheif < 1.16; whole image, primary image with its irot/imir/clap transforms, grid, alpha, 8-12 bit, ICC, EXIF, XMP. Not: the embedded thumbnail for small requests",
+        notes: "libheif 1.15 (Debian bookworm's libheif1, with libde265) through libheif-sys 1.14.4, the newest bindings that accept libheif < 1.16; whole image, primary image with its irot/imir/clap transforms, grid, alpha, 8-12 bit, ICC, EXIF, XMP; for a resize, the smallest embedded thumbnail larger than the target (as libvips' thumbnail)",
     },
     Codec {
         input: InputFormat::Avif,
@@ -224,7 +224,7 @@ pub static CODECS: &[Codec] = &[
         probe: jxl::probe,
         load: jxl::load,
         saver: None,
-        notes: "jxl-oxide (pure Rust); whole image, lossy and lossless, alpha, 8-16 bit, ICC, orientation. Not: EXIF/XMP boxes, reduced-size progressive decode",
+        notes: "jxl-oxide (pure Rust); whole image, lossy and lossless, alpha, 8-16 bit, ICC, orientation, EXIF and XMP boxes (also Brotli-compressed). Not: reduced-size decode (jxl-oxide 0.12 renders full resolution only)",
     },
     Codec {
         input: InputFormat::Gif,

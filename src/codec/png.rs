@@ -221,10 +221,7 @@ pub fn save(mut stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) 
     let meta = &header.meta;
     if !opts.strip {
         info.icc_profile = meta.icc.as_ref().map(|p| p.as_slice().to_vec().into());
-        info.exif_metadata = meta
-            .exif
-            .as_ref()
-            .map(|e| exif::set_orientation(e, meta.orientation.clamp(1, 8)).into());
+        info.exif_metadata = exif::for_output(meta).map(Into::into);
     }
     let mut out = TargetWriter::new(target);
     {

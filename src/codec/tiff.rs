@@ -112,6 +112,17 @@ fn layout<R: Read + Seek>(dec: &mut Decoder<R>, palette: Option<Arc<Palette>>) -
         )))
         }
     };
+    // Samples the colour type does not explain (extra samples other than the one alpha) are
+    // refused, never decoded with the wrong stride.
+    let samples = dec
+        .find_tag_unsigned::<u16>(Tag::SamplesPerPixel)
+        .map_err(err)?
+        .unwrap_or(1);
+    if u16::from(bands) != samples && !matches!(colour, Colour::Palette(_)) {
+        return Err(Error::Unsupported(format!(
+            "tiff with {samples} samples per pixel for {bands} bands"
+        )));
+    }
     let out_bands = match colour {
         Colour::Direct | Colour::YCbCr => bands,
         Colour::Palette(_) => 3,
@@ -229,6 +240,14 @@ fn describe<R: Read + Seek>(dec: &mut TiffDecoder<R>, page: u32) -> Result<(Head
         // Parse the IFD again, now seeing grey indices.
         seek_page(dec, page)?;
     }
+    if palette.is_none() && lone_unspecified_extra_sample(dec)? {
+        let ifd = dec
+            .ifd_pointer()
+            .ok_or_else(|| Error::decode("tiff", "no current IFD"))?;
+        let order = dec.byte_order();
+        dec.inner().rewrite_extra_sample(ifd, order)?;
+        seek_page(dec, page)?;
+    }
     let (width, height) = dec.dimensions().map_err(err)?;
     let mut lay = layout(dec, palette)?;
     let bytes = |dec: &mut TiffDecoder<R>, tag: u16| -> Option<Arc<Vec<u8>>> {
@@ -272,6 +291,29 @@ fn describe<R: Read + Seek>(dec: &mut TiffDecoder<R>, page: u32) -> Result<(Head
         },
     };
     Ok((header, lay))
+}
+
+/// Whether the current page is RGB or CMYK with exactly one extra sample, marked
+/// unspecified (ExtraSamples = 0): libvips reads it as alpha, and so do we.
+fn lone_unspecified_extra_sample<R: Read + Seek>(dec: &mut TiffDecoder<R>) -> Result<bool> {
+    let photometric = dec
+        .find_tag_unsigned::<u16>(Tag::PhotometricInterpretation)
+        .map_err(err)?;
+    let samples = dec
+        .find_tag_unsigned::<u16>(Tag::SamplesPerPixel)
+        .map_err(err)?
+        .unwrap_or(1);
+    let colour = match photometric {
+        Some(2) => 3,
+        Some(5) => 4,
+        _ => return Ok(false),
+    };
+    let extra = dec
+        .find_tag_unsigned_vec::<u16>(Tag::ExtraSamples)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    Ok(samples == colour + 1 && extra == [0])
 }
 
 /// `NewSubfileType` bit 0: a reduced-resolution version of another image in the file.

@@ -116,10 +116,7 @@ pub fn save(stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) -> R
 
 /// The EXIF to write: orientation reset to what the pixels now need.
 fn exif_out(h: &Header) -> Option<Vec<u8>> {
-    h.meta
-        .exif
-        .as_ref()
-        .map(|e| exif::set_orientation(e, h.meta.orientation.clamp(1, 8)))
+    exif::for_output(&h.meta)
 }
 
 fn save_lossy(

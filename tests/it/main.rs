@@ -2,6 +2,7 @@
 
 mod common;
 
+mod alpha;
 mod cmyk;
 mod codecs;
 mod engine;
@@ -17,6 +18,7 @@ mod mount_cache;
 mod newformats;
 mod ops;
 mod orientation;
+mod orientations;
 mod s3_cache;
 mod s3_client;
 mod s3_store;

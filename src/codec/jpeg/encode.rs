@@ -64,12 +64,11 @@ pub fn save(stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) -> R
 }
 
 fn add_metadata<W: jpeg_encoder::JfifWrite>(enc: &mut Encoder<W>, meta: &crate::image::Metadata) {
-    if let Some(e) = &meta.exif {
-        let fixed = exif::set_orientation(e, meta.orientation.clamp(1, 8));
+    if let Some(fixed) = exif::for_output(meta) {
         if enc.add_exif_metadata(&fixed).is_err() {
             tracing::debug!(
                 "EXIF of {} bytes does not fit a JPEG segment; dropped",
-                e.len()
+                fixed.len()
             );
         }
     }

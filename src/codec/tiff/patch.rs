@@ -1,4 +1,5 @@
-//! Palette TIFFs through a crate that refuses them.
+//! Palette TIFFs (and RGB with an unspecified extra sample) through a crate that refuses or
+//! misreads them.
 //!
 //! The tiff crate decodes every compression and chunk layout but rejects
 //! `PhotometricInterpretation = RGBPalette`. Rather than re-implement strip and tile
@@ -16,6 +17,10 @@ use crate::error::{Error, Result};
 const PHOTOMETRIC: u16 = 262;
 /// `BlackIsZero`: what the palette entry is rewritten to.
 const BLACK_IS_ZERO: u16 = 1;
+/// `ExtraSamples`.
+const EXTRA_SAMPLES: u16 = 338;
+/// `ExtraSamples` value of unassociated alpha: what an unspecified sample is rewritten to.
+const UNASSOCIATED_ALPHA: u16 = 2;
 
 /// A reader that replaces two bytes at a fixed file offset, wherever reads land.
 pub struct Patched<R> {
@@ -42,21 +47,37 @@ impl<R: Read + Seek> Patched<R> {
     /// Finds the `PhotometricInterpretation` entry of the IFD at `ifd` and makes it read as
     /// `BlackIsZero`.
     pub fn rewrite_photometric(&mut self, ifd: IfdPointer, order: ByteOrder) -> Result<()> {
+        self.rewrite_entry(ifd, order, PHOTOMETRIC, BLACK_IS_ZERO)
+    }
+
+    /// Makes a single *unspecified* extra sample read as unassociated alpha: the crate would
+    /// otherwise decode an RGB/CMYK image with one such sample as if it had none, with the
+    /// wrong stride, where libvips reads the sample as alpha.
+    pub fn rewrite_extra_sample(&mut self, ifd: IfdPointer, order: ByteOrder) -> Result<()> {
+        self.rewrite_entry(ifd, order, EXTRA_SAMPLES, UNASSOCIATED_ALPHA)
+    }
+
+    /// Makes the first value of the IFD entry `tag` (a SHORT held in the entry) read as
+    /// `value`.
+    fn rewrite_entry(
+        &mut self,
+        ifd: IfdPointer,
+        order: ByteOrder,
+        tag: u16,
+        value: u16,
+    ) -> Result<()> {
         let back = self.pos;
-        let found = self.find_entry_value(ifd.0, order, PHOTOMETRIC);
+        let found = self.find_entry_value(ifd.0, order, tag);
         self.inner
             .seek(SeekFrom::Start(back))
             .map_err(Error::Read)?;
         self.pos = back;
-        let at = found.map_err(Error::Read)?.ok_or_else(|| {
-            Error::decode(
-                "tiff",
-                "palette image without a PhotometricInterpretation entry",
-            )
-        })?;
+        let at = found
+            .map_err(Error::Read)?
+            .ok_or_else(|| Error::decode("tiff", format!("no entry for tag {tag}")))?;
         let bytes = match order {
-            ByteOrder::LittleEndian => BLACK_IS_ZERO.to_le_bytes(),
-            ByteOrder::BigEndian => BLACK_IS_ZERO.to_be_bytes(),
+            ByteOrder::LittleEndian => value.to_le_bytes(),
+            ByteOrder::BigEndian => value.to_be_bytes(),
         };
         self.patch = Some((at, bytes));
         Ok(())

@@ -73,9 +73,67 @@ pub fn save(stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) -> R
         (3 | 4, true) => write::<colortype::RGB16, u16>(&mut enc, &mut strips, opts, to_u16)?,
         (b, _) => return Err(Error::encode("tiff", format!("{b} bands"))),
     }
-    let bytes = file.into_inner();
+    let mut bytes = file.into_inner();
+    if compression == Compression::Uncompressed {
+        // The crate always writes Predictor = 1; libtiff only knows the tag when a codec that
+        // uses it is active, so every reader of an uncompressed file (libvips, ImageMagick)
+        // warned "Unknown field with tag 317".
+        drop_entry(&mut bytes, PREDICTOR_TAG);
+    }
     target.write_all(&bytes).map_err(Error::Write)?;
     target.finish().map_err(Error::Write)
+}
+
+/// TIFF tag number of Predictor.
+const PREDICTOR_TAG: u16 = 317;
+
+/// Removes the entry `tag` from the first IFD of a classic TIFF in place: the later entries
+/// and the next-IFD offset move up by 12 bytes, leaving 12 unreferenced bytes behind. A file
+/// without the entry, or not laid out as expected, is left as it is.
+fn drop_entry(file: &mut [u8], tag: u16) {
+    let little = match file.get(..4) {
+        Some(b"II*\0") => true,
+        Some(b"MM\0*") => false,
+        _ => return,
+    };
+    let u16_at = |f: &[u8], at: usize| -> Option<u16> {
+        let b: [u8; 2] = f.get(at..at + 2)?.try_into().ok()?;
+        Some(if little {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_be_bytes(b)
+        })
+    };
+    let Some(ifd) = file.get(4..8).map(|b| {
+        let b: [u8; 4] = b.try_into().unwrap_or_default();
+        (if little {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        }) as usize
+    }) else {
+        return;
+    };
+    let Some(count) = u16_at(file, ifd) else {
+        return;
+    };
+    let entries = ifd + 2;
+    // The whole IFD, next-IFD offset included, must lie inside the file.
+    let end = entries + 12 * count as usize + 4;
+    if end > file.len() {
+        return;
+    }
+    let Some(i) = (0..count as usize).find(|i| u16_at(file, entries + 12 * i) == Some(tag)) else {
+        return;
+    };
+    let at = entries + 12 * i;
+    file.copy_within(at + 12..end, at);
+    let n = if little {
+        (count - 1).to_le_bytes()
+    } else {
+        (count - 1).to_be_bytes()
+    };
+    file[ifd..ifd + 2].copy_from_slice(&n);
 }
 
 /// 8-bit samples (`codec::save` cast them already).
