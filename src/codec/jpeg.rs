@@ -1,5 +1,5 @@
 //! JPEG: zune-jpeg decodes raw component rows band by band (shrink-on-load at the planes'
-//! stored resolution), jpeg-encoder encodes rows as it pulls them.
+//! stored resolution); libjpeg-turbo (mozjpeg-sys) encodes strips as they come.
 
 use std::sync::Arc;
 
