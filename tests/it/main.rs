@@ -20,3 +20,4 @@ mod orientation;
 mod scaled;
 mod setup;
 mod stress;
+mod turbo;

@@ -192,10 +192,10 @@ pub fn to_u8(samples: Samples) -> Vec<u8> {
 }
 
 /// The payload our `error_exit` unwinds with: libjpeg's formatted message.
-pub(super) struct LibjpegError(pub String);
+struct LibjpegError(pub String);
 
 /// libjpeg's message for the error in `cinfo`.
-pub(super) fn message(cinfo: &mut ffi::jpeg_common_struct) -> String {
+fn message(cinfo: &mut ffi::jpeg_common_struct) -> String {
     // SAFETY: `err` is the error manager libjpeg was created with.
     unsafe {
         let mut buf = [0u8; 200];
@@ -213,22 +213,34 @@ pub(super) fn message(cinfo: &mut ffi::jpeg_common_struct) -> String {
 
 /// libjpeg's fatal-error hook: must not return, so it unwinds to the `catch_unwind` around
 /// the call (`resume_unwind` skips the panic hook: nothing is printed).
-pub(super) extern "C-unwind" fn error_exit(cinfo: &mut ffi::jpeg_common_struct) {
+extern "C-unwind" fn error_exit(cinfo: &mut ffi::jpeg_common_struct) {
     let msg = message(cinfo);
     panic::resume_unwind(Box::new(LibjpegError(msg)));
 }
 
-/// Warnings (corrupt-data notes) are not printed; a decoder counts them itself if it cares.
-pub(super) extern "C-unwind" fn emit_message(_cinfo: &mut ffi::jpeg_common_struct, _level: c_int) {}
+/// Warnings are not printed (the encoder raises none that matter).
+extern "C-unwind" fn emit_message(_cinfo: &mut ffi::jpeg_common_struct, _level: c_int) {}
 
-/// A fresh error manager with our hooks.
-pub(super) fn error_mgr() -> Box<ffi::jpeg_error_mgr> {
+/// Decoding is strict, as zune-jpeg's strict mode: a warning (corrupt data, premature end of
+/// the file) is an error, not grey rows.
+extern "C-unwind" fn emit_message_strict(cinfo: &mut ffi::jpeg_common_struct, level: c_int) {
+    if level < 0 {
+        error_exit(cinfo);
+    }
+}
+
+/// A fresh error manager with our hooks; `strict` makes warnings fatal.
+pub(super) fn error_mgr(strict: bool) -> Box<ffi::jpeg_error_mgr> {
     // SAFETY: jpeg_std_error fills every field of the zeroed struct.
     unsafe {
         let mut err: Box<ffi::jpeg_error_mgr> = Box::new(mem::zeroed());
         ffi::jpeg_std_error(&mut err);
         err.error_exit = Some(error_exit);
-        err.emit_message = Some(emit_message);
+        err.emit_message = Some(if strict {
+            emit_message_strict
+        } else {
+            emit_message
+        });
         err
     }
 }
@@ -328,7 +340,7 @@ struct Encoder<'t> {
 
 impl<'t> Encoder<'t> {
     fn new(writer: TargetWriter<'t>) -> Self {
-        let mut err = error_mgr();
+        let mut err = error_mgr(false);
         let mut dest = Box::new(Dest {
             mgr: ffi::jpeg_destination_mgr {
                 next_output_byte: ptr::null_mut(),
