@@ -82,8 +82,9 @@ pub fn probe(src: &mut Source) -> Result<Header> {
 
 /// Opens a row-band stream; applies `opts.shrink` on load when the sampling allows it.
 /// With a resize to follow, a YCbCr or grey file whose shrink has a factor 2, 4 or 8 is
-/// decoded by libjpeg-turbo scaled in the DCT (as libvips' shrink-on-load); everything else
-/// (exact shrinks, full size, CMYK/YCCK/RGB coding) by zune-jpeg's raw iMCU rows.
+/// decoded by libjpeg-turbo scaled in the DCT (as libvips' shrink-on-load), and so is every
+/// progressive YCbCr or grey file; the rest (baseline at full size or exact shrinks,
+/// CMYK/YCCK/RGB coding) by zune-jpeg's raw iMCU rows.
 pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     let name = src.name().to_string();
     let (header, coding, ink_icc, progressive, asymmetric) = {
@@ -113,18 +114,24 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     src.decode();
     // With a resize to follow, the shrink may be done in the DCT domain (not a box average).
     let dct = opts.fit.is_some();
-    if let Some(d) = turbo::dct_factor(opts.shrink).filter(|_| dct) {
-        // libjpeg decodes 4:2:2 at 1/2 as a full decode plus a 2x2 box (see turbo.rs); for
-        // a baseline file zune's box shrink of the stored planes is faster (w1024 of a 12 MP
-        // file: 1.1-1.2x the time); a progressive one still gains from libjpeg's Huffman.
-        let zune_faster = asymmetric && d == 2 && !progressive;
-        if matches!(coding, Coding::Ycc | Coding::Grey) && !zune_faster {
-            let stream = turbo::TurboStream::new(src, header, coding, d)?;
-            return Ok(Loaded {
-                stream: Box::new(stream),
-                shrink: d,
-            });
-        }
+    // libjpeg decodes 4:2:2 at 1/2 as a full decode plus a 2x2 box (see turbo.rs); for a
+    // baseline file zune's box shrink of the stored planes is faster (w1024 of a 12 MP file:
+    // 1.1-1.2x the time); a progressive one still gains from libjpeg's Huffman decoding.
+    let scaled =
+        turbo::dct_factor(opts.shrink).filter(|&d| dct && !(asymmetric && d == 2 && !progressive));
+    // Progressive files decode with libjpeg at full size too (its progressive Huffman
+    // decoding is ~2x zune's), an exact shrink being a box average of that decode.
+    let turbo = match scaled {
+        Some(d) => Some((d, false)),
+        None if progressive => Some((opts.shrink.max(1), true)),
+        None => None,
+    };
+    if let Some((d, exact)) = turbo.filter(|_| matches!(coding, Coding::Ycc | Coding::Grey)) {
+        let stream = turbo::TurboStream::new(src, header, coding, d, exact)?;
+        return Ok(Loaded {
+            stream: Box::new(stream),
+            shrink: d,
+        });
     }
     let mut dec = JpegDecoder::new_with_options(src, options());
     dec.decode_headers().map_err(decode_error)?;

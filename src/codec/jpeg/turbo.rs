@@ -1,5 +1,5 @@
-//! DCT-scaled JPEG decoding with libjpeg-turbo (mozjpeg-sys), for loads that a resize
-//! follows: libjpeg's reduced IDCTs at 1/2, 1/4 and 1/8 (SIMD), its fancy upsampling and
+//! JPEG decoding with libjpeg-turbo (mozjpeg-sys), for loads that a resize follows and for
+//! progressive files: libjpeg's reduced IDCTs at 1/2, 1/4 and 1/8 (SIMD), its fancy upsampling and
 //! colour conversion, read as scanlines into strips. Its progressive Huffman decoding is
 //! also ~2x zune-jpeg's, which is where progressive thumbnails spent their time.
 //!
@@ -125,8 +125,8 @@ pub struct TurboStream<'a> {
     header: Header,
     /// Output rows made so far (`usize::MAX` once decoding failed).
     next: usize,
-    /// libjpeg's output is box-shrunk 2x2 once more (chroma subsampled in one direction only).
-    box2: bool,
+    /// libjpeg's output is box-shrunk by this factor once more (1: not at all).
+    boxed: usize,
     /// libjpeg's output width and height.
     in_size: (usize, usize),
     /// libjpeg rows read so far.
@@ -141,9 +141,16 @@ pub struct TurboStream<'a> {
 unsafe impl Send for TurboStream<'_> {}
 
 impl<'a> TurboStream<'a> {
-    /// Starts decoding `src` (rewound to byte 0) at 1/`scale` (2, 4 or 8). `header` is what
+    /// Starts decoding `src` (rewound to byte 0) at 1/`scale`: with `exact`, a box average of
+    /// the full-size decode; else scaled in the DCT (`scale` 1, 2, 4 or 8). `header` is what
     /// zune-jpeg read from the same bytes; its size is replaced by the scaled one.
-    pub fn new(src: Source<'a>, mut header: Header, coding: Coding, scale: u32) -> Result<Self> {
+    pub fn new(
+        src: Source<'a>,
+        mut header: Header,
+        coding: Coding,
+        scale: u32,
+        exact: bool,
+    ) -> Result<Self> {
         let (space, out_space) = match coding {
             Coding::Grey => (
                 ffi::J_COLOR_SPACE::JCS_GRAYSCALE,
@@ -187,7 +194,7 @@ impl<'a> TurboStream<'a> {
             src,
             header: header.clone(),
             next: 0,
-            box2: false,
+            boxed: 1,
             in_size: (0, 0),
             in_next: 0,
             scratch: Vec::new(),
@@ -208,8 +215,14 @@ impl<'a> TurboStream<'a> {
         // (4:4:0) chroma at 1/4 or 1/8 would keep half the luma's horizontal (vertical)
         // resolution: 35-41 dB from the box-averaged full decode on a detailed picture.
         // Decoding at twice the size and box-shrinking 2x2 keeps the chroma on the luma grid.
-        s.box2 = asymmetric;
-        let lib_scale = if asymmetric { scale / 2 } else { scale };
+        let lib_scale = if exact {
+            1
+        } else if asymmetric && scale >= 2 {
+            scale / 2
+        } else {
+            scale
+        };
+        s.boxed = (scale / lib_scale) as usize;
         let (w, h) = s.call(|c| unsafe {
             // zune-jpeg decided the colour coding; libjpeg follows it, so both paths read a
             // file alike.
@@ -222,11 +235,8 @@ impl<'a> TurboStream<'a> {
             ffi::jpeg_start_decompress(c);
             (c.output_width, c.output_height)
         })?;
-        let (ow, oh) = if asymmetric {
-            (w.div_ceil(2), h.div_ceil(2))
-        } else {
-            (w, h)
-        };
+        let b = s.boxed as u32;
+        let (ow, oh) = (w.div_ceil(b), h.div_ceil(b));
         if (ow, oh) != (header.width.div_ceil(scale), header.height.div_ceil(scale))
             || s.cinfo.output_components != header.bands as c_int
         {
@@ -295,27 +305,31 @@ impl TurboStream<'_> {
     }
 }
 
-/// One output row of a 2x2 box average of interleaved rows (`r1` absent on an odd last row;
-/// an odd last column averages what it has).
-fn box2_row(r0: &[u8], r1: Option<&[u8]>, bands: usize, out: &mut [u8]) {
-    let w_in = r0.len() / bands;
+/// One output row of a `b` x `b` box average of the interleaved rows in `rows` (fewer rows
+/// at the bottom edge, fewer columns at the right edge: the average of what there is).
+fn box_row(
+    rows: &[u8],
+    in_len: usize,
+    b: usize,
+    bands: usize,
+    sums: &mut Vec<u32>,
+    out: &mut [u8],
+) {
+    let nrows = (rows.len() / in_len) as u32;
+    sums.clear();
+    sums.resize(in_len, 0);
+    for r in rows.chunks_exact(in_len) {
+        for (s, &v) in sums.iter_mut().zip(r) {
+            *s += v as u32;
+        }
+    }
+    let w_in = in_len / bands;
     for (x, o) in out.chunks_exact_mut(bands).enumerate() {
-        let x0 = 2 * x;
-        let x1 = (x0 + 1).min(w_in - 1);
-        let cols = if x1 == x0 { 1 } else { 2 };
-        for (b, v) in o.iter_mut().enumerate() {
-            let mut sum = r0[x0 * bands + b] as u32;
-            if cols == 2 {
-                sum += r0[x1 * bands + b] as u32;
-            }
-            let mut n = cols;
-            if let Some(r1) = r1 {
-                sum += r1[x0 * bands + b] as u32;
-                if cols == 2 {
-                    sum += r1[x1 * bands + b] as u32;
-                }
-                n *= 2;
-            }
+        let x0 = x * b;
+        let x1 = (x0 + b).min(w_in);
+        let n = nrows * (x1 - x0) as u32;
+        for (band, v) in o.iter_mut().enumerate() {
+            let sum: u32 = (x0..x1).map(|c| sums[c * bands + band]).sum();
             *v = ((sum + n / 2) / n) as u8;
         }
     }
@@ -340,22 +354,27 @@ impl ImageStream for TurboStream<'_> {
             return Ok(None);
         }
         let row_len = self.header.row_samples();
-        let n = strip_rows(row_len).min(height - self.next);
+        // With a box, the rows read per strip stay near 4 MiB whatever the factor.
+        let in_len = self.in_size.0 * self.header.bands as usize;
+        let in_rows = (4 << 20) / (self.boxed * in_len).max(1);
+        let n = strip_rows(row_len)
+            .min(in_rows.max(1))
+            .min(height - self.next);
         let mut out = vec![0u8; n * row_len];
-        if self.box2 {
+        if self.boxed > 1 {
+            let b = self.boxed;
             let bands = self.header.bands as usize;
             let in_len = self.in_size.0 * bands;
-            let k = (2 * n).min(self.in_size.1 - self.in_next);
+            let k = (b * n).min(self.in_size.1 - self.in_next);
             let mut scratch = mem::take(&mut self.scratch);
             scratch.resize(k * in_len, 0);
             let read = self.read_rows(&mut scratch, in_len, k);
             self.scratch = scratch;
             read?;
+            let mut sums = Vec::new();
             for (i, o) in out.chunks_exact_mut(row_len).enumerate() {
-                let r0 = &self.scratch[2 * i * in_len..(2 * i + 1) * in_len];
-                let r1 = (2 * i + 1 < k)
-                    .then(|| &self.scratch[(2 * i + 1) * in_len..(2 * i + 2) * in_len]);
-                box2_row(r0, r1, bands, o);
+                let rows = &self.scratch[b * i * in_len..(b * (i + 1)).min(k) * in_len];
+                box_row(rows, in_len, b, bands, &mut sums, o);
             }
         } else {
             self.read_rows(&mut out, row_len, n)?;
