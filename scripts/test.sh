@@ -9,6 +9,8 @@ have fusermount3 || need+=(fuse3)
 have identify    || need+=(imagemagick)
 have vips        || need+=(libvips-tools)
 have djpeg       || need+=(libjpeg-turbo-progs)
+# mozjpeg-sys builds libjpeg-turbo's x86 SIMD with nasm (without it: a slower C-only build).
+have nasm        || need+=(nasm)
 have dwebp       || need+=(webp)
 have exiftool    || need+=(libimage-exiftool-perl)
 have rsync       || need+=(rsync)

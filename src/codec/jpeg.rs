@@ -1,5 +1,5 @@
 //! JPEG: zune-jpeg decodes raw component rows band by band (shrink-on-load at the planes'
-//! stored resolution), jpeg-encoder encodes rows as it pulls them.
+//! stored resolution); libjpeg-turbo (mozjpeg-sys) encodes strips as they come.
 
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ use crate::io::{Source, Target};
 mod colour;
 mod decode;
 mod encode;
+mod turbo;
 
 pub use decode::Coding;
 pub use encode::to_u8;
@@ -80,16 +81,61 @@ pub fn probe(src: &mut Source) -> Result<Header> {
 }
 
 /// Opens a row-band stream; applies `opts.shrink` on load when the sampling allows it.
+/// With a resize to follow, a YCbCr or grey file whose shrink has a factor 2, 4 or 8 is
+/// decoded by libjpeg-turbo scaled in the DCT (as libvips' shrink-on-load), and so is every
+/// progressive YCbCr or grey file; the rest (baseline at full size or exact shrinks,
+/// CMYK/YCCK/RGB coding) by zune-jpeg's raw iMCU rows.
 pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     let name = src.name().to_string();
-    src.decode();
-    let mut dec = JpegDecoder::new_with_options(src, options());
-    dec.decode_headers().map_err(decode_error)?;
-    let (header, coding, ink_icc) = header_of(&dec)?;
+    let (header, coding, ink_icc, progressive, asymmetric) = {
+        let mut dec = JpegDecoder::new_with_options(&mut src, options());
+        dec.decode_headers().map_err(decode_error)?;
+        let (header, coding, ink_icc) = header_of(&dec)?;
+        let progressive = dec.info().is_some_and(|i| !i.sof.is_sequential_dct());
+        let n = dec.info().map_or(0, |i| i.components as usize);
+        let asymmetric = dec.raw_output().layout().is_some_and(|l| {
+            let l = &l[..n.min(l.len())];
+            let f = |p: &zune_jpeg::PlaneInfo| {
+                (p.horizontal_sampling_factor, p.vertical_sampling_factor)
+            };
+            let (hmax, vmax) = l
+                .iter()
+                .map(f)
+                .fold((1, 1), |a, b| (a.0.max(b.0), a.1.max(b.1)));
+            l.iter()
+                .map(f)
+                .any(|(h, v)| h > 0 && v > 0 && hmax / h != vmax / v)
+        });
+        (header, coding, ink_icc, progressive, asymmetric)
+    };
     crate::codec::check_limits(&header, opts.max_pixels)?;
-    let ink = ink_icc.and_then(|icc| InkProfile::from_icc(&icc));
+    // The header phase kept every byte read, so this works on pipes too.
+    src.rewind().map_err(Error::Read)?;
+    src.decode();
     // With a resize to follow, the shrink may be done in the DCT domain (not a box average).
     let dct = opts.fit.is_some();
+    // libjpeg decodes 4:2:2 at 1/2 as a full decode plus a 2x2 box (see turbo.rs); for a
+    // baseline file zune's box shrink of the stored planes is faster (w1024 of a 12 MP file:
+    // 1.1-1.2x the time); a progressive one still gains from libjpeg's Huffman decoding.
+    let scaled =
+        turbo::dct_factor(opts.shrink).filter(|&d| dct && !(asymmetric && d == 2 && !progressive));
+    // Progressive files decode with libjpeg at full size too (its progressive Huffman
+    // decoding is ~2x zune's), an exact shrink being a box average of that decode.
+    let turbo = match scaled {
+        Some(d) => Some((d, false)),
+        None if progressive => Some((opts.shrink.max(1), true)),
+        None => None,
+    };
+    if let Some((d, exact)) = turbo.filter(|_| matches!(coding, Coding::Ycc | Coding::Grey)) {
+        let stream = turbo::TurboStream::new(src, header, coding, d, exact)?;
+        return Ok(Loaded {
+            stream: Box::new(stream),
+            shrink: d,
+        });
+    }
+    let mut dec = JpegDecoder::new_with_options(src, options());
+    dec.decode_headers().map_err(decode_error)?;
+    let ink = ink_icc.and_then(|icc| InkProfile::from_icc(&icc));
     let (stream, shrink) =
         decode::JpegStream::new(dec, header, coding, ink, opts.shrink, dct, name)?;
     Ok(Loaded {

@@ -110,7 +110,7 @@ pub static CODECS: &[Codec] = &[
             accepts: &[U8],
             quality: true,
             save: jpeg::save,
-            notes: "jpeg-encoder, pulling rows; ICC, EXIF, XMP",
+            notes: "libjpeg-turbo, streaming scanlines; ICC, EXIF, XMP",
         }),
         notes: "zune-jpeg raw rows, band by band; baseline, progressive, every subsampling, grey, RGB, CMYK/YCCK (through the embedded CMYK profile with moxcms, else the naive formula); shrink-on-load at the planes' stored resolution, or before a resize in the DCT domain (1/4, 1/8; patched zune-jpeg in `vendor/`)",
     },

@@ -25,3 +25,4 @@ mod s3_store;
 mod scaled;
 mod setup;
 mod stress;
+mod turbo;

@@ -1,0 +1,403 @@
+//! JPEG decoding with libjpeg-turbo (mozjpeg-sys), for loads that a resize follows and for
+//! progressive files: libjpeg's reduced IDCTs at 1/2, 1/4 and 1/8 (SIMD), its fancy upsampling and
+//! colour conversion, read as scanlines into strips. Its progressive Huffman decoding is
+//! also ~2x zune-jpeg's, which is where progressive thumbnails spent their time.
+//!
+//! Errors unwind out of libjpeg (see encode.rs) and are caught around every call; warnings
+//! (corrupt or truncated data) are errors, as in zune-jpeg's strict mode.
+
+use std::io::{self, Read};
+use std::mem;
+use std::os::raw::{c_int, c_long};
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr;
+
+use mozjpeg_sys as ffi;
+
+use super::decode::Coding;
+use super::encode::{error_mgr, unwound};
+use crate::error::{Error, Result};
+use crate::image::{Header, ImageStream, Samples, Strip};
+use crate::io::Source;
+
+/// Input buffer handed to libjpeg.
+const IN_BUF: usize = 64 * 1024;
+
+/// The DCT scale libjpeg-turbo applies for a box shrink of `shrink`: the largest of 8, 4, 2
+/// dividing it (the planner's pre-shrink is such a power of two times a box factor).
+pub fn dct_factor(shrink: u32) -> Option<u32> {
+    [8, 4, 2].into_iter().find(|d| shrink.is_multiple_of(*d))
+}
+
+/// Source manager: libjpeg reads `buf`, refilled from the source. First field is libjpeg's
+/// struct, so `cinfo.src` points at the whole.
+#[repr(C)]
+struct Src<'a> {
+    mgr: ffi::jpeg_source_mgr,
+    buf: Vec<u8>,
+    source: Source<'a>,
+    /// The source's own error, returned rather than libjpeg's message.
+    failed: Option<io::Error>,
+}
+
+impl Src<'_> {
+    /// SAFETY: `src` must be the `cinfo.src` that `TurboStream::new` set up (a `Src`).
+    unsafe fn of<'b>(src: *mut ffi::jpeg_source_mgr) -> &'b mut Self {
+        &mut *(src as *mut Self)
+    }
+
+    /// Refills the buffer; false at the end of the input or on a read error (kept).
+    fn fill(&mut self) -> bool {
+        loop {
+            match self.source.read(&mut self.buf) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    self.mgr.next_input_byte = self.buf.as_ptr();
+                    self.mgr.bytes_in_buffer = n;
+                    return true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.failed = Some(e);
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+/// Raises a libjpeg error with `code` (unwinds).
+fn fail(cinfo: &mut ffi::jpeg_decompress_struct, code: ffi::J_MESSAGE_CODE) {
+    // SAFETY: `err` is our error manager; error_exit does not return.
+    unsafe {
+        let err = &mut *cinfo.common.err;
+        err.msg_code = code as c_int;
+        if let Some(exit) = err.error_exit {
+            exit(&mut cinfo.common);
+        }
+    }
+}
+
+extern "C-unwind" fn init_source(_cinfo: &mut ffi::jpeg_decompress_struct) {}
+
+extern "C-unwind" fn fill_input_buffer(cinfo: &mut ffi::jpeg_decompress_struct) -> ffi::boolean {
+    // SAFETY: installed by TurboStream::new with a Src behind `src`.
+    let s = unsafe { Src::of(cinfo.src) };
+    if !s.fill() {
+        // The end of the file before the end of the image: an error, not libjpeg's
+        // inserted EOI and grey rows.
+        fail(cinfo, ffi::JERR_INPUT_EOF);
+    }
+    1
+}
+
+extern "C-unwind" fn skip_input_data(cinfo: &mut ffi::jpeg_decompress_struct, n: c_long) {
+    // SAFETY: as above.
+    let s = unsafe { Src::of(cinfo.src) };
+    let mut n = n.max(0) as usize;
+    while n > s.mgr.bytes_in_buffer {
+        n -= s.mgr.bytes_in_buffer;
+        if !s.fill() {
+            fail(cinfo, ffi::JERR_INPUT_EOF);
+            return;
+        }
+    }
+    // SAFETY: n <= bytes_in_buffer, so the pointer stays inside the buffer.
+    s.mgr.next_input_byte = unsafe { s.mgr.next_input_byte.add(n) };
+    s.mgr.bytes_in_buffer -= n;
+}
+
+extern "C-unwind" fn resync_to_restart(
+    cinfo: &mut ffi::jpeg_decompress_struct,
+    desired: c_int,
+) -> ffi::boolean {
+    // SAFETY: libjpeg's own resynchronisation, given the state it called us with.
+    unsafe { ffi::jpeg_resync_to_restart(cinfo, desired) }
+}
+
+extern "C-unwind" fn term_source(_cinfo: &mut ffi::jpeg_decompress_struct) {}
+
+/// A strip stream over libjpeg-turbo decoding at 1/`scale`.
+pub struct TurboStream<'a> {
+    cinfo: Box<ffi::jpeg_decompress_struct>,
+    _err: Box<ffi::jpeg_error_mgr>,
+    src: Box<Src<'a>>,
+    header: Header,
+    /// Output rows made so far (`usize::MAX` once decoding failed).
+    next: usize,
+    /// libjpeg's output is box-shrunk by this factor once more (1: not at all).
+    boxed: usize,
+    /// libjpeg's output width and height.
+    in_size: (usize, usize),
+    /// libjpeg rows read so far.
+    in_next: usize,
+    /// libjpeg rows before the 2x2 box.
+    scratch: Vec<u8>,
+    rows: Vec<*mut u8>,
+}
+
+// SAFETY: the raw pointers point into the boxes this stream owns (libjpeg state, the source
+// manager, the caller's row buffers during a call); nothing is shared with another thread.
+unsafe impl Send for TurboStream<'_> {}
+
+impl<'a> TurboStream<'a> {
+    /// Starts decoding `src` (rewound to byte 0) at 1/`scale`: with `exact`, a box average of
+    /// the full-size decode; else scaled in the DCT (`scale` 1, 2, 4 or 8). `header` is what
+    /// zune-jpeg read from the same bytes; its size is replaced by the scaled one.
+    pub fn new(
+        src: Source<'a>,
+        mut header: Header,
+        coding: Coding,
+        scale: u32,
+        exact: bool,
+    ) -> Result<Self> {
+        let (space, out_space) = match coding {
+            Coding::Grey => (
+                ffi::J_COLOR_SPACE::JCS_GRAYSCALE,
+                ffi::J_COLOR_SPACE::JCS_GRAYSCALE,
+            ),
+            Coding::Ycc => (ffi::J_COLOR_SPACE::JCS_YCbCr, ffi::J_COLOR_SPACE::JCS_RGB),
+            _ => return Err(Error::decode("jpeg", "libjpeg path is for YCbCr and grey")),
+        };
+        let mut err = error_mgr(true);
+        let mut src = Box::new(Src {
+            mgr: ffi::jpeg_source_mgr {
+                next_input_byte: ptr::null(),
+                bytes_in_buffer: 0,
+                init_source: Some(init_source),
+                fill_input_buffer: Some(fill_input_buffer),
+                skip_input_data: Some(skip_input_data),
+                resync_to_restart: Some(resync_to_restart),
+                term_source: Some(term_source),
+            },
+            buf: vec![0; IN_BUF],
+            source: src,
+            failed: None,
+        });
+        // SAFETY: a zeroed struct is what jpeg_CreateDecompress expects (it keeps `err`).
+        let mut cinfo: Box<ffi::jpeg_decompress_struct> = Box::new(unsafe { mem::zeroed() });
+        cinfo.common.err = &mut *err;
+        let created = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
+            ffi::jpeg_CreateDecompress(
+                &mut *cinfo,
+                ffi::JPEG_LIB_VERSION,
+                mem::size_of::<ffi::jpeg_decompress_struct>(),
+            )
+        }));
+        if created.is_err() {
+            cinfo.common.mem = ptr::null_mut();
+        }
+        cinfo.src = &mut src.mgr;
+        let mut s = TurboStream {
+            cinfo,
+            _err: err,
+            src,
+            header: header.clone(),
+            next: 0,
+            boxed: 1,
+            in_size: (0, 0),
+            in_next: 0,
+            scratch: Vec::new(),
+            rows: Vec::new(),
+        };
+        let asymmetric = s.call(|c| unsafe {
+            ffi::jpeg_read_header(c, 1);
+            let comps = std::slice::from_raw_parts(c.comp_info, c.num_components.max(0) as usize);
+            let hmax = comps.iter().map(|p| p.h_samp_factor).max().unwrap_or(1);
+            let vmax = comps.iter().map(|p| p.v_samp_factor).max().unwrap_or(1);
+            comps.iter().any(|p| {
+                p.h_samp_factor > 0
+                    && p.v_samp_factor > 0
+                    && hmax / p.h_samp_factor != vmax / p.v_samp_factor
+            })
+        })?;
+        // libjpeg scales a component's blocks by one factor in both directions, so 4:2:2
+        // (4:4:0) chroma at 1/4 or 1/8 would keep half the luma's horizontal (vertical)
+        // resolution: 35-41 dB from the box-averaged full decode on a detailed picture.
+        // Decoding at twice the size and box-shrinking 2x2 keeps the chroma on the luma grid.
+        let lib_scale = if exact {
+            1
+        } else if asymmetric && scale >= 2 {
+            scale / 2
+        } else {
+            scale
+        };
+        s.boxed = (scale / lib_scale) as usize;
+        let (w, h) = s.call(|c| unsafe {
+            // zune-jpeg decided the colour coding; libjpeg follows it, so both paths read a
+            // file alike.
+            c.jpeg_color_space = space;
+            c.out_color_space = out_space;
+            c.scale_num = 1;
+            c.scale_denom = lib_scale;
+            c.dct_method = ffi::J_DCT_METHOD::JDCT_ISLOW;
+            c.do_fancy_upsampling = 1;
+            ffi::jpeg_start_decompress(c);
+            (c.output_width, c.output_height)
+        })?;
+        let b = s.boxed as u32;
+        let (ow, oh) = (w.div_ceil(b), h.div_ceil(b));
+        if (ow, oh) != (header.width.div_ceil(scale), header.height.div_ceil(scale))
+            || s.cinfo.output_components != header.bands as c_int
+        {
+            return Err(Error::decode(
+                "jpeg",
+                format!(
+                    "libjpeg decodes {w}x{h} where {}x{} at 1/{scale} was expected",
+                    header.width, header.height
+                ),
+            ));
+        }
+        s.in_size = (w as usize, h as usize);
+        header.width = ow;
+        header.height = oh;
+        s.header = header;
+        Ok(s)
+    }
+
+    /// Runs a libjpeg call, turning its error (an unwind) into ours.
+    fn call<R>(&mut self, f: impl FnOnce(&mut ffi::jpeg_decompress_struct) -> R) -> Result<R> {
+        if self.cinfo.common.mem.is_null() {
+            return Err(Error::decode("jpeg", "libjpeg could not start"));
+        }
+        let cinfo = &mut *self.cinfo;
+        match panic::catch_unwind(AssertUnwindSafe(|| f(cinfo))) {
+            Ok(r) => Ok(r),
+            Err(payload) => {
+                // Stop here: libjpeg's state is undefined after an error.
+                self.next = usize::MAX;
+                if let Some(e) = self.src.failed.take() {
+                    return Err(Error::Read(e));
+                }
+                Err(Error::decode("jpeg", unwound(payload)))
+            }
+        }
+    }
+}
+
+impl TurboStream<'_> {
+    /// Reads `count` libjpeg rows of `row_len` bytes into `buf`.
+    fn read_rows(&mut self, buf: &mut [u8], row_len: usize, count: usize) -> Result<()> {
+        self.rows.clear();
+        self.rows.extend(
+            buf.chunks_exact_mut(row_len)
+                .take(count)
+                .map(|r| r.as_mut_ptr()),
+        );
+        let mut got = 0usize;
+        while got < count {
+            let ptrs = self.rows[got..].as_mut_ptr();
+            let want = (count - got) as ffi::JDIMENSION;
+            // SAFETY: `ptrs` holds `want` rows of `row_len` bytes in `buf`, alive for the call.
+            let k = self.call(|c| unsafe { ffi::jpeg_read_scanlines(c, ptrs, want) })?;
+            if k == 0 {
+                let at = self.in_next + got;
+                self.next = usize::MAX;
+                return Err(Error::decode(
+                    "jpeg",
+                    format!("image data ended at row {at}"),
+                ));
+            }
+            got += k as usize;
+        }
+        self.in_next += count;
+        Ok(())
+    }
+}
+
+/// One output row of a `b` x `b` box average of the interleaved rows in `rows` (fewer rows
+/// at the bottom edge, fewer columns at the right edge: the average of what there is).
+fn box_row(
+    rows: &[u8],
+    in_len: usize,
+    b: usize,
+    bands: usize,
+    sums: &mut Vec<u32>,
+    out: &mut [u8],
+) {
+    let nrows = (rows.len() / in_len) as u32;
+    sums.clear();
+    sums.resize(in_len, 0);
+    for r in rows.chunks_exact(in_len) {
+        for (s, &v) in sums.iter_mut().zip(r) {
+            *s += v as u32;
+        }
+    }
+    let w_in = in_len / bands;
+    for (x, o) in out.chunks_exact_mut(bands).enumerate() {
+        let x0 = x * b;
+        let x1 = (x0 + b).min(w_in);
+        let n = nrows * (x1 - x0) as u32;
+        for (band, v) in o.iter_mut().enumerate() {
+            let sum: u32 = (x0..x1).map(|c| sums[c * bands + band]).sum();
+            *v = ((sum + n / 2) / n) as u8;
+        }
+    }
+}
+
+/// Output rows per strip: about 64 KiB, at least one row.
+fn strip_rows(row_bytes: usize) -> usize {
+    (65536 / row_bytes.max(1)).clamp(1, 256)
+}
+
+impl ImageStream for TurboStream<'_> {
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn next_strip(&mut self) -> Result<Option<Strip>> {
+        let height = self.header.height as usize;
+        if self.next == usize::MAX {
+            return Err(Error::decode("jpeg", "decoding already failed"));
+        }
+        if self.next >= height {
+            return Ok(None);
+        }
+        let row_len = self.header.row_samples();
+        // With a box, the rows read per strip stay near 4 MiB whatever the factor.
+        let in_len = self.in_size.0 * self.header.bands as usize;
+        let in_rows = (4 << 20) / (self.boxed * in_len).max(1);
+        let n = strip_rows(row_len)
+            .min(in_rows.max(1))
+            .min(height - self.next);
+        let mut out = vec![0u8; n * row_len];
+        if self.boxed > 1 {
+            let b = self.boxed;
+            let bands = self.header.bands as usize;
+            let in_len = self.in_size.0 * bands;
+            let k = (b * n).min(self.in_size.1 - self.in_next);
+            let mut scratch = mem::take(&mut self.scratch);
+            scratch.resize(k * in_len, 0);
+            let read = self.read_rows(&mut scratch, in_len, k);
+            self.scratch = scratch;
+            read?;
+            let mut sums = Vec::new();
+            for (i, o) in out.chunks_exact_mut(row_len).enumerate() {
+                let rows = &self.scratch[b * i * in_len..(b * (i + 1)).min(k) * in_len];
+                box_row(rows, in_len, b, bands, &mut sums, o);
+            }
+        } else {
+            self.read_rows(&mut out, row_len, n)?;
+        }
+        let y = self.next as u32;
+        self.next += n;
+        Ok(Some(Strip {
+            y,
+            height: n as u32,
+            samples: Samples::U8(out),
+        }))
+    }
+}
+
+impl Drop for TurboStream<'_> {
+    fn drop(&mut self) {
+        if !self.cinfo.common.mem.is_null() {
+            // SAFETY: created by jpeg_CreateDecompress; destroy frees its memory, also after
+            // an error or an unfinished decode (libjpeg's prescribed cleanup).
+            let cinfo = &mut *self.cinfo;
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
+                ffi::jpeg_destroy_decompress(cinfo)
+            }));
+        }
+    }
+}
