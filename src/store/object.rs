@@ -394,7 +394,8 @@ impl ObjectConnection {
         {
             // Seeking back into a window fetched before (TIFF directories, then tiles).
             let (at, bytes) = self.recent.remove(i);
-            self.keep(std::mem::replace(&mut self.window, bytes), self.window_at);
+            let old = std::mem::replace(&mut self.window, bytes);
+            self.keep(old, self.window_at);
             self.window_at = at;
             return Ok(());
         }
