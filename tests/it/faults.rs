@@ -368,7 +368,13 @@ fn unwritable_cache_dir_serves_from_memory_and_warns_once() {
     // Writable at first: outputs stored. Then read-only: new outputs stay in memory.
     let m = Mount::new(src.path(), &["--cache-dir", &cdir]);
     read_small_tree(&m, src.path(), "png");
-    let stored = fs::read_dir(cache.path()).unwrap().count();
+    // Disk writes run on the cache's writer thread, behind the reads: wait for them.
+    let t0 = Instant::now();
+    let mut stored = fs::read_dir(cache.path()).unwrap().count();
+    while stored < 4 && t0.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+        stored = fs::read_dir(cache.path()).unwrap().count();
+    }
     assert_eq!(stored, 4, "three outputs and the size index");
     let ro = ReadOnlyBind::new(cache.path());
     for spec in ["w40_png", "invert_png"] {
