@@ -110,9 +110,9 @@ pub static CODECS: &[Codec] = &[
             accepts: &[U8],
             quality: true,
             save: jpeg::save,
-            notes: "libjpeg-turbo, streaming scanlines; ICC, EXIF, XMP",
+            notes: "libjpeg-turbo (mozjpeg-sys, mozjpeg's extras off), strips written as scanlines; ICC, EXIF, XMP",
         }),
-        notes: "zune-jpeg raw rows, band by band; baseline, progressive, every subsampling, grey, RGB, CMYK/YCCK (through the embedded CMYK profile with moxcms, else the naive formula); shrink-on-load at the planes' stored resolution, or before a resize in the DCT domain (1/4, 1/8; patched zune-jpeg in `vendor/`)",
+        notes: "zune-jpeg raw rows, band by band; baseline, progressive, every subsampling, grey, RGB, CMYK/YCCK (through the embedded CMYK profile with moxcms, else the naive formula); shrink-on-load at the planes' stored resolution; before a resize, YCbCr and grey files decode scaled in the DCT (1/2, 1/4, 1/8) with libjpeg-turbo (mozjpeg-sys), others with the patched zune-jpeg in `vendor/`",
     },
     Codec {
         input: InputFormat::Png,
