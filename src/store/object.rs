@@ -155,8 +155,12 @@ impl ObjectStore {
         let listed = self.client.list(&prefix).map_err(s3_io)?;
         let mut summary = String::new();
         let mut entries = Vec::new();
+        // A server that answers with keys outside the prefix is ignored, never trusted.
         for p in &listed.prefixes {
-            let name = p[prefix.len()..].trim_end_matches('/');
+            let Some(name) = p.strip_prefix(&prefix) else {
+                continue;
+            };
+            let name = name.trim_end_matches('/');
             summary.push_str(&format!("d {name}\n"));
             let id = SourceId {
                 dev: self.dev,
@@ -167,7 +171,9 @@ impl ObjectStore {
             entries.push((OsString::from(name), self.dir_meta(id), None));
         }
         for o in &listed.objects {
-            let name = &o.key[prefix.len()..];
+            let Some(name) = o.key.strip_prefix(&prefix) else {
+                continue;
+            };
             summary.push_str(&format!("f {name} {} {}\n", o.etag, o.size));
             entries.push((
                 OsString::from(name),
