@@ -40,14 +40,9 @@ pub fn object_source(url: &str) -> Result<Source<'static>, Error> {
         .ok_or_else(|| bad(format!("{url}: expected s3://BUCKET/KEY")))?;
     let cfg = crate::s3::S3Config::from_env(None).map_err(|e| bad(e.to_string()))?;
     let client = crate::s3::Client::new(&cfg, bucket).map_err(|e| bad(e.to_string()))?;
-    let o = client.head(key).map_err(|e| {
-        let kind = match e.errno() {
-            libc::ENOENT => std::io::ErrorKind::NotFound,
-            libc::EACCES => std::io::ErrorKind::PermissionDenied,
-            _ => std::io::ErrorKind::Other,
-        };
-        Error::Read(std::io::Error::new(kind, e))
-    })?;
+    let o = client
+        .head(key)
+        .map_err(|e| Error::Read(crate::store::object::s3_io(e)))?;
     let conn = crate::store::object::ObjectConnection::new(client, o.key, o.etag, o.size);
     Ok(Source::new(conn, url.to_string()))
 }

@@ -48,7 +48,8 @@ pub struct ObjectStore {
     gid: u32,
 }
 
-fn s3_io(e: S3Error) -> io::Error {
+/// An S3 error as an `io::Error` whose kind keeps its errno (ENOENT, EACCES, else EIO).
+pub fn s3_io(e: S3Error) -> io::Error {
     let kind = match e.errno() {
         libc::ENOENT => io::ErrorKind::NotFound,
         libc::EACCES => io::ErrorKind::PermissionDenied,

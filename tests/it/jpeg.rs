@@ -128,16 +128,6 @@ fn probe_reads_orientation_and_header_only() {
     }
 }
 
-fn run(cmd: &mut std::process::Command) -> Vec<u8> {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 /// Our encoder's output, decoded by djpeg, is close to what went in; quality and chroma
 /// subsampling follow libvips (4:2:0 below Q90, 4:4:4 from Q90).
 #[test]

@@ -9,16 +9,6 @@ use thumbfs::codec::{self, LoadOptions, SaveOptions};
 use thumbfs::spec::OutputFormat;
 use thumbfs::{Image, Source, Target};
 
-fn run(cmd: &mut Command) -> Vec<u8> {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 /// From the same pixels (a PPM of a 12 MP 4:2:2 camera photo), our JPEG is within 5 % of
 /// libvips' size at Q75 and Q90 and decodes (djpeg) to nearly the same pixels.
 #[test]
