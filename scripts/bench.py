@@ -345,7 +345,7 @@ def camera(runs, out, rep):
 # reference encoders from the same pixels: format, extension, encoder command ({src}: PNG).
 MODERN = [
     ("HEIC (HEVC)", "heic", ["heif-enc", "-q", "50", "-o", "{dst}", "{src}"]),
-    ("AVIF", "avif", ["avifenc", "-s", "8", "-j", "2", "-q", "50", "{src}", "{dst}"]),
+    ("AVIF", "avif", ["avifenc", "-s", "8", "-j", "2", "--min", "24", "--max", "32", "{src}", "{dst}"]),
     ("JPEG XL", "jxl", ["cjxl", "{src}", "{dst}", "-d", "1.0", "--quiet"]),
 ]
 
@@ -620,7 +620,7 @@ def write_report(rep, runs, only_camera=False):
             "## W10: phone and modern formats, w256 Q75 against libvips in-process",
             "",
             f"`{os.path.basename(PHOTO)}` (12.2 MP) encoded by the reference encoders "
-            "(`heif-enc -q 50`, `avifenc -s 8 -q 50`, `cjxl -d 1.0`) from the same pixels; "
+            "(`heif-enc -q 50`, `avifenc -s 8 --min 24 --max 32`, `cjxl -d 1.0`) from the same pixels; "
             "thumbfs `convert w256_q75` (a process per image) against `thumbnail(src, 256)` "
             "written at Q75 in a warm libvips process, alternating as in W8. libvips 8.18 "
             "(pyvips-binary) has no HEVC decoder and no libjxl, so HEIC and JPEG XL run against "

@@ -16,9 +16,10 @@ use crate::spec::{CropRect, OutputFormat, Spec};
 
 /// Bumped whenever a build would encode different bytes for the same source and spec
 /// (2: lossy WebP by default, TIFF saver; 3: JPEG thumbnails decoded at DCT scale; 4: one
-/// cast rule before every saver, float TIFF through the sRGB curve), so
+/// cast rule before every saver, float TIFF through the sRGB curve; 5: full-size baseline
+/// JPEGs decoded by libjpeg-turbo), so
 /// persistent caches do not serve stale outputs.
-pub const OUTPUT_REVISION: u32 = 4;
+pub const OUTPUT_REVISION: u32 = 5;
 
 /// Limits for one render.
 #[derive(Debug, Clone, PartialEq, Eq)]

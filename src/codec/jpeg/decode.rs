@@ -444,6 +444,15 @@ impl<'a> JpegStream<'a> {
             colour::shrink_2x2(r0, r1, out);
             return;
         }
+        if bx == 1 && hi == lo + 1 {
+            // Chroma of 4:2:2 at shrink 2 (full rows, half as many): a vertical pair, where
+            // the general path below would divide once per sample.
+            let (r0, r1) = (rows.row(lo), rows.row(hi));
+            for ((o, &a), &b) in out.iter_mut().zip(r0).zip(r1) {
+                *o = ((a as u16 + b as u16 + 1) >> 1) as u8;
+            }
+            return;
+        }
         sums.clear();
         sums.resize(w, 0);
         for r in lo..=hi {
