@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::common;
 use common::mount::{cli, Mount};
-use common::s3::{bucket, server, Weed};
+use common::s3::{bucket, server, Gate, Weed};
 use thumbfs::io::source::Connection;
 use thumbfs::s3::Client;
 use thumbfs::store::{ObjectStore, Store};
@@ -451,6 +451,110 @@ fn a_stopped_server_gives_eio_and_the_mount_recovers() {
             t0.elapsed() < Duration::from_secs(60),
             "serves again after the restart"
         );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// A `w`x`h` RGB PPM with varied content (so its JPEG is not trivial), as bytes.
+fn big_ppm(w: usize, h: usize) -> Vec<u8> {
+    let mut out = format!("P6\n{w} {h}\n255\n").into_bytes();
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    for y in 0..h {
+        for x in 0..w {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let noise = (seed >> 56) as u8;
+            out.extend_from_slice(&[(x / 8) as u8 ^ (noise >> 3), noise, ((x + y) / 16) as u8]);
+        }
+    }
+    out
+}
+
+/// The server stopped while a large object is being rendered and read: a gate in front of
+/// the server holds most of the object back, so the render is under way and cannot have
+/// finished when the server stops. The reader gets a correct prefix, then EIO within the
+/// render timeout; the daemon stays up, `.thumbfs/errors` names the key, and once the server
+/// is back the same file reads byte-identical to the CLI render.
+#[test]
+fn a_server_stopped_mid_render_fails_the_read_and_the_mount_recovers() {
+    let mut weed = Weed::spawn();
+    let c = weed.client("midrender");
+    c.create_bucket().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ppm = dir.path().join("big.ppm");
+    // 2400x1800 RGB: 13 MB, against 6 MiB let through before the stop (the first 546 rows
+    // reach the decoder: hundreds of KB of output).
+    fs::write(&ppm, big_ppm(2400, 1800)).unwrap();
+    let size = fs::metadata(&ppm).unwrap().len();
+    put_file(&c, "big.ppm", &ppm);
+    let gate = Gate::new(&weed.endpoint, 6 << 20);
+    // Estimated sizes: the open does not wait for the render, the read streams it.
+    let mut m = s3_mount(
+        "s3://midrender",
+        &gate.endpoint,
+        &[
+            "--stat",
+            "estimate",
+            "--render-timeout",
+            "20",
+            "--list-ttl",
+            "3600",
+        ],
+    );
+    let mut f = fs::File::open(m.path("jpg/big.jpg")).unwrap();
+    // The first byte arrives while the gate holds the rest of the object back.
+    let mut got = vec![0; 1];
+    f.read_exact(&mut got).unwrap();
+    let mut buf = vec![0; 1 << 16];
+    assert_eq!(m.stats()["in_flight"], 1, "the render is under way");
+    assert!(
+        gate.passed() < size,
+        "the daemon cannot hold the whole object yet"
+    );
+    weed.stop();
+    gate.open();
+    let t0 = Instant::now();
+    let err = loop {
+        match f.read(&mut buf) {
+            Ok(0) => panic!("a short file of {} bytes instead of EIO", got.len()),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(25),
+        "EIO within the render timeout, not after {:?}",
+        t0.elapsed()
+    );
+    drop(f);
+    assert!(m.alive(), "the daemon stays up");
+    let errors = m.errors().join("\n");
+    assert!(errors.contains("big.ppm"), "errors name the key: {errors}");
+    let want = local_render("jpg", &ppm);
+    assert!(
+        got.len() < want.len() && want.starts_with(&got),
+        "what arrived before the EIO is a prefix of the output ({} of {} bytes)",
+        got.len(),
+        want.len()
+    );
+    weed.start();
+    let t0 = Instant::now();
+    loop {
+        match fs::read(m.path("jpg/big.jpg")) {
+            Ok(bytes) => {
+                assert!(
+                    bytes == want,
+                    "byte-identical to the CLI render after the restart"
+                );
+                break;
+            }
+            Err(e) => assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "serves again after the restart: {e}"
+            ),
+        }
         std::thread::sleep(Duration::from_millis(500));
     }
 }
