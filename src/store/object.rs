@@ -353,7 +353,8 @@ impl Drop for ReadAhead {
 /// A seekable [`Connection`] over ranged GETs of one object version.
 ///
 /// Memory: the head (FIRST_WINDOW), the tail (at most MAX_WINDOW plus two seek windows), the
-/// current window, RECENT_BYTES of seek windows and AHEAD read-ahead windows.
+/// current window, RECENT_BYTES of seek windows and the read-ahead's windows (AHEAD queued,
+/// one being fetched).
 pub struct ObjectConnection {
     client: Client,
     key: Arc<str>,
