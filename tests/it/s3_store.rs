@@ -523,6 +523,11 @@ fn a_server_stopped_mid_render_fails_the_read_and_the_mount_recovers() {
         }
     };
     assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    eprintln!(
+        "EIO {:?} after the stop, {} bytes before it",
+        t0.elapsed(),
+        got.len()
+    );
     assert!(
         t0.elapsed() < Duration::from_secs(25),
         "EIO within the render timeout, not after {:?}",
