@@ -369,10 +369,12 @@ pub struct ObjectConnection {
     /// The first window (or the sniffed head), kept: loaders read the header, then seek
     /// back to decode.
     head: Vec<u8>,
-    /// The end of the object from `tail_at`, fetched with the first seek (empty before, or
-    /// if that fetch failed).
+    /// The end of the object from `tail_at`, fetched with the first seek (`tail_at` is the
+    /// object's length before, or if that fetch failed).
     tail: Vec<u8>,
     tail_at: u64,
+    /// The tail while a thread fetches it: the seek that asked for it goes on meanwhile.
+    tail_rx: Option<Receiver<io::Result<Vec<u8>>>>,
     /// Seeks that missed so far: the next seek window is SEEK_WINDOW doubled this often.
     seeks: u32,
     /// Seek windows, oldest first.
@@ -395,6 +397,7 @@ impl ObjectConnection {
             head: Vec::new(),
             tail: Vec::new(),
             tail_at: len,
+            tail_rx: None,
             seeks: 0,
             recent: Vec::new(),
             ahead: None,
@@ -405,12 +408,44 @@ impl ObjectConnection {
         fetch(&self.client, &self.key, &self.etag, from, to)
     }
 
-    /// Where the bytes from `pos` that we do not hold end: the tail, or the object's end.
+    /// Where the bytes from `pos` that we do not hold (or fetch already) end: the tail, or
+    /// the object's end.
     fn gap_end(&self, pos: u64) -> u64 {
-        if !self.tail.is_empty() && pos < self.tail_at {
+        if pos < self.tail_at {
             self.tail_at
         } else {
             self.len
+        }
+    }
+
+    /// Starts fetching the object from `at` to its end as the tail.
+    fn fetch_tail(&mut self, at: u64) {
+        let (tx, rx) = sync_channel(1);
+        let (client, key, etag, len) = (
+            self.client.clone(),
+            self.key.clone(),
+            self.etag.clone(),
+            self.len,
+        );
+        let spawned = std::thread::Builder::new()
+            .name("s3-tail".into())
+            .spawn(move || {
+                let _ = tx.send(fetch(&client, &key, &etag, at, len));
+            });
+        if spawned.is_ok() {
+            self.tail_at = at;
+            self.tail_rx = Some(rx);
+        }
+    }
+
+    /// Waits for the tail being fetched. It is a guess: if it failed, reads fetch those bytes
+    /// as they go (and meet the error again if it was not the guess's own).
+    fn land_tail(&mut self) {
+        if let Some(rx) = self.tail_rx.take() {
+            match rx.recv() {
+                Ok(Ok(bytes)) => self.tail = bytes,
+                _ => self.tail_at = self.len,
+            }
         }
     }
 
@@ -454,13 +489,15 @@ impl ObjectConnection {
             || self.pos == self.head.len() as u64;
         if let Some(a) = &mut self.ahead {
             if a.next == self.pos {
-                let bytes = a.rx.recv().map_err(|_| {
-                    io::Error::other(format!("s3 key {:?}: read-ahead stopped", self.key))
-                })??;
-                let at = a.next;
-                a.next += bytes.len() as u64;
-                self.set_window(at, bytes, true);
-                return Ok(());
+                // A closed channel: the thread stopped where the tail began and the tail
+                // failed; a new read-ahead goes on from here.
+                if let Ok(got) = a.rx.recv() {
+                    let bytes = got?;
+                    let at = a.next;
+                    a.next += bytes.len() as u64;
+                    self.set_window(at, bytes, true);
+                    return Ok(());
+                }
             }
         }
         self.ahead = None;
@@ -523,20 +560,9 @@ impl ObjectConnection {
             self.tail_at = from;
             return Ok(());
         }
-        let (client, key, etag, len) = (&self.client, &*self.key, &*self.etag, self.len);
-        let (window, tail) = std::thread::scope(|s| {
-            let tail = std::thread::Builder::new()
-                .name("s3-tail".into())
-                .spawn_scoped(s, || fetch(client, key, etag, tail_at, len));
-            let window = fetch(client, key, etag, pos, end);
-            // The tail is a guess: without it (no thread, an error) reads fetch as they go.
-            (window, tail.ok().and_then(|t| t.join().ok()?.ok()))
-        });
-        if let Some(tail) = tail {
-            self.tail = tail;
-            self.tail_at = tail_at;
-        }
-        self.set_window(pos, window?, false);
+        self.fetch_tail(tail_at);
+        let bytes = self.get(pos, end)?;
+        self.set_window(pos, bytes, false);
         Ok(())
     }
 
@@ -571,6 +597,9 @@ impl Connection for ObjectConnection {
             return Ok(0);
         }
         loop {
+            if self.pos >= self.tail_at && self.pos >= self.head.len() as u64 {
+                self.land_tail();
+            }
             let (bytes, at) = if self.pos < self.head.len() as u64 {
                 (&self.head, 0)
             } else if self.pos >= self.tail_at && self.pos < self.tail_at + self.tail.len() as u64 {
