@@ -13,6 +13,7 @@ output, and re-reads them warm; mount B (another "host": fresh --cache-dir, same
 reads them from the shared cache, then warm. Writes bench/S3.md.
 """
 
+import glob
 import json
 
 import os
@@ -185,6 +186,10 @@ def stats(mnt):
 def unmount(m, p):
     subprocess.run(["fusermount3", "-u", m], check=False)
     p.wait()
+    try:
+        os.rmdir(m)
+    except OSError:
+        pass
 
 
 def shared_cache(endpoint, env, runs):
@@ -390,14 +395,17 @@ def main():
         print(text)
     finally:
         for m, p in mounts:
-            subprocess.run(["fusermount3", "-u", m], check=False)
-            p.wait()
+            unmount(m, p)
         server.terminate()
         try:
             server.wait(5)
         except subprocess.TimeoutExpired:
             server.kill()
         subprocess.run(["rm", "-rf", tmp], check=False)
+        # weed leaves a gRPC socket per service in the temp dir, named by port.
+        for port in ports[1::2]:
+            for sock in glob.glob(os.path.join(tempfile.gettempdir(), f"seaweedfs-*-grpc-{port}.sock")):
+                os.remove(sock)
 
 
 if __name__ == "__main__":
