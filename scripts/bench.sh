@@ -2,8 +2,8 @@
 # Benchmarks thumbfs against libvips and ImageMagick side by side and writes bench/REPORT.md.
 # Usage: scripts/bench.sh [runs] [camera|s3]   (default 5 measured runs per workload, after a
 # warm-up; `camera` runs only the in-process libvips comparisons, W8 on camera photos and W10
-# on HEIC/AVIF/JPEG XL; `s3` only
-# W9, object-store sources against local disk, written to bench/S3.md)
+# on HEIC/AVIF/JPEG XL; `s3` only W9, object-store sources against local disk and a second
+# mount reading the shared cache, written to bench/S3.md)
 set -eu
 cd "$(dirname "$0")/.."
 

@@ -7,8 +7,14 @@ Three mounts with --stat estimate (so a read streams from its first byte): the l
 s3:// through a byte-counting TCP proxy with no added delay, and s3:// through one that delays
 every chunk 10 ms each way (20 ms round trip). Each run reads a fresh spec (w256, w255, ...: a
 new render, same work), alternating the mounts. Reports time to first byte, total time and the
-bytes the daemon fetched from the store per output, and writes bench/S3.md.
+bytes the daemon fetched from the store per output. Then the shared cache (--cache-url): mount A
+reads every corpus image (uploaded to the bucket) under w256_jpg, rendering and uploading each
+output, and re-reads them warm; mount B (another "host": fresh --cache-dir, same --cache-url)
+reads them from the shared cache, then warm. Writes bench/S3.md.
 """
+
+import glob
+import json
 
 import os
 import socket
@@ -17,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("THUMBFS_BIN", os.path.join(ROOT, "target", "release", "thumbfs"))
@@ -145,9 +152,105 @@ def wait_s3(endpoint):
     raise RuntimeError("SeaweedFS did not start")
 
 
-def mount(src, env, extra=()):
+def list_keys(endpoint, bucket, prefix):
+    """Keys under `prefix` (one page: the bench stores fewer than 1,000)."""
+    out = subprocess.run(
+        ["curl", "-sf", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user", f"{KEY}:{SECRET}",
+         f"{endpoint}/{bucket}?list-type=2&prefix={urllib.parse.quote(prefix, safe='')}"],
+        check=True,
+        capture_output=True).stdout.decode()
+    return out.count("<Key>")
+
+
+def read_tree(root):
+    """Reads every file under `root`: (files read, bytes, seconds, failed paths)."""
+    n, size, failed = 0, 0, []
+    t0 = time.perf_counter()
+    for d, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(d, name)
+            try:
+                with open(path, "rb") as f:
+                    size += len(f.read())
+                n += 1
+            except OSError:
+                failed.append(path)
+    return n, size, time.perf_counter() - t0, failed
+
+
+def stats(mnt):
+    with open(os.path.join(mnt, ".thumbfs", "stats")) as f:
+        return json.load(f)
+
+
+def unmount(m, p):
+    subprocess.run(["fusermount3", "-u", m], check=False)
+    p.wait()
+    try:
+        os.rmdir(m)
+    except OSError:
+        pass
+
+
+def shared_cache(endpoint, env, runs):
+    """Mount A renders the corpus and uploads to the shared cache; mount B reads it back.
+    Returns medians per phase: (files, MB, seconds, renders) and the corpus size."""
+    corpus_keys = 0
+    for d, _, names in os.walk(CORPUS):
+        for name in names:
+            path = os.path.join(d, name)
+            put(endpoint, "bench", "corpus/" + os.path.relpath(path, CORPUS), path)
+            corpus_keys += 1
+    make_bucket(endpoint, "bench-cache")
+    phases = {k: [] for k in ("a_cold", "a_warm", "b_cold", "b_warm")}
+    renders_b = []
+    for r in range(runs):
+        url = f"s3://bench-cache/run{r}/"
+        caches = [tempfile.mkdtemp(prefix="thumbfs-s3bench-cache") for _ in range(2)]
+        mounts = []
+        try:
+            a = mount("s3://bench/corpus", env, ["--s3-endpoint", endpoint, "--cache-url", url,
+                                                  "--cache-dir", caches[0]], stat="exact")
+            mounts.append(a)
+            spec = os.path.join(a[0], "w256_jpg")
+            n, size, t, failed = read_tree(spec)
+            phases["a_cold"].append((n, size, t, stats(a[0])["renders"]))
+            # Uploads run on a background thread: wait until every output is there.
+            t0 = time.monotonic()
+            while list_keys(endpoint, "bench-cache", f"run{r}/") < n:
+                if time.monotonic() - t0 > 120:
+                    raise RuntimeError("outputs not uploaded within 120 s")
+                time.sleep(0.2)
+            n2, size2, t2, _ = read_tree(spec)
+            phases["a_warm"].append((n2, size2, t2, stats(a[0])["renders"]))
+            b = mount("s3://bench/corpus", env, ["--s3-endpoint", endpoint, "--cache-url", url,
+                                                  "--cache-dir", caches[1]], stat="exact")
+            mounts.append(b)
+            spec = os.path.join(b[0], "w256_jpg")
+            n3, size3, t3, failed3 = read_tree(spec)
+            rb = stats(b[0])["renders"]
+            # Broken images are not shared (each host finds them broken); every good file
+            # must come from the shared cache.
+            if rb != len(failed3) or size3 != size or n3 != n:
+                raise RuntimeError(f"mount B: {rb} renders for {len(failed3)} broken files, "
+                                   f"{n3} files / {size3} bytes against {n} / {size}")
+            phases["b_cold"].append((n3, size3, t3, rb))
+            n4, size4, t4, _ = read_tree(spec)
+            phases["b_warm"].append((n4, size4, t4, stats(b[0])["renders"]))
+            renders_b.append(rb)
+        finally:
+            for m, p in mounts:
+                unmount(m, p)
+            for c in caches:
+                subprocess.run(["rm", "-rf", c], check=False)
+    med = {k: (v[0][0], v[0][1], median([x[2] for x in v]), median([x[3] for x in v]))
+           for k, v in phases.items()}
+    return med, corpus_keys, len(failed)
+
+
+def mount(src, env, extra=(), stat="estimate"):
     mnt = tempfile.mkdtemp(prefix="thumbfs-s3bench")
-    p = subprocess.Popen([BIN, "mount", "-f", "--stat", "estimate", *extra, src, mnt], env=env,
+    p = subprocess.Popen([BIN, "mount", "-f", "--stat", stat, *extra, src, mnt], env=env,
                          stderr=subprocess.DEVNULL)
     for _ in range(300):
         if os.path.exists(os.path.join(mnt, ".thumbfs", "stats")):
@@ -233,6 +336,10 @@ def main():
             rows.append((f, sizes[f], {k: (median([a for a, _ in v]), median([b for _, b in v]))
                                       for k, v in res.items()},
                          {k: median(v) for k, v in fetched.items()}))
+        for m, p in mounts:
+            unmount(m, p)
+        mounts = []
+        shared, corpus_keys, broken = shared_cache(endpoint, env, runs)
         load = open("/proc/loadavg").read().split()[:3]
         lines = [
             "# W9: sources in an object store (SeaweedFS 4.48) vs local disk",
@@ -242,6 +349,7 @@ def main():
             "estimate` so reads stream. `near`: s3:// through a byte-counting proxy, no added",
             "delay; `far`: the same proxy adding 10 ms per chunk each way (20 ms round trip).",
             f"Fetched: bytes the daemon got from the store per output. Load average {' '.join(load)}.",
+            f"Binary: `{os.path.relpath(BIN, ROOT)}`.",
             "",
             "| file | object | local first byte / total | near first byte / total | far first byte / total | far - local first byte | fetched per output |",
             "|---|---|---|---|---|---|---|",
@@ -254,20 +362,50 @@ def main():
                 f"{ms(t['near'][0])} / {ms(t['near'][1])} | {ms(t['far'][0])} / {ms(t['far'][1])} | "
                 f"{ms(extra)} ({extra / 0.020:.1f} round trips) | "
                 f"{fe['near'] / 1e6:.2f} MB ({100 * fe['near'] / size:.0f} %) |")
+        lines += [
+            "",
+            "## Shared render cache (`--cache-url`): a second host",
+            "",
+            f"The whole test corpus ({corpus_keys} objects: {shared['a_cold'][0] + broken} images, "
+            f"of which {broken} are broken and fail",
+            "with EIO, are not shared and render again on B) under `w256_jpg`, read file by file (os.walk, one",
+            "reader). Mount A has an empty `--cache-dir` and the shared cache; mount B, a second",
+            "\"host\", a fresh `--cache-dir` and the same `--cache-url`. Both `--stat exact` (a",
+            f"lookup renders or fetches). SeaweedFS on loopback, no proxy. Medians of {runs} runs,",
+            "each with a fresh cache prefix and fresh mounts.",
+            "",
+            "| pass | files | output | time | MB/s | files/s | renders (stats) |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        names = {"a_cold": "A first read (renders, uploads)", "a_warm": "A warm re-read",
+                 "b_cold": "B first read (from the shared cache)", "b_warm": "B warm re-read"}
+        for k, (n, size, t, renders) in shared.items():
+            lines.append(f"| {names[k]} | {n} | {size / 1e6:.2f} MB | {t * 1000:.0f} ms | "
+                         f"{size / 1e6 / t:.1f} | {n / t:.0f} | {renders:.0f} |")
+        a_warm, b_cold = shared["a_warm"], shared["b_cold"]
+        lines += [
+            "",
+            f"B's first read from the shared cache runs at {a_warm[2] / b_cold[2]:.2f}x the "
+            f"throughput of A's warm re-read and {shared['a_cold'][2] / b_cold[2]:.1f}x that of "
+            "A's first read (which rendered).",
+        ]
         text = "\n".join(lines) + "\n"
         with open(OUT, "w") as fh:
             fh.write(text)
         print(text)
     finally:
         for m, p in mounts:
-            subprocess.run(["fusermount3", "-u", m], check=False)
-            p.wait()
+            unmount(m, p)
         server.terminate()
         try:
             server.wait(5)
         except subprocess.TimeoutExpired:
             server.kill()
         subprocess.run(["rm", "-rf", tmp], check=False)
+        # weed leaves a gRPC socket per service in the temp dir, named by port.
+        for port in ports[1::2]:
+            for sock in glob.glob(os.path.join(tempfile.gettempdir(), f"seaweedfs-*-grpc-{port}.sock")):
+                os.remove(sock)
 
 
 if __name__ == "__main__":

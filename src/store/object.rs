@@ -20,14 +20,30 @@ use crate::s3::{Client, ObjectMeta, S3Config, S3Error, S3Url};
 
 /// First read-ahead window: a header and the first rows arrive in one round trip.
 const FIRST_WINDOW: u64 = 256 * 1024;
-/// Window after a seek away from where reading was (TIFF tiles): fetch little.
+/// Window of the first seek away from where reading was (TIFF tiles): fetch little.
 const SEEK_WINDOW: u64 = 64 * 1024;
+/// Largest seek window: each seek that misses fetches twice the last one, so a loader that
+/// walks a chain of directories spread over the object pays fewer round trips.
+const MAX_SEEK_WINDOW: u64 = 1024 * 1024;
 /// Largest window: sequential reads double up to this.
 const MAX_WINDOW: u64 = 4 * 1024 * 1024;
+/// The first seek also fetches, in parallel, this share of the object from its end (at most
+/// MAX_WINDOW): writers that put directories after their data (pyramid TIFFs: each level's
+/// tiles, then its directory, levels shrinking 4x) leave the later directories and the small
+/// levels there, which a loader would otherwise reach one round trip at a time.
+const TAIL_SHARE: u64 = 8;
 /// Windows fetched ahead of the reader (memory per render: at most this many MAX_WINDOWs).
 const AHEAD: usize = 2;
-/// Seek windows remembered for loaders that jump back and forth.
+/// Seek windows remembered for loaders that jump back and forth: at most this many...
 const RECENT: usize = 16;
+/// ...holding at most this many bytes.
+const RECENT_BYTES: usize = 4 * 1024 * 1024;
+
+/// Bytes fetched by a format sniff and kept for the render that follows it: one GET brings
+/// a header's first directory or segments, and the render starts without a round trip.
+const HEAD_LEN: usize = 4096;
+/// Sniffed heads kept (memory: at most HEADS x HEAD_LEN).
+const HEADS: usize = 1024;
 
 /// One directory level as listed, with its identity (a hash of what it holds).
 struct DirListing {
@@ -44,6 +60,8 @@ pub struct ObjectStore {
     /// Identity of this bucket in [`SourceId::dev`]: the same on every host.
     dev: u64,
     listings: Mutex<HashMap<String, Arc<DirListing>>>,
+    /// The first bytes of object versions, from their format sniffs.
+    heads: Mutex<HashMap<SourceId, Arc<[u8]>>>,
     uid: u32,
     gid: u32,
 }
@@ -84,6 +102,7 @@ impl ObjectStore {
             url,
             ttl,
             listings: Mutex::default(),
+            heads: Mutex::default(),
             uid,
             gid,
         }
@@ -256,7 +275,11 @@ impl Store for ObjectStore {
         if meta.id != *id {
             return Err(io::Error::other("source changed before rendering"));
         }
-        let conn = ObjectConnection::new(self.client.clone(), self.key(rel, false), etag, meta.len);
+        let mut conn =
+            ObjectConnection::new(self.client.clone(), self.key(rel, false), etag, meta.len);
+        if let Some(head) = self.heads.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
+            conn.head = head.to_vec();
+        }
         // Every GET is pinned to the ETag: a replaced object fails the read, never mixes.
         Ok(Opened {
             conn: Box::new(conn),
@@ -269,9 +292,27 @@ impl Store for ObjectStore {
         if meta.id != *id {
             return Err(io::Error::other("source changed"));
         }
-        self.client
-            .get_range(&self.key(rel, false), 0, n as u64, etag.as_deref())
-            .map_err(s3_io)
+        // A little more than asked, in the same round trip, for the render that follows.
+        let mut head = self
+            .client
+            .get_range(
+                &self.key(rel, false),
+                0,
+                n.max(HEAD_LEN) as u64,
+                etag.as_deref(),
+            )
+            .map_err(s3_io)?;
+        if !head.is_empty() {
+            let mut heads = self.heads.lock().unwrap_or_else(|e| e.into_inner());
+            if heads.len() >= HEADS {
+                // Any one: a head is only a round trip saved.
+                let old = *heads.keys().next().expect("not empty");
+                heads.remove(&old);
+            }
+            heads.insert(*id, head.as_slice().into());
+        }
+        head.truncate(n);
+        Ok(head)
     }
 
     fn is_remote(&self) -> bool {
@@ -281,6 +322,18 @@ impl Store for ObjectStore {
     fn describe(&self) -> String {
         self.url.to_string()
     }
+}
+
+/// Bytes [from, to) of `key` as of `etag`; none at all means the object is shorter than listed.
+fn fetch(client: &Client, key: &str, etag: &str, from: u64, to: u64) -> io::Result<Vec<u8>> {
+    let bytes = client.get_range(key, from, to, Some(etag)).map_err(s3_io)?;
+    if bytes.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("s3 key {key:?}: object shorter than listed"),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Windows fetched by a background thread, in order, from `next`.
@@ -298,6 +351,10 @@ impl Drop for ReadAhead {
 }
 
 /// A seekable [`Connection`] over ranged GETs of one object version.
+///
+/// Memory: the head (FIRST_WINDOW), the tail (at most MAX_WINDOW plus two seek windows), the
+/// current window, RECENT_BYTES of seek windows and the read-ahead's windows (AHEAD queued,
+/// one being fetched).
 pub struct ObjectConnection {
     client: Client,
     key: Arc<str>,
@@ -307,9 +364,20 @@ pub struct ObjectConnection {
     /// The window last fetched and where it starts.
     window: Vec<u8>,
     window_at: u64,
-    /// The first window, kept: loaders read the header, then seek back to decode.
+    /// Whether `window` came from the read-ahead: read once, so not remembered.
+    streamed: bool,
+    /// The first window (or the sniffed head), kept: loaders read the header, then seek
+    /// back to decode.
     head: Vec<u8>,
-    /// Small windows fetched after seeks, oldest first.
+    /// The end of the object from `tail_at`, fetched with the first seek (`tail_at` is the
+    /// object's length before, or if that fetch failed).
+    tail: Vec<u8>,
+    tail_at: u64,
+    /// The tail while a thread fetches it: the seek that asked for it goes on meanwhile.
+    tail_rx: Option<Receiver<io::Result<Vec<u8>>>>,
+    /// Seeks that missed so far: the next seek window is SEEK_WINDOW doubled this often.
+    seeks: u32,
+    /// Seek windows, oldest first.
     recent: Vec<(u64, Vec<u8>)>,
     ahead: Option<ReadAhead>,
 }
@@ -325,42 +393,79 @@ impl ObjectConnection {
             pos: 0,
             window: Vec::new(),
             window_at: 0,
+            streamed: false,
             head: Vec::new(),
+            tail: Vec::new(),
+            tail_at: len,
+            tail_rx: None,
+            seeks: 0,
             recent: Vec::new(),
             ahead: None,
         }
     }
 
-    /// Starts fetching windows from `from` on, growing from `first`.
-    fn read_ahead(&mut self, from: u64, first: u64) {
-        let (tx, rx) = sync_channel(AHEAD);
-        let stop = Arc::new(AtomicBool::new(false));
+    fn get(&self, from: u64, to: u64) -> io::Result<Vec<u8>> {
+        fetch(&self.client, &self.key, &self.etag, from, to)
+    }
+
+    /// Where the bytes from `pos` that we do not hold (or fetch already) end: the tail, or
+    /// the object's end.
+    fn gap_end(&self, pos: u64) -> u64 {
+        if pos < self.tail_at {
+            self.tail_at
+        } else {
+            self.len
+        }
+    }
+
+    /// Starts fetching the object from `at` to its end as the tail.
+    fn fetch_tail(&mut self, at: u64) {
+        let (tx, rx) = sync_channel(1);
         let (client, key, etag, len) = (
             self.client.clone(),
             self.key.clone(),
             self.etag.clone(),
             self.len,
         );
+        let spawned = std::thread::Builder::new()
+            .name("s3-tail".into())
+            .spawn(move || {
+                let _ = tx.send(fetch(&client, &key, &etag, at, len));
+            });
+        if spawned.is_ok() {
+            self.tail_at = at;
+            self.tail_rx = Some(rx);
+        }
+    }
+
+    /// Waits for the tail being fetched. It is a guess: if it failed, reads fetch those bytes
+    /// as they go (and meet the error again if it was not the guess's own).
+    fn land_tail(&mut self) {
+        if let Some(rx) = self.tail_rx.take() {
+            match rx.recv() {
+                Ok(Ok(bytes)) => self.tail = bytes,
+                _ => self.tail_at = self.len,
+            }
+        }
+    }
+
+    /// Starts fetching windows from `from` on, growing from `first`, up to the tail.
+    fn read_ahead(&mut self, from: u64, first: u64) {
+        let (tx, rx) = sync_channel(AHEAD);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (client, key, etag, end) = (
+            self.client.clone(),
+            self.key.clone(),
+            self.etag.clone(),
+            self.gap_end(from),
+        );
         let halt = stop.clone();
         let spawned = std::thread::Builder::new()
             .name("s3-read-ahead".into())
             .spawn(move || {
                 let (mut at, mut size) = (from, first);
-                while at < len && !halt.load(Ordering::Relaxed) {
-                    let end = (at + size).min(len);
-                    let got = client
-                        .get_range(&key, at, end, Some(&etag))
-                        .map_err(s3_io)
-                        .and_then(|b| {
-                            if b.is_empty() {
-                                Err(io::Error::new(
-                                    io::ErrorKind::UnexpectedEof,
-                                    format!("s3 key {key:?}: object shorter than listed"),
-                                ))
-                            } else {
-                                Ok(b)
-                            }
-                        });
+                while at < end && !halt.load(Ordering::Relaxed) {
+                    let got = fetch(&client, &key, &etag, at, (at + size).min(end));
                     let failed = got.is_err();
                     at += got.as_ref().map_or(0, |b| b.len() as u64);
                     if tx.send(got).is_err() || failed {
@@ -384,13 +489,15 @@ impl ObjectConnection {
             || self.pos == self.head.len() as u64;
         if let Some(a) = &mut self.ahead {
             if a.next == self.pos {
-                let bytes = a.rx.recv().map_err(|_| {
-                    io::Error::other(format!("s3 key {:?}: read-ahead stopped", self.key))
-                })??;
-                self.window_at = a.next;
-                a.next += bytes.len() as u64;
-                self.window = bytes;
-                return Ok(());
+                // A closed channel: the thread stopped where the tail began and the tail
+                // failed; a new read-ahead goes on from here.
+                if let Ok(got) = a.rx.recv() {
+                    let bytes = got?;
+                    let at = a.next;
+                    a.next += bytes.len() as u64;
+                    self.set_window(at, bytes, true);
+                    return Ok(());
+                }
             }
         }
         self.ahead = None;
@@ -401,53 +508,84 @@ impl ObjectConnection {
         {
             // Seeking back into a window fetched before (TIFF directories, then tiles).
             let (at, bytes) = self.recent.remove(i);
-            let old = std::mem::replace(&mut self.window, bytes);
-            self.keep(old, self.window_at);
-            self.window_at = at;
+            self.set_window(at, bytes, false);
             return Ok(());
         }
         if sequential && self.pos != 0 {
             // Reading front to back: a thread streams growing windows ahead of the decoder.
-            let last = self.window.len().max(self.head.len()) as u64;
+            let last = if self.pos == self.head.len() as u64 {
+                // After the head (a short one from the sniff too): as after a first window.
+                (self.head.len() as u64).max(FIRST_WINDOW)
+            } else {
+                self.window.len() as u64
+            };
             let first = (last * 2).clamp(SEEK_WINDOW * 2, MAX_WINDOW);
             self.read_ahead(self.pos, first);
             if self.ahead.is_some() {
                 return self.fill();
             }
         }
-        let size = if self.pos == 0 {
-            FIRST_WINDOW
-        } else {
-            SEEK_WINDOW
-        };
-        let end = (self.pos + size).min(self.len);
-        let bytes = self
-            .client
-            .get_range(&self.key, self.pos, end, Some(&self.etag))
-            .map_err(s3_io)?;
-        if bytes.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("s3 key {:?}: object shorter than listed", self.key),
-            ));
-        }
         if self.pos == 0 {
-            self.head = bytes;
+            self.head = self.get(0, FIRST_WINDOW.min(self.len))?;
             return Ok(());
         }
-        let old = std::mem::replace(&mut self.window, bytes);
-        self.keep(old, self.window_at);
-        self.window_at = self.pos;
+        self.seek()
+    }
+
+    /// Fetches a window at `self.pos`, a seek away from what was read; the first seek also
+    /// fetches the object's tail.
+    fn seek(&mut self) -> io::Result<()> {
+        let pos = self.pos;
+        let size = (SEEK_WINDOW << self.seeks.min(16)).min(MAX_SEEK_WINDOW);
+        let first = self.seeks == 0;
+        self.seeks += 1;
+        let gap_end = self.gap_end(pos);
+        let mut end = (pos + size).min(gap_end);
+        if gap_end - end < size {
+            // Less than a window would be left before bytes we hold: take it in this round
+            // trip rather than in another.
+            end = gap_end;
+        }
+        if !first {
+            let bytes = self.get(pos, end)?;
+            self.set_window(pos, bytes, false);
+            return Ok(());
+        }
+        let share = (self.len / TAIL_SHARE).clamp(SEEK_WINDOW, MAX_WINDOW);
+        let tail_at = self.len.saturating_sub(share);
+        if end >= tail_at {
+            // The window reaches the tail: one GET to the end, kept as the tail.
+            let from = pos.min(tail_at);
+            self.tail = self.get(from, self.len)?;
+            self.tail_at = from;
+            return Ok(());
+        }
+        self.fetch_tail(tail_at);
+        let bytes = self.get(pos, end)?;
+        self.set_window(pos, bytes, false);
         Ok(())
     }
 
-    /// Remembers a small window a loader may seek back into; streamed windows are not kept.
+    /// Makes `bytes` (from `at`) the window, remembering the one it replaces unless that was
+    /// streamed.
+    fn set_window(&mut self, at: u64, bytes: Vec<u8>, streamed: bool) {
+        let old = std::mem::replace(&mut self.window, bytes);
+        if !self.streamed {
+            self.keep(old, self.window_at);
+        }
+        self.window_at = at;
+        self.streamed = streamed;
+    }
+
+    /// Remembers a seek window a loader may come back to, dropping the oldest beyond the
+    /// bounds.
     fn keep(&mut self, bytes: Vec<u8>, at: u64) {
-        if bytes.is_empty() || bytes.len() as u64 > FIRST_WINDOW || at == 0 {
+        if bytes.is_empty() || bytes.len() > RECENT_BYTES {
             return;
         }
-        if self.recent.len() >= RECENT {
-            self.recent.remove(0);
+        let mut held: usize = self.recent.iter().map(|(_, b)| b.len()).sum();
+        while self.recent.len() >= RECENT || held + bytes.len() > RECENT_BYTES {
+            held -= self.recent.remove(0).1.len();
         }
         self.recent.push((at, bytes));
     }
@@ -459,8 +597,13 @@ impl Connection for ObjectConnection {
             return Ok(0);
         }
         loop {
+            if self.pos >= self.tail_at && self.pos >= self.head.len() as u64 {
+                self.land_tail();
+            }
             let (bytes, at) = if self.pos < self.head.len() as u64 {
                 (&self.head, 0)
+            } else if self.pos >= self.tail_at && self.pos < self.tail_at + self.tail.len() as u64 {
+                (&self.tail, self.tail_at)
             } else {
                 (&self.window, self.window_at)
             };

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::common;
 use common::mount::{cli, Mount};
-use common::s3::{bucket, server, Weed};
+use common::s3::{bucket, server, Gate, Weed};
 use thumbfs::io::source::Connection;
 use thumbfs::s3::Client;
 use thumbfs::store::{ObjectStore, Store};
@@ -265,6 +265,120 @@ fn a_replaced_object_reads_all_old_bytes_or_fails() {
     assert!(e.to_string().contains("changed"), "{e}");
 }
 
+/// Reads at random offsets and lengths, some near the end, some long, and a whole pass front
+/// to back return the object's bytes: the head, the tail fetched with the first seek, growing
+/// seek windows, remembered windows and a read-ahead that stops where the tail begins.
+#[test]
+fn reads_anywhere_return_the_objects_bytes() {
+    let (name, c) = bucket("seeks");
+    let data: Vec<u8> = (0..5u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+        .collect();
+    c.put("o.bin", &data).unwrap();
+    let store = ObjectStore::with_client(
+        c.clone(),
+        format!("s3://{name}").parse().unwrap(),
+        Duration::from_secs(60),
+    );
+    let meta = store.stat(Path::new("o.bin")).unwrap();
+    let mut conn = store.open(Path::new("o.bin"), &meta.id).unwrap().conn;
+    let len = data.len() as u64;
+    let check = |conn: &mut Box<dyn Connection>, at: u64, want: u64| {
+        conn.seek_to(at).unwrap();
+        let end = (at + want).min(len);
+        let mut got = vec![0; (end - at) as usize];
+        let mut n = 0;
+        while n < got.len() {
+            let k = conn.read(&mut got[n..]).unwrap();
+            assert!(k > 0, "early end at {}", at + n as u64);
+            n += k;
+        }
+        assert!(got == data[at as usize..end as usize], "bytes {at}..{end}");
+    };
+    let mut seed = 1u64;
+    let mut rand = |n: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    for i in 0..150 {
+        let at = if i % 4 == 0 {
+            len - 1 - rand(len / 6)
+        } else {
+            rand(len)
+        };
+        let want = if i % 10 == 0 {
+            1 << 20
+        } else {
+            1 + rand(40_000)
+        };
+        check(&mut conn, at, want);
+    }
+    check(&mut conn, 0, len);
+    conn.seek_to(len - 10).unwrap();
+    let mut buf = [0u8; 64];
+    let mut n = 0;
+    loop {
+        match conn.read(&mut buf[n..]).unwrap() {
+            0 => break,
+            k => n += k,
+        }
+    }
+    assert_eq!(&buf[..n], &data[data.len() - 10..], "then the end");
+}
+
+/// A tiled pyramid TIFF as libvips writes it (each level's tiles, then its directory, the
+/// small levels last): a thumbnail takes two rounds of GETs (the head; then the first
+/// directory and, in parallel, the object's tail), one after a format sniff (as the mount
+/// does, which keeps the head), fetches a small part of the object, and equals the render of
+/// the same file on disk.
+#[test]
+fn a_pyramid_tiff_thumbnail_takes_two_rounds_of_gets() {
+    let (name, c) = bucket("pyramid");
+    let dir = tempfile::tempdir().unwrap();
+    let tif = dir.path().join("pyr.tif");
+    common::run(
+        std::process::Command::new("vips")
+            .arg("tiffsave")
+            .arg(common::corpus(PHOTO))
+            .arg(&tif)
+            .args(["--tile", "--pyramid", "--compression", "jpeg", "--Q", "90"])
+            .args(["--tile-width", "256", "--tile-height", "256"]),
+    );
+    put_file(&c, "pyr.tif", &tif);
+    let len = fs::metadata(&tif).unwrap().len();
+    let want = local_render("w256_jpg", &tif);
+    let store = ObjectStore::with_client(
+        c.clone(),
+        format!("s3://{name}").parse().unwrap(),
+        Duration::from_secs(60),
+    );
+    let rel = Path::new("pyr.tif");
+    let meta = store.stat(rel).unwrap();
+    for (sniffed, most) in [(false, 3), (true, 2)] {
+        if sniffed {
+            store.head(rel, &meta.id, 64).unwrap();
+        }
+        let opened = store.open(rel, &meta.id).unwrap();
+        let (r0, b0) = c.counters();
+        let out = thumbfs::io::target::MemoryTarget::new();
+        let spec: thumbfs::Spec = "w256_jpg".parse().unwrap();
+        thumbfs::render(
+            thumbfs::Source::new(opened.conn, "pyr.tif"),
+            &spec,
+            &mut out.clone(),
+            &Default::default(),
+        )
+        .unwrap();
+        let (requests, bytes) = (c.counters().0 - r0, c.counters().1 - b0);
+        eprintln!("pyramid w256, sniffed {sniffed}: {requests} GETs, {bytes} of {len} bytes");
+        assert!(requests <= most, "{requests} GETs");
+        assert!(bytes * 4 < len, "fetched {bytes} of {len} bytes");
+        assert!(out.take() == want, "same as from disk");
+    }
+}
+
 #[test]
 fn a_changed_object_gives_a_new_output_after_the_list_ttl() {
     let (name, c) = bucket("ttl");
@@ -337,6 +451,115 @@ fn a_stopped_server_gives_eio_and_the_mount_recovers() {
             t0.elapsed() < Duration::from_secs(60),
             "serves again after the restart"
         );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// A `w`x`h` RGB PPM with varied content (so its JPEG is not trivial), as bytes.
+fn big_ppm(w: usize, h: usize) -> Vec<u8> {
+    let mut out = format!("P6\n{w} {h}\n255\n").into_bytes();
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    for y in 0..h {
+        for x in 0..w {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let noise = (seed >> 56) as u8;
+            out.extend_from_slice(&[(x / 8) as u8 ^ (noise >> 3), noise, ((x + y) / 16) as u8]);
+        }
+    }
+    out
+}
+
+/// The server stopped while a large object is being rendered and read: a gate in front of
+/// the server holds most of the object back, so the render is under way and cannot have
+/// finished when the server stops. The reader gets a correct prefix, then EIO within the
+/// render timeout; the daemon stays up, `.thumbfs/errors` names the key, and once the server
+/// is back the same file reads byte-identical to the CLI render.
+#[test]
+fn a_server_stopped_mid_render_fails_the_read_and_the_mount_recovers() {
+    let mut weed = Weed::spawn();
+    let c = weed.client("midrender");
+    c.create_bucket().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ppm = dir.path().join("big.ppm");
+    // 2400x1800 RGB: 13 MB, against 6 MiB let through before the stop (the first 546 rows
+    // reach the decoder: hundreds of KB of output).
+    fs::write(&ppm, big_ppm(2400, 1800)).unwrap();
+    let size = fs::metadata(&ppm).unwrap().len();
+    put_file(&c, "big.ppm", &ppm);
+    let gate = Gate::new(&weed.endpoint, 6 << 20);
+    // Estimated sizes: the open does not wait for the render, the read streams it.
+    let mut m = s3_mount(
+        "s3://midrender",
+        &gate.endpoint,
+        &[
+            "--stat",
+            "estimate",
+            "--render-timeout",
+            "20",
+            "--list-ttl",
+            "3600",
+        ],
+    );
+    let mut f = fs::File::open(m.path("jpg/big.jpg")).unwrap();
+    // The first byte arrives while the gate holds the rest of the object back.
+    let mut got = vec![0; 1];
+    f.read_exact(&mut got).unwrap();
+    let mut buf = vec![0; 1 << 16];
+    assert_eq!(m.stats()["in_flight"], 1, "the render is under way");
+    assert!(
+        gate.passed() < size,
+        "the daemon cannot hold the whole object yet"
+    );
+    weed.stop();
+    gate.open();
+    let t0 = Instant::now();
+    let err = loop {
+        match f.read(&mut buf) {
+            Ok(0) => panic!("a short file of {} bytes instead of EIO", got.len()),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    eprintln!(
+        "EIO {:?} after the stop, {} bytes before it",
+        t0.elapsed(),
+        got.len()
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(25),
+        "EIO within the render timeout, not after {:?}",
+        t0.elapsed()
+    );
+    drop(f);
+    assert!(m.alive(), "the daemon stays up");
+    let errors = m.errors().join("\n");
+    assert!(errors.contains("big.ppm"), "errors name the key: {errors}");
+    let want = local_render("jpg", &ppm);
+    assert!(
+        got.len() < want.len() && want.starts_with(&got),
+        "what arrived before the EIO is a prefix of the output ({} of {} bytes)",
+        got.len(),
+        want.len()
+    );
+    weed.start();
+    let t0 = Instant::now();
+    loop {
+        match fs::read(m.path("jpg/big.jpg")) {
+            Ok(bytes) => {
+                assert!(
+                    bytes == want,
+                    "byte-identical to the CLI render after the restart"
+                );
+                break;
+            }
+            Err(e) => assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "serves again after the restart: {e}"
+            ),
+        }
         std::thread::sleep(Duration::from_millis(500));
     }
 }

@@ -1,10 +1,12 @@
 //! The S3 test harness: the shared SeaweedFS server started by scripts/test.sh, fresh buckets
 //! on it, and private SeaweedFS instances that fault tests can stop and start.
 
-use std::net::TcpListener;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use thumbfs::s3::{Client, S3Config};
@@ -234,5 +236,115 @@ impl Drop for Weed {
                 let _ = std::fs::remove_file(e.path());
             }
         }
+    }
+}
+
+/// What a [`Gate`] has let through and may let through.
+struct GateState {
+    passed: u64,
+    limit: Option<u64>,
+    closed: bool,
+}
+
+/// A TCP proxy in front of an S3 endpoint that lets at most `limit` bytes travel from the
+/// server to its clients until [`Gate::open`]: a test holds a render at a point it knows,
+/// however fast or slow the machine is.
+pub struct Gate {
+    /// `http://127.0.0.1:PORT` of the proxy.
+    pub endpoint: String,
+    port: u16,
+    state: Arc<(Mutex<GateState>, Condvar)>,
+}
+
+impl Gate {
+    /// A gate to `endpoint` (`http://127.0.0.1:PORT`) passing `limit` bytes downstream.
+    pub fn new(endpoint: &str, limit: u64) -> Gate {
+        let target: u16 = endpoint.rsplit(':').next().unwrap().parse().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new((
+            Mutex::new(GateState {
+                passed: 0,
+                limit: Some(limit),
+                closed: false,
+            }),
+            Condvar::new(),
+        ));
+        let st = state.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if st.0.lock().unwrap().closed {
+                    return;
+                }
+                let Ok(client) = client else { continue };
+                // A server that is down: the client sees its connection closed at once.
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let (mut c_in, mut s_out) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c_in, &mut s_out);
+                    let _ = s_out.shutdown(Shutdown::Write);
+                });
+                let st = st.clone();
+                std::thread::spawn(move || Gate::down(server, client, &st));
+            }
+        });
+        Gate {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            port,
+            state,
+        }
+    }
+
+    /// Copies server to client, each chunk once the limit allows it.
+    fn down(mut server: TcpStream, mut client: TcpStream, st: &(Mutex<GateState>, Condvar)) {
+        let mut buf = vec![0; 16 * 1024];
+        loop {
+            let n = match server.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let mut sent = 0;
+            while sent < n {
+                let mut g = st.0.lock().unwrap();
+                let room = loop {
+                    let room = g.limit.map_or(u64::MAX, |l| l.saturating_sub(g.passed));
+                    if room > 0 {
+                        break room;
+                    }
+                    g = st.1.wait(g).unwrap();
+                };
+                let k = (n - sent).min(room.try_into().unwrap_or(usize::MAX));
+                g.passed += k as u64;
+                drop(g);
+                if client.write_all(&buf[sent..sent + k]).is_err() {
+                    return;
+                }
+                sent += k;
+            }
+        }
+        let _ = client.shutdown(Shutdown::Both);
+    }
+
+    /// Bytes let through so far.
+    pub fn passed(&self) -> u64 {
+        self.state.0.lock().unwrap().passed
+    }
+
+    /// Lets everything through from now on.
+    pub fn open(&self) {
+        self.state.0.lock().unwrap().limit = None;
+        self.state.1.notify_all();
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.state.0.lock().unwrap().closed = true;
+        self.open();
+        // Wakes the accepting thread so it sees `closed`.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
     }
 }
