@@ -14,7 +14,7 @@ use std::ffi::CStr;
 use std::ptr;
 use std::sync::{Arc, Once};
 
-use libheif_sys as ffi;
+mod ffi;
 
 use crate::codec::{check_limits, exif, LoadOptions, Loaded, SaveOptions};
 use crate::error::{Error, Result};
@@ -92,12 +92,15 @@ pub fn sniff_heic(head: &[u8]) -> bool {
     }) && !sniff_avif(head)
 }
 
-fn init() {
+/// Opens and initialises libheif once; why it could not be, if not.
+fn init() -> std::result::Result<(), String> {
+    ffi::load().map_err(|e| format!("libheif could not be opened: {e}"))?;
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         // SAFETY: a null parameter pointer is the documented default.
         let _ = unsafe { ffi::heif_init(ptr::null_mut()) };
     });
+    Ok(())
 }
 
 fn check(kind: Kind, e: ffi::heif_error) -> Result<()> {
@@ -141,7 +144,7 @@ impl Drop for File {
 
 impl File {
     fn open(kind: Kind, bytes: Vec<u8>) -> Result<File> {
-        init();
+        init().map_err(|e| Error::decode(kind.name(), e))?;
         // SAFETY: plain allocation; checked for null below.
         let ctx = unsafe { ffi::heif_context_alloc() };
         if ctx.is_null() {
@@ -512,7 +515,7 @@ pub fn save_avif(stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target)
         ));
     }
     let out_bands = if alpha { 4 } else { 3 };
-    init();
+    init().map_err(|e| Error::encode("avif", e))?;
     let enc_err = |e: ffi::heif_error| -> Result<()> {
         check(Kind::Avif, e).map_err(|e| match e {
             Error::Decode { message, .. } => Error::encode("avif", message),
