@@ -359,7 +359,8 @@ print(f"{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}", flush=True
 for line in sys.stdin:
     src, dst, width = line.rstrip("\n").split("\t")
     t0, c0 = time.perf_counter(), time.process_time()
-    pyvips.Image.thumbnail(src, int(width), height=1 << 24).write_to_file(dst, Q=75)
+    # 10,000,000: the largest height libvips 8.14 takes (a width-only fit, as thumbfs' w<N>).
+    pyvips.Image.thumbnail(src, int(width), height=10000000).write_to_file(dst, Q=75)
     print(time.perf_counter() - t0, time.process_time() - c0, flush=True)
 """
 
@@ -373,8 +374,10 @@ def modern(runs, out, rep):
     png = os.path.join(out, "w10.png")
     sh("vips", "copy", PHOTO, png + "[compression=1]")
     sysvips = os.path.join(ROOT, "target", "bench-venv-sys", "bin", "python")
+    # os.environ, not the inherited C environment: the wheel's libvips sets VIPSHOME for
+    # itself, which would send Debian's libvips looking for its modules in the wrong place.
     worker = subprocess.Popen([sysvips, "-c", SYSTEM_WORKER], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, text=True, env=dict(os.environ))
     system_version = worker.stdout.readline().strip()
     try:
         for fmt, ext, cmd in MODERN:

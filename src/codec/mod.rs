@@ -112,7 +112,7 @@ pub static CODECS: &[Codec] = &[
             save: jpeg::save,
             notes: "libjpeg-turbo (mozjpeg-sys, mozjpeg's extras off), strips written as scanlines; ICC, EXIF, XMP",
         }),
-        notes: "zune-jpeg raw rows, band by band; baseline, progressive, every subsampling, grey, RGB, CMYK/YCCK (through the embedded CMYK profile with moxcms, else the naive formula); shrink-on-load at the planes' stored resolution; before a resize, YCbCr and grey files decode scaled in the DCT (1/2, 1/4, 1/8) with libjpeg-turbo (mozjpeg-sys), others with the patched zune-jpeg in `vendor/`",
+        notes: "band by band; baseline, progressive, every subsampling, grey, RGB, CMYK/YCCK (through the embedded CMYK profile with moxcms, else the naive formula); YCbCr and grey files at full size, progressive ones and, before a resize, scaled in the DCT (1/2, 1/4, 1/8; progressive 1/8 without the AC scans it does not need) with libjpeg-turbo (mozjpeg-sys); exact shrinks of baseline files and other codings with zune-jpeg's raw rows (the patched copy in `vendor/`), shrunk at the planes' stored resolution",
     },
     Codec {
         input: InputFormat::Png,
@@ -190,7 +190,7 @@ pub static CODECS: &[Codec] = &[
         probe: heif::probe_heic,
         load: heif::load_heic,
         saver: None,
-        notes: "libheif 1.15 (Debian bookworm's libheif1, with libde265) through libheif-sys 1.14.4, the newest bindings that accept libheif < 1.16; whole image, primary image with its irot/imir/clap transforms, grid, alpha, 8-12 bit, ICC, EXIF, XMP; for a resize, the smallest embedded thumbnail larger than the target (as libvips' thumbnail)",
+        notes: "libheif 1.15 (Debian bookworm's libheif1, with libde265), opened on first use, with libheif-sys 1.14.4's declarations, the newest bindings that accept libheif < 1.16; whole image, primary image with its irot/imir/clap transforms, grid, alpha, 8-12 bit, ICC, EXIF, XMP; for a resize, the smallest embedded thumbnail larger than the target (as libvips' thumbnail)",
     },
     Codec {
         input: InputFormat::Avif,

@@ -354,7 +354,7 @@ impl Drop for ReadAhead {
 ///
 /// Memory: the head (FIRST_WINDOW), the tail (at most MAX_WINDOW plus two seek windows), the
 /// current window, RECENT_BYTES of seek windows and the read-ahead's windows (AHEAD queued,
-/// one being fetched).
+/// two being fetched).
 pub struct ObjectConnection {
     client: Client,
     key: Arc<str>,
@@ -465,13 +465,30 @@ impl ObjectConnection {
             .spawn(move || {
                 let (mut at, mut size) = (from, first);
                 while at < end && !halt.load(Ordering::Relaxed) {
-                    let got = fetch(&client, &key, &etag, at, (at + size).min(end));
-                    let failed = got.is_err();
-                    at += got.as_ref().map_or(0, |b| b.len() as u64);
-                    if tx.send(got).is_err() || failed {
-                        return;
+                    // Two windows per round trip: the next one is asked for beside this one,
+                    // so a 1-2 MB photo arrives one round trip after its head, not two.
+                    let mid = (at + size).min(end);
+                    let next = (size * 2).min(MAX_WINDOW);
+                    let to = (mid + next).min(end);
+                    let (got, more) = std::thread::scope(|s| {
+                        let second =
+                            (mid < to).then(|| s.spawn(|| fetch(&client, &key, &etag, mid, to)));
+                        let got = fetch(&client, &key, &etag, at, mid);
+                        let more = second.map(|h| {
+                            h.join()
+                                .unwrap_or_else(|_| Err(io::Error::other("read-ahead panicked")))
+                        });
+                        (got, more)
+                    });
+                    let whole = got.as_ref().is_ok_and(|b| b.len() as u64 == mid - at);
+                    for got in std::iter::once(got).chain(more.filter(|_| whole)) {
+                        let failed = got.is_err();
+                        at += got.as_ref().map_or(0, |b| b.len() as u64);
+                        if tx.send(got).is_err() || failed {
+                            return;
+                        }
                     }
-                    size = (size * 2).min(MAX_WINDOW);
+                    size = (next * 2).min(MAX_WINDOW);
                 }
             });
         if spawned.is_ok() {

@@ -1,0 +1,48 @@
+#!/bin/sh
+# Instruction counts (callgrind) of the W8 rows, thumbfs against libvips 8.18 in-process, as in
+# bench/PROFILE.md. Exact and repeatable on a busy machine, where wall times are not.
+#   scripts/profile.sh [thumbfs binary]   (default target/test-release/thumbfs)
+# thumbfs: a whole `thumbfs convert` process. libvips: the operation done twice minus once in
+# one Python process (pyvips from target/bench-venv, made by scripts/bench.sh), so the
+# interpreter and library start-up are left out.
+set -eu
+cd "$(dirname "$0")/.."
+bin=${1:-target/test-release/thumbfs}
+py=target/bench-venv/bin/python
+command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+count() { valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" "$@" >/dev/null 2>"$tmp/cg.err"
+          grep -o 'Collected : [0-9]*' "$tmp/cg.err" | awk '{print $3}'; }
+cat >"$tmp/op.py" <<'PY'
+import sys, pyvips
+pyvips.cache_set_max(0)
+op, src, dst, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+for _ in range(n):
+    if op.startswith("w"):
+        pyvips.Image.thumbnail(src, int(op[1:]), height=1 << 24).write_to_file(dst, Q=75)
+    elif op == "shrink2inv":
+        pyvips.Image.new_from_file(src, shrink=2, access="sequential").invert() \
+            .write_to_file(dst, Q=90)
+    else:
+        pyvips.Image.new_from_file(src, access="sequential").write_to_file(dst, Q=75)
+PY
+corpus=../shared/corpus/photos
+files=""
+for n in seeding_by_Clements_Engelhardt sunset_by_Aitzol_Berasategi; do
+    jpegtran -optimize -outfile "$tmp/$n.baseline.jpg" "$corpus/$n.jpg"
+    files="$files $tmp/$n.baseline.jpg $corpus/$n.jpg"
+done
+vips black "$tmp/tiny.jpg" 16 16
+echo "thumbfs start-up: $(( $(count "$bin" convert w8_q75 "$tmp/tiny.jpg" "$tmp/o.jpg") / 1000000 )) M (a 16x16 image)"
+for f in $files; do
+    line="$(basename "$f"):"
+    for row in "w256 w256_q75" "w1024 w1024_q75" "shrink2inv shrink2_invert_q90" "q75 q75"; do
+        set -- $row
+        ours=$(count "$bin" convert "$2" "$f" "$tmp/o.jpg")
+        one=$(count "$py" "$tmp/op.py" "$1" "$f" "$tmp/v.jpg" 1)
+        two=$(count "$py" "$tmp/op.py" "$1" "$f" "$tmp/v.jpg" 2)
+        line="$line $1 $((ours / 1000000)) / $(((two - one) / 1000000)) M;"
+    done
+    echo "$line"
+done
