@@ -476,7 +476,7 @@ mod tests {
     /// The 2x2 fast path and the general loop agree with a plain average, even and odd widths.
     #[test]
     fn box_rows_average_what_there_is() {
-        for (w, bands, b, nrows) in [(6, 3, 2, 2), (5, 3, 2, 2), (6, 1, 2, 1), (7, 3, 4, 3)] {
+        for (w, bands, b, nrows) in [(6usize, 3, 2, 2), (5, 3, 2, 2), (6, 1, 2, 1), (7, 3, 4, 3)] {
             let in_len = w * bands;
             let rows: Vec<u8> = (0..in_len * nrows).map(|i| (i * 37 % 251) as u8).collect();
             let ow = w.div_ceil(b);
