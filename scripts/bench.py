@@ -576,6 +576,12 @@ def version(cmd):
         return "?"
 
 
+def md_table(head, rows):
+    """A Markdown table: header, rule, one line per row."""
+    return (["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            + ["| " + " | ".join(r) + " |" for r in rows])
+
+
 def write_report(rep, runs, only_camera=False):
     """Writes bench/REPORT.md; with `only_camera`, replaces just its W8/W10 sections."""
     lines = [
@@ -609,14 +615,9 @@ def write_report(rep, runs, only_camera=False):
             "",
         ]
         lines += [f"- `{n}`: {d}" for n, d in rep.camera_files]
-        lines += [
-            "",
-            "| file | workload | thumbfs wall / CPU s | libvips wall / CPU s | ratio | target "
-            "| vips CLI s | ImageMagick s | size | PSNR dB |",
-            "|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for r in rep.camera_rows:
-            lines.append("| " + " | ".join(r) + " |")
+        lines += [""] + md_table(
+            ["file", "workload", "thumbfs wall / CPU s", "libvips wall / CPU s", "ratio",
+             "target", "vips CLI s", "ImageMagick s", "size", "PSNR dB"], rep.camera_rows)
     if rep.modern_rows:
         lines += [
             "",
@@ -629,12 +630,8 @@ def write_report(rep, runs, only_camera=False):
             "(pyvips-binary) has no HEVC decoder and no libjxl, so HEIC and JPEG XL run against "
             "Debian's libvips in a warm worker process (pyvips in ABI mode), timed inside it.",
             "",
-            "| format | file | thumbfs wall / CPU s | libvips wall / CPU s | libvips | ratio "
-            "| size | PSNR dB |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for r in rep.modern_rows:
-            lines.append("| " + " | ".join(r) + " |")
+        ] + md_table(["format", "file", "thumbfs wall / CPU s", "libvips wall / CPU s",
+                      "libvips", "ratio", "size", "PSNR dB"], rep.modern_rows)
     if only_camera and os.path.exists(REPORT):
         # Keep the other workloads' table and notes from the last full run.
         old = open(REPORT).read()
