@@ -10,14 +10,6 @@ use std::process::Command;
 
 use common::*;
 
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-fn thumbfs(args: &[&str]) -> Vec<u8> {
-    run(Command::new(thumbfs_bin()).args(args))
-}
-
 /// A 240x180 RGBA photo with true 16-bit samples: colour resized in 16 bits, alpha a
 /// diagonal ramp from 5% to 100% (no pixel fully transparent, so colour is defined).
 fn rgba16(d: &Path) -> PathBuf {
@@ -49,16 +41,6 @@ fn rgba16(d: &Path) -> PathBuf {
         "the test image has no samples beyond 8 bits"
     );
     out
-}
-
-/// ImageMagick (and libtiff underneath) reads `path` without a warning.
-fn magick_reads_cleanly(path: &Path) {
-    let out = Command::new("identify").arg(path).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && err.trim().is_empty(),
-        "identify {path:?}: {err}"
-    );
 }
 
 /// A TIFF of `src` written by ImageMagick with `-define tiff:alpha=<kind>` and more options.

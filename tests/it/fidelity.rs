@@ -10,21 +10,6 @@ use std::process::Command;
 
 use common::*;
 
-fn thumbfs(args: &[&str]) -> Vec<u8> {
-    run(Command::new(thumbfs_bin()).args(args))
-}
-
-fn exif_orientation(path: &Path) -> String {
-    let out = run(Command::new("exiftool")
-        .args(["-s3", "-n", "-Orientation"])
-        .arg(path));
-    String::from_utf8_lossy(&out).trim().to_string()
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
 /// The orientation `thumbfs info` reports.
 fn info_orientation(path: &Path) -> String {
     let out = String::from_utf8(thumbfs(&["info", p(path)])).unwrap();

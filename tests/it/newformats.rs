@@ -12,14 +12,6 @@ use std::process::Command;
 use common::mount::{engine, Mount};
 use common::*;
 
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-fn thumbfs(args: &[&str]) -> Vec<u8> {
-    run(Command::new(thumbfs_bin()).args(args))
-}
-
 /// Test inputs: an RGB and an RGBA PNG cut from a corpus photo (even sizes, as 4:2:0 wants).
 fn sources(d: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let rgb = d.join("rgb.png");

@@ -13,21 +13,6 @@ use std::process::Command;
 
 use common::*;
 
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-fn thumbfs(args: &[&str]) -> Vec<u8> {
-    run(Command::new(thumbfs_bin()).args(args))
-}
-
-fn exif_orientation(path: &Path) -> String {
-    let out = run(Command::new("exiftool")
-        .args(["-s3", "-n", "-Orientation"])
-        .arg(path));
-    String::from_utf8_lossy(&out).trim().to_string()
-}
-
 /// A 240x180 photo (not square, so a wrong quarter turn changes the geometry), no metadata.
 fn base(d: &Path) -> PathBuf {
     let out = d.join("base.png");
@@ -49,16 +34,6 @@ fn same_picture(ours: &Path, reference: &Path, min_db: f64, what: &str) -> f64 {
     let db = psnr(&a.data, &b.data, 255);
     assert!(db >= min_db, "{what}: {db:.1} dB against the reference");
     db
-}
-
-/// ImageMagick reads `path` without a warning.
-fn magick_reads_cleanly(path: &Path) {
-    let out = Command::new("identify").arg(path).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && err.trim().is_empty(),
-        "identify {path:?}: {err}"
-    );
 }
 
 #[test]

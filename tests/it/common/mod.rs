@@ -121,6 +121,34 @@ pub fn run(cmd: &mut Command) -> Vec<u8> {
     out.stdout
 }
 
+/// A path as the `&str` a command-line argument list wants.
+pub fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Runs the thumbfs binary with `args`, which must succeed; its stdout.
+pub fn thumbfs(args: &[&str]) -> Vec<u8> {
+    run(Command::new(thumbfs_bin()).args(args))
+}
+
+/// The EXIF orientation exiftool reads from `path` (empty when there is none).
+pub fn exif_orientation(path: &Path) -> String {
+    let out = run(Command::new("exiftool")
+        .args(["-s3", "-n", "-Orientation"])
+        .arg(path));
+    String::from_utf8_lossy(&out).trim().to_string()
+}
+
+/// ImageMagick (and libtiff underneath) reads `path` with nothing on stderr.
+pub fn magick_reads_cleanly(path: &Path) {
+    let out = Command::new("identify").arg(path).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && err.trim().is_empty(),
+        "identify {path:?}: {err}"
+    );
+}
+
 /// Decodes with ImageMagick to PAM, keeping bands and depth (`-depth 8` or `16`).
 pub fn magick_decode(path: &Path, depth: u32) -> Pixels {
     parse_pnm(&run(Command::new("convert")
