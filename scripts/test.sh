@@ -24,8 +24,11 @@ have setpriv     || need+=(util-linux)
 # tests/it/setup.rs: the unit file check and the man page check.
 have systemd-analyze || need+=(systemd)
 have man         || need+=(man-db)
-# The aarch64 type-check below builds libwebp's C with the cross compiler.
+# The C++ frame that catches libheif's exceptions (src/codec/heif/guard.cpp).
+have g++         || need+=(g++)
+# The aarch64 type-check below builds libwebp's C and that C++ frame with the cross compilers.
 have aarch64-linux-gnu-gcc || need+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+have aarch64-linux-gnu-g++ || need+=(g++-aarch64-linux-gnu)
 # tests/newformats.rs: reference HEIF/AVIF/JPEG XL encoders and decoders; libheif-dev to link.
 have heif-enc    || need+=(libheif-examples)
 have avifenc     || need+=(libavif-bin)
@@ -122,6 +125,7 @@ rustup target list --installed | grep -qx aarch64-unknown-linux-gnu \
 # PKG_CONFIG_ALLOW_CROSS: libheif-sys' build script finds libheif with pkg-config; a type-check
 # links nothing, so the host's libheif.pc does (an ARM build uses the ARM libheif-dev).
 PKG_CONFIG_ALLOW_CROSS=1 CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
+  CXX_aarch64_unknown_linux_gnu=aarch64-linux-gnu-g++ \
   cargo check --locked --all-targets --target aarch64-unknown-linux-gnu --quiet || status=1
 
 echo "test.sh: test wall time $(( $(date +%s) - start )) s (status $status)"

@@ -15,6 +15,7 @@ use std::ptr;
 use std::sync::{Arc, Once};
 
 mod ffi;
+mod items;
 
 use crate::codec::{check_limits, exif, LoadOptions, Loaded, SaveOptions};
 use crate::error::{Error, Result};
@@ -145,6 +146,8 @@ impl Drop for File {
 impl File {
     fn open(kind: Kind, bytes: Vec<u8>) -> Result<File> {
         init().map_err(|e| Error::decode(kind.name(), e))?;
+        // Before libheif parses it: libheif 1.15 follows reference cycles forever.
+        items::check(&bytes).map_err(|e| Error::decode(kind.name(), e))?;
         // SAFETY: plain allocation; checked for null below.
         let ctx = unsafe { ffi::heif_context_alloc() };
         if ctx.is_null() {

@@ -31,6 +31,9 @@ fn formats(target: &str) -> Option<&'static [InputFormat]> {
         "hdr" => &[InputFormat::Hdr],
         "svg" => &[InputFormat::Svg],
         "pnm" => &[InputFormat::Pnm, InputFormat::Pfm],
+        "heic" => &[InputFormat::Heic],
+        "avif" => &[InputFormat::Avif],
+        "jxl" => &[InputFormat::Jxl],
         _ => return None,
     })
 }

@@ -230,6 +230,14 @@ fn mount_serves_new_formats_as_jpeg_and_refuses_hostile_files() {
         }
         std::fs::write(src.join(format!("{ext}/flip.{ext}")), &flipped).unwrap();
     }
+    // The fuzzer's grid that lists itself among its tiles: libheif 1.15 alone recurses into
+    // it, starting tile threads until the system has none left, then throws.
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fuzz_regressions/heic/grid-reference-cycle.err"),
+        src.join("heic/cycle.heic"),
+    )
+    .unwrap();
     // Dimension bombs: valid 3000x3000 files, over a --max-pixels of 4 M, refused from
     // their headers.
     let bomb_png = work.join("bomb.png");
@@ -283,7 +291,24 @@ fn mount_serves_new_formats_as_jpeg_and_refuses_hostile_files() {
         assert!(e.contains("Input/output error"), "bomb.{ext}: {e}");
         assert!(m.alive(), "the daemon died on {ext}: {}", m.log_text());
     }
+    let e = cat(&m.path("w256/heic/cycle.jpg")).expect_err("a reference cycle decoded");
+    assert!(e.contains("Input/output error"), "cycle.heic: {e}");
+    assert!(m.alive(), "the daemon died on cycle.heic: {}", m.log_text());
+    let status = std::fs::read_to_string(format!("/proc/{}/status", m.pid())).unwrap();
+    let threads: u32 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap();
+    // FUSE workers and the render pool; libheif's runaway recursion started thousands.
+    assert!(threads < 64, "{threads} daemon threads after cycle.heic");
     let errors = m.errors();
+    assert!(
+        errors
+            .iter()
+            .any(|l| l.contains("cycle.heic") && l.contains("reference cycle")),
+        "cycle.heic: no error naming the cycle in {errors:?}"
+    );
     for ext in ["heic", "avif", "jxl"] {
         assert!(
             errors

@@ -3,6 +3,10 @@
 //! whole `thumbfs convert` start-up, paid for every JPEG too (callgrind). The types and
 //! constants are libheif-sys' as they are; only the functions used are looked up here, so the
 //! linker (`--as-needed`) leaves libheif out of the binary's needed libraries.
+//!
+//! Every call runs inside a C++ frame that catches exceptions (`guard.cpp`): libheif lets some
+//! escape its C API, and one reaching a Rust frame would abort the process. A call that threw
+//! returns [`OnThrow::on_throw`] instead (an error, null, 0) and logs the function's name.
 
 #![allow(non_snake_case)] // libheif's own names
 
@@ -13,13 +17,90 @@ use std::sync::OnceLock;
 /// The runtime library (Debian's libheif1; its development package links the same soname).
 const LIB: &str = "libheif.so.1";
 
+unsafe extern "C" {
+    /// Runs `call(data)`; 0 when it returned, 1 when it threw a C++ exception (guard.cpp).
+    fn thumbfs_heif_guard(
+        call: unsafe extern "C-unwind" fn(*mut libc::c_void),
+        data: *mut libc::c_void,
+    ) -> libc::c_int;
+}
+
+/// What a libheif function returns in place of the C++ exception it threw.
+pub trait OnThrow {
+    /// The stand-in value: an error for `heif_error`, null, 0 or nothing.
+    fn on_throw() -> Self;
+}
+
+impl OnThrow for heif_error {
+    fn on_throw() -> Self {
+        heif_error {
+            code: heif_error_code_heif_error_Decoder_plugin_error,
+            subcode: heif_suberror_code_heif_suberror_Unspecified,
+            message: c"libheif failed with a C++ exception (caught)".as_ptr(),
+        }
+    }
+}
+
+impl OnThrow for () {
+    fn on_throw() -> Self {}
+}
+
+impl OnThrow for libc::c_int {
+    fn on_throw() -> Self {
+        0
+    }
+}
+
+impl OnThrow for usize {
+    fn on_throw() -> Self {
+        0
+    }
+}
+
+impl<T> OnThrow for *mut T {
+    fn on_throw() -> Self {
+        std::ptr::null_mut()
+    }
+}
+
+impl<T> OnThrow for *const T {
+    fn on_throw() -> Self {
+        std::ptr::null()
+    }
+}
+
+/// Runs `call` (one libheif call) inside the C++ guard.
+///
+/// `call` must not panic: a Rust panic caught by C++ aborts as surely as the reverse.
+fn guarded<F: FnOnce() -> R, R: OnThrow>(name: &str, call: F) -> R {
+    /// The C-unwind trampoline the guard calls: a C++ exception may unwind through it.
+    unsafe extern "C-unwind" fn run<F: FnOnce() -> R, R>(data: *mut libc::c_void) {
+        // SAFETY: `data` is `slot` below, alive and not otherwise borrowed during the call.
+        let slot = unsafe { &mut *data.cast::<(Option<F>, Option<R>)>() };
+        if let Some(call) = slot.0.take() {
+            slot.1 = Some(call());
+        }
+    }
+    let mut slot: (Option<F>, Option<R>) = (Some(call), None);
+    // SAFETY: `run::<F, R>` reads `slot` with exactly this type.
+    let threw = unsafe { thumbfs_heif_guard(run::<F, R>, (&raw mut slot).cast()) };
+    match slot.1 {
+        Some(value) if threw == 0 => value,
+        _ => {
+            tracing::warn!("libheif: {name} threw a C++ exception; treated as a failure");
+            R::on_throw()
+        }
+    }
+}
+
 /// Declares the functions: a table of pointers filled by `open`, and a wrapper per function
-/// with libheif-sys' signature (local items shadow the glob import's extern ones).
+/// with libheif-sys' signature (local items shadow the glob import's extern ones) that runs
+/// the call inside the guard.
 macro_rules! api {
     ($(fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)?;)*) => {
-        /// Pointers to libheif's functions.
+        /// Pointers to libheif's functions; C-unwind, as C++ exceptions may leave them.
         struct Api {
-            $($name: unsafe extern "C" fn($($ty),*) $(-> $ret)?,)*
+            $($name: unsafe extern "C-unwind" fn($($ty),*) $(-> $ret)?,)*
         }
 
         fn open() -> Result<Api, String> {
@@ -39,14 +120,16 @@ macro_rules! api {
         }
 
         $(
-            /// libheif's function of this name (see its header).
+            /// libheif's function of this name (see its header), guarded.
             ///
             /// # Safety
             /// As for the C function; [`load`] must have succeeded.
             #[allow(clippy::too_many_arguments)]
             pub unsafe fn $name($($arg: $ty),*) $(-> $ret)? {
+                // Looked up outside the guard: `api()` may panic.
+                let f = api().$name;
                 // SAFETY: the caller upholds the C function's contract.
-                unsafe { (api().$name)($($arg),*) }
+                guarded(stringify!($name), move || unsafe { f($($arg),*) })
             }
         )*
     };
@@ -201,5 +284,39 @@ fn api() -> &'static Api {
     match API.get() {
         Some(Ok(api)) => api,
         _ => panic!("libheif used before heif::ffi::load succeeded"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    unsafe extern "C-unwind" {
+        /// Throws a std::runtime_error (guard.cpp).
+        fn thumbfs_heif_guard_test_throw(data: *mut libc::c_void);
+    }
+
+    #[test]
+    fn a_cpp_exception_stops_at_the_guard() {
+        // Through a C-unwind function and the Rust trampoline, as a libheif call would.
+        let throws = thumbfs_heif_guard_test_throw;
+        let e: heif_error = guarded("test", move || {
+            // SAFETY: takes no data.
+            unsafe { throws(std::ptr::null_mut()) };
+            heif_error {
+                code: heif_error_code_heif_error_Ok,
+                subcode: 0,
+                message: std::ptr::null(),
+            }
+        });
+        assert_eq!(e.code, heif_error_code_heif_error_Decoder_plugin_error);
+        let p: *mut u8 = guarded("test", move || {
+            // SAFETY: as above.
+            unsafe { throws(std::ptr::null_mut()) };
+            std::ptr::NonNull::dangling().as_ptr()
+        });
+        assert!(p.is_null());
+        // Calls that return pass their value through.
+        assert_eq!(guarded("test", || 7 as libc::c_int), 7);
     }
 }

@@ -1,0 +1,275 @@
+//! The item graph of a HEIF file, checked before libheif sees the file.
+//!
+//! libheif 1.15 follows derived-image references (`dimg`: grid, overlay, identity) and the
+//! alpha/depth images of an item (`auxl`) recursively, with no cycle check: a grid listed
+//! among its own tiles recurses until the stack overflows, and with tile threads (up to 4 per
+//! grid, nested) it starts threads until the system runs out, then throws (a 1 KB fuzz input
+//! reached 2,000 threads). So cycles are refused here, and derived images nested deeper than
+//! real files nest them (a grid, its alpha grid) are refused too.
+//!
+//! The parse is deliberately generous: every `iref` in every top-level `meta` counts, so a
+//! file that libheif reads in some other way cannot hide an edge from this check.
+
+use std::collections::{HashMap, HashSet};
+
+/// Derived images (items with `dimg` inputs) allowed on one chain of references: a grid
+/// primary image whose alpha is a grid too is 2; each level may run 4 tile threads at once.
+const MAX_DERIVED_DEPTH: usize = 3;
+
+/// One ISO-BMFF box: its type and its body (after the size/type header), cut at the data's
+/// end when the size claims more.
+struct Bx<'a> {
+    kind: [u8; 4],
+    body: &'a [u8],
+}
+
+/// The boxes in `data`, in order, up to the first header that cannot be a box.
+fn boxes(mut data: &[u8]) -> Vec<Bx<'_>> {
+    let mut out = Vec::new();
+    while data.len() >= 8 {
+        let size = u32::from_be_bytes([data[0], data[1], data[2], data[3]]) as u64;
+        let kind = [data[4], data[5], data[6], data[7]];
+        let (header, size) = match size {
+            // To the end of the enclosing data.
+            0 => (8, data.len() as u64),
+            // A 64-bit size follows the type.
+            1 if data.len() >= 16 => (
+                16,
+                u64::from_be_bytes(data[8..16].try_into().expect("8 bytes")),
+            ),
+            1 => break,
+            s => (8, s),
+        };
+        if size < header as u64 {
+            break;
+        }
+        let end = size.min(data.len() as u64) as usize;
+        out.push(Bx {
+            kind,
+            body: &data[header..end],
+        });
+        data = &data[end..];
+    }
+    out
+}
+
+/// The references that make libheif decode one item when it decodes another: `dimg` (a
+/// derived image decodes its inputs) and `auxl` (an image decodes its alpha; the box points
+/// from the auxiliary image to its master, so the edge is reversed here).
+fn decode_edges(bytes: &[u8]) -> (HashMap<u32, Vec<u32>>, HashSet<u32>) {
+    let mut edges: HashMap<u32, Vec<u32>> = HashMap::new();
+    let mut derived = HashSet::new();
+    for meta in boxes(bytes).iter().filter(|b| &b.kind == b"meta") {
+        // meta and iref are full boxes: version and flags first.
+        let Some(meta_body) = meta.body.get(4..) else {
+            continue;
+        };
+        for iref in boxes(meta_body).iter().filter(|b| &b.kind == b"iref") {
+            let Some((&version, rest)) = iref.body.split_first() else {
+                continue;
+            };
+            let Some(refs) = rest.get(3..) else {
+                continue;
+            };
+            let id_len = if version == 0 { 2 } else { 4 };
+            for r in boxes(refs) {
+                let (dimg, auxl) = (&r.kind == b"dimg", &r.kind == b"auxl");
+                if !dimg && !auxl {
+                    continue;
+                }
+                let ids = read_ids(r.body, id_len);
+                let Some((&from, to)) = ids.split_first() else {
+                    continue;
+                };
+                if dimg {
+                    derived.insert(from);
+                    edges.entry(from).or_default().extend_from_slice(to);
+                } else {
+                    for &master in to {
+                        edges.entry(master).or_default().push(from);
+                    }
+                }
+            }
+        }
+    }
+    (edges, derived)
+}
+
+/// `from_item_ID`, then the `to_item_ID`s of a reference box (after the 16-bit count), as many
+/// as the body holds.
+fn read_ids(body: &[u8], id_len: usize) -> Vec<u32> {
+    let id = |b: &[u8]| {
+        b.iter()
+            .take(id_len)
+            .fold(0u32, |acc, &x| (acc << 8) | u32::from(x))
+    };
+    if body.len() < id_len + 2 {
+        return Vec::new();
+    }
+    let mut ids = vec![id(&body[..id_len])];
+    let count = u16::from_be_bytes([body[id_len], body[id_len + 1]]) as usize;
+    ids.extend(body[id_len + 2..].chunks_exact(id_len).take(count).map(id));
+    ids
+}
+
+/// Where a depth-first walk stands with an item.
+#[derive(Clone, Copy)]
+enum Visit {
+    /// On the current path: reaching it again closes a cycle.
+    Open,
+    /// Finished: the most derived images on any chain starting here.
+    Done(usize),
+}
+
+/// Refuses files whose item references libheif would follow forever or too deep.
+pub fn check(bytes: &[u8]) -> Result<(), String> {
+    let (edges, derived) = decode_edges(bytes);
+    let mut seen: HashMap<u32, Visit> = HashMap::new();
+    let mut starts: Vec<u32> = edges.keys().copied().collect();
+    // HashMap order varies; the first problem found is reported, so make it the same each run.
+    starts.sort_unstable();
+    for start in starts {
+        if seen.contains_key(&start) {
+            continue;
+        }
+        // An explicit stack: a hostile file could chain millions of items.
+        let mut stack = vec![(start, 0usize)];
+        seen.insert(start, Visit::Open);
+        while let Some((item, next)) = stack.last_mut() {
+            let item = *item;
+            let inputs = edges.get(&item).map(Vec::as_slice).unwrap_or(&[]);
+            if let Some(&input) = inputs.get(*next) {
+                *next += 1;
+                match seen.get(&input) {
+                    None => {
+                        seen.insert(input, Visit::Open);
+                        stack.push((input, 0));
+                    }
+                    Some(Visit::Open) => {
+                        return Err(format!(
+                            "item {input} is among its own inputs (a reference cycle)"
+                        ));
+                    }
+                    Some(Visit::Done(_)) => {}
+                }
+                continue;
+            }
+            let below = inputs
+                .iter()
+                .filter_map(|i| match seen.get(i) {
+                    Some(Visit::Done(d)) => Some(*d),
+                    _ => None,
+                })
+                .max()
+                .unwrap_or(0);
+            let depth = below + usize::from(derived.contains(&item));
+            if depth > MAX_DERIVED_DEPTH {
+                return Err(format!(
+                    "item {item} nests derived images {depth} deep (at most {MAX_DERIVED_DEPTH})"
+                ));
+            }
+            seen.insert(item, Visit::Done(depth));
+            stack.pop();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bx(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        let mut v = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(kind);
+        v.extend_from_slice(body);
+        v
+    }
+
+    /// A file with an `ftyp` and a `meta` whose `iref` (version 0) holds `refs`:
+    /// (type, from, to...).
+    fn file(refs: &[(&[u8; 4], u16, &[u16])]) -> Vec<u8> {
+        let mut iref = vec![0u8; 4];
+        for (kind, from, to) in refs {
+            let mut body = from.to_be_bytes().to_vec();
+            body.extend_from_slice(&(to.len() as u16).to_be_bytes());
+            for t in *to {
+                body.extend_from_slice(&t.to_be_bytes());
+            }
+            iref.extend(bx(kind, &body));
+        }
+        let mut meta = vec![0u8; 4];
+        meta.extend(bx(b"hdlr", &[0; 24]));
+        meta.extend(bx(b"iref", &iref));
+        let mut f = bx(b"ftyp", b"heic\0\0\0\0mif1heic");
+        f.extend(bx(b"meta", &meta));
+        f
+    }
+
+    #[test]
+    fn a_grid_with_alpha_and_thumbnail_passes() {
+        let f = file(&[
+            (b"dimg", 1, &[2, 3, 4, 5]),
+            (b"auxl", 6, &[1]),
+            (b"dimg", 6, &[7, 8, 9, 10]),
+            (b"thmb", 11, &[1]),
+            (b"cdsc", 12, &[1]),
+        ]);
+        assert_eq!(check(&f), Ok(()));
+        // Tiles shared between grids are not a cycle.
+        assert_eq!(
+            check(&file(&[(b"dimg", 1, &[2, 2]), (b"dimg", 3, &[2])])),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn cycles_are_refused() {
+        let own = check(&file(&[(b"dimg", 1, &[2, 1])])).unwrap_err();
+        assert!(own.contains("item 1") && own.contains("cycle"), "{own}");
+        assert!(check(&file(&[
+            (b"dimg", 1, &[2]),
+            (b"dimg", 2, &[3]),
+            (b"dimg", 3, &[1])
+        ]))
+        .is_err());
+        // Through an alpha image: decoding 1 decodes its alpha 5, a grid over 1.
+        assert!(check(&file(&[(b"auxl", 5, &[1]), (b"dimg", 5, &[1])])).is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let chain = |n: u16| -> Vec<u8> {
+            let to: Vec<[u16; 1]> = (1..=n).map(|i| [i + 1]).collect();
+            let refs: Vec<(&[u8; 4], u16, &[u16])> = (1..=n)
+                .map(|i| (b"dimg", i, &to[i as usize - 1][..]))
+                .collect();
+            file(&refs)
+        };
+        assert_eq!(check(&chain(MAX_DERIVED_DEPTH as u16)), Ok(()));
+        let e = check(&chain(MAX_DERIVED_DEPTH as u16 + 1)).unwrap_err();
+        assert!(e.contains("deep"), "{e}");
+        // A long chain does not overflow the checker's own stack.
+        assert!(check(&chain(60_000)).is_err());
+    }
+
+    #[test]
+    fn version_1_ids_and_odd_boxes() {
+        // 32-bit item IDs.
+        let mut iref = vec![1u8, 0, 0, 0];
+        let mut body = 70_000u32.to_be_bytes().to_vec();
+        body.extend_from_slice(&1u16.to_be_bytes());
+        body.extend_from_slice(&70_000u32.to_be_bytes());
+        iref.extend(bx(b"dimg", &body));
+        let mut meta = vec![0u8; 4];
+        meta.extend(bx(b"iref", &iref));
+        assert!(check(&bx(b"meta", &meta)).is_err());
+        // Truncated, zero-sized and garbage data never panic.
+        let f = file(&[(b"dimg", 1, &[2, 1])]);
+        for n in 0..f.len() {
+            let _ = check(&f[..n]);
+        }
+        assert_eq!(check(&[0, 0, 0, 0, b'm', b'e', b't', b'a']), Ok(()));
+        assert_eq!(check(&[0, 0, 0, 1, b'm', b'e', b't', b'a', 0, 0]), Ok(()));
+    }
+}
