@@ -326,6 +326,34 @@ fn heic_irot_imir_all_combinations_against_magick_and_vips() {
     }
 }
 
+/// `base` as a JPEG (quality 95) whose EXIF says orientation `n`, written by exiftool with
+/// any `extra` tag arguments: `e{n}.jpg` in `d`.
+fn jpeg_with_orientation(base: &Path, d: &Path, n: u32, extra: &[String]) -> PathBuf {
+    let jpg = d.join(format!("e{n}.jpg"));
+    run(Command::new("convert")
+        .arg(base)
+        .args(["-quality", "95"])
+        .arg(&jpg));
+    run(Command::new("exiftool")
+        .args(["-q", "-overwrite_original", "-n"])
+        .arg(format!("-Orientation={n}"))
+        .args(extra)
+        .arg(&jpg));
+    jpg
+}
+
+/// Our upright PNG of `src` (`ours`) and a w200 JPEG of it both carry EXIF orientation 1 and
+/// read without warnings in ImageMagick: viewers must not turn them again.
+fn outputs_say_upright(src: &Path, ours: &Path, d: &Path) {
+    let name = src.file_name().unwrap().to_string_lossy();
+    assert_eq!(exif_orientation(ours), "1", "{name} as PNG");
+    magick_reads_cleanly(ours);
+    let out = d.join(format!("{name}.out.jpg"));
+    thumbfs(&["convert", "w200", p(src), p(&out)]);
+    assert_eq!(exif_orientation(&out), "1", "{name} as JPEG");
+    magick_reads_cleanly(&out);
+}
+
 #[test]
 fn heic_exif_orientation_is_informative_and_output_says_upright() {
     // HEIF's rule: only irot/imir transform; an EXIF orientation is not applied again
@@ -335,12 +363,7 @@ fn heic_exif_orientation_is_informative_and_output_says_upright() {
     let d = dir.path();
     let base = base(d);
     for n in [3u32, 6, 8] {
-        let jpg = d.join(format!("e{n}.jpg"));
-        run(Command::new("convert").arg(&base).arg(&jpg));
-        run(Command::new("exiftool")
-            .args(["-q", "-overwrite_original", "-n"])
-            .arg(format!("-Orientation={n}"))
-            .arg(&jpg));
+        let jpg = jpeg_with_orientation(&base, d, n, &[]);
         let heic = d.join(format!("e{n}.heic"));
         run(Command::new("heif-enc")
             .args(["-q", "90"])
@@ -361,12 +384,7 @@ fn heic_exif_orientation_is_informative_and_output_says_upright() {
             &format!("e{n}.heic vs heif-convert"),
         );
         same_picture(&ours, &vips, 60.0, &format!("e{n}.heic vs vips autorot"));
-        assert_eq!(exif_orientation(&ours), "1", "e{n}.heic as PNG");
-        magick_reads_cleanly(&ours);
-        let out = d.join(format!("e{n}.out.jpg"));
-        thumbfs(&["convert", "w200", p(&heic), p(&out)]);
-        assert_eq!(exif_orientation(&out), "1", "e{n}.heic as JPEG");
-        magick_reads_cleanly(&out);
+        outputs_say_upright(&heic, &ours, d);
     }
 }
 
@@ -398,15 +416,7 @@ fn avif_irot_imir_all_combinations_and_exif_orientation_all_eight() {
     // EXIF (still saying n). Upright output matches `convert -auto-orient` of the JPEG, and
     // the EXIF we carry says 1.
     for n in 1..=8u32 {
-        let jpg = d.join(format!("e{n}.jpg"));
-        run(Command::new("convert")
-            .arg(&base)
-            .args(["-quality", "95"])
-            .arg(&jpg));
-        run(Command::new("exiftool")
-            .args(["-q", "-overwrite_original", "-n"])
-            .arg(format!("-Orientation={n}"))
-            .arg(&jpg));
+        let jpg = jpeg_with_orientation(&base, d, n, &[]);
         let avif = d.join(format!("e{n}.avif"));
         run(Command::new("avifenc")
             .args(["-s", "8", "-l"])
@@ -425,12 +435,7 @@ fn avif_irot_imir_all_combinations_and_exif_orientation_all_eight() {
         run(Command::new("vips").arg("autorot").arg(&avif).arg(&vips));
         same_picture(&ours, &vips, 60.0, &format!("e{n}.avif vs vips autorot"));
         eprintln!("e{n}.avif: {db:.1} dB vs convert -auto-orient of its JPEG");
-        assert_eq!(exif_orientation(&ours), "1", "e{n}.avif as PNG");
-        magick_reads_cleanly(&ours);
-        let out = d.join(format!("e{n}.out.jpg"));
-        thumbfs(&["convert", "w200", p(&avif), p(&out)]);
-        assert_eq!(exif_orientation(&out), "1", "e{n}.avif as JPEG");
-        magick_reads_cleanly(&out);
+        outputs_say_upright(&avif, &ours, d);
     }
 }
 
@@ -440,16 +445,7 @@ fn jxl_orientation_all_eight_against_vips_djxl_and_magick() {
     let d = dir.path();
     let base = base(d);
     for n in 1..=8u32 {
-        let jpg = d.join(format!("e{n}.jpg"));
-        run(Command::new("convert")
-            .arg(&base)
-            .args(["-quality", "95"])
-            .arg(&jpg));
-        run(Command::new("exiftool")
-            .args(["-q", "-overwrite_original", "-n"])
-            .arg(format!("-Orientation={n}"))
-            .arg(format!("-XMP-dc:Title=jxl {n}"))
-            .arg(&jpg));
+        let jpg = jpeg_with_orientation(&base, d, n, &[format!("-XMP-dc:Title=jxl {n}")]);
         let magick = d.join(format!("e{n}.magick.png"));
         run(Command::new("convert")
             .arg(&jpg)

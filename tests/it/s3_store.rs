@@ -13,7 +13,7 @@ use common::mount::{cli, Mount};
 use common::s3::{bucket, server, Gate, Weed};
 use thumbfs::io::source::Connection;
 use thumbfs::s3::Client;
-use thumbfs::store::{ObjectStore, Store};
+use thumbfs::store::{ObjectStore, Opened, Store};
 
 const PHOTO: &str = "photos/sunset_by_Aitzol_Berasategi.jpg";
 const PHOTO2: &str = "photos/seeding_by_Clements_Engelhardt.jpg";
@@ -227,21 +227,28 @@ fn awkward_keys_and_more_than_a_page_of_keys() {
     assert!(m.alive());
 }
 
-#[test]
-fn a_replaced_object_reads_all_old_bytes_or_fails() {
-    let (name, c) = bucket("replace");
-    // Big enough that the read-ahead cannot have fetched it all before the swap.
-    let old: Vec<u8> = (0..12u32 << 20)
-        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+/// A new bucket holding `key`: `mib` MiB of patterned bytes (`shift` picks the pattern), put
+/// and then opened through an ObjectStore. Returns the client, the bytes and the open object.
+fn put_and_open(hint: &str, key: &str, mib: u32, shift: u32) -> (Client, Vec<u8>, Opened) {
+    let (name, c) = bucket(hint);
+    let data: Vec<u8> = (0..mib << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> shift) as u8)
         .collect();
-    c.put("big.bin", &old).unwrap();
+    c.put(key, &data).unwrap();
     let store = ObjectStore::with_client(
         c.clone(),
         format!("s3://{name}").parse().unwrap(),
         Duration::from_secs(60),
     );
-    let meta = store.stat(Path::new("big.bin")).unwrap();
-    let mut opened = store.open(Path::new("big.bin"), &meta.id).unwrap();
+    let meta = store.stat(Path::new(key)).unwrap();
+    let opened = store.open(Path::new(key), &meta.id).unwrap();
+    (c, data, opened)
+}
+
+#[test]
+fn a_replaced_object_reads_all_old_bytes_or_fails() {
+    // Big enough that the read-ahead cannot have fetched it all before the swap.
+    let (c, old, mut opened) = put_and_open("replace", "big.bin", 12, 13);
     let mut got = vec![0u8; 100_000];
     let mut n = 0;
     while n < got.len() {
@@ -270,18 +277,8 @@ fn a_replaced_object_reads_all_old_bytes_or_fails() {
 /// seek windows, remembered windows and a read-ahead that stops where the tail begins.
 #[test]
 fn reads_anywhere_return_the_objects_bytes() {
-    let (name, c) = bucket("seeks");
-    let data: Vec<u8> = (0..5u32 << 20)
-        .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
-        .collect();
-    c.put("o.bin", &data).unwrap();
-    let store = ObjectStore::with_client(
-        c.clone(),
-        format!("s3://{name}").parse().unwrap(),
-        Duration::from_secs(60),
-    );
-    let meta = store.stat(Path::new("o.bin")).unwrap();
-    let mut conn = store.open(Path::new("o.bin"), &meta.id).unwrap().conn;
+    let (_, data, opened) = put_and_open("seeks", "o.bin", 5, 11);
+    let mut conn = opened.conn;
     let len = data.len() as u64;
     let check = |conn: &mut Box<dyn Connection>, at: u64, want: u64| {
         conn.seek_to(at).unwrap();
