@@ -4,8 +4,9 @@
 //! alpha/depth images of an item (`auxl`) recursively, with no cycle check: a grid listed
 //! among its own tiles recurses until the stack overflows, and with tile threads (up to 4 per
 //! grid, nested) it starts threads until the system runs out, then throws (a 1 KB fuzz input
-//! reached 2,000 threads). So cycles are refused here, and derived images nested deeper than
-//! real files nest them (a grid, its alpha grid) are refused too.
+//! reached 2,000 threads). An image's alpha image is decoded with its own alpha, so a chain of
+//! them recurses as deep as it is long. So cycles are refused here, and so are chains longer
+//! and derived images nested deeper than real files have them (a grid, its alpha grid).
 //!
 //! The parse is deliberately generous: every `iref` in every top-level `meta` counts, so a
 //! file that libheif reads in some other way cannot hide an edge from this check.
@@ -15,6 +16,9 @@ use std::collections::{HashMap, HashSet};
 /// Derived images (items with `dimg` inputs) allowed on one chain of references: a grid
 /// primary image whose alpha is a grid too is 2; each level may run 4 tile threads at once.
 const MAX_DERIVED_DEPTH: usize = 3;
+
+/// References on one chain that libheif follows (a grid's alpha grid's tile is 2).
+const MAX_CHAIN: usize = 8;
 
 /// One ISO-BMFF box: its type and its body (after the size/type header), cut at the data's
 /// end when the size claims more.
@@ -117,8 +121,8 @@ fn read_ids(body: &[u8], id_len: usize) -> Vec<u32> {
 enum Visit {
     /// On the current path: reaching it again closes a cycle.
     Open,
-    /// Finished: the most derived images on any chain starting here.
-    Done(usize),
+    /// Finished: the most derived images and the most references on any chain from here.
+    Done(usize, usize),
 }
 
 /// Refuses files whose item references libheif would follow forever or too deep.
@@ -150,25 +154,29 @@ pub fn check(bytes: &[u8]) -> Result<(), String> {
                             "item {input} is among its own inputs (a reference cycle)"
                         ));
                     }
-                    Some(Visit::Done(_)) => {}
+                    Some(Visit::Done(..)) => {}
                 }
                 continue;
             }
-            let below = inputs
-                .iter()
-                .filter_map(|i| match seen.get(i) {
-                    Some(Visit::Done(d)) => Some(*d),
-                    _ => None,
-                })
-                .max()
-                .unwrap_or(0);
-            let depth = below + usize::from(derived.contains(&item));
+            let (mut depth, mut chain) = (0, 0);
+            for i in inputs {
+                if let Some(Visit::Done(d, c)) = seen.get(i) {
+                    depth = depth.max(*d);
+                    chain = chain.max(c + 1);
+                }
+            }
+            depth += usize::from(derived.contains(&item));
             if depth > MAX_DERIVED_DEPTH {
                 return Err(format!(
                     "item {item} nests derived images {depth} deep (at most {MAX_DERIVED_DEPTH})"
                 ));
             }
-            seen.insert(item, Visit::Done(depth));
+            if chain > MAX_CHAIN {
+                return Err(format!(
+                    "item {item} starts a chain of {chain} image references (at most {MAX_CHAIN})"
+                ));
+            }
+            seen.insert(item, Visit::Done(depth, chain));
             stack.pop();
         }
     }
@@ -251,6 +259,21 @@ mod tests {
         assert!(e.contains("deep"), "{e}");
         // A long chain does not overflow the checker's own stack.
         assert!(check(&chain(60_000)).is_err());
+    }
+
+    #[test]
+    fn long_alpha_chains_are_refused() {
+        // libheif decodes each alpha image's alpha: 1 <- 2 <- 3 ... recurses this deep.
+        let chain = |n: u16| -> Vec<u8> {
+            let to: Vec<[u16; 1]> = (1..=n).map(|i| [i]).collect();
+            let refs: Vec<(&[u8; 4], u16, &[u16])> = (1..=n)
+                .map(|i| (b"auxl", i + 1, &to[i as usize - 1][..]))
+                .collect();
+            file(&refs)
+        };
+        assert_eq!(check(&chain(MAX_CHAIN as u16)), Ok(()));
+        let e = check(&chain(MAX_CHAIN as u16 + 1)).unwrap_err();
+        assert!(e.contains("chain"), "{e}");
     }
 
     #[test]
