@@ -428,6 +428,8 @@ pub fn probe(src: &mut Source, kind: Kind) -> Result<Header> {
 pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions, kind: Kind) -> Result<Loaded<'a>> {
     src.decode();
     let bytes = read_all(&mut src, opts.memory_limit)?;
+    // libheif sizes grid and overlay canvases from their own data, not from `ispe`.
+    items::check_canvases(&bytes, opts.max_pixels).map_err(|e| Error::decode(kind.name(), e))?;
     let file = File::open(kind, bytes)?;
     let header = file.header(kind)?;
     check_limits(&header, opts.max_pixels)?;

@@ -232,12 +232,14 @@ fn mount_serves_new_formats_as_jpeg_and_refuses_hostile_files() {
     }
     // The fuzzer's grid that lists itself among its tiles: libheif 1.15 alone recurses into
     // it, starting tile threads until the system has none left, then throws.
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fuzz_regressions/heic/grid-reference-cycle.err"),
-        src.join("heic/cycle.heic"),
-    )
-    .unwrap();
+    // And its 32x21 image whose overlay canvas says 20763x63852: libheif allocated 3.9 GB.
+    let saved = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions/heic");
+    for (name, to) in [
+        ("grid-reference-cycle.err", "cycle.heic"),
+        ("overlay-canvas-larger-than-ispe.err", "canvas.heic"),
+    ] {
+        std::fs::copy(saved.join(name), src.join("heic").join(to)).unwrap();
+    }
     // Dimension bombs: valid 3000x3000 files, over a --max-pixels of 4 M, refused from
     // their headers.
     let bomb_png = work.join("bomb.png");
@@ -291,8 +293,10 @@ fn mount_serves_new_formats_as_jpeg_and_refuses_hostile_files() {
         assert!(e.contains("Input/output error"), "bomb.{ext}: {e}");
         assert!(m.alive(), "the daemon died on {ext}: {}", m.log_text());
     }
-    let e = cat(&m.path("w256/heic/cycle.jpg")).expect_err("a reference cycle decoded");
-    assert!(e.contains("Input/output error"), "cycle.heic: {e}");
+    for name in ["cycle", "canvas"] {
+        let e = cat(&m.path(&format!("w256/heic/{name}.jpg"))).expect_err("decoded");
+        assert!(e.contains("Input/output error"), "{name}.heic: {e}");
+    }
     assert!(m.alive(), "the daemon died on cycle.heic: {}", m.log_text());
     let status = std::fs::read_to_string(format!("/proc/{}/status", m.pid())).unwrap();
     let threads: u32 = status
@@ -308,6 +312,17 @@ fn mount_serves_new_formats_as_jpeg_and_refuses_hostile_files() {
             .iter()
             .any(|l| l.contains("cycle.heic") && l.contains("reference cycle")),
         "cycle.heic: no error naming the cycle in {errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|l| l.contains("canvas.heic") && l.contains("20763x63852")),
+        "canvas.heic: no error naming the canvas in {errors:?}"
+    );
+    let peak = m.status_kib("VmHWM");
+    assert!(
+        peak < 1 << 20,
+        "daemon peak RSS {peak} KiB after canvas.heic"
     );
     for ext in ["heic", "avif", "jxl"] {
         assert!(

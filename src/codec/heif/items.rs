@@ -8,8 +8,14 @@
 //! them recurses as deep as it is long. So cycles are refused here, and so are chains longer
 //! and derived images nested deeper than real files have them (a grid, its alpha grid).
 //!
-//! The parse is deliberately generous: every `iref` in every top-level `meta` counts, so a
-//! file that libheif reads in some other way cannot hide an edge from this check.
+//! Grid and overlay images declare their own canvas size in their item data, which libheif
+//! 1.15 allocates without comparing it with the `ispe` size we check against `--max-pixels`
+//! (a 731-byte fuzz input: a 32x21 image whose overlay canvas took 3.9 GB). [`check_canvases`]
+//! reads those sizes (through `iinf`, `iloc` and `idat`) and holds them to the same limit.
+//!
+//! The parse is deliberately generous: every `iref`, `iinf` and `iloc` in every top-level
+//! `meta` counts, so a file that libheif reads in some other way cannot hide an edge or a
+//! canvas from these checks.
 
 use std::collections::{HashMap, HashSet};
 
@@ -114,6 +120,145 @@ fn read_ids(body: &[u8], id_len: usize) -> Vec<u32> {
     let count = u16::from_be_bytes([body[id_len], body[id_len + 1]]) as usize;
     ids.extend(body[id_len + 2..].chunks_exact(id_len).take(count).map(id));
     ids
+}
+
+/// A big-endian unsigned integer of `n` bytes (0, 2, 4 or 8) at `*at`, advancing it.
+fn take(b: &[u8], at: &mut usize, n: usize) -> Option<u64> {
+    let v = b.get(*at..at.checked_add(n)?)?;
+    *at += n;
+    Some(v.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
+}
+
+/// Item types by ID, from the `infe` entries (version 2 and 3) of an `iinf` body.
+fn item_types(iinf: &[u8], types: &mut HashMap<u32, [u8; 4]>) {
+    let Some(&version) = iinf.first() else {
+        return;
+    };
+    let skip = if version == 0 { 6 } else { 8 };
+    for infe in boxes(iinf.get(skip..).unwrap_or(&[])) {
+        if &infe.kind != b"infe" {
+            continue;
+        }
+        let b = infe.body;
+        let mut at = 4;
+        let id = match b.first() {
+            Some(2) => take(b, &mut at, 2),
+            Some(3) => take(b, &mut at, 4),
+            _ => None,
+        };
+        at += 2; // item_protection_index
+        if let (Some(id), Some(kind)) = (id, b.get(at..at + 4)) {
+            types.insert(id as u32, kind.try_into().expect("4 bytes"));
+        }
+    }
+}
+
+/// Where an item's data lies: construction method 0 (file offsets) or 1 (`idat` offsets),
+/// and its extents as (offset, length; 0 = to the end).
+type Location = (u64, Vec<(u64, u64)>);
+
+/// Item locations by ID from an `iloc` body; items with other construction methods are left
+/// out (libheif 1.15 reads only these two).
+fn item_locations(b: &[u8], out: &mut HashMap<u32, Location>) -> Option<()> {
+    let version = *b.first()?;
+    let mut at = 4;
+    let sizes = take(b, &mut at, 2)? as usize;
+    let (off_len, len_len) = (sizes >> 12, (sizes >> 8) & 15);
+    let (base_len, index_len) = ((sizes >> 4) & 15, sizes & 15);
+    let index_len = if version == 0 { 0 } else { index_len };
+    let wide = if version < 2 { 2 } else { 4 };
+    for _ in 0..take(b, &mut at, wide)? {
+        let id = take(b, &mut at, wide)? as u32;
+        let method = if version == 0 {
+            0
+        } else {
+            take(b, &mut at, 2)? & 15
+        };
+        at += 2; // data_reference_index
+        let base = take(b, &mut at, base_len)?;
+        let mut extents = Vec::new();
+        for _ in 0..take(b, &mut at, 2)? {
+            take(b, &mut at, index_len)?;
+            let offset = base.checked_add(take(b, &mut at, off_len)?)?;
+            extents.push((offset, take(b, &mut at, len_len)?));
+        }
+        if method <= 1 {
+            out.insert(id, (method, extents));
+        }
+    }
+    Some(())
+}
+
+/// The first bytes (up to 32) of an item's data, from the file or the `idat` body.
+fn item_head(bytes: &[u8], idat: &[u8], (method, extents): &Location) -> Vec<u8> {
+    let data = if *method == 0 { bytes } else { idat };
+    let mut head = Vec::new();
+    for &(offset, len) in extents {
+        let Some(from) = usize::try_from(offset).ok().filter(|&o| o <= data.len()) else {
+            break;
+        };
+        let end = match len {
+            0 => data.len(),
+            n => usize::try_from(n).map_or(data.len(), |n| from.saturating_add(n).min(data.len())),
+        };
+        head.extend_from_slice(&data[from..end.min(from + 32)]);
+        if head.len() >= 32 {
+            break;
+        }
+    }
+    head
+}
+
+/// The canvas a grid (`grid`) or overlay (`iovl`) item declares, as libheif 1.15 reads it.
+fn canvas(kind: &[u8; 4], head: &[u8]) -> Option<(u64, u64)> {
+    let flags = *head.get(1)?;
+    let field = if flags & 1 == 1 { 4 } else { 2 };
+    // grid: version, flags, rows - 1, columns - 1; iovl: version, flags, 4 fill values.
+    let mut at = match kind {
+        b"grid" => 4,
+        b"iovl" => 10,
+        _ => return None,
+    };
+    Some((take(head, &mut at, field)?, take(head, &mut at, field)?))
+}
+
+/// Refuses grid and overlay canvases of more than `max_pixels` pixels: libheif allocates
+/// them whole, whatever the image's `ispe` size said.
+pub fn check_canvases(bytes: &[u8], max_pixels: u64) -> Result<(), String> {
+    for meta in boxes(bytes).iter().filter(|b| &b.kind == b"meta") {
+        let Some(children) = meta.body.get(4..).map(boxes) else {
+            continue;
+        };
+        let (mut types, mut locations) = (HashMap::new(), HashMap::new());
+        let mut idat: &[u8] = &[];
+        for b in &children {
+            match &b.kind {
+                b"iinf" => item_types(b.body, &mut types),
+                b"iloc" => {
+                    let _ = item_locations(b.body, &mut locations);
+                }
+                b"idat" if idat.is_empty() => idat = b.body,
+                _ => {}
+            }
+        }
+        let mut ids: Vec<_> = types.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let kind = &types[&id];
+            let Some(location) = locations.get(&id) else {
+                continue;
+            };
+            if let Some((w, h)) = canvas(kind, &item_head(bytes, idat, location)) {
+                if w.saturating_mul(h) > max_pixels {
+                    return Err(format!(
+                        "item {id} ({}) declares a {w}x{h} canvas, over the {max_pixels}-pixel limit",
+                        String::from_utf8_lossy(kind)
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Where a depth-first walk stands with an item.
@@ -274,6 +419,67 @@ mod tests {
         assert_eq!(check(&chain(MAX_CHAIN as u16)), Ok(()));
         let e = check(&chain(MAX_CHAIN as u16 + 1)).unwrap_err();
         assert!(e.contains("chain"), "{e}");
+    }
+
+    #[test]
+    fn grid_and_overlay_canvases_are_held_to_the_pixel_limit() {
+        // iinf (v0) with infe v2 entries, iloc v1 (4-byte offsets/lengths), idat.
+        let infe = |id: u16, kind: &[u8; 4]| {
+            let mut b = vec![2, 0, 0, 0];
+            b.extend_from_slice(&id.to_be_bytes());
+            b.extend_from_slice(&[0, 0]);
+            b.extend_from_slice(kind);
+            b.push(0);
+            bx(b"infe", &b)
+        };
+        let build = |grid: &[u8], overlay: &[u8]| {
+            let mut iinf = vec![0, 0, 0, 0, 0, 2];
+            iinf.extend(infe(1, b"grid"));
+            iinf.extend(infe(2, b"iovl"));
+            let mut idat = grid.to_vec();
+            idat.extend_from_slice(overlay);
+            let mut iloc = vec![1, 0, 0, 0, 0x44, 0x00, 0, 2];
+            for (id, method, offset, len) in [
+                (1u16, 1u16, 0u32, grid.len() as u32),
+                (2, 1, grid.len() as u32, overlay.len() as u32),
+            ] {
+                iloc.extend_from_slice(&id.to_be_bytes());
+                iloc.extend_from_slice(&method.to_be_bytes());
+                iloc.extend_from_slice(&[0, 0, 0, 1]);
+                iloc.extend_from_slice(&offset.to_be_bytes());
+                iloc.extend_from_slice(&len.to_be_bytes());
+            }
+            let mut meta = vec![0u8; 4];
+            meta.extend(bx(b"iinf", &iinf));
+            meta.extend(bx(b"iloc", &iloc));
+            meta.extend(bx(b"idat", &idat));
+            bx(b"meta", &meta)
+        };
+        // A 2x2 grid of 4000x3000 (16-bit fields) and a 4000x3000 overlay (32-bit fields).
+        let grid = [0, 0, 1, 1, 0x0F, 0xA0, 0x0B, 0xB8];
+        let mut overlay = vec![0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
+        overlay.extend_from_slice(&4000u32.to_be_bytes());
+        overlay.extend_from_slice(&3000u32.to_be_bytes());
+        let f = build(&grid, &overlay);
+        assert_eq!(check_canvases(&f, 12_000_000), Ok(()));
+        let e = check_canvases(&f, 11_999_999).unwrap_err();
+        assert!(
+            e.contains("item 1 (grid)") && e.contains("4000x3000"),
+            "{e}"
+        );
+        // The overlay alone over the limit.
+        let mut big = overlay.clone();
+        big[10..14].copy_from_slice(&100_000u32.to_be_bytes());
+        let e = check_canvases(&build(&grid, &big), 12_000_000).unwrap_err();
+        assert!(
+            e.contains("item 2 (iovl)") && e.contains("100000x3000"),
+            "{e}"
+        );
+        // Truncated anywhere: no panic.
+        let f = build(&grid, &big);
+        for n in 0..f.len() {
+            let _ = check_canvases(&f[..n], 1);
+        }
     }
 
     #[test]
