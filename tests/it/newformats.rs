@@ -9,7 +9,7 @@ use crate::common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::mount::{engine, Mount};
+use common::mount::{engine, proc_status_number, Mount};
 use common::*;
 
 /// Test inputs: an RGB and an RGBA PNG cut from a corpus photo (even sizes, as 4:2:0 wants).
@@ -298,12 +298,7 @@ fn mount_serves_new_formats_as_jpeg_and_refuses_hostile_files() {
         assert!(e.contains("Input/output error"), "{name}.heic: {e}");
     }
     assert!(m.alive(), "the daemon died on cycle.heic: {}", m.log_text());
-    let status = std::fs::read_to_string(format!("/proc/{}/status", m.pid())).unwrap();
-    let threads: u32 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap();
+    let threads = proc_status_number(m.pid(), "Threads");
     // FUSE workers and the render pool; libheif's runaway recursion started thousands.
     assert!(threads < 64, "{threads} daemon threads after cycle.heic");
     let errors = m.errors();

@@ -63,18 +63,23 @@ fn boxes(mut data: &[u8]) -> Vec<Bx<'_>> {
     out
 }
 
+/// The child boxes of each top-level `meta` (a full box: version and flags come first).
+fn metas(bytes: &[u8]) -> impl Iterator<Item = Vec<Bx<'_>>> {
+    boxes(bytes)
+        .into_iter()
+        .filter(|b| &b.kind == b"meta")
+        .filter_map(|meta| meta.body.get(4..).map(boxes))
+}
+
 /// The references that make libheif decode one item when it decodes another: `dimg` (a
 /// derived image decodes its inputs) and `auxl` (an image decodes its alpha; the box points
 /// from the auxiliary image to its master, so the edge is reversed here).
 fn decode_edges(bytes: &[u8]) -> (HashMap<u32, Vec<u32>>, HashSet<u32>) {
     let mut edges: HashMap<u32, Vec<u32>> = HashMap::new();
     let mut derived = HashSet::new();
-    for meta in boxes(bytes).iter().filter(|b| &b.kind == b"meta") {
-        // meta and iref are full boxes: version and flags first.
-        let Some(meta_body) = meta.body.get(4..) else {
-            continue;
-        };
-        for iref in boxes(meta_body).iter().filter(|b| &b.kind == b"iref") {
+    for children in metas(bytes) {
+        for iref in children.iter().filter(|b| &b.kind == b"iref") {
+            // iref is a full box too: version, then three bytes of flags.
             let Some((&version, rest)) = iref.body.split_first() else {
                 continue;
             };
@@ -108,17 +113,12 @@ fn decode_edges(bytes: &[u8]) -> (HashMap<u32, Vec<u32>>, HashSet<u32>) {
 /// `from_item_ID`, then the `to_item_ID`s of a reference box (after the 16-bit count), as many
 /// as the body holds.
 fn read_ids(body: &[u8], id_len: usize) -> Vec<u32> {
-    let id = |b: &[u8]| {
-        b.iter()
-            .take(id_len)
-            .fold(0u32, |acc, &x| (acc << 8) | u32::from(x))
-    };
-    if body.len() < id_len + 2 {
+    let mut at = 0;
+    let (Some(from), Some(count)) = (take(body, &mut at, id_len), take(body, &mut at, 2)) else {
         return Vec::new();
-    }
-    let mut ids = vec![id(&body[..id_len])];
-    let count = u16::from_be_bytes([body[id_len], body[id_len + 1]]) as usize;
-    ids.extend(body[id_len + 2..].chunks_exact(id_len).take(count).map(id));
+    };
+    let mut ids = vec![from as u32];
+    ids.extend((0..count).map_while(|_| take(body, &mut at, id_len).map(|id| id as u32)));
     ids
 }
 
@@ -225,10 +225,7 @@ fn canvas(kind: &[u8; 4], head: &[u8]) -> Option<(u64, u64)> {
 /// Refuses grid and overlay canvases of more than `max_pixels` pixels: libheif allocates
 /// them whole, whatever the image's `ispe` size said.
 pub fn check_canvases(bytes: &[u8], max_pixels: u64) -> Result<(), String> {
-    for meta in boxes(bytes).iter().filter(|b| &b.kind == b"meta") {
-        let Some(children) = meta.body.get(4..).map(boxes) else {
-            continue;
-        };
+    for children in metas(bytes) {
         let (mut types, mut locations) = (HashMap::new(), HashMap::new());
         let mut idat: &[u8] = &[];
         for b in &children {

@@ -207,6 +207,11 @@ pub fn is_mounted(p: &Path) -> bool {
 
 /// A field of /proc/PID/status in KiB.
 pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    proc_status_number(pid, field)
+}
+
+/// A numeric field of /proc/PID/status, without its unit (`Threads`, or a size in kB).
+pub fn proc_status_number(pid: u32, field: &str) -> u64 {
     let text = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     text.lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
