@@ -89,10 +89,7 @@ fn sixteen_bit_tiff_alpha_follows_extrasamples_like_vips() {
     for kind in ["associated", "unassociated", "unspecified"] {
         let tif = d.join(format!("{kind}.tif"));
         magick_tiff(&src, &tif, kind, &[]);
-        let tag = String::from_utf8(run(Command::new("exiftool")
-            .args(["-s3", "-n", "-ExtraSamples"])
-            .arg(&tif)))
-        .unwrap();
+        let tag = String::from_utf8(exiftool(&["-s3", "-n", "-ExtraSamples"], &tif)).unwrap();
         let want = match kind {
             "associated" => "1",
             "unassociated" => "2",

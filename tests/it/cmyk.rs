@@ -70,9 +70,7 @@ fn cmyk_with_a_profile_goes_through_it() {
             "{name}: {vs_managed:.1} dB vs lcms, {vs_naive:.1} dB vs naive"
         );
         // The CMYK profile does not describe the RGB output.
-        let icc = run(Command::new("exiftool")
-            .args(["-b", "-ICC_Profile"])
-            .arg(&out));
+        let icc = exiftool(&["-b", "-ICC_Profile"], &out);
         assert!(
             icc.is_empty(),
             "{name}: the ink profile was copied to the output"

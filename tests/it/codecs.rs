@@ -192,10 +192,6 @@ fn png_round_trip_is_exact() {
     }
 }
 
-fn exiftool(path: &Path, args: &[&str]) -> Vec<u8> {
-    run(Command::new("exiftool").args(args).arg(path))
-}
-
 /// EXIF with one IFD0 entry, orientation 6, big-endian.
 fn exif_orientation_6() -> Vec<u8> {
     let mut e = b"MM\0*\0\0\0\x08\0\x01".to_vec();
@@ -210,13 +206,14 @@ fn png_metadata_survives_and_strip_removes_it() {
     let icc_path = icc_path.display();
     let input = dir.path().join("in.png");
     run(Command::new("convert").arg("rose:").arg(&input));
-    run(Command::new("exiftool")
-        .args([
+    exiftool(
+        &[
             "-q",
             "-overwrite_original",
             &format!("-icc_profile<={icc_path}"),
-        ])
-        .arg(&input));
+        ],
+        &input,
+    );
     let img = load(&input).unwrap();
     assert_eq!(img.header.meta.icc.as_deref(), Some(&icc));
     assert_matches_magick(&input, &img);
@@ -238,9 +235,9 @@ fn png_metadata_survives_and_strip_removes_it() {
         ),
     )
     .unwrap();
-    assert_eq!(exiftool(&out, &["-b", "-ICC_Profile"]), icc);
-    assert_eq!(exiftool(&out, &["-s3", "-n", "-Orientation"]), b"1\n");
-    assert_eq!(exiftool(&out, &["-s3", "-Format"]), b"image/png\n");
+    assert_eq!(exiftool(&["-b", "-ICC_Profile"], &out), icc);
+    assert_eq!(exiftool(&["-s3", "-n", "-Orientation"], &out), b"1\n");
+    assert_eq!(exiftool(&["-s3", "-Format"], &out), b"image/png\n");
     let back = load(&out).unwrap();
     assert_eq!(back.header.meta.icc.as_deref(), Some(&icc));
     assert_eq!(back.header.meta.orientation, 1);
@@ -258,7 +255,7 @@ fn png_metadata_survives_and_strip_removes_it() {
         ..SaveOptions::default()
     };
     std::fs::write(&out, save(with_exif, OutputFormat::Png, &strip)).unwrap();
-    assert!(exiftool(&out, &["-b", "-ICC_Profile"]).is_empty());
+    assert!(exiftool(&["-b", "-ICC_Profile"], &out).is_empty());
     let back = load(&out).unwrap();
     assert_eq!(back.header.meta.icc, None);
     assert_eq!(back.header.meta.exif, None);
@@ -628,7 +625,7 @@ fn webp_lossless_save_round_trips() {
     let mut img = load(&corpus("pngsuite/primary/basn2c08.png")).unwrap();
     img.header.meta.icc = Some(Arc::new(icc.clone()));
     std::fs::write(&out, save(img, OutputFormat::Webp, &SaveOptions::default())).unwrap();
-    assert_eq!(exiftool(&out, &["-b", "-ICC_Profile"]), icc);
+    assert_eq!(exiftool(&["-b", "-ICC_Profile"], &out), icc);
 }
 
 #[test]
@@ -682,9 +679,9 @@ fn webp_lossy_save_is_close_carries_metadata_and_is_deterministic() {
         );
         eprintln!("{rel} q{q}: {db:.1} dB, {} bytes", bytes.len());
         assert!(db > min_db, "{rel} q{q}: {db:.1} dB");
-        assert_eq!(exiftool(&out, &["-b", "-ICC_Profile"]), icc, "{rel}");
-        assert_eq!(exiftool(&out, &["-s3", "-n", "-Orientation"]), b"1\n");
-        assert_eq!(exiftool(&out, &["-b", "-XMP"]), xmp);
+        assert_eq!(exiftool(&["-b", "-ICC_Profile"], &out), icc, "{rel}");
+        assert_eq!(exiftool(&["-s3", "-n", "-Orientation"], &out), b"1\n");
+        assert_eq!(exiftool(&["-b", "-XMP"], &out), xmp);
         // Our loader reads it back with the metadata.
         let back = load(&out).unwrap();
         assert_eq!(back.header.meta.icc.as_deref(), Some(&icc));
@@ -694,7 +691,7 @@ fn webp_lossy_save_is_close_carries_metadata_and_is_deterministic() {
             ..opts.clone()
         };
         std::fs::write(&out, save(img, OutputFormat::Webp, &stripped)).unwrap();
-        let tags = String::from_utf8_lossy(&exiftool(&out, &["-a", "-G1"])).into_owned();
+        let tags = String::from_utf8_lossy(&exiftool(&["-a", "-G1"], &out)).into_owned();
         assert!(
             !tags.contains("ICC") && !tags.contains("Orientation") && !tags.contains("XMP"),
             "{tags}"
@@ -959,14 +956,14 @@ fn tiff_save_round_trips_through_imagemagick() {
         save(img.clone(), OutputFormat::Tiff, &SaveOptions::default()),
     )
     .unwrap();
-    assert_eq!(exiftool(&out, &["-b", "-ICC_Profile"]), icc);
+    assert_eq!(exiftool(&["-b", "-ICC_Profile"], &out), icc);
     assert_eq!(load(&out).unwrap().header.meta.icc.as_deref(), Some(&icc));
     let strip = SaveOptions {
         strip: true,
         ..SaveOptions::default()
     };
     std::fs::write(&out, save(img, OutputFormat::Tiff, &strip)).unwrap();
-    assert!(exiftool(&out, &["-b", "-ICC_Profile"]).is_empty());
+    assert!(exiftool(&["-b", "-ICC_Profile"], &out).is_empty());
     assert!(load(&out).unwrap().header.meta.icc.is_none());
 }
 

@@ -62,10 +62,15 @@ fn webp_orientation_two_to_eight_is_applied_and_png_exif_is_valid() {
             .arg(format!("{}[Q=95]", p(&vips_made))));
         let tool_made = d.join(format!("tool_{n}.webp"));
         std::fs::copy(&base, &tool_made).unwrap();
-        run(Command::new("exiftool")
-            .args(["-q", "-overwrite_original", "-n"])
-            .arg(format!("-Orientation={n}"))
-            .arg(&tool_made));
+        exiftool(
+            &[
+                "-q",
+                "-overwrite_original",
+                "-n",
+                &format!("-Orientation={n}"),
+            ],
+            &tool_made,
+        );
         for src in [&vips_made, &tool_made] {
             assert_eq!(exif_orientation(src), n.to_string(), "{src:?}");
             assert_eq!(info_orientation(src), n.to_string(), "{src:?}");
@@ -136,10 +141,7 @@ fn tiff_associated_alpha_is_unpremultiplied_as_vips_does() {
             .args(["-depth", &depth.to_string()])
             .args(["-define", &format!("tiff:alpha={kind}")])
             .arg(&tif));
-        let tag = String::from_utf8(run(Command::new("exiftool")
-            .args(["-s3", "-ExtraSamples"])
-            .arg(&tif)))
-        .unwrap();
+        let tag = String::from_utf8(exiftool(&["-s3", "-ExtraSamples"], &tif)).unwrap();
         assert!(
             tag.trim().eq_ignore_ascii_case(&format!("{kind} alpha")),
             "{tif:?}: ExtraSamples {tag}"

@@ -163,15 +163,12 @@ fn icc_exif_xmp_survive_and_strip_removes_them() {
         .arg(corpus("exif-orientation/Landscape_1.jpg"))
         .arg(&with_icc)
         .args(["srgb", "--embedded"]));
-    let icc = |p: &std::path::Path| {
-        run(std::process::Command::new("exiftool")
-            .args(["-b", "-ICC_Profile"])
-            .arg(p))
-    };
+    let icc = |p: &std::path::Path| exiftool(&["-b", "-ICC_Profile"], p);
     let tags = |p: &std::path::Path| {
-        String::from_utf8(run(std::process::Command::new("exiftool")
-            .args(["-s", "-s", "-s", "-XMPToolkit", "-Orientation#"])
-            .arg(p)))
+        String::from_utf8(exiftool(
+            &["-s", "-s", "-s", "-XMPToolkit", "-Orientation#"],
+            p,
+        ))
         .unwrap()
     };
     let original_icc = icc(&with_icc);

@@ -3,28 +3,9 @@
 
 use crate::common;
 
-use std::path::Path;
 use std::process::Command;
 
 use common::*;
-
-fn thumbfs(args: &[&str]) {
-    let out = Command::new(thumbfs_bin()).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "thumbfs {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn exif_orientation(path: &Path) -> String {
-    let out = Command::new("exiftool")
-        .args(["-s3", "-n", "-Orientation"])
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// One of the 8 right-angle transforms of an RGB image (`k & 3` quarter turns clockwise,
 /// then a mirror when `k & 4`).

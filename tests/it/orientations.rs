@@ -49,10 +49,15 @@ fn png_exif_and_tiff_tag_all_eight_against_vips_and_magick() {
         std::fs::copy(&base, &png).unwrap();
         std::fs::copy(&base_tif, &tif).unwrap();
         for f in [&png, &tif] {
-            run(Command::new("exiftool")
-                .args(["-q", "-overwrite_original", "-n"])
-                .arg(format!("-Orientation={n}"))
-                .arg(f));
+            exiftool(
+                &[
+                    "-q",
+                    "-overwrite_original",
+                    "-n",
+                    &format!("-Orientation={n}"),
+                ],
+                f,
+            );
             assert_eq!(exif_orientation(f), n.to_string(), "{f:?}: exiftool");
         }
         for src in [&png, &tif] {
@@ -334,11 +339,10 @@ fn jpeg_with_orientation(base: &Path, d: &Path, n: u32, extra: &[String]) -> Pat
         .arg(base)
         .args(["-quality", "95"])
         .arg(&jpg));
-    run(Command::new("exiftool")
-        .args(["-q", "-overwrite_original", "-n"])
-        .arg(format!("-Orientation={n}"))
-        .args(extra)
-        .arg(&jpg));
+    let orientation = format!("-Orientation={n}");
+    let mut args = vec!["-q", "-overwrite_original", "-n", &orientation];
+    args.extend(extra.iter().map(String::as_str));
+    exiftool(&args, &jpg);
     jpg
 }
 
@@ -486,9 +490,7 @@ fn jxl_orientation_all_eight_against_vips_djxl_and_magick() {
             let out = d.join(format!("{name}.out.jpg"));
             thumbfs(&["convert", "w200", p(&jxl), p(&out)]);
             magick_reads_cleanly(&out);
-            let title = run(Command::new("exiftool")
-                .args(["-s3", "-XMP-dc:Title"])
-                .arg(&out));
+            let title = exiftool(&["-s3", "-XMP-dc:Title"], &out);
             let title = String::from_utf8_lossy(&title).trim().to_string();
             if kind == "transcode" {
                 assert_eq!(exif_orientation(&out), "1", "{name} as JPEG");

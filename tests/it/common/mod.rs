@@ -133,9 +133,7 @@ pub fn thumbfs(args: &[&str]) -> Vec<u8> {
 
 /// The EXIF orientation exiftool reads from `path` (empty when there is none).
 pub fn exif_orientation(path: &Path) -> String {
-    let out = run(Command::new("exiftool")
-        .args(["-s3", "-n", "-Orientation"])
-        .arg(path));
+    let out = exiftool(&["-s3", "-n", "-Orientation"], path);
     String::from_utf8_lossy(&out).trim().to_string()
 }
 
@@ -208,19 +206,17 @@ pub fn psnr(a: &[u16], b: &[u16], maxval: u32) -> f64 {
 /// A real ICC profile ("Generic RGB Profile"), extracted by exiftool from a corpus JPEG and
 /// written to `dir/profile.icc`: its path and bytes.
 pub fn sample_icc(dir: &Path) -> (PathBuf, Vec<u8>) {
-    let out = Command::new("exiftool")
-        .args(["-b", "-ICC_Profile"])
-        .arg(corpus("exif-orientation/Landscape_4.jpg"))
-        .output()
-        .expect("exiftool runs");
-    assert!(
-        out.status.success() && out.stdout.len() > 128,
-        "no ICC profile extracted"
+    let icc = exiftool(
+        &["-b", "-ICC_Profile"],
+        &corpus("exif-orientation/Landscape_4.jpg"),
     );
+    assert!(icc.len() > 128, "no ICC profile extracted");
     let path = dir.join("profile.icc");
-    std::fs::write(&path, &out.stdout).unwrap();
-    (path, out.stdout)
+    std::fs::write(&path, &icc).unwrap();
+    (path, icc)
 }
 
+mod exiftool;
+pub use exiftool::exiftool;
 pub mod mount;
 pub mod s3;
