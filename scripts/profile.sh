@@ -1,13 +1,14 @@
 #!/bin/sh
 # Instruction counts (callgrind) of the W8 rows, thumbfs against libvips 8.18 in-process, as in
 # bench/PROFILE.md. Exact and repeatable on a busy machine, where wall times are not.
-#   scripts/profile.sh [thumbfs binary]   (default target/test-release/thumbfs)
+#   scripts/profile.sh [thumbfs binary]   (default target/release/thumbfs, built if missing)
 # thumbfs: a whole `thumbfs convert` process. libvips: the operation done twice minus once in
 # one Python process (pyvips from target/bench-venv, made by scripts/bench.sh), so the
 # interpreter and library start-up are left out.
 set -eu
 cd "$(dirname "$0")/.."
-bin=${1:-target/test-release/thumbfs}
+bin=${1:-target/release/thumbfs}
+[ $# -gt 0 ] || cargo build --release --locked --quiet
 py=target/bench-venv/bin/python
 command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
 tmp=$(mktemp -d)
