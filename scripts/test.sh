@@ -115,11 +115,22 @@ if [ ! -x "$venv/bin/weed" ]; then
 fi
 export THUMBFS_TEST_WEED="$PWD/$venv/bin/weed"
 # Ten free loopback ports: every listener weed mini opens is named, so runs can coexist.
+# Below the kernel's ephemeral range: a port from there can become the local end of an
+# outgoing connection before weed listens on it (tests/it/common/s3.rs, free_ports).
 read -r p_s3 p_s3g p_m p_mg p_v p_vg p_f p_fg p_a p_ag < <(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(10)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])')
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+held = []
+for port in random.sample(range(10000, max(low, 11000)), 1000):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    held.append(s)
+    if len(held) == 10:
+        break
+print(*[s.getsockname()[1] for s in held])')
 export AWS_ACCESS_KEY_ID=thumbfs-test AWS_SECRET_ACCESS_KEY=thumbfs-test-secret AWS_REGION=us-east-1
 unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL
 weed_dir=$(mktemp -d /tmp/thumbfs-weed.XXXXXX)

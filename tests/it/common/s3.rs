@@ -93,12 +93,41 @@ pub fn weed_bin() -> PathBuf {
     }))
 }
 
-/// `n` loopback ports free right now (all held open together, so they differ).
+/// `n` loopback ports free right now, below the kernel's ephemeral range: a port the kernel
+/// handed out (bind to port 0) can be handed out again as the local end of any outgoing
+/// connection before weed listens on it (seen: weed exiting on "address already in use"),
+/// which never happens below that range. A process-wide cursor, started at a pid- and
+/// time-dependent place, keeps concurrent spawns (and concurrent test runs) apart.
 fn free_ports(n: usize) -> Vec<u16> {
-    let ls: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    ls.iter().map(|l| l.local_addr().unwrap().port()).collect()
+    static CURSOR: AtomicU32 = AtomicU32::new(u32::MAX);
+    let ephemeral_low: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let (low, span) = (10_000u32, ephemeral_low.saturating_sub(10_000).max(1000));
+    if CURSOR.load(Ordering::Relaxed) == u32::MAX {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let seed = (std::process::id().wrapping_mul(7919) ^ nanos) % span;
+        let _ = CURSOR.compare_exchange(u32::MAX, seed, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    // Held together until all are found, so they differ.
+    let mut held = Vec::new();
+    for _ in 0..span {
+        let port = (low + CURSOR.fetch_add(1, Ordering::Relaxed) % span) as u16;
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            held.push(l);
+            if held.len() == n {
+                return held
+                    .iter()
+                    .map(|l| l.local_addr().unwrap().port())
+                    .collect();
+            }
+        }
+    }
+    panic!("no {n} free loopback ports in {low}..{}", low + span);
 }
 
 /// A private SeaweedFS (own directory, own ports) that a test may stop and start again;
