@@ -6,7 +6,7 @@ script_start=$(date +%s)
 
 have() { command -v "$1" >/dev/null 2>&1; }
 # Two lists: what the build needs is installed first, then the build runs in the background
-# while apt-get installs the test tools (on a fresh machine the install took ~130 s).
+# while apt-get installs the test tools (35-130 s on a fresh machine here).
 build_need=()
 # mozjpeg-sys builds libjpeg-turbo's x86 SIMD with nasm (without it: a slower C-only build).
 have nasm        || build_need+=(nasm)

@@ -6,7 +6,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use thumbfs::s3::{Client, S3Config};
@@ -39,15 +39,20 @@ pub fn unique_name(hint: &str) -> String {
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .take(30)
         .collect();
-    let nanos = std::time::SystemTime::now()
+    format!(
+        "t-{hint}-{}-{}-{:x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        subsec_nanos()
+    )
+}
+
+/// The nanoseconds part of the clock: what tells apart runs started in the same second.
+fn subsec_nanos() -> u32 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .subsec_nanos();
-    format!(
-        "t-{hint}-{}-{}-{nanos:x}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+        .subsec_nanos()
 }
 
 /// Waits (at most 60 s) until the server at `endpoint` stores and serves objects: S3 answering
@@ -99,24 +104,19 @@ pub fn weed_bin() -> PathBuf {
 /// which never happens below that range. A process-wide cursor, started at a pid- and
 /// time-dependent place, keeps concurrent spawns (and concurrent test runs) apart.
 fn free_ports(n: usize) -> Vec<u16> {
-    static CURSOR: AtomicU32 = AtomicU32::new(u32::MAX);
+    static START: OnceLock<u32> = OnceLock::new();
+    static CURSOR: AtomicU32 = AtomicU32::new(0);
     let ephemeral_low: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse().ok())
         .unwrap_or(32768);
     let (low, span) = (10_000u32, ephemeral_low.saturating_sub(10_000).max(1000));
-    if CURSOR.load(Ordering::Relaxed) == u32::MAX {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let seed = (std::process::id().wrapping_mul(7919) ^ nanos) % span;
-        let _ = CURSOR.compare_exchange(u32::MAX, seed, Ordering::Relaxed, Ordering::Relaxed);
-    }
+    let start = *START.get_or_init(|| std::process::id().wrapping_mul(7919) ^ subsec_nanos());
     // Held together until all are found, so they differ.
     let mut held = Vec::new();
     for _ in 0..span {
-        let port = (low + CURSOR.fetch_add(1, Ordering::Relaxed) % span) as u16;
+        let step = CURSOR.fetch_add(1, Ordering::Relaxed);
+        let port = (low + start.wrapping_add(step) % span) as u16;
         if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
             held.push(l);
             if held.len() == n {
