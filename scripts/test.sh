@@ -67,7 +67,7 @@ stop_weed() {
 # test-release profile (release optimisation without LTO: linking was most of the old time).
 # It builds in the background while the test tools are installed and the S3 server starts.
 build_log=$(mktemp /tmp/thumbfs-build.XXXXXX)
-cargo test --profile test-release --locked --no-run --quiet >"$build_log" 2>&1 &
+cargo test --profile test-release --locked --features fault-injection --no-run --quiet >"$build_log" 2>&1 &
 build_pid=$!
 arm_pid=
 # On any exit: no background build or aarch64 check left running, SeaweedFS stopped.
@@ -173,7 +173,7 @@ fi
 build_pid=
 rm -f "$build_log"
 phase build-wait
-cargo test --profile test-release --locked --no-fail-fast -- --test-threads="${TEST_THREADS:-2}" || status=1
+cargo test --profile test-release --locked --features fault-injection --no-fail-fast -- --test-threads="${TEST_THREADS:-2}" || status=1
 phase tests
 # From here the aarch64 check runs at normal priority: on a machine kept busy by something
 # else, an idle-priority task would hardly run at all. Parents before children, twice, so
@@ -190,7 +190,7 @@ normal_priority "$arm_pid"
 # so the generic loops in this binary are what a machine without AVX2 runs; THUMBFS_SIMD=off
 # makes this machine take them too (ours, zune-jpeg's and fast_image_resize's), no rebuild.
 echo "test.sh: codec tests again on the generic paths (THUMBFS_SIMD=off)"
-THUMBFS_SIMD=off cargo test --profile test-release --locked --no-fail-fast --test it -- \
+THUMBFS_SIMD=off cargo test --profile test-release --locked --features fault-injection --no-fail-fast --test it -- \
   --test-threads="${TEST_THREADS:-2}" codecs:: jpeg:: ops:: engine:: orientation:: formats:: cmyk:: || status=1
 phase generic
 

@@ -95,6 +95,12 @@ impl Error {
         }
     }
 
+    /// Whether rendering the same bytes again would fail the same way (a broken image), as
+    /// opposed to I/O trouble or a cancellation.
+    pub fn fails_again(&self) -> bool {
+        !matches!(self, Error::Read(_) | Error::Write(_) | Error::Cancelled(_))
+    }
+
     /// The errno a FUSE reader sees for this error.
     pub fn errno(&self) -> i32 {
         match self {

@@ -16,6 +16,7 @@ pub mod simd;
 pub mod spec;
 pub mod store;
 pub mod warm;
+pub mod worker;
 
 pub use error::{Error, Result};
 pub use image::{BoxStream, Header, Image, ImageStream, Metadata, SampleFormat, Samples, Strip};

@@ -7,6 +7,10 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{CommandFactory, Parser, Subcommand};
+
+/// Reports failed allocations of render workers to the daemon (out of memory, not a crash).
+#[global_allocator]
+static ALLOC: thumbfs::worker::NoticingAlloc = thumbfs::worker::NoticingAlloc;
 use thumbfs::cli;
 use thumbfs::spec::Spec;
 
@@ -128,7 +132,26 @@ enum Command {
     },
 }
 
+/// The processes a mount starts from this executable: `__spawner` (started by the daemon)
+/// and `__worker` (started by the spawner). Not commands for people: no help, not in clap.
+fn internal() -> Option<ExitCode> {
+    // args_os: file names given to the real commands need not be UTF-8.
+    let argv: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let code = match argv.first().map(String::as_str) {
+        Some("__worker") => thumbfs::worker::child::main(),
+        Some("__spawner") => thumbfs::worker::spawner::main(&argv[1..]),
+        _ => return None,
+    };
+    Some(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
 fn main() -> ExitCode {
+    if let Some(code) = internal() {
+        return code;
+    }
     let args = Cli::parse_from(helper_argv(std::env::args_os().collect()));
     let (spec_tokens, input, output): (Vec<String>, String, String) = match args.command {
         Command::Mount(m) => return ExitCode::from(thumbfs::fs::run(m).clamp(0, 255) as u8),

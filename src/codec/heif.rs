@@ -94,7 +94,7 @@ pub fn sniff_heic(head: &[u8]) -> bool {
 }
 
 /// Opens and initialises libheif once; why it could not be, if not.
-fn init() -> std::result::Result<(), String> {
+pub(crate) fn init() -> std::result::Result<(), String> {
     ffi::load().map_err(|e| format!("libheif could not be opened: {e}"))?;
     static INIT: Once = Once::new();
     INIT.call_once(|| {

@@ -8,6 +8,8 @@ use crate::spec::{OutputFormat, Spec, TiffCompression};
 pub mod cast;
 pub mod cmyk;
 pub mod exif;
+#[cfg(feature = "fault-injection")]
+mod fault;
 pub mod gif;
 pub mod hdr;
 pub mod heif;
@@ -507,7 +509,15 @@ impl Default for SaveOptions {
 /// Detects the format of a source without consuming it.
 pub fn sniff(src: &mut Source) -> Result<InputFormat> {
     let head = src.sniff(SNIFF_LEN).map_err(Error::Read)?;
+    #[cfg(feature = "fault-injection")]
+    fault::strike(&head)?;
     detect(&head).ok_or(Error::UnknownFormat)
+}
+
+/// Opens, before a render worker is sandboxed, what codecs would otherwise open on first use
+/// (libheif and its plugins), since a sandboxed worker can open no file.
+pub fn preload() {
+    let _ = heif::init();
 }
 
 /// Reads only the header; the source is rewound afterwards, ready to be loaded.

@@ -80,6 +80,7 @@ fn init_logging(verbose: u8) {
 fn scheduler(
     args: &MountArgs,
     remote: Option<cache::Remote>,
+    renderer: scheduler::Renderer,
 ) -> Result<Arc<scheduler::Scheduler>, String> {
     let disk = args.cache_dir.clone().map(|d| (d, args.cache_disk));
     let mut cache =
@@ -101,13 +102,39 @@ fn scheduler(
         threads,
         opts,
         Duration::from_secs(args.render_timeout.max(1)),
+        renderer,
     ))
+}
+
+/// Where renders run: the spawner of sandboxed workers is started here, before any thread.
+/// Workers' stderr (a crashing library's last words) is kept only in the foreground.
+fn renderer(args: &MountArgs, setup: &options::Setup) -> Result<scheduler::Renderer, String> {
+    let Some(cfg) = setup.sandbox.clone() else {
+        return Ok(scheduler::Renderer::InProcess);
+    };
+    let stderr = if args.foreground {
+        use std::os::fd::AsFd;
+        std::io::stderr()
+            .as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .map(std::fs::File::from)
+    } else {
+        None
+    };
+    let spawner = crate::worker::Spawner::start(cfg, stderr)
+        .map_err(|e| format!("starting the render worker spawner: {e}"))?;
+    Ok(scheduler::Renderer::Workers(Arc::new(spawner)))
 }
 
 /// Mounts and serves until unmounted; start-up failures go to `report`.
 fn serve(args: &MountArgs, mut setup: options::Setup, mut report: Reporter) -> i32 {
     let sigset = daemon::block_signals();
-    let sched = match scheduler(args, setup.remote.take()) {
+    let renderer = match renderer(args, &setup) {
+        Ok(r) => r,
+        Err(msg) => return report.fail(&msg),
+    };
+    let sched = match scheduler(args, setup.remote.take(), renderer) {
         Ok(s) => s,
         Err(msg) => return report.fail(&msg),
     };

@@ -75,6 +75,19 @@ pub struct MountArgs {
     /// S3 endpoint URL for `s3://` sources (default: AWS_ENDPOINT_URL, else AWS).
     #[arg(long, value_name = "URL")]
     pub s3_endpoint: Option<String>,
+    /// `process`: every render runs in a sandboxed worker process (another uid, seccomp, a
+    /// memory limit), so a crashing, hanging or exploited decoder costs one render, not the
+    /// mount; `none`: renders run inside the daemon (slightly faster, no protection).
+    #[arg(long, value_enum, default_value = "process")]
+    pub isolation: Isolation,
+    /// User (name or uid) the render workers run as when the daemon is root (default: the
+    /// `thumbfs` user if it exists, else uid 61183). Never root or nobody.
+    #[arg(long, value_name = "USER")]
+    pub worker_user: Option<String>,
+    /// Address-space limit of each render worker; a render that needs more fails with
+    /// "out of memory".
+    #[arg(long, default_value = "4G", value_parser = parse_size, value_name = "SIZE")]
+    pub worker_memory: u64,
     /// Mount options, comma-separated: FUSE's (`allow_other`, `allow_root`, `noatime`,
     /// `fsname=NAME`, ...) as for sshfs, and every option above in KEY=VALUE form
     /// (`cache_dir=/var/cache/thumbfs,preset=thumb=256x256,stat=estimate`) for fstab.
@@ -83,6 +96,15 @@ pub struct MountArgs {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// Where renders run (`--isolation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Isolation {
+    /// In sandboxed worker processes.
+    Process,
+    /// Inside the daemon.
+    None,
 }
 
 /// Parses `512M`, `1G`, `4096`, `64k` (binary units).
@@ -148,6 +170,12 @@ pub fn take_thumbfs_options(args: &mut MountArgs) -> Result<(), String> {
             "max_pixels" => args.max_pixels = num(value)?,
             "render_timeout" => args.render_timeout = num(value)?,
             "list_ttl" => args.list_ttl = num(value)?,
+            "isolation" => {
+                args.isolation = <Isolation as clap::ValueEnum>::from_str(&need(value)?, true)
+                    .map_err(|_| format!("-o {opt}: expected isolation=process or none"))?
+            }
+            "worker_user" => args.worker_user = Some(need(value)?),
+            "worker_memory" => args.worker_memory = parse_size(&need(value)?).map_err(bad)?,
             "s3_endpoint" => args.s3_endpoint = Some(need(value)?),
             "foreground" => args.foreground = true,
             "verbose" => args.verbose = args.verbose.max(num(value).unwrap_or(1) as u8),
@@ -174,6 +202,8 @@ pub(crate) struct Setup {
     pub open_mode: OpenMode,
     /// The shared cache tier (`--cache-url`), its bucket checked.
     pub remote: Option<crate::fs::cache::Remote>,
+    /// How render workers are confined; None with `--isolation none`.
+    pub sandbox: Option<crate::worker::SandboxConfig>,
 }
 
 /// Start-up checks, each with a message saying what to do.
@@ -204,7 +234,39 @@ pub(crate) fn check(args: &MountArgs) -> Result<Setup, String> {
         presets,
         open_mode,
         remote,
+        sandbox: sandbox(args)?,
     })
+}
+
+/// The workers' confinement. Only root can give them another uid; otherwise they run as the
+/// daemon's user, still under seccomp and the memory limit.
+fn sandbox(args: &MountArgs) -> Result<Option<crate::worker::SandboxConfig>, String> {
+    if args.isolation == Isolation::None {
+        return Ok(None);
+    }
+    // Below this a worker cannot map the libraries and thread stacks it starts with.
+    const MIN_MEMORY: u64 = 512 << 20;
+    if args.worker_memory < MIN_MEMORY {
+        return Err(format!(
+            "--worker-memory {} MiB: at least 512M",
+            args.worker_memory >> 20
+        ));
+    }
+    let root = nix::unistd::geteuid().is_root();
+    let ids = if root {
+        Some(crate::worker::sandbox::worker_ids(
+            args.worker_user.as_deref(),
+        )?)
+    } else {
+        if args.worker_user.is_some() {
+            return Err("--worker-user needs the daemon to run as root".into());
+        }
+        None
+    };
+    Ok(Some(crate::worker::SandboxConfig {
+        ids,
+        memory: args.worker_memory,
+    }))
 }
 
 /// `--cache-url`: a valid s3:// URL whose bucket answers to our credentials, checked before

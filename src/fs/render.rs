@@ -240,6 +240,20 @@ impl Target for RenderTarget {
     }
 }
 
+/// A render worker's output goes straight into the buffer; a render failed from outside
+/// (the timeout) is abandoned.
+impl crate::worker::Sink for Render {
+    fn append(&self, data: &[u8]) -> io::Result<()> {
+        Render::append(self, data)
+    }
+    fn abandoned(&self) -> Option<String> {
+        match self.outcome() {
+            Some(Outcome::Failed(_, why)) => Some(why),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

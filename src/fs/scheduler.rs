@@ -1,5 +1,7 @@
 //! Starting renders: one per (source identity, canonical spec) however many readers ask
-//! (single flight), run on a bounded pool of worker threads, with a timeout watchdog.
+//! (single flight), run on a bounded pool of render threads, with a timeout watchdog. Each
+//! thread renders in its own sandboxed worker process ([`crate::worker`]) unless isolation is
+//! off (`--isolation none`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,13 +14,37 @@ use super::render::{Outcome, Render, RenderTarget};
 use super::stats::Stats;
 use crate::pipeline::{self, RenderOptions};
 use crate::spec::Spec;
-use crate::store::{errno_of, Store};
+use crate::store::{errno_of, Opened, Store};
+use crate::worker::{self, protocol, Failure, SourceFeed, Spawned, Spawner};
 use crate::Source;
 
-/// Whether rendering the same bytes again would fail the same way.
-fn deterministic(e: &crate::Error) -> bool {
-    use crate::Error as E;
-    !matches!(e, E::Read(_) | E::Write(_) | E::Cancelled(_))
+/// Where renders run.
+#[derive(Clone)]
+pub enum Renderer {
+    /// In sandboxed worker processes started by this spawner (the default).
+    Workers(Arc<Spawner>),
+    /// On the render threads themselves (`--isolation none`).
+    InProcess,
+}
+
+/// A render thread's worker process: started ahead of its first job, replaced after one dies.
+struct Slot {
+    spawner: Arc<Spawner>,
+    worker: Option<Spawned>,
+}
+
+impl Slot {
+    /// The worker, started now if there is none.
+    fn ensure(&mut self) -> Result<&Spawned, String> {
+        if self.worker.is_none() {
+            let w = self
+                .spawner
+                .spawn()
+                .map_err(|e| format!("no render worker: {e}"))?;
+            self.worker = Some(w);
+        }
+        Ok(self.worker.as_ref().expect("just set"))
+    }
 }
 
 /// A file of a store: what a render reads.
@@ -53,11 +79,20 @@ pub struct Scheduler {
     pub stats: Arc<Stats>,
     jobs: Mutex<Sender<Job>>,
     timeout: Duration,
+    /// Whether renders run in worker processes (changes the timeout's message).
+    isolated: bool,
 }
 
 impl Scheduler {
-    /// Starts `threads` render workers and the timeout watchdog.
-    pub fn new(cache: Cache, threads: usize, opts: RenderOptions, timeout: Duration) -> Arc<Self> {
+    /// Starts `threads` render threads (each with its worker process, if `renderer` says so)
+    /// and the timeout watchdog.
+    pub fn new(
+        cache: Cache,
+        threads: usize,
+        opts: RenderOptions,
+        timeout: Duration,
+        renderer: Renderer,
+    ) -> Arc<Self> {
         let (tx, rx) = channel::<Job>();
         let sched = Arc::new(Scheduler {
             inflight: Mutex::default(),
@@ -65,21 +100,37 @@ impl Scheduler {
             stats: Arc::default(),
             jobs: Mutex::new(tx),
             timeout,
+            isolated: matches!(renderer, Renderer::Workers(_)),
         });
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads.max(1) {
             let rx: Arc<Mutex<Receiver<Job>>> = rx.clone();
             let weak = Arc::downgrade(&sched);
             let opts = opts.clone();
+            let mut slot = match &renderer {
+                Renderer::Workers(s) => Some(Slot {
+                    spawner: s.clone(),
+                    worker: None,
+                }),
+                Renderer::InProcess => None,
+            };
             std::thread::Builder::new()
                 .name(format!("render-{i}"))
-                .spawn(move || loop {
-                    let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                    let Ok(job) = job else { return };
-                    let Some(sched) = weak.upgrade() else { return };
-                    sched.run(job, &opts);
+                .spawn(move || {
+                    // Started before the first job, so that it does not wait for one.
+                    if let Some(s) = slot.as_mut() {
+                        if let Err(e) = s.ensure() {
+                            tracing::warn!("{e}");
+                        }
+                    }
+                    loop {
+                        let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        let Ok(job) = job else { return };
+                        let Some(sched) = weak.upgrade() else { return };
+                        sched.run(job, &opts, slot.as_mut());
+                    }
                 })
-                .expect("spawning a render worker");
+                .expect("spawning a render thread");
         }
         let weak = Arc::downgrade(&sched);
         std::thread::Builder::new()
@@ -171,7 +222,7 @@ impl Scheduler {
         self.cache.size(key)
     }
 
-    fn run(&self, job: Job, opts: &RenderOptions) {
+    fn run(&self, job: Job, opts: &RenderOptions, slot: Option<&mut Slot>) {
         let Job {
             key,
             source,
@@ -198,11 +249,16 @@ impl Scheduler {
                 return Err((libc::EIO, "timed out in the queue".into(), false));
             }
             let io = |e: std::io::Error| (errno_of(&e), e.to_string(), false);
-            let opened = source.store.open(&source.rel, &key.source).map_err(io)?;
-            let src = Source::new(opened.conn, shown.clone());
-            let mut target = RenderTarget(render.clone());
-            pipeline::render(src, &spec, &mut target, opts)
-                .map_err(|e| (e.errno(), e.to_string(), deterministic(&e)))?;
+            let mut opened = source.store.open(&source.rel, &key.source).map_err(io)?;
+            match slot {
+                Some(slot) => self.in_worker(slot, &mut opened, &shown, &spec, &render, opts)?,
+                None => {
+                    let src = Source::new(&mut opened.conn, shown.clone());
+                    let mut target = RenderTarget(render.clone());
+                    pipeline::render(src, &spec, &mut target, opts)
+                        .map_err(|e| (e.errno(), e.to_string(), e.fails_again()))?;
+                }
+            }
             // Written to while we read it: the bytes may mix old and new content.
             if !(opened.unchanged)() {
                 return Err((libc::EIO, "source changed while rendering".into(), false));
@@ -229,6 +285,83 @@ impl Scheduler {
         self.lock_inflight().remove(&key);
     }
 
+    /// Renders in the slot's worker process, pumping its output into `render`. A worker that
+    /// dies, times out or misbehaves is killed, reaped and replaced; the render fails with
+    /// the cause ("decoder crashed (SIGSEGV)", "out of memory ...").
+    fn in_worker(
+        &self,
+        slot: &mut Slot,
+        opened: &mut Opened,
+        shown: &str,
+        spec: &Spec,
+        render: &Arc<Render>,
+        opts: &RenderOptions,
+    ) -> Result<(), (i32, String, bool)> {
+        let worker = slot.ensure().map_err(|e| (libc::EIO, e, false))?;
+        let fd = opened.conn.file_descriptor();
+        let job = protocol::Job {
+            name: shown.to_string(),
+            spec: spec.to_string(),
+            max_pixels: opts.max_pixels,
+            memory_limit: opts.memory_limit,
+            source: match fd {
+                Some(_) => protocol::JobSource::Fd,
+                None => protocol::JobSource::Remote {
+                    len: opened.conn.len(),
+                    seekable: opened.conn.can_seek(),
+                },
+            },
+        };
+        let feed = match fd {
+            Some(fd) => SourceFeed::Fd(fd),
+            None => SourceFeed::Remote(&mut opened.conn),
+        };
+        // No honest encoder writes more than 16 bytes per pixel plus metadata.
+        let max_output = opts.max_pixels.saturating_mul(16).saturating_add(64 << 20);
+        let failure = match worker::handle::render(worker, job, feed, &**render, max_output) {
+            Ok(()) => return Ok(()),
+            Err(f) => f,
+        };
+        if let Failure::Render {
+            errno,
+            again,
+            message,
+        } = failure
+        {
+            return Err((errno, message, again));
+        }
+        // The worker is done for: kill it, learn how it ended, start the next one now.
+        let pid = slot.worker.take().map_or(0, |w| w.pid);
+        let how = slot.spawner.reap(pid);
+        Stats::bump(&self.stats.worker_restarts);
+        if let Err(e) = slot.ensure() {
+            tracing::warn!("{e}");
+        }
+        let mib = slot.spawner.config.memory >> 20;
+        Err(match failure {
+            // The same bytes would crash or exhaust it again: remember the failure.
+            Failure::Lost { oom: true } => (
+                libc::EIO,
+                format!("out of memory (worker limit {mib} MiB)"),
+                true,
+            ),
+            Failure::Lost { oom: false } => (libc::EIO, how, true),
+            Failure::Abandoned(why) => (libc::EIO, why, false),
+            Failure::Runaway(why) => (libc::EIO, format!("worker killed: {why}"), false),
+            Failure::Render { .. } => unreachable!("handled above"),
+        })
+    }
+
+    /// The message of a render that ran past the timeout.
+    fn timeout_message(&self) -> String {
+        let secs = self.timeout.as_secs_f32();
+        if self.isolated {
+            format!("render timed out after {secs} s; worker killed")
+        } else {
+            format!("render timed out after {secs} s")
+        }
+    }
+
     /// Fails renders that ran past the timeout, logging and recording them now (readers get
     /// EIO now); their workers stop at the next write.
     fn expire(&self) {
@@ -239,7 +372,7 @@ impl Scheduler {
             .map(|(k, (r, shown))| (k.clone(), r.clone(), shown.clone()))
             .collect();
         for (key, r, shown) in late {
-            let msg = format!("render timed out after {} s", self.timeout.as_secs_f32());
+            let msg = self.timeout_message();
             self.end(&r, Outcome::Failed(libc::EIO, msg.clone()), || {
                 tracing::warn!("{shown} [{}]: {msg}", key.spec);
                 self.stats.failed(&shown, &key.spec, &msg);

@@ -34,6 +34,8 @@ pub struct Stats {
     pub errors: AtomicU64,
     /// Renders running or queued now.
     pub in_flight: AtomicU64,
+    /// Render worker processes replaced after a crash, a timeout or running out of memory.
+    pub worker_restarts: AtomicU64,
     failures: Mutex<VecDeque<Failure>>,
 }
 
@@ -72,7 +74,7 @@ impl Stats {
         format!(
             "{{\"renders\": {}, \"cache_hits\": {}, \"bytes_served\": {}, \"errors\": {}, \
              \"in_flight\": {}, \"cache_mem_bytes\": {}, \"cache_mem_entries\": {}, \
-             \"cache_evictions\": {}, \"inodes\": {}}}\n",
+             \"cache_evictions\": {}, \"inodes\": {}, \"worker_restarts\": {}}}\n",
             g(&self.renders),
             g(&self.cache_hits),
             g(&self.bytes_served),
@@ -81,7 +83,8 @@ impl Stats {
             mem_bytes,
             mem_entries,
             evictions,
-            inodes
+            inodes,
+            g(&self.worker_restarts)
         )
     }
 

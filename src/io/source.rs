@@ -41,6 +41,11 @@ pub trait Connection: Send {
     fn is_empty(&self) -> bool {
         self.len() == Some(0)
     }
+    /// The open file underneath, when there is one that another process could read with
+    /// pread (a render worker is handed it rather than the bytes).
+    fn file_descriptor(&self) -> Option<RawFd> {
+        None
+    }
 }
 
 impl<C: Connection + ?Sized> Connection for Box<C> {
@@ -55,6 +60,27 @@ impl<C: Connection + ?Sized> Connection for Box<C> {
     }
     fn len(&self) -> Option<u64> {
         (**self).len()
+    }
+    fn file_descriptor(&self) -> Option<RawFd> {
+        (**self).file_descriptor()
+    }
+}
+
+impl<C: Connection + ?Sized> Connection for &mut C {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (**self).read(buf)
+    }
+    fn can_seek(&self) -> bool {
+        (**self).can_seek()
+    }
+    fn seek_to(&mut self, pos: u64) -> io::Result<()> {
+        (**self).seek_to(pos)
+    }
+    fn len(&self) -> Option<u64> {
+        (**self).len()
+    }
+    fn file_descriptor(&self) -> Option<RawFd> {
+        (**self).file_descriptor()
     }
 }
 
@@ -93,6 +119,9 @@ impl Connection for FileConnection {
     }
     fn len(&self) -> Option<u64> {
         Some(self.len)
+    }
+    fn file_descriptor(&self) -> Option<RawFd> {
+        Some(self.file.as_raw_fd())
     }
 }
 

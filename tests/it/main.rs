@@ -22,6 +22,7 @@ mod orientations;
 mod s3_cache;
 mod s3_client;
 mod s3_store;
+mod sandbox;
 mod scaled;
 mod setup;
 mod stress;

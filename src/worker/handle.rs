@@ -1,0 +1,150 @@
+//! The daemon's side of one render in a worker: send the job and its source, then pump the
+//! output into the render's buffer as it arrives, answer the worker's source reads, and notice
+//! when the render is abandoned (timed out) or the worker dies.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+use super::frame::Received;
+use super::protocol::{FromWorker, Job, ToWorker, CHUNK};
+use super::spawner::Spawned;
+use crate::io::Connection;
+
+/// How often a waiting pump checks whether its render was abandoned.
+const TICK: Duration = Duration::from_millis(200);
+
+/// Where a worker's output goes.
+pub trait Sink {
+    /// Appends output bytes; an error abandons the render.
+    fn append(&self, data: &[u8]) -> io::Result<()>;
+    /// Why the render was given up from outside (e.g. the timeout), if it was.
+    fn abandoned(&self) -> Option<String>;
+}
+
+/// How a render in a worker failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The render itself failed (a broken image, a refused spec); the worker is fine.
+    Render {
+        /// errno for readers.
+        errno: i32,
+        /// Whether the same bytes would fail again.
+        again: bool,
+        /// The cause.
+        message: String,
+    },
+    /// The worker died; `oom` when it said an allocation failed just before.
+    Lost {
+        /// It reported a failed allocation.
+        oom: bool,
+    },
+    /// The render was given up from outside; the worker must be killed.
+    Abandoned(String),
+    /// The worker broke the protocol or sent more than allowed; it must be killed.
+    Runaway(String),
+}
+
+impl Failure {
+    /// Whether the worker can take another job.
+    pub fn worker_usable(&self) -> bool {
+        matches!(self, Failure::Render { .. })
+    }
+}
+
+/// Where the worker's source comes from.
+pub enum SourceFeed<'a> {
+    /// A descriptor passed to the worker (local files).
+    Fd(RawFd),
+    /// Ranges read here on the worker's request (object stores).
+    Remote(&'a mut dyn Connection),
+}
+
+/// Runs `job` on `worker`, pumping its output into `sink` (at most `max_output` bytes).
+pub fn render(
+    worker: &Spawned,
+    job: Job,
+    feed: SourceFeed,
+    sink: &dyn Sink,
+    max_output: u64,
+) -> Result<(), Failure> {
+    let lost = |e: io::Error| Failure::Runaway(format!("worker channel: {e}"));
+    let (fd, mut remote) = match feed {
+        SourceFeed::Fd(fd) => (Some(fd), None),
+        SourceFeed::Remote(c) => (None, Some(c)),
+    };
+    if let Err(e) = worker.chan.send(&ToWorker::Job(job).encode(), fd) {
+        return Err(if e.raw_os_error() == Some(libc::EPIPE) {
+            Failure::Lost { oom: false }
+        } else {
+            lost(e)
+        });
+    }
+    let mut total = 0u64;
+    let mut oom = false;
+    loop {
+        let body = match worker.chan.recv_within(TICK) {
+            Ok(Received::Message(body, _)) => body,
+            Ok(Received::TimedOut) => {
+                if let Some(why) = sink.abandoned() {
+                    return Err(Failure::Abandoned(why));
+                }
+                continue;
+            }
+            Ok(Received::Closed) => return Err(Failure::Lost { oom }),
+            Err(e) => return Err(lost(e)),
+        };
+        match FromWorker::decode(&body).map_err(lost)? {
+            FromWorker::Data(b) => {
+                total += b.len() as u64;
+                if total > max_output {
+                    return Err(Failure::Runaway(format!("output over {max_output} bytes")));
+                }
+                if let Err(e) = sink.append(&b) {
+                    return Err(Failure::Abandoned(e.to_string()));
+                }
+            }
+            FromWorker::Read { offset, len } => {
+                let Some(conn) = remote.as_deref_mut() else {
+                    return Err(Failure::Runaway("a read without a remote source".into()));
+                };
+                let answer = match read_range(conn, offset, len) {
+                    Ok(b) => ToWorker::Bytes(b),
+                    Err(e) => ToWorker::ReadFailed(e.to_string()),
+                };
+                worker.chan.send(&answer.encode(), None).map_err(lost)?;
+            }
+            FromWorker::Done => return Ok(()),
+            FromWorker::Failed {
+                errno,
+                again,
+                message,
+            } => {
+                return Err(Failure::Render {
+                    errno,
+                    again,
+                    message,
+                })
+            }
+            FromWorker::OutOfMemory(_) => oom = true,
+            FromWorker::Ready => return Err(Failure::Runaway("unexpected message".into())),
+        }
+    }
+}
+
+fn read_range(conn: &mut dyn Connection, offset: u64, len: u64) -> io::Result<Vec<u8>> {
+    if conn.can_seek() {
+        conn.seek_to(offset)?;
+    }
+    let mut buf = vec![0u8; len.min(2 * CHUNK as u64) as usize];
+    let mut got = 0;
+    while got < buf.len() {
+        let n = conn.read(&mut buf[got..])?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    buf.truncate(got);
+    Ok(buf)
+}

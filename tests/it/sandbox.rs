@@ -1,0 +1,247 @@
+//! Render workers (issue 21): every render of a mount runs in a sandboxed worker process.
+//! A test-only loader (cargo feature `fault-injection`, src/codec/fault.rs) crashes, aborts,
+//! allocates without end, hangs, or tries to open a file or connect, on a magic byte
+//! sequence: each gives its reader EIO with the cause in `.thumbfs/errors`, the worker is
+//! replaced, and the daemon (its memory and threads) and every other reader carry on.
+
+use crate::common;
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::Path;
+use std::time::Duration;
+
+use common::mount::{engine, proc_status_number, small_tree, Mount};
+use common::*;
+
+/// A file that the fault loader acts on: the PNG signature, then the fault's name.
+fn fault_file(dir: &Path, what: &str) {
+    let mut bytes = b"\x89PNG\r\n\x1a\nTHUMBFS-FAULT:".to_vec();
+    bytes.extend_from_slice(what.as_bytes());
+    bytes.extend_from_slice(&[b'\n'; 64]);
+    fs::write(dir.join(format!("{what}.png")), bytes).unwrap();
+}
+
+/// Reads a mount path and expects EIO.
+fn expect_eio(path: &Path) {
+    match fs::read(path) {
+        Ok(b) => panic!("{} read {} bytes", path.display(), b.len()),
+        Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EIO), "{}: {e}", path.display()),
+    }
+}
+
+/// The daemon's render workers: processes named thumbfs-worker whose parent is the spawner,
+/// a child of the daemon.
+fn workers_of(daemon: u32) -> Vec<u32> {
+    let parent = |pid: u32| -> Option<u32> {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let mut out = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() == "thumbfs-worker" && parent(pid).and_then(parent) == Some(daemon) {
+            out.push(pid);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A line of /proc/PID/status, as text.
+fn status_line(pid: u32, field: &str) -> String {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(field)?
+                .strip_prefix(':')
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs the test loader: --features fault-injection (scripts/test.sh)"
+)]
+fn each_fault_is_eio_with_its_cause_and_the_mount_carries_on() {
+    let src = small_tree();
+    let faults = ["segv", "abort", "oom", "hang", "open", "connect"];
+    for f in faults {
+        fault_file(src.path(), f);
+    }
+    let m = Mount::new(
+        src.path(),
+        &[
+            "--threads",
+            "2",
+            "--worker-memory",
+            "1G",
+            "--render-timeout",
+            "3",
+        ],
+    );
+    let good = m.path("w64/a.jpg");
+    let want = engine(&src.path().join("a.jpg"), "w64").unwrap();
+    assert_eq!(fs::read(&good).unwrap(), want);
+    let pid = m.pid();
+    let threads = proc_status_number(pid, "Threads");
+    let rss = m.status_kib("VmRSS");
+    let causes = [
+        ("segv", "decoder crashed (SIGSEGV)", true),
+        ("abort", "decoder aborted (SIGABRT)", true),
+        ("oom", "out of memory (worker limit 1024 MiB)", true),
+        ("hang", "timed out after 3 s; worker killed", true),
+        (
+            "open",
+            "open(/etc/passwd) refused: Operation not permitted",
+            false,
+        ),
+        ("connect", "refused: Operation not permitted", false),
+    ];
+    for (i, (f, cause, restarts)) in causes.into_iter().enumerate() {
+        let before = m.stats()["worker_restarts"];
+        // A different spec each round: a failure is remembered per (file, spec).
+        expect_eio(&m.path(&format!("w{}/{f}.png", 100 + i)));
+        let errors = m.errors();
+        assert!(
+            errors
+                .iter()
+                .any(|l| l.contains(&format!("{f}.png")) && l.contains(cause)),
+            "{f}: no {cause:?} in {errors:?}"
+        );
+        let after = m.stats()["worker_restarts"];
+        assert_eq!(after - before, u64::from(restarts), "{f}: restarts");
+        // The next read is served, by a worker that still works.
+        let spec = format!("w{}", 64 + i);
+        assert_eq!(
+            fs::read(m.path(&format!("{spec}/a.jpg"))).unwrap(),
+            engine(&src.path().join("a.jpg"), &spec).unwrap(),
+            "after {f}"
+        );
+    }
+    assert_eq!(m.stats()["worker_restarts"], 4);
+    // The daemon took none of it: same threads, memory within noise.
+    assert_eq!(
+        proc_status_number(pid, "Threads"),
+        threads,
+        "daemon threads"
+    );
+    let grown = m.status_kib("VmRSS").saturating_sub(rss);
+    assert!(grown < 32 * 1024, "daemon RSS grew by {grown} KiB");
+    // The workers were replaced: one per render thread again.
+    let mut live = workers_of(pid);
+    for _ in 0..100 {
+        if live.len() == 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        live = workers_of(pid);
+    }
+    assert_eq!(live.len(), 2, "workers: {live:?}");
+}
+
+#[test]
+fn workers_run_unprivileged_and_confined() {
+    let src = small_tree();
+    let m = Mount::new(src.path(), &["--threads", "2"]);
+    assert!(fs::read(m.path("w32/a.jpg")).is_ok());
+    let workers = workers_of(m.pid());
+    assert_eq!(workers.len(), 2, "{workers:?}");
+    for w in workers {
+        let uid = status_line(w, "Uid");
+        assert!(
+            uid.split_whitespace().all(|u| u == "61183"),
+            "worker {w} uids: {uid}"
+        );
+        assert_eq!(status_line(w, "Groups"), "", "worker {w} groups");
+        assert_eq!(status_line(w, "NoNewPrivs"), "1");
+        assert_eq!(status_line(w, "Seccomp"), "2", "seccomp filter mode");
+        assert_eq!(status_line(w, "CapEff"), "0000000000000000");
+        let limits = fs::read_to_string(format!("/proc/{w}/limits")).unwrap();
+        let address = limits
+            .lines()
+            .find(|l| l.starts_with("Max address space"))
+            .unwrap();
+        assert!(address.contains(&(4u64 << 30).to_string()), "{address}");
+    }
+}
+
+#[test]
+fn outputs_are_byte_identical_with_and_without_isolation() {
+    let src = small_tree();
+    for (from, to) in [
+        ("photos/seeding_by_Clements_Engelhardt.jpg", "photo.jpg"),
+        ("tiff/bw-deflate.tiff", "e.tiff"),
+        (
+            "webp/blue-purple-pink-large.normal-filter.lossy.webp",
+            "d.webp",
+        ),
+    ] {
+        if corpus(from).exists() {
+            fs::copy(corpus(from), src.path().join(to)).unwrap();
+        }
+    }
+    let isolated = Mount::new(src.path(), &[]);
+    let inside = Mount::new(src.path(), &["-o", "isolation=none"]);
+    let mut compared = 0;
+    for spec in [
+        "w200",
+        "q90_shrink2",
+        "w128_webp",
+        "200x200_fill_png",
+        "grey_rot90",
+    ] {
+        for e in fs::read_dir(src.path()).unwrap().flatten() {
+            let name = e.file_name().into_string().unwrap();
+            let a = fs::read(isolated.path(&format!("{spec}/{name}")));
+            let b = fs::read(inside.path(&format!("{spec}/{name}")));
+            match (a, b) {
+                (Ok(a), Ok(b)) => {
+                    assert!(a == b, "{spec}/{name} differs");
+                    compared += 1;
+                }
+                // Names change with the output format: look the file up in the listing.
+                (Err(a), Err(b)) if a.kind() == ErrorKind::NotFound && b.kind() == a.kind() => {}
+                (a, b) => panic!("{spec}/{name}: {a:?} vs {b:?}"),
+            }
+        }
+        for e in fs::read_dir(isolated.path(spec)).unwrap().flatten() {
+            let rel = format!("{spec}/{}", e.file_name().to_str().unwrap());
+            assert!(
+                fs::read(isolated.path(&rel)).unwrap() == fs::read(inside.path(&rel)).unwrap(),
+                "{rel} differs"
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared >= 20, "compared {compared}");
+}
+
+#[test]
+fn a_worker_user_of_root_or_nobody_is_refused() {
+    let src = small_tree();
+    let mnt = tempfile::tempdir().unwrap();
+    for user in ["root", "nobody"] {
+        let out = std::process::Command::new(thumbfs_bin())
+            .args(["mount", "-f", "--worker-user", user])
+            .arg(src.path())
+            .arg(mnt.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{user}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--worker-user"), "{user}: {err}");
+    }
+}
