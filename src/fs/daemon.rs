@@ -134,6 +134,7 @@ pub(crate) fn block_signals() -> libc::sigset_t {
 pub(crate) fn spawn_signal_thread(
     sigset: libc::sigset_t,
     mut unmounter: fuser::SessionUnmounter,
+    spawner: Option<std::sync::Arc<crate::worker::Spawner>>,
     mnt: PathBuf,
     grace: Duration,
 ) -> io::Result<()> {
@@ -150,7 +151,13 @@ pub(crate) fn spawn_signal_thread(
                 use std::os::unix::fs::MetadataExt;
                 libc::minor(m.dev())
             });
-            if let Err(e) = unmounter.unmount() {
+            // After --run-as only the spawner, still root, may unmount (fuser's unmount
+            // reports success even when refused).
+            let unmounted = match &spawner {
+                Some(s) if !nix::unistd::geteuid().is_root() => s.unmount(&mnt),
+                _ => unmounter.unmount(),
+            };
+            if let Err(e) = unmounted {
                 tracing::info!("{}: {e}; detaching, open files finish first", mnt.display());
                 detach(&mnt);
                 std::thread::sleep(grace);
@@ -164,6 +171,38 @@ pub(crate) fn spawn_signal_thread(
             }
         })
         .map(drop)
+}
+
+/// Gives `dir` (the cache directory) and everything in it to `uid:gid`, so that the daemon
+/// can still write it after dropping root.
+pub(crate) fn hand_over(dir: &Path, uid: u32, gid: u32) -> io::Result<()> {
+    std::os::unix::fs::lchown(dir, Some(uid), Some(gid))?;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            hand_over(&entry.path(), uid, gid)?;
+        } else {
+            std::os::unix::fs::lchown(entry.path(), Some(uid), Some(gid))?;
+        }
+    }
+    Ok(())
+}
+
+/// Becomes `who` for good: its groups, gid and uid (glibc applies them to every thread).
+pub(crate) fn drop_root(who: &super::options::RunAs) -> Result<(), String> {
+    use nix::unistd::{getgrouplist, setgroups, setresgid, setresuid, Gid, Uid};
+    let fail = |what: &str, e: nix::Error| format!("--run-as {}: {what}: {e}", who.name);
+    let name = CString::new(who.name.as_str()).map_err(|_| "--run-as: bad name".to_string())?;
+    let gid = Gid::from_raw(who.gid);
+    let groups = getgrouplist(&name, gid).map_err(|e| fail("getgrouplist", e))?;
+    setgroups(&groups).map_err(|e| fail("setgroups", e))?;
+    setresgid(gid, gid, gid).map_err(|e| fail("setresgid", e))?;
+    let uid = Uid::from_raw(who.uid);
+    setresuid(uid, uid, uid).map_err(|e| fail("setresuid", e))?;
+    if nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
+        return Err(format!("--run-as {}: root could be regained", who.name));
+    }
+    Ok(())
 }
 
 /// Tells systemd (a `Type=notify` unit: `$NOTIFY_SOCKET` is set) how the service is doing;

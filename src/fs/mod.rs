@@ -106,11 +106,20 @@ fn scheduler(
     ))
 }
 
-/// Where renders run: the spawner of sandboxed workers is started here, before any thread.
-/// Workers' stderr (a crashing library's last words) is kept only in the foreground.
-fn renderer(args: &MountArgs, setup: &options::Setup) -> Result<scheduler::Renderer, String> {
-    let Some(cfg) = setup.sandbox.clone() else {
-        return Ok(scheduler::Renderer::InProcess);
+/// The spawner of sandboxed workers, started here before any thread (and before --run-as
+/// drops root, which it outlives). Workers' stderr (a crashing library's last words) is kept
+/// only in the foreground. None with `--isolation none` (unless --run-as needs it to unmount).
+fn spawner(
+    args: &MountArgs,
+    setup: &options::Setup,
+) -> Result<Option<Arc<crate::worker::Spawner>>, String> {
+    let cfg = match (&setup.sandbox, &setup.run_as) {
+        (Some(cfg), _) => cfg.clone(),
+        (None, Some(_)) => crate::worker::SandboxConfig {
+            ids: None,
+            memory: args.worker_memory,
+        },
+        (None, None) => return Ok(None),
     };
     let stderr = if args.foreground {
         use std::os::fd::AsFd;
@@ -124,15 +133,19 @@ fn renderer(args: &MountArgs, setup: &options::Setup) -> Result<scheduler::Rende
     };
     let spawner = crate::worker::Spawner::start(cfg, stderr)
         .map_err(|e| format!("starting the render worker spawner: {e}"))?;
-    Ok(scheduler::Renderer::Workers(Arc::new(spawner)))
+    Ok(Some(Arc::new(spawner)))
 }
 
 /// Mounts and serves until unmounted; start-up failures go to `report`.
 fn serve(args: &MountArgs, mut setup: options::Setup, mut report: Reporter) -> i32 {
     let sigset = daemon::block_signals();
-    let renderer = match renderer(args, &setup) {
-        Ok(r) => r,
+    let spawner = match spawner(args, &setup) {
+        Ok(s) => s,
         Err(msg) => return report.fail(&msg),
+    };
+    let renderer = match (&spawner, &setup.sandbox) {
+        (Some(s), Some(_)) => scheduler::Renderer::Workers(s.clone()),
+        _ => scheduler::Renderer::InProcess,
     };
     let sched = match scheduler(args, setup.remote.take(), renderer) {
         Ok(s) => s,
@@ -157,8 +170,25 @@ fn serve(args: &MountArgs, mut setup: options::Setup, mut report: Reporter) -> i
         Err(e) => return report.fail(&format!("mounting on {}: {e}", args.mnt.display())),
     };
     let mnt = std::fs::canonicalize(&args.mnt).unwrap_or_else(|_| args.mnt.clone());
+    if let Some(who) = &setup.run_as {
+        // Mounted: root is no longer needed, except by the spawner.
+        if let Some(dir) = &args.cache_dir {
+            if let Err(e) = daemon::hand_over(dir, who.uid, who.gid) {
+                return report.fail(&format!(
+                    "--run-as: giving {} to {}: {e}",
+                    dir.display(),
+                    who.name
+                ));
+            }
+        }
+        if let Err(msg) = daemon::drop_root(who) {
+            return report.fail(&msg);
+        }
+        tracing::info!("serving as {} (uid {})", who.name, who.uid);
+    }
     let grace = Duration::from_secs(args.render_timeout.max(1) + 1);
-    if let Err(e) = daemon::spawn_signal_thread(sigset, session.unmount_callable(), mnt, grace) {
+    let unmounter = session.unmount_callable();
+    if let Err(e) = daemon::spawn_signal_thread(sigset, unmounter, spawner, mnt, grace) {
         return report.fail(&format!("starting the signal thread: {e}"));
     }
     tracing::info!("serving {} on {}", args.src.display(), args.mnt.display());

@@ -88,6 +88,11 @@ pub struct MountArgs {
     /// "out of memory".
     #[arg(long, default_value = "4G", value_parser = parse_size, value_name = "SIZE")]
     pub worker_memory: u64,
+    /// Once mounted, drop root and serve as this user (name or uid): SRC is then read with
+    /// that user's permissions, and the cache directory is handed to it. Render workers are
+    /// still started with --worker-user by a spawner process kept from before the drop.
+    #[arg(long, value_name = "USER")]
+    pub run_as: Option<String>,
     /// Mount options, comma-separated: FUSE's (`allow_other`, `allow_root`, `noatime`,
     /// `fsname=NAME`, ...) as for sshfs, and every option above in KEY=VALUE form
     /// (`cache_dir=/var/cache/thumbfs,preset=thumb=256x256,stat=estimate`) for fstab.
@@ -175,6 +180,8 @@ pub fn take_thumbfs_options(args: &mut MountArgs) -> Result<(), String> {
                     .map_err(|_| format!("-o {opt}: expected isolation=process or none"))?
             }
             "worker_user" => args.worker_user = Some(need(value)?),
+            // Not `user`: mount(8) keeps that one for itself.
+            "run_as" => args.run_as = Some(need(value)?),
             "worker_memory" => args.worker_memory = parse_size(&need(value)?).map_err(bad)?,
             "s3_endpoint" => args.s3_endpoint = Some(need(value)?),
             "foreground" => args.foreground = true,
@@ -204,6 +211,49 @@ pub(crate) struct Setup {
     pub remote: Option<crate::fs::cache::Remote>,
     /// How render workers are confined; None with `--isolation none`.
     pub sandbox: Option<crate::worker::SandboxConfig>,
+    /// `--run-as`: the user to become once mounted.
+    pub run_as: Option<RunAs>,
+}
+
+/// The user the daemon becomes once mounted (`--run-as`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunAs {
+    /// User name (for its supplementary groups).
+    pub name: String,
+    /// uid.
+    pub uid: u32,
+    /// Primary gid.
+    pub gid: u32,
+}
+
+/// Resolves `--run-as NAME|UID`; only root can switch, and switching to root means nothing.
+fn run_as(args: &MountArgs) -> Result<Option<RunAs>, String> {
+    let Some(who) = args.run_as.as_deref() else {
+        return Ok(None);
+    };
+    use nix::unistd::{Uid, User};
+    let user = match User::from_name(who) {
+        Ok(Some(u)) => u,
+        _ => match who
+            .parse::<u32>()
+            .ok()
+            .map(|id| User::from_uid(Uid::from_raw(id)))
+        {
+            Some(Ok(Some(u))) => u,
+            _ => return Err(format!("--run-as {who}: no such user")),
+        },
+    };
+    if !nix::unistd::geteuid().is_root() {
+        return Err("--run-as needs the daemon to start as root".into());
+    }
+    if user.uid.is_root() {
+        return Err(format!("--run-as {who}: that is root"));
+    }
+    Ok(Some(RunAs {
+        name: user.name,
+        uid: user.uid.as_raw(),
+        gid: user.gid.as_raw(),
+    }))
 }
 
 /// Start-up checks, each with a message saying what to do.
@@ -235,6 +285,7 @@ pub(crate) fn check(args: &MountArgs) -> Result<Setup, String> {
         open_mode,
         remote,
         sandbox: sandbox(args)?,
+        run_as: run_as(args)?,
     })
 }
 
@@ -425,7 +476,10 @@ pub(crate) fn fuse_config(args: &MountArgs) -> Result<fuser::Config, String> {
         }
     }
     config.n_threads = Some(4);
-    config.clone_fd = true;
+    // Each FUSE thread opens /dev/fuse for its own fd when the session starts; after
+    // --run-as has dropped root that open may be refused (/dev/fuse is 0600 on some hosts),
+    // so the threads share the mount's fd instead.
+    config.clone_fd = args.run_as.is_none();
     Ok(config)
 }
 

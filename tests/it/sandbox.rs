@@ -261,3 +261,53 @@ fn a_worker_user_of_root_or_nobody_is_refused() {
         assert!(err.contains("--worker-user"), "{user}: {err}");
     }
 }
+
+#[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs the test loader: --features fault-injection (scripts/test.sh)"
+)]
+fn run_as_drops_root_after_mounting_and_workers_still_restart() {
+    use std::os::unix::fs::PermissionsExt;
+    let src = small_tree();
+    fs::set_permissions(src.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fault_file(src.path(), "segv");
+    // Readable by root only: the daemon, now `daemon`, must not serve it.
+    let secret = src.path().join("secret.png");
+    fs::copy(src.path().join("b.png"), &secret).unwrap();
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
+    let mut m = Mount::new(src.path(), &["--threads", "1", "-o", "run_as=daemon"]);
+    let uid = String::from_utf8(run(std::process::Command::new("id").args(["-u", "daemon"])))
+        .unwrap()
+        .trim()
+        .to_string();
+    let uids = status_line(m.pid(), "Uid");
+    assert!(
+        uids.split_whitespace().all(|u| u == uid),
+        "daemon uids: {uids}"
+    );
+    assert_eq!(
+        fs::read(m.path("w64/a.jpg")).unwrap(),
+        engine(&src.path().join("a.jpg"), "w64").unwrap()
+    );
+    assert!(
+        fs::read(m.path("w64/secret.png")).is_err(),
+        "a 0600 file of root's was served"
+    );
+    expect_eio(&m.path("w64/segv.png"));
+    assert!(m
+        .errors()
+        .iter()
+        .any(|l| l.contains("decoder crashed (SIGSEGV)")));
+    // The spawner, still root, started a new worker with its own uid.
+    assert_eq!(
+        fs::read(m.path("w65/a.jpg")).unwrap(),
+        engine(&src.path().join("a.jpg"), "w65").unwrap()
+    );
+    assert_eq!(m.stats()["worker_restarts"], 1);
+    // SIGTERM unmounts (through the spawner: the daemon may no longer) and exits.
+    let dir = m.dir.path().to_path_buf();
+    let st = m.stop(Some(libc::SIGTERM));
+    assert!(st.success(), "{st}");
+    assert!(!common::mount::is_mounted(&dir), "still mounted");
+}
