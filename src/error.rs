@@ -46,6 +46,18 @@ pub enum Error {
         /// The configured pixel limit.
         limit: u64,
     },
+    /// A planned size breaks a limit (`--max-output-pixels`, a saver's own): the message
+    /// names the size and the limit.
+    #[error("{0}")]
+    Limit(String),
+    /// A buffer sized by the image could not be allocated.
+    #[error("out of memory: {bytes} bytes for {what}")]
+    OutOfMemory {
+        /// What the buffer was for.
+        what: &'static str,
+        /// Bytes asked for (saturated).
+        bytes: u64,
+    },
     /// An operation could not run on this image (e.g. a crop outside it).
     #[error("{op}: {message}")]
     Op {

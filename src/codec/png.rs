@@ -126,7 +126,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
                 opts.memory_limit
             )));
         }
-        let mut buf = vec![0u8; size];
+        let mut buf = crate::alloc::filled(size, 0u8, "an interlaced PNG")?;
         reader.next_frame(&mut buf).map_err(decode_err)?;
         let samples = to_samples(header.format, &buf);
         Box::new(Image { header, samples }.into_stream(STRIP_ROWS))
@@ -173,7 +173,7 @@ impl ImageStream for PngRows<'_> {
         }
         let n = STRIP_ROWS.min(h - self.y);
         let row_bytes = self.header.row_samples() * self.header.format.bytes();
-        let mut bytes = Vec::with_capacity(row_bytes * n as usize);
+        let mut bytes = crate::alloc::with_capacity(crate::alloc::len(&[row_bytes, n as usize], "PNG rows")?, "PNG rows")?;
         for i in 0..n {
             let row = self.reader.next_row().map_err(decode_err)?.ok_or_else(|| {
                 Error::decode("png", format!("image data ends at row {}", self.y + i))

@@ -331,7 +331,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
                     "PFM from an unseekable source needs {total} bytes, over the memory limit"
                 )));
             }
-            let mut raw = vec![0u8; total as usize];
+            let mut raw = crate::alloc::filled(total as usize, 0u8, "a PFM raster")?;
             read_raster(&mut src, &mut raw)?;
             let rows: Vec<&[u8]> = raw.chunks_exact(row_bytes.max(1)).rev().collect();
             let samples = Samples::F32(floats(&pnm, &rows.concat()));
@@ -475,7 +475,7 @@ impl ImageStream for RawRows<'_> {
             return Ok(None);
         }
         let n = self.strip_rows.min(h - self.y);
-        self.buf.resize(self.row_bytes * n as usize, 0);
+        crate::alloc::resize(&mut self.buf, crate::alloc::len(&[self.row_bytes, n as usize], "PNM rows")?, 0, "PNM rows")?;
         let p = &self.pnm;
         let samples = match p.kind {
             Kind::Float { .. } => {

@@ -73,7 +73,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         )));
     }
     dec.set_memory_limit(usize::try_from(opts.memory_limit).unwrap_or(usize::MAX));
-    let mut buf = vec![0u8; size];
+    let mut buf = crate::alloc::filled(size, 0u8, "WebP pixels")?;
     dec.read_image(&mut buf).map_err(decode_err)?;
     let expected = header.row_samples() * header.height as usize;
     if buf.len() != expected {

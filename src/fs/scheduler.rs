@@ -18,7 +18,10 @@ use crate::Source;
 /// Whether rendering the same bytes again would fail the same way.
 fn deterministic(e: &crate::Error) -> bool {
     use crate::Error as E;
-    !matches!(e, E::Read(_) | E::Write(_) | E::Cancelled(_))
+    !matches!(
+        e,
+        E::Read(_) | E::Write(_) | E::Cancelled(_) | E::OutOfMemory { .. }
+    )
 }
 
 /// A file of a store: what a render reads.
