@@ -126,7 +126,10 @@ mod tests {
     fn output_bombs_are_refused_with_the_limit_named() {
         let h = photo(4000, 3000);
         let e = check(&h, "w60000_up").unwrap_err().to_string();
-        assert_eq!(e, "output 60000x45000 exceeds --max-output-pixels 200000000");
+        assert_eq!(
+            e,
+            "output 60000x45000 exceeds --max-output-pixels 200000000"
+        );
         let e = check(&h, "w200000_up").unwrap_err().to_string();
         assert_eq!(
             e,
@@ -139,11 +142,19 @@ mod tests {
             "resize to 17333x13000 exceeds --max-output-pixels 200000000"
         );
         let e = check(&h, "w65000_up_webp").unwrap_err().to_string();
-        assert!(e.starts_with("WebP output is limited to 16383 px per side"), "{e}");
-        let e = check(&h, "w16000_up_webp").unwrap_err().to_string();
+        assert!(
+            e.starts_with("WebP output is limited to 16383 px per side"),
+            "{e}"
+        );
+        let e = check(&h, "w16384_up_webp").unwrap_err().to_string();
         assert!(e.contains("16383"), "{e}");
-        let e = check(&photo(65000, 100), "w66000_up").unwrap_err().to_string();
-        assert!(e.starts_with("JPEG output is limited to 65500 px per side"), "{e}");
+        let e = check(&photo(65000, 100), "w66000_up")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("JPEG output is limited to 65500 px per side"),
+            "{e}"
+        );
         let e = check(&h, "crop100x100+3950+0").unwrap_err().to_string();
         assert!(e.contains("does not fit inside the 4000x3000 image"), "{e}");
     }
@@ -151,7 +162,14 @@ mod tests {
     #[test]
     fn ordinary_renders_pass() {
         let h = photo(4000, 3000);
-        for s in ["w256", "256x256_fill", "w12000_up", "png", "w16383_up_webp", "rot90_crop10x10+0+0"] {
+        for s in [
+            "w256",
+            "256x256_fill",
+            "w12000_up",
+            "png",
+            "w12000_up_webp",
+            "rot90_crop10x10+0+0",
+        ] {
             check(&h, s).unwrap_or_else(|e| panic!("{s}: {e}"));
         }
     }

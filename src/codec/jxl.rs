@@ -122,7 +122,10 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
             header.width, header.height, header.bands
         )));
     }
-    let n = crate::alloc::len(&[header.row_samples(), header.height as usize], "JPEG XL pixels")?;
+    let n = crate::alloc::len(
+        &[header.row_samples(), header.height as usize],
+        "JPEG XL pixels",
+    )?;
     let samples = if header.format == SampleFormat::U16 {
         let mut v = crate::alloc::filled(n, 0u16, "JPEG XL pixels")?;
         let got = stream.write_to_buffer(&mut v);

@@ -173,7 +173,10 @@ impl ImageStream for PngRows<'_> {
         }
         let n = STRIP_ROWS.min(h - self.y);
         let row_bytes = self.header.row_samples() * self.header.format.bytes();
-        let mut bytes = crate::alloc::with_capacity(crate::alloc::len(&[row_bytes, n as usize], "PNG rows")?, "PNG rows")?;
+        let mut bytes = crate::alloc::with_capacity(
+            crate::alloc::len(&[row_bytes, n as usize], "PNG rows")?,
+            "PNG rows",
+        )?;
         for i in 0..n {
             let row = self.reader.next_row().map_err(decode_err)?.ok_or_else(|| {
                 Error::decode("png", format!("image data ends at row {}", self.y + i))

@@ -475,7 +475,12 @@ impl ImageStream for RawRows<'_> {
             return Ok(None);
         }
         let n = self.strip_rows.min(h - self.y);
-        crate::alloc::resize(&mut self.buf, crate::alloc::len(&[self.row_bytes, n as usize], "PNM rows")?, 0, "PNM rows")?;
+        crate::alloc::resize(
+            &mut self.buf,
+            crate::alloc::len(&[self.row_bytes, n as usize], "PNM rows")?,
+            0,
+            "PNM rows",
+        )?;
         let p = &self.pnm;
         let samples = match p.kind {
             Kind::Float { .. } => {

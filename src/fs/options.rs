@@ -446,7 +446,12 @@ mod tests {
         assert_eq!(a.stat, StatMode::Estimate);
         assert_eq!(a.open_mode, OpenMode::NoOpen);
         assert_eq!(
-            (a.threads, a.max_pixels, a.max_output_pixels, a.render_timeout),
+            (
+                a.threads,
+                a.max_pixels,
+                a.max_output_pixels,
+                a.render_timeout
+            ),
             (Some(3), 1000, 500, 9)
         );
         assert!(a.foreground);

@@ -26,8 +26,14 @@ const BOMBS: &[(&str, &str)] = &[
         "100000x100000_fill_up",
         "JPEG output is limited to 65500 px per side",
     ),
-    ("w65000_up_webp", "WebP output is limited to 16383 px per side"),
-    ("w16384_up_webp", "WebP output is limited to 16383 px per side"),
+    (
+        "w65000_up_webp",
+        "WebP output is limited to 16383 px per side",
+    ),
+    (
+        "w16384_up_webp",
+        "WebP output is limited to 16383 px per side",
+    ),
     (
         "60000x60000_up_png",
         "output 60000x40000 exceeds --max-output-pixels 200000000",
@@ -41,7 +47,10 @@ const BOMBS: &[(&str, &str)] = &[
         "w20000_up_rot90_ppm",
         "exceeds --max-output-pixels 200000000",
     ),
-    ("w40000_up_avif", "AVIF output is limited to 32768 px per side"),
+    (
+        "w40000_up_avif",
+        "AVIF output is limited to 32768 px per side",
+    ),
     // 60000x40000 RGB: 7.2 GB of samples, beyond classic TIFF's 32-bit offsets.
     ("w60000_up_tif", "TIFF output is limited to"),
     (
@@ -78,7 +87,11 @@ fn mount_refuses(m: &mut Mount, spec: &str, cause: &str) {
     let p = m.path(&format!("{spec}/{}", shown(spec)));
     let e = fs::metadata(&p).expect_err(spec);
     assert_eq!(e.raw_os_error(), Some(libc::EIO), "{spec}: stat: {e}");
-    assert!(m.alive(), "{spec}: the daemon died on stat: {}", m.log_text());
+    assert!(
+        m.alive(),
+        "{spec}: the daemon died on stat: {}",
+        m.log_text()
+    );
     let e = fs::read(&p).expect_err(spec);
     assert_eq!(e.raw_os_error(), Some(libc::EIO), "{spec}: read: {e}");
     let newest = m.errors().into_iter().next().unwrap_or_default();
@@ -93,7 +106,10 @@ fn mount_refuses(m: &mut Mount, spec: &str, cause: &str) {
 fn still_serving(m: &mut Mount) {
     let got = fs::read(m.path(&format!("w256/{PHOTO}"))).expect("w256 after the bombs");
     assert!(got.starts_with(&[0xFF, 0xD8, 0xFF]), "a JPEG");
-    let info = cli(&[OsStr::new("info"), m.path(&format!("w256/{PHOTO}")).as_os_str()]);
+    let info = cli(&[
+        OsStr::new("info"),
+        m.path(&format!("w256/{PHOTO}")).as_os_str(),
+    ]);
     assert!(info.2.is_empty() && info.0 == Some(0), "{info:?}");
     assert!(
         String::from_utf8_lossy(&info.1).contains(" 256x171 "),

@@ -94,14 +94,22 @@ struct InMemory {
 
 impl Write for InMemory {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let end = self.pos.checked_add(data.len()).ok_or(io::ErrorKind::OutOfMemory)?;
+        let end = self
+            .pos
+            .checked_add(data.len())
+            .ok_or(io::ErrorKind::OutOfMemory)?;
         if end > self.buf.len() {
             // Doubling, as Vec's own growth, so appends stay amortised O(1).
             let want = end.max(self.buf.len().saturating_mul(2)) - self.buf.len();
             if self.buf.try_reserve(want).is_err() {
                 self.buf
                     .try_reserve_exact(end - self.buf.len())
-                    .map_err(|_| io::Error::new(io::ErrorKind::OutOfMemory, format!("out of memory: a TIFF file of {end} bytes")))?;
+                    .map_err(|_| {
+                        io::Error::new(
+                            io::ErrorKind::OutOfMemory,
+                            format!("out of memory: a TIFF file of {end} bytes"),
+                        )
+                    })?;
             }
             self.buf.resize(end, 0);
         }
@@ -199,7 +207,7 @@ fn to_u16(s: &Samples) -> Result<Vec<u16>> {
 }
 
 fn write<C, T>(
-    enc: &mut TiffEncoder<&mut Cursor<Vec<u8>>>,
+    enc: &mut TiffEncoder<&mut InMemory>,
     strips: &mut BoxStream,
     opts: &SaveOptions,
     convert: fn(&Samples) -> Result<Vec<T>>,
@@ -243,7 +251,10 @@ where
     let mut rows: Vec<T> = Vec::new();
     let (mut y, mut received) = (0u32, 0u32);
     if compressed {
-        let mut all = crate::alloc::with_capacity(crate::alloc::len(&[row, h.height as usize], "the TIFF image")?, "the TIFF image")?;
+        let mut all = crate::alloc::with_capacity(
+            crate::alloc::len(&[row, h.height as usize], "the TIFF image")?,
+            "the TIFF image",
+        )?;
         while let Some(strip) = strips.next_strip()? {
             if strip.y != received || strip.samples.len() != row * strip.height as usize {
                 return Err(Error::encode("tiff", "strips out of order"));
