@@ -97,7 +97,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
             src,
             header,
             y: 0,
-            rgbe: vec![0; w as usize * 4],
+            rgbe: crate::alloc::filled(w as usize * 4, 0, "an HDR scanline")?,
         }),
         shrink: 1,
     })

@@ -366,8 +366,13 @@ fn read_raster(src: &mut Source, buf: &mut [u8]) -> Result<()> {
 
 /// Decodes P1 / P2 / P3 text.
 fn parse_plain(pnm: &Pnm, header: &Header, text: &[u8]) -> Result<Samples> {
-    let n = header.row_samples() * header.height as usize;
-    let mut vals: Vec<u32> = Vec::with_capacity(n);
+    let n = crate::alloc::len(
+        &[header.row_samples(), header.height as usize],
+        "PNM samples",
+    )?;
+    // Every sample takes at least one byte of text: a short file claiming a huge size
+    // fails on its missing samples, not on a buffer sized by its header.
+    let mut vals: Vec<u32> = crate::alloc::with_capacity(n.min(text.len()), "PNM samples")?;
     let mut i = 0;
     while vals.len() < n {
         match text.get(i) {

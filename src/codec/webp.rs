@@ -126,17 +126,18 @@ fn save_lossy(
     target: &mut dyn Target,
 ) -> Result<()> {
     // libwebp takes RGB or RGBA; grey is widened.
+    let widened = |n: usize| crate::alloc::with_capacity::<u8>(n, "WebP pixels widened to RGB");
     let (pixels, layout) = match h.bands {
-        1 => (
-            data.iter().flat_map(|&g| [g, g, g]).collect(),
-            webp::PixelLayout::Rgb,
-        ),
-        2 => (
-            data.chunks_exact(2)
-                .flat_map(|p| [p[0], p[0], p[0], p[1]])
-                .collect(),
-            webp::PixelLayout::Rgba,
-        ),
+        1 => {
+            let mut v = widened(data.len().saturating_mul(3))?;
+            v.extend(data.iter().flat_map(|&g| [g, g, g]));
+            (v, webp::PixelLayout::Rgb)
+        }
+        2 => {
+            let mut v = widened(data.len().saturating_mul(2))?;
+            v.extend(data.chunks_exact(2).flat_map(|p| [p[0], p[0], p[0], p[1]]));
+            (v, webp::PixelLayout::Rgba)
+        }
         3 => (data, webp::PixelLayout::Rgb),
         4 => (data, webp::PixelLayout::Rgba),
         b => return Err(Error::encode("webp", format!("{b} bands"))),
