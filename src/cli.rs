@@ -208,15 +208,30 @@ pub fn vips_style(
 }
 
 /// `thumbfs convert SPEC INPUT OUTPUT`.
-pub fn convert(mut spec: Spec, input: &str, output: &str) -> Result<(), CliError> {
+pub fn convert(
+    mut spec: Spec,
+    input: &str,
+    output: &str,
+    opts: &RenderOptions,
+) -> Result<(), CliError> {
     let input = input_of(input);
     let output = resolve_output(output, &mut spec).map_err(CliError::Usage)?;
     spec.validate("")?;
-    run(spec, input, output)
+    run_with(spec, input, output, opts)
 }
 
-/// Renders one image from `input` to `output`.
+/// Renders one image from `input` to `output` with the default limits.
 pub fn run(spec: Spec, input: Input, output: Output) -> Result<(), CliError> {
+    run_with(spec, input, output, &RenderOptions::default())
+}
+
+/// Renders one image from `input` to `output` within the limits of `opts`.
+pub fn run_with(
+    spec: Spec,
+    input: Input,
+    output: Output,
+    opts: &RenderOptions,
+) -> Result<(), CliError> {
     let name = match &input {
         Input::Path(p) => p.display().to_string(),
         Input::Stdin => "stdin".to_string(),
@@ -238,7 +253,7 @@ pub fn run(spec: Spec, input: Input, output: Output) -> Result<(), CliError> {
         })?),
         Output::Stdout => Box::new(DescriptorTarget::stdout()),
     };
-    pipeline::render(src, &spec, &mut target, &RenderOptions::default()).map_err(fail)?;
+    pipeline::render(src, &spec, &mut target, opts).map_err(fail)?;
     Ok(())
 }
 

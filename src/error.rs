@@ -46,6 +46,18 @@ pub enum Error {
         /// The configured pixel limit.
         limit: u64,
     },
+    /// A planned size breaks a limit (`--max-output-pixels`, a saver's own): the message
+    /// names the size and the limit.
+    #[error("{0}")]
+    Limit(String),
+    /// A buffer sized by the image could not be allocated.
+    #[error("out of memory: {bytes} bytes for {what}")]
+    OutOfMemory {
+        /// What the buffer was for.
+        what: &'static str,
+        /// Bytes asked for (saturated).
+        bytes: u64,
+    },
     /// An operation could not run on this image (e.g. a crop outside it).
     #[error("{op}: {message}")]
     Op {
@@ -98,7 +110,10 @@ impl Error {
     /// Whether rendering the same bytes again would fail the same way (a broken image), as
     /// opposed to I/O trouble or a cancellation.
     pub fn fails_again(&self) -> bool {
-        !matches!(self, Error::Read(_) | Error::Write(_) | Error::Cancelled(_))
+        !matches!(
+            self,
+            Error::Read(_) | Error::Write(_) | Error::Cancelled(_) | Error::OutOfMemory { .. }
+        )
     }
 
     /// The errno a FUSE reader sees for this error.

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::alloc;
 use crate::error::Result;
 
 /// The numeric type of one sample.
@@ -96,13 +97,14 @@ pub enum Samples {
 }
 
 impl Samples {
-    /// A zeroed buffer of `len` samples of `format`.
-    pub fn zeroed(format: SampleFormat, len: usize) -> Self {
-        match format {
-            SampleFormat::U8 => Samples::U8(vec![0; len]),
-            SampleFormat::U16 => Samples::U16(vec![0; len]),
-            SampleFormat::F32 => Samples::F32(vec![0.0; len]),
-        }
+    /// A zeroed buffer of `len` samples of `format`, or an out-of-memory error.
+    pub fn try_zeroed(format: SampleFormat, len: usize) -> Result<Self> {
+        const WHAT: &str = "image samples";
+        Ok(match format {
+            SampleFormat::U8 => Samples::U8(alloc::filled(len, 0, WHAT)?),
+            SampleFormat::U16 => Samples::U16(alloc::filled(len, 0, WHAT)?),
+            SampleFormat::F32 => Samples::F32(alloc::filled(len, 0.0, WHAT)?),
+        })
     }
 
     /// The sample type.
@@ -173,9 +175,12 @@ impl Image {
     /// Drains a stream into memory.
     pub fn collect(mut stream: impl ImageStream) -> Result<Image> {
         let header = stream.header().clone();
-        let total = header.row_samples() * header.height as usize;
-        let mut samples = Samples::zeroed(header.format, 0);
-        reserve(&mut samples, total);
+        let total = alloc::len(
+            &[header.row_samples(), header.height as usize],
+            "a whole image",
+        )?;
+        let mut samples = Samples::try_zeroed(header.format, 0)?;
+        reserve(&mut samples, total)?;
         while let Some(strip) = stream.next_strip()? {
             append(&mut samples, strip.samples)?;
         }
@@ -201,11 +206,12 @@ impl Image {
     }
 }
 
-fn reserve(s: &mut Samples, n: usize) {
+fn reserve(s: &mut Samples, n: usize) -> Result<()> {
+    const WHAT: &str = "a whole image";
     match s {
-        Samples::U8(v) => v.reserve_exact(n),
-        Samples::U16(v) => v.reserve_exact(n),
-        Samples::F32(v) => v.reserve_exact(n),
+        Samples::U8(v) => alloc::reserve(v, n, WHAT),
+        Samples::U16(v) => alloc::reserve(v, n, WHAT),
+        Samples::F32(v) => alloc::reserve(v, n, WHAT),
     }
 }
 

@@ -3,6 +3,8 @@
 
 #![warn(missing_docs)]
 
+pub mod alloc;
+pub mod bounds;
 pub mod cli;
 pub mod codec;
 pub mod error;

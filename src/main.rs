@@ -41,6 +41,13 @@ enum Command {
         input: String,
         /// Output image.
         output: String,
+        /// Refuse inputs with more pixels than this (from the header, before decoding).
+        #[arg(long, default_value_t = 200_000_000, value_name = "N")]
+        max_pixels: u64,
+        /// Refuse renders whose output, or any size planned on the way (a resize, a fill
+        /// canvas), has more pixels than this (checked before decoding).
+        #[arg(long, default_value_t = 200_000_000, value_name = "N")]
+        max_output_pixels: u64,
     },
     /// Print format, size, bands, depth, orientation and ICC presence, from headers only.
     Info {
@@ -178,12 +185,19 @@ fn main() -> ExitCode {
             spec,
             input,
             output,
+            max_pixels,
+            max_output_pixels,
         } => {
             let spec: Spec = match spec.parse() {
                 Ok(s) => s,
                 Err(e) => return usage(&format!("spec {e}")),
             };
-            return exit(cli::convert(spec, &input, &output));
+            let opts = thumbfs::RenderOptions {
+                max_pixels,
+                max_output_pixels,
+                ..Default::default()
+            };
+            return exit(cli::convert(spec, &input, &output, &opts));
         }
         Command::Copy { input, output } => (vec![], input, output),
         Command::Invert { input, output } => (vec!["invert".into()], input, output),

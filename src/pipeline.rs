@@ -26,6 +26,9 @@ pub const OUTPUT_REVISION: u32 = 5;
 pub struct RenderOptions {
     /// Refuse images with more pixels than this (checked from the header).
     pub max_pixels: u64,
+    /// Refuse renders whose output or any planned intermediate (a resize, a fill canvas)
+    /// has more pixels than this (checked from the plan, before decoding).
+    pub max_output_pixels: u64,
     /// Largest input a loader may read into memory.
     pub memory_limit: u64,
 }
@@ -34,6 +37,7 @@ impl Default for RenderOptions {
     fn default() -> Self {
         RenderOptions {
             max_pixels: 200_000_000,
+            max_output_pixels: 200_000_000,
             memory_limit: 1 << 30,
         }
     }
@@ -66,6 +70,9 @@ pub struct Plan {
     pub fill_crop: Option<CropRect>,
     /// Whether to apply the EXIF orientation.
     pub autorotate: bool,
+    /// Upright size after the thumbnail step (before any crop), unclamped: the largest
+    /// image held after loading, checked by [`crate::bounds::check_plan`].
+    pub canvas: (u64, u64),
 }
 
 fn ceil_div(a: u32, b: u32) -> u32 {
@@ -81,11 +88,13 @@ pub fn plan(header: &Header, spec: &Spec) -> Plan {
     // Size after the explicit shrink, in stored orientation.
     let (sw, sh) = (ceil_div(header.width, s), ceil_div(header.height, s));
     if !spec.has_thumbnail() {
+        let (uw, uh) = if swaps { (sh, sw) } else { (sw, sh) };
         return Plan {
             box_shrink: s,
             resize: None,
             fill_crop: None,
             autorotate,
+            canvas: (uw as u64, uh as u64),
         };
     }
     // Upright size.
@@ -102,8 +111,12 @@ pub fn plan(header: &Header, spec: &Spec) -> Plan {
     if !spec.up && scale > 1.0 {
         scale = 1.0;
     }
-    let fit = |n: u32| ((n as f64 * scale).round() as u32).max(1);
-    let (tw, th) = (fit(uw), fit(uh));
+    // In u64: an enlargement may overflow u32 (`w1000000_up` of a 1-px-wide image); such a
+    // plan is refused by the bounds check, so the clamped u32 sizes are never used.
+    let fit = |n: u32| ((n as f64 * scale).round() as u64).max(1);
+    let canvas = (fit(uw), fit(uh));
+    let clamp = |n: u64| n.min(u32::MAX as u64) as u32;
+    let (tw, th) = (clamp(canvas.0), clamp(canvas.1));
     let fill_crop = if spec.fill {
         let (bw, bh) = (
             spec.width.unwrap_or(tw).min(tw),
@@ -134,6 +147,7 @@ pub fn plan(header: &Header, spec: &Spec) -> Plan {
         resize,
         fill_crop,
         autorotate,
+        canvas,
     }
 }
 
@@ -168,6 +182,8 @@ fn render_inner(
     let header = codec::probe(&mut src, input)?;
     codec::check_limits(&header, opts.max_pixels)?;
     let plan = plan(&header, spec);
+    let output = output_format(input, spec);
+    crate::bounds::check_plan(&header, &plan, spec, output, opts.max_output_pixels)?;
     let load_opts = LoadOptions {
         shrink: plan.box_shrink,
         page: spec.page.unwrap_or(0),
@@ -175,7 +191,6 @@ fn render_inner(
         memory_limit: opts.memory_limit,
         fit: plan.resize,
     };
-    let output = output_format(input, spec);
     let save_opts = SaveOptions::from_spec(spec);
     std::thread::scope(|scope| {
         let loaded = codec::load(src, input, &load_opts)?;

@@ -50,7 +50,11 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     let mut header = header(dec.width(), dec.height());
     check_limits(&header, opts.max_pixels)?;
     let (w, h) = (header.width as usize, header.height as usize);
-    let mut canvas = vec![0u8; w * h * 4];
+    let mut canvas = crate::alloc::filled(
+        crate::alloc::len(&[w, h, 4], "the GIF canvas")?,
+        0u8,
+        "the GIF canvas",
+    )?;
     let frame = dec
         .read_next_frame()
         .map_err(decode_error)?

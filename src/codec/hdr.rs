@@ -97,7 +97,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
             src,
             header,
             y: 0,
-            rgbe: vec![0; w as usize * 4],
+            rgbe: crate::alloc::filled(w as usize * 4, 0, "an HDR scanline")?,
         }),
         shrink: 1,
     })
@@ -221,7 +221,7 @@ impl ImageStream for HdrStream<'_> {
         }
         let w = self.header.width as usize;
         let n = (16u32).min(self.header.height - self.y);
-        let mut out = vec![0f32; w * 3 * n as usize];
+        let mut out = crate::alloc::filled(w * 3 * n as usize, 0f32, "HDR rows")?;
         for row in out.chunks_exact_mut(w * 3) {
             self.scanline()?;
             for (q, px) in self.rgbe.chunks_exact(4).zip(row.chunks_exact_mut(3)) {

@@ -397,7 +397,10 @@ fn decode(kind: Kind, handle: *mut ffi::heif_image_handle, header: &Header) -> R
     Ok(if wide {
         // Samples hold `bits` significant bits: stretch to the 16-bit scale.
         let max = ((1u32 << bits.clamp(9, 16)) - 1) as f32;
-        let mut v = Vec::with_capacity(row_samples * h as usize);
+        let mut v = crate::alloc::with_capacity(
+            crate::alloc::len(&[row_samples, h as usize], "HEIF pixels")?,
+            "HEIF pixels",
+        )?;
         for r in rows {
             v.extend(r.chunks_exact(2).map(|c| {
                 let s = u16::from_le_bytes([c[0], c[1]]) as f32;
@@ -406,7 +409,10 @@ fn decode(kind: Kind, handle: *mut ffi::heif_image_handle, header: &Header) -> R
         }
         Samples::U16(v)
     } else {
-        let mut v = Vec::with_capacity(row_samples * h as usize);
+        let mut v = crate::alloc::with_capacity(
+            crate::alloc::len(&[row_samples, h as usize], "HEIF pixels")?,
+            "HEIF pixels",
+        )?;
         for r in rows {
             v.extend_from_slice(r);
         }

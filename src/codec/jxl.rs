@@ -122,16 +122,19 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
             header.width, header.height, header.bands
         )));
     }
-    let n = header.row_samples() * header.height as usize;
+    let n = crate::alloc::len(
+        &[header.row_samples(), header.height as usize],
+        "JPEG XL pixels",
+    )?;
     let samples = if header.format == SampleFormat::U16 {
-        let mut v = vec![0u16; n];
+        let mut v = crate::alloc::filled(n, 0u16, "JPEG XL pixels")?;
         let got = stream.write_to_buffer(&mut v);
         if got != n {
             return Err(decode_err(format!("rendered {got} of {n} samples")));
         }
         Samples::U16(v)
     } else {
-        let mut v = vec![0u8; n];
+        let mut v = crate::alloc::filled(n, 0u8, "JPEG XL pixels")?;
         let got = stream.write_to_buffer(&mut v);
         if got != n {
             return Err(decode_err(format!("rendered {got} of {n} samples")));

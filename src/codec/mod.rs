@@ -62,10 +62,32 @@ pub struct Saver {
     pub accepts: &'static [SampleFormat],
     /// Whether `q<N>` applies.
     pub quality: bool,
+    /// Largest image the format (or its library) can hold, checked when a render is planned.
+    pub limits: SaverLimits,
     /// Encodes a stream into a target, then finishes the target.
     pub save: fn(BoxStream, &SaveOptions, &mut dyn Target) -> Result<()>,
     /// How it saves, with which library (the README's table).
     pub notes: &'static str,
+}
+
+/// A saver's own size limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SaverLimits {
+    /// Largest width or height.
+    pub max_side: u32,
+    /// Largest total of sample bytes (width x height x bands x bytes per sample).
+    pub max_bytes: u64,
+    /// Where the limit comes from, for the error message.
+    pub why: &'static str,
+}
+
+impl SaverLimits {
+    /// No limit beyond the 32-bit sizes every header has.
+    pub const NONE: SaverLimits = SaverLimits {
+        max_side: u32::MAX,
+        max_bytes: u64::MAX,
+        why: "",
+    };
 }
 
 /// One row of the codec table: everything thumbfs knows about a format.
@@ -107,6 +129,7 @@ pub static CODECS: &[Codec] = &[
         load: jpeg::load,
         saver: Some(Saver {
             format: OutputFormat::Jpeg,
+            limits: SaverLimits { max_side: 65_500, max_bytes: u64::MAX, why: "libjpeg's JPEG_MAX_DIMENSION" },
             token: "jpg",
             aliases: &["jpeg", "jpe", "jfif"],
             accepts: &[U8],
@@ -127,6 +150,7 @@ pub static CODECS: &[Codec] = &[
         load: png::load,
         saver: Some(Saver {
             format: OutputFormat::Png,
+            limits: SaverLimits { max_side: i32::MAX as u32, max_bytes: u64::MAX, why: "the PNG specification" },
             token: "png",
             aliases: &[],
             accepts: &[U8, U16],
@@ -147,6 +171,7 @@ pub static CODECS: &[Codec] = &[
         load: webp::load,
         saver: Some(Saver {
             format: OutputFormat::Webp,
+            limits: SaverLimits { max_side: 16_383, max_bytes: u64::MAX, why: "WebP's 14-bit size fields" },
             token: "webp",
             aliases: &[],
             accepts: &[U8],
@@ -172,6 +197,7 @@ pub static CODECS: &[Codec] = &[
         load: tiff::load,
         saver: Some(Saver {
             format: OutputFormat::Tiff,
+            limits: SaverLimits { max_side: u32::MAX, max_bytes: (1 << 32) - (64 << 20), why: "classic TIFF's 32-bit offsets, less room for tags" },
             token: "tif",
             aliases: &["tiff"],
             accepts: &[U8, U16],
@@ -206,6 +232,7 @@ pub static CODECS: &[Codec] = &[
         load: heif::load_avif,
         saver: Some(Saver {
             format: OutputFormat::Avif,
+            limits: SaverLimits { max_side: 32_768, max_bytes: u64::MAX, why: "libheif reads no larger image" },
             token: "avif",
             aliases: &[],
             accepts: &[U8],
@@ -263,6 +290,7 @@ pub static CODECS: &[Codec] = &[
         load: pnm::load,
         saver: Some(Saver {
             format: OutputFormat::Pnm,
+            limits: SaverLimits::NONE,
             token: "ppm",
             aliases: &["pgm", "pbm", "pnm", "pam"],
             accepts: &[U8, U16],
@@ -283,6 +311,7 @@ pub static CODECS: &[Codec] = &[
         load: pnm::load,
         saver: Some(Saver {
             format: OutputFormat::Pfm,
+            limits: SaverLimits::NONE,
             token: "pfm",
             aliases: &[],
             accepts: &[F32],
@@ -541,6 +570,9 @@ pub fn save(
     target: &mut dyn Target,
 ) -> Result<()> {
     let saver = saver(format);
+    let h = stream.header();
+    // Planned sizes were checked already; this catches a loader whose output differs.
+    crate::bounds::check_saver(format, h.width as u64, h.height as u64, h.bands, h.format)?;
     (saver.save)(cast::to_accepted(stream, saver.accepts), opts, target)
 }
 

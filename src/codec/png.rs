@@ -126,9 +126,9 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
                 opts.memory_limit
             )));
         }
-        let mut buf = vec![0u8; size];
+        let mut buf = crate::alloc::filled(size, 0u8, "an interlaced PNG")?;
         reader.next_frame(&mut buf).map_err(decode_err)?;
-        let samples = to_samples(header.format, &buf);
+        let samples = to_samples(header.format, buf)?;
         Box::new(Image { header, samples }.into_stream(STRIP_ROWS))
     } else {
         Box::new(PngRows {
@@ -141,17 +141,20 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     Ok(Loaded { stream, shrink: 1 })
 }
 
-/// Big-endian PNG bytes to native samples.
-fn to_samples(format: SampleFormat, bytes: &[u8]) -> Samples {
-    match format {
-        SampleFormat::U16 => Samples::U16(
-            bytes
-                .chunks_exact(2)
-                .map(|c| u16::from_be_bytes([c[0], c[1]]))
-                .collect(),
-        ),
-        _ => Samples::U8(bytes.to_vec()),
-    }
+/// Big-endian PNG bytes to native samples (8-bit ones are moved, not copied).
+fn to_samples(format: SampleFormat, bytes: Vec<u8>) -> Result<Samples> {
+    Ok(match format {
+        SampleFormat::U16 => {
+            let mut v = crate::alloc::with_capacity(bytes.len() / 2, "16-bit PNG samples")?;
+            v.extend(
+                bytes
+                    .chunks_exact(2)
+                    .map(|c| u16::from_be_bytes([c[0], c[1]])),
+            );
+            Samples::U16(v)
+        }
+        _ => Samples::U8(bytes),
+    })
 }
 
 /// Non-interlaced rows, decoded on demand.
@@ -173,7 +176,10 @@ impl ImageStream for PngRows<'_> {
         }
         let n = STRIP_ROWS.min(h - self.y);
         let row_bytes = self.header.row_samples() * self.header.format.bytes();
-        let mut bytes = Vec::with_capacity(row_bytes * n as usize);
+        let mut bytes = crate::alloc::with_capacity(
+            crate::alloc::len(&[row_bytes, n as usize], "PNG rows")?,
+            "PNG rows",
+        )?;
         for i in 0..n {
             let row = self.reader.next_row().map_err(decode_err)?.ok_or_else(|| {
                 Error::decode("png", format!("image data ends at row {}", self.y + i))
@@ -190,7 +196,7 @@ impl ImageStream for PngRows<'_> {
         let strip = Strip {
             y: self.y,
             height: n,
-            samples: to_samples(self.header.format, &bytes),
+            samples: to_samples(self.header.format, bytes)?,
         };
         self.y += n;
         if self.y == h {

@@ -331,7 +331,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
                     "PFM from an unseekable source needs {total} bytes, over the memory limit"
                 )));
             }
-            let mut raw = vec![0u8; total as usize];
+            let mut raw = crate::alloc::filled(total as usize, 0u8, "a PFM raster")?;
             read_raster(&mut src, &mut raw)?;
             let rows: Vec<&[u8]> = raw.chunks_exact(row_bytes.max(1)).rev().collect();
             let samples = Samples::F32(floats(&pnm, &rows.concat()));
@@ -366,8 +366,13 @@ fn read_raster(src: &mut Source, buf: &mut [u8]) -> Result<()> {
 
 /// Decodes P1 / P2 / P3 text.
 fn parse_plain(pnm: &Pnm, header: &Header, text: &[u8]) -> Result<Samples> {
-    let n = header.row_samples() * header.height as usize;
-    let mut vals: Vec<u32> = Vec::with_capacity(n);
+    let n = crate::alloc::len(
+        &[header.row_samples(), header.height as usize],
+        "PNM samples",
+    )?;
+    // Every sample takes at least one byte of text: a short file claiming a huge size
+    // fails on its missing samples, not on a buffer sized by its header.
+    let mut vals: Vec<u32> = crate::alloc::with_capacity(n.min(text.len()), "PNM samples")?;
     let mut i = 0;
     while vals.len() < n {
         match text.get(i) {
@@ -475,7 +480,12 @@ impl ImageStream for RawRows<'_> {
             return Ok(None);
         }
         let n = self.strip_rows.min(h - self.y);
-        self.buf.resize(self.row_bytes * n as usize, 0);
+        crate::alloc::resize(
+            &mut self.buf,
+            crate::alloc::len(&[self.row_bytes, n as usize], "PNM rows")?,
+            0,
+            "PNM rows",
+        )?;
         let p = &self.pnm;
         let samples = match p.kind {
             Kind::Float { .. } => {

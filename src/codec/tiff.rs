@@ -478,7 +478,7 @@ impl TiffRows<'_> {
             DecodingResult::U8(v) if self.lay.bits < 8 => {
                 // Palette indices are indices, not levels to stretch.
                 let scale = !matches!(self.lay.colour, Colour::Palette(_));
-                unpack_bits(&v, w, h, self.lay.bits, scale)
+                unpack_bits(&v, w, h, self.lay.bits, scale)?
             }
             DecodingResult::U8(v) => Samples::U8(v),
             DecodingResult::U16(v) => Samples::U16(v),
@@ -497,11 +497,12 @@ impl TiffRows<'_> {
 
 /// Packed 1/2/4-bit rows (each padded to a byte) to one byte per sample, scaled to 0..255
 /// when `scale`.
-fn unpack_bits(v: &[u8], w: u32, h: u32, bits: u8, scale: bool) -> Samples {
+fn unpack_bits(v: &[u8], w: u32, h: u32, bits: u8, scale: bool) -> Result<Samples> {
     let w = w as usize;
     let row_bytes = (w * bits as usize).div_ceil(8);
     let max = (1u16 << bits) - 1;
-    let mut out = Vec::with_capacity(w * h as usize);
+    let n = crate::alloc::len(&[w, h as usize], "a TIFF chunk")?;
+    let mut out = crate::alloc::with_capacity(n, "a TIFF chunk")?;
     for row in v.chunks_exact(row_bytes.max(1)).take(h as usize) {
         for x in 0..w {
             let bit = x * bits as usize;
@@ -511,7 +512,7 @@ fn unpack_bits(v: &[u8], w: u32, h: u32, bits: u8, scale: bool) -> Samples {
             out.push(if scale { s * 255 / max } else { s } as u8);
         }
     }
-    Samples::U8(out)
+    Ok(Samples::U8(out))
 }
 
 /// Copies `src` (a `w`-pixel-wide block of `sb` samples per pixel, band `sband` onwards)
@@ -556,7 +557,8 @@ impl ImageStream for TiffRows<'_> {
         let bands = self.lay.bands as usize;
         let planes = if self.lay.planar { bands } else { 1 };
         let per_chunk = bands / planes;
-        let mut out = Samples::zeroed(self.header.format, width as usize * rows as usize * bands);
+        let n = crate::alloc::len(&[width as usize, rows as usize, bands], "a TIFF strip")?;
+        let mut out = Samples::try_zeroed(self.header.format, n)?;
         for tx in 0..self.across {
             let x0 = tx * self.chunk_w;
             let w = self.chunk_w.min(width - x0);
@@ -592,7 +594,7 @@ impl ImageStream for TiffRows<'_> {
             }
             (Colour::Palette(p), Samples::U8(v)) => Samples::U8(p.expand(&v)),
             (Colour::Cmyk(ink), Samples::U8(v)) => {
-                Samples::U8(cmyk_to_rgb(&v, bands, ink.as_ref()))
+                Samples::U8(cmyk_to_rgb(&v, bands, ink.as_ref())?)
             }
             (Colour::YCbCr, Samples::U8(v)) => Samples::U8(ycbcr_to_rgb(v)),
             _ => {
@@ -644,7 +646,7 @@ fn unpremultiply(s: &mut Samples, bands: usize) {
 }
 
 /// CMYK(+alpha) with 0 = no ink to RGB(+alpha), through the profile when there is one.
-fn cmyk_to_rgb(v: &[u8], bands: usize, ink: Option<&InkProfile>) -> Vec<u8> {
+fn cmyk_to_rgb(v: &[u8], bands: usize, ink: Option<&InkProfile>) -> Result<Vec<u8>> {
     let pixels = v.len() / bands;
     let inks: Cow<[u8]> = if bands == 4 {
         Cow::Borrowed(v)
@@ -655,17 +657,18 @@ fn cmyk_to_rgb(v: &[u8], bands: usize, ink: Option<&InkProfile>) -> Vec<u8> {
                 .collect(),
         )
     };
-    let mut rgb = vec![0u8; pixels * 3];
+    let mut rgb = crate::alloc::filled(pixels.saturating_mul(3), 0u8, "CMYK to RGB")?;
     if !ink.is_some_and(|p| p.to_rgb(&inks, &mut rgb)) {
         naive_to_rgb(&inks, &mut rgb);
     }
     if bands == 4 {
-        return rgb;
+        return Ok(rgb);
     }
-    rgb.chunks_exact(3)
+    Ok(rgb
+        .chunks_exact(3)
         .zip(v.chunks_exact(bands))
         .flat_map(|(c, p)| [c[0], c[1], c[2], p[4]])
-        .collect()
+        .collect())
 }
 
 /// Full-range YCbCr (JFIF / TIFF default coefficients) to RGB, in place.

@@ -73,7 +73,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         )));
     }
     dec.set_memory_limit(usize::try_from(opts.memory_limit).unwrap_or(usize::MAX));
-    let mut buf = vec![0u8; size];
+    let mut buf = crate::alloc::filled(size, 0u8, "WebP pixels")?;
     dec.read_image(&mut buf).map_err(decode_err)?;
     let expected = header.row_samples() * header.height as usize;
     if buf.len() != expected {
@@ -126,17 +126,18 @@ fn save_lossy(
     target: &mut dyn Target,
 ) -> Result<()> {
     // libwebp takes RGB or RGBA; grey is widened.
+    let widened = |n: usize| crate::alloc::with_capacity::<u8>(n, "WebP pixels widened to RGB");
     let (pixels, layout) = match h.bands {
-        1 => (
-            data.iter().flat_map(|&g| [g, g, g]).collect(),
-            webp::PixelLayout::Rgb,
-        ),
-        2 => (
-            data.chunks_exact(2)
-                .flat_map(|p| [p[0], p[0], p[0], p[1]])
-                .collect(),
-            webp::PixelLayout::Rgba,
-        ),
+        1 => {
+            let mut v = widened(data.len().saturating_mul(3))?;
+            v.extend(data.iter().flat_map(|&g| [g, g, g]));
+            (v, webp::PixelLayout::Rgb)
+        }
+        2 => {
+            let mut v = widened(data.len().saturating_mul(2))?;
+            v.extend(data.chunks_exact(2).flat_map(|p| [p[0], p[0], p[0], p[1]]));
+            (v, webp::PixelLayout::Rgba)
+        }
         3 => (data, webp::PixelLayout::Rgb),
         4 => (data, webp::PixelLayout::Rgba),
         b => return Err(Error::encode("webp", format!("{b} bands"))),

@@ -95,6 +95,7 @@ fn scheduler(
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let opts = RenderOptions {
         max_pixels: args.max_pixels,
+        max_output_pixels: args.max_output_pixels,
         ..RenderOptions::default()
     };
     Ok(scheduler::Scheduler::new(

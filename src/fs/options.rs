@@ -65,6 +65,10 @@ pub struct MountArgs {
     /// Refuse images with more pixels than this.
     #[arg(long, default_value_t = 200_000_000, value_name = "N")]
     pub max_pixels: u64,
+    /// Refuse renders whose output, or any size planned on the way (a resize, a fill
+    /// canvas), has more pixels than this; checked before decoding.
+    #[arg(long, default_value_t = 200_000_000, value_name = "N")]
+    pub max_output_pixels: u64,
     /// Fail a render (EIO) after this many seconds.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub render_timeout: u64,
@@ -173,6 +177,7 @@ pub fn take_thumbfs_options(args: &mut MountArgs) -> Result<(), String> {
             }
             "threads" => args.threads = Some(num(value)? as usize),
             "max_pixels" => args.max_pixels = num(value)?,
+            "max_output_pixels" => args.max_output_pixels = num(value)?,
             "render_timeout" => args.render_timeout = num(value)?,
             "list_ttl" => args.list_ttl = num(value)?,
             "isolation" => {
@@ -545,7 +550,7 @@ mod tests {
             "-o",
             "preset=thumb=256x256,cache-dir=/var/cache/t,cache_mem=64M,cache_disk=2G",
             "-o",
-            "stat=estimate,threads=3,max_pixels=1000,render_timeout=9,foreground,allow_other,open_mode=no-open",
+            "stat=estimate,threads=3,max_pixels=1000,max-output-pixels=500,render_timeout=9,foreground,allow_other,open_mode=no-open",
             "-o",
             "nofail,_netdev,x-systemd.automount,noatime,dev,suid,config=/etc/t.conf,verbose=2",
         ])
@@ -557,8 +562,13 @@ mod tests {
         assert_eq!(a.stat, StatMode::Estimate);
         assert_eq!(a.open_mode, OpenMode::NoOpen);
         assert_eq!(
-            (a.threads, a.max_pixels, a.render_timeout),
-            (Some(3), 1000, 9)
+            (
+                a.threads,
+                a.max_pixels,
+                a.max_output_pixels,
+                a.render_timeout
+            ),
+            (Some(3), 1000, 500, 9)
         );
         assert!(a.foreground);
         assert_eq!(a.verbose, 2);

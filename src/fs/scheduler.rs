@@ -303,6 +303,7 @@ impl Scheduler {
             name: shown.to_string(),
             spec: spec.to_string(),
             max_pixels: opts.max_pixels,
+            max_output_pixels: opts.max_output_pixels,
             memory_limit: opts.memory_limit,
             source: match fd {
                 Some(_) => protocol::JobSource::Fd,
@@ -317,7 +318,8 @@ impl Scheduler {
             None => SourceFeed::Remote(&mut opened.conn),
         };
         // No honest encoder writes more than 16 bytes per pixel plus metadata.
-        let max_output = opts.max_pixels.saturating_mul(16).saturating_add(64 << 20);
+        let pixels = opts.max_pixels.max(opts.max_output_pixels);
+        let max_output = pixels.saturating_mul(16).saturating_add(64 << 20);
         let failure = match worker::handle::render(worker, job, feed, &**render, max_output) {
             Ok(()) => return Ok(()),
             Err(f) => f,

@@ -61,8 +61,9 @@ fn grey_samples(s: Samples, bands: usize) -> Result<Samples> {
     const WR: u64 = 13933;
     const WG: u64 = 46871;
     const WB: u64 = 4732;
-    fn ints<T: Sample + Into<u64> + TryFrom<u64>>(v: Vec<T>, bands: usize) -> Vec<T> {
-        let mut out = Vec::with_capacity(v.len() / bands * if bands == 4 { 2 } else { 1 });
+    fn ints<T: Sample + Into<u64> + TryFrom<u64>>(v: Vec<T>, bands: usize) -> Result<Vec<T>> {
+        let n = v.len() / bands * if bands == 4 { 2 } else { 1 };
+        let mut out = crate::alloc::with_capacity(n, "a grey strip")?;
         for px in v.chunks_exact(bands) {
             let (r, g, b): (u64, u64, u64) = (px[0].into(), px[1].into(), px[2].into());
             let y = (WR * r + WG * g + WB * b + 32768) >> 16;
@@ -71,14 +72,15 @@ fn grey_samples(s: Samples, bands: usize) -> Result<Samples> {
                 out.push(px[3]);
             }
         }
-        out
+        Ok(out)
     }
     Ok(match s.format() {
-        SampleFormat::U8 => Samples::U8(ints(u8::unwrap(s)?, bands)),
-        SampleFormat::U16 => Samples::U16(ints(u16::unwrap(s)?, bands)),
+        SampleFormat::U8 => Samples::U8(ints(u8::unwrap(s)?, bands)?),
+        SampleFormat::U16 => Samples::U16(ints(u16::unwrap(s)?, bands)?),
         SampleFormat::F32 => {
             let v = f32::unwrap(s)?;
-            let mut out = Vec::with_capacity(v.len() / bands * if bands == 4 { 2 } else { 1 });
+            let n = v.len() / bands * if bands == 4 { 2 } else { 1 };
+            let mut out = crate::alloc::with_capacity(n, "a grey strip")?;
             for px in v.chunks_exact(bands) {
                 out.push(0.2126 * px[0] + 0.7152 * px[1] + 0.0722 * px[2]);
                 if bands == 4 {

@@ -88,7 +88,8 @@ impl<T: Sample> ImageStream for Crop<'_, T> {
                 (self.rect.x + self.rect.width) as usize * b,
             );
             let row_len = self.in_width * b;
-            let mut out = Vec::with_capacity((r1 - r0) as usize * (x1 - x0));
+            let mut out =
+                crate::alloc::with_capacity((r1 - r0) as usize * (x1 - x0), "a cropped strip")?;
             for r in r0..r1 {
                 let at = (r - sy) as usize * row_len;
                 out.extend_from_slice(&v[at + x0..at + x1]);

@@ -85,8 +85,8 @@ fn orient(input: BoxStream, o: u8) -> Result<BoxStream> {
         ow: usize,
         oh: usize,
         b: usize,
-    ) -> Vec<T> {
-        let mut out = Vec::with_capacity(v.len());
+    ) -> Result<Vec<T>> {
+        let mut out = crate::alloc::with_capacity(v.len(), "a rotated image")?;
         for y in 0..oh {
             for x in 0..ow {
                 let (sx, sy) = source_of(o, x, y, w, h);
@@ -94,12 +94,12 @@ fn orient(input: BoxStream, o: u8) -> Result<BoxStream> {
                 out.extend_from_slice(&v[at..at + b]);
             }
         }
-        out
+        Ok(out)
     }
     let samples = match &img.samples {
-        Samples::U8(v) => Samples::U8(apply(v, o, w, h, ow, oh, bands)),
-        Samples::U16(v) => Samples::U16(apply(v, o, w, h, ow, oh, bands)),
-        Samples::F32(v) => Samples::F32(apply(v, o, w, h, ow, oh, bands)),
+        Samples::U8(v) => Samples::U8(apply(v, o, w, h, ow, oh, bands)?),
+        Samples::U16(v) => Samples::U16(apply(v, o, w, h, ow, oh, bands)?),
+        Samples::F32(v) => Samples::F32(apply(v, o, w, h, ow, oh, bands)?),
     };
     Ok(Box::new(Image { header, samples }.into_stream(STRIP_ROWS)))
 }
@@ -108,14 +108,14 @@ struct Flop<'a> {
     input: BoxStream<'a>,
 }
 
-fn flop_rows<T: Sample>(v: Vec<T>, w: usize, b: usize) -> Vec<T> {
-    let mut out = Vec::with_capacity(v.len());
+fn flop_rows<T: Sample>(v: Vec<T>, w: usize, b: usize) -> Result<Vec<T>> {
+    let mut out = crate::alloc::with_capacity(v.len(), "a mirrored strip")?;
     for row in v.chunks_exact(w * b) {
         for px in row.chunks_exact(b).rev() {
             out.extend_from_slice(px);
         }
     }
-    out
+    Ok(out)
 }
 
 impl ImageStream for Flop<'_> {
@@ -131,9 +131,9 @@ impl ImageStream for Flop<'_> {
             return Ok(None);
         };
         let samples = match format {
-            SampleFormat::U8 => u8::wrap(flop_rows(u8::unwrap(s.samples)?, w, b)),
-            SampleFormat::U16 => u16::wrap(flop_rows(u16::unwrap(s.samples)?, w, b)),
-            SampleFormat::F32 => f32::wrap(flop_rows(f32::unwrap(s.samples)?, w, b)),
+            SampleFormat::U8 => u8::wrap(flop_rows(u8::unwrap(s.samples)?, w, b)?),
+            SampleFormat::U16 => u16::wrap(flop_rows(u16::unwrap(s.samples)?, w, b)?),
+            SampleFormat::F32 => f32::wrap(flop_rows(f32::unwrap(s.samples)?, w, b)?),
         };
         Ok(Some(Strip { samples, ..s }))
     }

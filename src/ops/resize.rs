@@ -43,8 +43,11 @@ pub fn resize(input: BoxStream, width: u32, height: u32) -> Result<BoxStream> {
     let pt = pixel_type(header.format, header.bands)
         .ok_or_else(|| op_error(format!("{} bands", header.bands)))?;
     let mut img = Image::collect(input)?;
-    let out_len = width as usize * height as usize * header.bands as usize;
-    let mut out = Samples::zeroed(header.format, out_len);
+    let out_len = crate::alloc::len(
+        &[width as usize, height as usize, header.bands as usize],
+        "the resize output",
+    )?;
+    let mut out = Samples::try_zeroed(header.format, out_len)?;
     {
         let src_bytes: &mut [u8] = match &mut img.samples {
             Samples::U8(v) => v.as_mut_slice(),

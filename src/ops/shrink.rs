@@ -12,9 +12,9 @@ pub fn shrink(input: BoxStream, factor: u32) -> Result<BoxStream> {
         return Ok(input);
     }
     Ok(match input.header().format {
-        SampleFormat::U8 => Box::new(Shrink::<u8>::new(input, factor)),
-        SampleFormat::U16 => Box::new(Shrink::<u16>::new(input, factor)),
-        SampleFormat::F32 => Box::new(Shrink::<f32>::new(input, factor)),
+        SampleFormat::U8 => Box::new(Shrink::<u8>::new(input, factor)?),
+        SampleFormat::U16 => Box::new(Shrink::<u16>::new(input, factor)?),
+        SampleFormat::F32 => Box::new(Shrink::<f32>::new(input, factor)?),
     })
 }
 
@@ -35,14 +35,14 @@ struct Shrink<'a, T: Sample> {
 }
 
 impl<'a, T: Sample> Shrink<'a, T> {
-    fn new(input: BoxStream<'a>, factor: u32) -> Self {
+    fn new(input: BoxStream<'a>, factor: u32) -> Result<Self> {
         let mut header = input.header().clone();
         let (w, h) = (header.width as usize, header.height as usize);
         header.width = header.width.div_ceil(factor);
         header.height = header.height.div_ceil(factor);
         let bands = header.bands as usize;
         let out_len = header.width as usize * bands;
-        Shrink {
+        Ok(Shrink {
             input,
             header,
             f: factor as usize,
@@ -53,8 +53,8 @@ impl<'a, T: Sample> Shrink<'a, T> {
             strip_rows: 0,
             strip_next: 0,
             in_y: 0,
-            sums: vec![T::Acc::default(); out_len],
-        }
+            sums: crate::alloc::filled(out_len, T::Acc::default(), "shrink sums")?,
+        })
     }
 
     /// Adds the next input row into the column sums.
@@ -100,7 +100,7 @@ impl<T: Sample> ImageStream for Shrink<'_, T> {
         let rows = (64 * 1024 / (out_w * self.bands).max(1))
             .clamp(1, 64)
             .min(out_h - out_y);
-        let mut out = Vec::with_capacity(rows * out_w * self.bands);
+        let mut out = crate::alloc::with_capacity(rows * out_w * self.bands, "a shrunk strip")?;
         for _ in 0..rows {
             let start = self.in_y;
             let want = self.f.min(self.in_height - start);

@@ -155,6 +155,7 @@ fn serve(chan: &Arc<Channel>, job: Job, fd: Option<std::os::fd::OwnedFd>) -> io:
     let src = Source::new(conn, job.name.clone());
     let opts = RenderOptions {
         max_pixels: job.max_pixels,
+        max_output_pixels: job.max_output_pixels,
         memory_limit: job.memory_limit,
     };
     let mut target = SocketTarget {

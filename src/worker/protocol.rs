@@ -30,6 +30,8 @@ pub struct Job {
     pub spec: String,
     /// `--max-pixels`.
     pub max_pixels: u64,
+    /// `--max-output-pixels`.
+    pub max_output_pixels: u64,
     /// The largest input a loader may read into memory.
     pub memory_limit: u64,
     /// How the source arrives.
@@ -96,6 +98,7 @@ impl ToWorker {
                     .str(&j.name)
                     .str(&j.spec)
                     .u64(j.max_pixels)
+                    .u64(j.max_output_pixels)
                     .u64(j.memory_limit);
                 match j.source {
                     JobSource::Fd => e.u64(0),
@@ -118,6 +121,7 @@ impl ToWorker {
                 let name = d.str()?;
                 let spec = d.str()?;
                 let max_pixels = d.u64()?;
+                let max_output_pixels = d.u64()?;
                 let memory_limit = d.u64()?;
                 let source = match d.u64()? {
                     0 => JobSource::Fd,
@@ -134,6 +138,7 @@ impl ToWorker {
                     name,
                     spec,
                     max_pixels,
+                    max_output_pixels,
                     memory_limit,
                     source,
                 })
@@ -284,6 +289,7 @@ mod tests {
                 name: "a/b.jpg".into(),
                 spec: "w256".into(),
                 max_pixels: 7,
+                max_output_pixels: 8,
                 memory_limit: 9,
                 source,
             });

@@ -75,6 +75,7 @@ fn expectation(path: &Path) -> Expect {
 fn render_bytes(data: &[u8]) -> thumbfs::Result<()> {
     let opts = RenderOptions {
         max_pixels: harness::MAX_PIXELS,
+        max_output_pixels: harness::MAX_PIXELS,
         memory_limit: harness::MEMORY_LIMIT,
     };
     let mut target = MemoryTarget::new();

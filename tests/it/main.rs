@@ -3,6 +3,7 @@
 mod common;
 
 mod alpha;
+mod bounds;
 mod cmyk;
 mod codecs;
 mod engine;

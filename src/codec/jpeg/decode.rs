@@ -500,7 +500,7 @@ impl ImageStream for JpegStream<'_> {
                 format!("{}: image data ended at row {}", self.name, self.next),
             ));
         }
-        let mut out = vec![0u8; n * row_len];
+        let mut out = crate::alloc::filled(n * row_len, 0u8, "JPEG rows")?;
         let mut scratch = vec![Vec::new(); self.rows.len()];
         let mut sums = Vec::new();
         for (i, row) in out.chunks_exact_mut(row_len).enumerate() {

@@ -427,14 +427,14 @@ impl ImageStream for TurboStream<'_> {
         let n = strip_rows(row_len)
             .min(in_rows.max(1))
             .min(height - self.next);
-        let mut out = vec![0u8; n * row_len];
+        let mut out = crate::alloc::filled(n * row_len, 0u8, "JPEG rows")?;
         if self.boxed > 1 {
             let b = self.boxed;
             let bands = self.header.bands as usize;
             let in_len = self.in_size.0 * bands;
             let k = (b * n).min(self.in_size.1 - self.in_next);
             let mut scratch = mem::take(&mut self.scratch);
-            scratch.resize(k * in_len, 0);
+            crate::alloc::resize(&mut scratch, k * in_len, 0, "JPEG rows")?;
             let read = self.read_rows(&mut scratch, in_len, k);
             self.scratch = scratch;
             read?;

@@ -58,7 +58,10 @@ impl Fax3Chunks {
         } else {
             (0, 255)
         };
-        let mut out = Vec::with_capacity(w as usize * h as usize);
+        let mut out = crate::alloc::with_capacity(
+            crate::alloc::len(&[w as usize, h as usize], "a fax strip")?,
+            "a fax strip",
+        )?;
         let mut lines = 0u32;
         // Strips usually end without the RTC marker, which the decoder reports as an
         // error after the last line: what counts is getting every line.

@@ -82,7 +82,10 @@ impl JpegChunks {
             return Ok(Samples::U8(v));
         }
         let (row_in, row_out) = (cw as usize * bands, w as usize * bands);
-        let mut out = Vec::with_capacity(row_out * h as usize);
+        let mut out = crate::alloc::with_capacity(
+            crate::alloc::len(&[row_out, h as usize], "a TIFF JPEG chunk")?,
+            "a TIFF JPEG chunk",
+        )?;
         for row in v.chunks_exact(row_in).take(h as usize) {
             out.extend_from_slice(&row[..row_out]);
         }

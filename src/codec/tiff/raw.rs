@@ -57,7 +57,7 @@ impl RawChunks {
                 format!("chunk {index} of {len} bytes"),
             ));
         }
-        let mut data = vec![0u8; len as usize];
+        let mut data = crate::alloc::filled(len as usize, 0u8, "a TIFF chunk")?;
         let r = dec.inner();
         r.seek(SeekFrom::Start(at)).map_err(Error::Read)?;
         r.read_exact(&mut data).map_err(|e| match e.kind() {

@@ -6,7 +6,7 @@
 //! per-strip call does not compress (only `write_data` switches the compressor on).
 
 use std::borrow::Cow;
-use std::io::Cursor;
+use std::io::{self, Seek, SeekFrom, Write};
 
 use ::tiff::encoder::colortype::{self, ColorType};
 use ::tiff::encoder::{Compression, DeflateLevel, TiffEncoder, TiffValue};
@@ -50,7 +50,7 @@ impl TiffValue for Undefined<'_> {
 pub fn save(stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) -> Result<()> {
     let header = stream.header().clone();
     let wide = header.format != SampleFormat::U8;
-    let mut file = Cursor::new(Vec::new());
+    let mut file = InMemory::default();
     let compression = match opts.tiff_compression {
         None => Compression::Uncompressed,
         Some(TiffCompression::Lzw) => Compression::Lzw,
@@ -73,7 +73,7 @@ pub fn save(stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) -> R
         (3 | 4, true) => write::<colortype::RGB16, u16>(&mut enc, &mut strips, opts, to_u16)?,
         (b, _) => return Err(Error::encode("tiff", format!("{b} bands"))),
     }
-    let mut bytes = file.into_inner();
+    let mut bytes = file.buf;
     if compression == Compression::Uncompressed {
         // The crate always writes Predictor = 1; libtiff only knows the tag when a codec that
         // uses it is active, so every reader of an uncompressed file (libvips, ImageMagick)
@@ -82,6 +82,60 @@ pub fn save(stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) -> R
     }
     target.write_all(&bytes).map_err(Error::Write)?;
     target.finish().map_err(Error::Write)
+}
+
+/// A growing in-memory file for the encoder (`Write + Seek`, like `Cursor<Vec<u8>>`), whose
+/// growth is fallible: a file too large for memory is a write error, not an abort.
+#[derive(Default)]
+struct InMemory {
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Write for InMemory {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let end = self
+            .pos
+            .checked_add(data.len())
+            .ok_or(io::ErrorKind::OutOfMemory)?;
+        if end > self.buf.len() {
+            // Doubling, as Vec's own growth, so appends stay amortised O(1).
+            let want = end.max(self.buf.len().saturating_mul(2)) - self.buf.len();
+            if self.buf.try_reserve(want).is_err() {
+                self.buf
+                    .try_reserve_exact(end - self.buf.len())
+                    .map_err(|_| {
+                        io::Error::new(
+                            io::ErrorKind::OutOfMemory,
+                            format!("out of memory: a TIFF file of {end} bytes"),
+                        )
+                    })?;
+            }
+            self.buf.resize(end, 0);
+        }
+        self.buf[self.pos..end].copy_from_slice(data);
+        self.pos = end;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Seek for InMemory {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let base = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(d) => (self.buf.len() as u64).checked_add_signed(d),
+            SeekFrom::Current(d) => (self.pos as u64).checked_add_signed(d),
+        };
+        let n = base
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek out of range"))?;
+        self.pos = n;
+        Ok(n as u64)
+    }
 }
 
 /// TIFF tag number of Predictor.
@@ -153,7 +207,7 @@ fn to_u16(s: &Samples) -> Result<Vec<u16>> {
 }
 
 fn write<C, T>(
-    enc: &mut TiffEncoder<&mut Cursor<Vec<u8>>>,
+    enc: &mut TiffEncoder<&mut InMemory>,
     strips: &mut BoxStream,
     opts: &SaveOptions,
     convert: fn(&Samples) -> Result<Vec<T>>,
@@ -197,7 +251,10 @@ where
     let mut rows: Vec<T> = Vec::new();
     let (mut y, mut received) = (0u32, 0u32);
     if compressed {
-        let mut all = Vec::with_capacity(row * h.height as usize);
+        let mut all = crate::alloc::with_capacity(
+            crate::alloc::len(&[row, h.height as usize], "the TIFF image")?,
+            "the TIFF image",
+        )?;
         while let Some(strip) = strips.next_strip()? {
             if strip.y != received || strip.samples.len() != row * strip.height as usize {
                 return Err(Error::encode("tiff", "strips out of order"));
