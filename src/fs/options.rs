@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use super::filesystem::{OpenMode, StatMode};
+use super::filesystem::{OpenMode, SpecPolicy, StatMode};
 use crate::store::{LocalStore, ObjectStore, Store};
 
 /// Presets listed in the mount root when no others are given.
@@ -59,6 +59,10 @@ pub struct MountArgs {
     /// speed (needs `--stat exact`). Also `-o open_mode=...`.
     #[arg(long, value_enum, default_value = "per-open")]
     pub open_mode: OpenMode,
+    /// `any`: every valid spec resolves as a directory under the root; `presets`: only the
+    /// presets do, any other name is ENOENT. Also `-o specs=...`.
+    #[arg(long, value_enum, default_value = "any")]
+    pub specs: SpecPolicy,
     /// Renders run at once (default: number of cores); more wait in a queue.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -143,6 +147,10 @@ pub fn take_thumbfs_options(args: &mut MountArgs) -> Result<(), String> {
             "stat" => {
                 args.stat = <StatMode as clap::ValueEnum>::from_str(&need(value)?, true)
                     .map_err(|_| format!("-o {opt}: expected stat=exact or stat=estimate"))?
+            }
+            "specs" => {
+                args.specs = <SpecPolicy as clap::ValueEnum>::from_str(&need(value)?, false)
+                    .map_err(|_| format!("-o {opt}: expected specs=any or specs=presets"))?
             }
             "threads" => args.threads = Some(num(value)? as usize),
             "max_pixels" => args.max_pixels = num(value)?,
@@ -429,7 +437,7 @@ mod tests {
             "-o",
             "preset=thumb=256x256,cache-dir=/var/cache/t,cache_mem=64M,cache_disk=2G",
             "-o",
-            "stat=estimate,threads=3,max_pixels=1000,render_timeout=9,foreground,allow_other,open_mode=no-open",
+            "stat=estimate,threads=3,max_pixels=1000,render_timeout=9,foreground,allow_other,open_mode=no-open,specs=presets",
             "-o",
             "nofail,_netdev,x-systemd.automount,noatime,dev,suid,config=/etc/t.conf,verbose=2",
         ])
@@ -440,6 +448,7 @@ mod tests {
         assert_eq!((a.cache_mem, a.cache_disk), (64 << 20, 2 << 30));
         assert_eq!(a.stat, StatMode::Estimate);
         assert_eq!(a.open_mode, OpenMode::NoOpen);
+        assert_eq!(a.specs, SpecPolicy::Presets);
         assert_eq!(
             (a.threads, a.max_pixels, a.render_timeout),
             (Some(3), 1000, 9)

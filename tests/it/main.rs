@@ -5,6 +5,7 @@ mod common;
 mod alpha;
 mod cmyk;
 mod codecs;
+mod containment;
 mod engine;
 mod faults;
 mod fidelity;
