@@ -77,6 +77,8 @@ pub struct ThumbFs {
     store: Arc<dyn Store>,
     root_meta: Meta,
     presets: Vec<(String, String)>,
+    /// Whether names other than the presets resolve.
+    spec_policy: SpecPolicy,
     inodes: Arc<Inodes>,
     names: Names,
     sched: Arc<Scheduler>,
@@ -85,7 +87,6 @@ pub struct ThumbFs {
     handles: Mutex<HashMap<u64, (u64, Handle)>>,
     next_fh: AtomicU64,
     spec_dirs: Mutex<HashMap<String, Arc<SpecDir>>>,
-    spec_policy: SpecPolicy,
     /// In no-open mode, the `.thumbfs` file contents as of their last getattr: reads slice
     /// the same snapshot whose size the kernel was told.
     meta_snapshots: Mutex<HashMap<u64, Arc<Vec<u8>>>>,
@@ -165,6 +166,7 @@ impl ThumbFs {
             store,
             root_meta,
             presets,
+            spec_policy: SpecPolicy::Any,
             inodes: Arc::default(),
             names: Names::default(),
             sched,
@@ -173,7 +175,6 @@ impl ThumbFs {
             handles: Mutex::default(),
             next_fh: AtomicU64::new(1),
             spec_dirs: Mutex::default(),
-            spec_policy: SpecPolicy::Any,
             meta_snapshots: Mutex::default(),
         })
     }

@@ -437,9 +437,9 @@ mod tests {
             "-o",
             "preset=thumb=256x256,cache-dir=/var/cache/t,cache_mem=64M,cache_disk=2G",
             "-o",
-            "stat=estimate,threads=3,max_pixels=1000,render_timeout=9,foreground,allow_other,open_mode=no-open,specs=presets",
+            "stat=estimate,threads=3,max_pixels=1000,render_timeout=9,foreground,allow_other,open_mode=no-open",
             "-o",
-            "nofail,_netdev,x-systemd.automount,noatime,dev,suid,config=/etc/t.conf,verbose=2",
+            "nofail,_netdev,x-systemd.automount,noatime,dev,suid,config=/etc/t.conf,verbose=2,specs=presets",
         ])
         .m;
         take_thumbfs_options(&mut a).unwrap();
