@@ -439,7 +439,7 @@ mod tests {
             "-o",
             "stat=estimate,threads=3,max_pixels=1000,render_timeout=9,foreground,allow_other,open_mode=no-open",
             "-o",
-            "nofail,_netdev,x-systemd.automount,noatime,dev,suid,config=/etc/t.conf,verbose=2,specs=presets",
+            "nofail,_netdev,x-systemd.automount,noatime,dev,suid,config=/etc/t.conf,verbose=2",
         ])
         .m;
         take_thumbfs_options(&mut a).unwrap();
@@ -448,7 +448,6 @@ mod tests {
         assert_eq!((a.cache_mem, a.cache_disk), (64 << 20, 2 << 30));
         assert_eq!(a.stat, StatMode::Estimate);
         assert_eq!(a.open_mode, OpenMode::NoOpen);
-        assert_eq!(a.specs, SpecPolicy::Presets);
         assert_eq!(
             (a.threads, a.max_pixels, a.render_timeout),
             (Some(3), 1000, 9)
@@ -465,6 +464,25 @@ mod tests {
         assert!(take_thumbfs_options(&mut a)
             .unwrap_err()
             .contains("needs a value"));
+    }
+
+    #[test]
+    fn specs_has_an_o_form() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct P {
+            #[command(flatten)]
+            m: MountArgs,
+        }
+        let mut a = P::parse_from(["x", "/src", "/mnt"]).m;
+        assert_eq!(a.specs, SpecPolicy::Any);
+        a.options = vec!["specs=presets".into()];
+        take_thumbfs_options(&mut a).unwrap();
+        assert_eq!(a.specs, SpecPolicy::Presets);
+        a.options = vec!["specs=all".into()];
+        assert!(take_thumbfs_options(&mut a)
+            .unwrap_err()
+            .contains("specs=presets"));
     }
 
     #[test]
