@@ -560,7 +560,8 @@ fn file_path(dir: &Path, hash: u64) -> PathBuf {
 /// Reads the disk cache directory at start-up: files present (oldest first) and the size
 /// log. Returns the size log opened for appending and its line count.
 fn scan_disk(dir: &Path, st: &mut State) -> io::Result<(Option<File>, usize)> {
-    fs::create_dir_all(dir)?;
+    use std::os::unix::fs::PermissionsExt;
+    make_private_dir(dir)?;
     let mut files = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
@@ -578,6 +579,10 @@ fn scan_disk(dir: &Path, st: &mut State) -> io::Result<(Option<File>, usize)> {
             continue;
         };
         let meta = entry.metadata()?;
+        // Written by an older thumbfs with the umask's mode: made private like new ones.
+        if meta.permissions().mode() & 0o077 != 0 {
+            let _ = fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o600));
+        }
         files.push((meta.modified().ok(), hash, meta.len()));
     }
     files.sort();
@@ -598,12 +603,39 @@ fn scan_disk(dir: &Path, st: &mut State) -> io::Result<(Option<File>, usize)> {
             }
         }
     }
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .ok();
+    let log = private_file(&log_path, true).ok();
     Ok((log, lines))
+}
+
+/// Creates the cache directory readable by the daemon's user only (outputs of 0600 photos
+/// must not become readable by everyone), and warns when an existing one is more open.
+fn make_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let mode = fs::metadata(dir)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            "cache directory {} has mode {mode:03o}: other users may read cached outputs \
+             (chmod 700 it)",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Opens a cache file for writing, mode 0600 when it is created.
+fn private_file(path: &Path, append: bool) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .append(append)
+        .truncate(!append)
+        .mode(0o600)
+        .open(path)
 }
 
 /// The writer thread's state: all disk cache writes and removals happen here.
@@ -652,7 +684,7 @@ impl DiskWriter {
         let path = file_path(&self.dir, hash);
         let tmp = path.with_extension("tmp");
         let result = (|| -> io::Result<()> {
-            let mut f = File::create(&tmp)?;
+            let mut f = private_file(&tmp, false)?;
             f.write_all(&data)?;
             f.write_all(&(data.len() as u64).to_le_bytes())?;
             f.write_all(&xxh3_64(&data).to_le_bytes())?;
@@ -692,11 +724,7 @@ impl DiskWriter {
         if self.size_log_lines >= SIZE_LOG_LIMIT {
             // Start over rather than grow without bound; sizes are re-learned on demand.
             let _ = fs::remove_file(&log_path);
-            self.size_log = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log_path)
-                .ok();
+            self.size_log = private_file(&log_path, true).ok();
             self.size_log_lines = 0;
         }
         if let Some(f) = self.size_log.as_mut() {

@@ -53,6 +53,17 @@ pub enum StatMode {
     Estimate,
 }
 
+/// Which spec directories resolve under the mount root.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SpecPolicy {
+    /// Any valid spec, listed or not.
+    #[default]
+    Any,
+    /// Only the presets: every other name is ENOENT (a mount other people reach cannot be
+    /// made to render at sizes nobody chose).
+    Presets,
+}
+
 /// What an open file handle reads from.
 enum Handle {
     /// A render's buffer (kept alive here even after cache eviction).
@@ -66,6 +77,8 @@ pub struct ThumbFs {
     store: Arc<dyn Store>,
     root_meta: Meta,
     presets: Vec<(String, String)>,
+    /// Whether names other than the presets resolve.
+    spec_policy: SpecPolicy,
     inodes: Arc<Inodes>,
     names: Names,
     sched: Arc<Scheduler>,
@@ -153,6 +166,7 @@ impl ThumbFs {
             store,
             root_meta,
             presets,
+            spec_policy: SpecPolicy::Any,
             inodes: Arc::default(),
             names: Names::default(),
             sched,
@@ -163,6 +177,12 @@ impl ThumbFs {
             spec_dirs: Mutex::default(),
             meta_snapshots: Mutex::default(),
         })
+    }
+
+    /// The same filesystem resolving only the spec directories `policy` allows.
+    pub fn with_spec_policy(mut self, policy: SpecPolicy) -> Self {
+        self.spec_policy = policy;
+        self
     }
 
     fn stats(&self) -> &Stats {
@@ -179,11 +199,11 @@ impl ThumbFs {
         {
             return Ok(d.clone());
         }
-        let text = self
-            .presets
-            .iter()
-            .find(|(n, _)| n == name)
-            .map_or(name, |(_, s)| s.as_str());
+        let preset = self.presets.iter().find(|(n, _)| n == name);
+        if preset.is_none() && self.spec_policy == SpecPolicy::Presets {
+            return Err("not a preset (--specs presets)".into());
+        }
+        let text = preset.map_or(name, |(_, s)| s.as_str());
         let spec: Spec = text
             .parse()
             .map_err(|e: crate::spec::SpecError| e.to_string())?;
@@ -226,6 +246,12 @@ impl ThumbFs {
                 a.size = bytes.len() as u64;
                 a.blocks = a.size.div_ceil(512);
                 a.perm = 0o444;
+                if *m == inode::META_ERRORS {
+                    // It names files (and causes) in directories other users may not list.
+                    a.perm = 0o400;
+                    // SAFETY: getuid and getgid have no preconditions.
+                    (a.uid, a.gid) = unsafe { (libc::getuid(), libc::getgid()) };
+                }
                 if self.open_mode == OpenMode::NoOpen {
                     // Served from the page cache: a new mtime makes the kernel drop the old
                     // pages (auto_inval_data), and reads slice this very snapshot.

@@ -159,7 +159,7 @@ fn serve(args: &MountArgs, mut setup: options::Setup, mut report: Reporter) -> i
         args.stat,
         setup.open_mode,
     ) {
-        Ok(f) => f,
+        Ok(f) => f.with_spec_policy(args.specs),
         Err(e) => return report.fail(&format!("{}: {e}", args.src.display())),
     };
     let config = match options::fuse_config(args) {

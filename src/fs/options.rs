@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use super::filesystem::{OpenMode, StatMode};
+use super::filesystem::{OpenMode, SpecPolicy, StatMode};
 use crate::store::{LocalStore, ObjectStore, Store};
 
 /// Presets listed in the mount root when no others are given.
@@ -59,6 +59,10 @@ pub struct MountArgs {
     /// speed (needs `--stat exact`). Also `-o open_mode=...`.
     #[arg(long, value_enum, default_value = "per-open")]
     pub open_mode: OpenMode,
+    /// `any`: every valid spec resolves as a directory under the root; `presets`: only the
+    /// presets do, any other name is ENOENT. Also `-o specs=...`.
+    #[arg(long, value_enum, default_value = "any")]
+    pub specs: SpecPolicy,
     /// Renders run at once (default: number of cores); more wait in a queue.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -174,6 +178,10 @@ pub fn take_thumbfs_options(args: &mut MountArgs) -> Result<(), String> {
             "stat" => {
                 args.stat = <StatMode as clap::ValueEnum>::from_str(&need(value)?, true)
                     .map_err(|_| format!("-o {opt}: expected stat=exact or stat=estimate"))?
+            }
+            "specs" => {
+                args.specs = <SpecPolicy as clap::ValueEnum>::from_str(&need(value)?, false)
+                    .map_err(|_| format!("-o {opt}: expected specs=any or specs=presets"))?
             }
             "threads" => args.threads = Some(num(value)? as usize),
             "max_pixels" => args.max_pixels = num(value)?,
@@ -582,6 +590,25 @@ mod tests {
         assert!(take_thumbfs_options(&mut a)
             .unwrap_err()
             .contains("needs a value"));
+    }
+
+    #[test]
+    fn specs_has_an_o_form() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct P {
+            #[command(flatten)]
+            m: MountArgs,
+        }
+        let mut a = P::parse_from(["x", "/src", "/mnt"]).m;
+        assert_eq!(a.specs, SpecPolicy::Any);
+        a.options = vec!["specs=presets".into()];
+        take_thumbfs_options(&mut a).unwrap();
+        assert_eq!(a.specs, SpecPolicy::Presets);
+        a.options = vec!["specs=all".into()];
+        assert!(take_thumbfs_options(&mut a)
+            .unwrap_err()
+            .contains("specs=presets"));
     }
 
     #[test]

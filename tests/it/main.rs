@@ -6,6 +6,7 @@ mod alpha;
 mod bounds;
 mod cmyk;
 mod codecs;
+mod containment;
 mod engine;
 mod faults;
 mod fidelity;
