@@ -3,9 +3,11 @@
 
 #![warn(missing_docs)]
 
+pub mod bounded;
 pub mod cli;
 pub mod codec;
 pub mod error;
+pub mod flight;
 pub mod fs;
 pub mod image;
 pub mod io;
