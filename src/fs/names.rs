@@ -162,10 +162,11 @@ impl Names {
             }
             let listing = Arc::new(self.build(store, rel, format).map_err(Arc::new)?);
             let cost = listing.cost();
-            self.listings
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .put(key.clone(), listing.clone(), cost);
+            self.listings.lock().unwrap_or_else(|e| e.into_inner()).put(
+                key.clone(),
+                listing.clone(),
+                cost,
+            );
             Ok(listing)
         };
         self.building

@@ -264,7 +264,9 @@ impl Client {
                 .head_object(Some(&self.inner.credentials), key);
             let url = action.sign(SIGN_TTL);
             let resp = self.inner.agent.head(url.as_str()).call();
-            self.finish(key, resp, SMALL_BODY, |h, _| meta_from_headers(key, h, None))
+            self.finish(key, resp, SMALL_BODY, |h, _| {
+                meta_from_headers(key, h, None)
+            })
         })
     }
 

@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::mem::size_of;
 use std::io;
+use std::mem::size_of;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};

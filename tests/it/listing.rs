@@ -68,7 +68,12 @@ impl ListHold {
 
     /// Forwards requests from the client one at a time (head, then a Content-Length body),
     /// holding listings of held prefixes.
-    fn up(mut client: TcpStream, mut server: TcpStream, hold: &str, st: &(Mutex<HoldState>, Condvar)) {
+    fn up(
+        mut client: TcpStream,
+        mut server: TcpStream,
+        hold: &str,
+        st: &(Mutex<HoldState>, Condvar),
+    ) {
         let mut buf = Vec::new();
         let mut chunk = vec![0u8; 16 * 1024];
         let mut fill = |buf: &mut Vec<u8>| -> bool {
@@ -129,7 +134,12 @@ impl ListHold {
                 "only {:?} held after {limit:?}",
                 g.held
             );
-            g = self.state.1.wait_timeout(g, Duration::from_millis(100)).unwrap().0;
+            g = self
+                .state
+                .1
+                .wait_timeout(g, Duration::from_millis(100))
+                .unwrap()
+                .0;
         }
         g.held.clone()
     }
