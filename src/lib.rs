@@ -4,10 +4,12 @@
 #![warn(missing_docs)]
 
 pub mod alloc;
+pub mod bounded;
 pub mod bounds;
 pub mod cli;
 pub mod codec;
 pub mod error;
+pub mod flight;
 pub mod fs;
 pub mod image;
 pub mod io;

@@ -2,9 +2,15 @@
 //!
 //! No FUSE thread waits for a render: lookups, stats and reads that need bytes not yet made
 //! register a callback on the render and return; the render worker sends the reply.
+//!
+//! Nor for the store: a request is first answered from memory (cached listings and
+//! metadata); one that needs store I/O (a stat, a listing, format sniffs, an open check) is
+//! handed with its reply to a store worker ([`super::work`]), which answers it.
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
+use std::num::NonZeroUsize;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,13 +22,16 @@ use fuser::{
     ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, Request,
 };
 
+use lru::LruCache;
+
 use super::cache::RenderKey;
 use super::inode::{self, Inodes, Node, SpecDir};
 use super::names::Names;
 use super::render::Render;
 use super::scheduler::{Scheduler, SourceRef};
 use super::stats::Stats;
-use crate::spec::Spec;
+use super::work::Pool;
+use crate::spec::{OutputFormat, Spec};
 use crate::store::{errno_of, Meta, Store};
 
 /// Entry lifetime in the kernel, and attribute lifetime of directories: short, because
@@ -72,8 +81,63 @@ enum Handle {
     Bytes(Arc<Vec<u8>>),
 }
 
-/// The filesystem state shared by all FUSE threads.
-pub struct ThumbFs {
+/// Store workers: enough that a few slow directories (each listed by one worker, the
+/// others asking for it waiting on that one) leave room for everything else.
+const STORE_THREADS: usize = 16;
+
+/// Bounds on what the filesystem remembers by name, for a mount that lives for weeks.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// Bytes of directory listings and sniffed formats ([`Names::new`]).
+    pub names: usize,
+    /// Spec directory names remembered (each a parsed spec).
+    pub spec_dirs: usize,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            names: super::names::DEFAULT_BUDGET,
+            spec_dirs: 4096,
+        }
+    }
+}
+
+/// The filesystem: the state shared by all FUSE threads and the store workers.
+pub struct ThumbFs(Arc<Core>);
+
+impl Deref for ThumbFs {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.0
+    }
+}
+
+/// Why a request is not answered on the thread that has it.
+enum Fail {
+    /// Answer with this errno.
+    Errno(Errno),
+    /// It needs store I/O: hand it to a store worker.
+    Wait,
+}
+
+impl From<Errno> for Fail {
+    fn from(e: Errno) -> Self {
+        Fail::Errno(e)
+    }
+}
+
+/// The answer needs store I/O.
+struct Wait;
+
+impl From<Wait> for Fail {
+    fn from(_: Wait) -> Self {
+        Fail::Wait
+    }
+}
+
+/// The filesystem state shared by all FUSE threads and the store workers.
+pub struct Core {
     store: Arc<dyn Store>,
     root_meta: Meta,
     presets: Vec<(String, String)>,
@@ -86,7 +150,10 @@ pub struct ThumbFs {
     open_mode: OpenMode,
     handles: Mutex<HashMap<u64, (u64, Handle)>>,
     next_fh: AtomicU64,
-    spec_dirs: Mutex<HashMap<String, Arc<SpecDir>>>,
+    /// Spec directories by name, least recently used first out (inodes keep their own).
+    spec_dirs: Mutex<LruCache<String, Arc<SpecDir>>>,
+    /// Where requests needing store I/O run.
+    pool: Pool,
     /// In no-open mode, the `.thumbfs` file contents as of their last getattr: reads slice
     /// the same snapshot whose size the kernel was told.
     meta_snapshots: Mutex<HashMap<u64, Arc<Vec<u8>>>>,
@@ -160,29 +227,66 @@ impl ThumbFs {
         sched: Arc<Scheduler>,
         stat_mode: StatMode,
         open_mode: OpenMode,
+        bounds: Bounds,
+        spec_policy: SpecPolicy,
     ) -> std::io::Result<Self> {
         let root_meta = store.stat(Path::new(""))?;
-        Ok(ThumbFs {
+        let spec_dirs = NonZeroUsize::new(bounds.spec_dirs).unwrap_or(NonZeroUsize::MIN);
+        Ok(ThumbFs(Arc::new(Core {
             store,
             root_meta,
             presets,
-            spec_policy: SpecPolicy::Any,
+            spec_policy,
             inodes: Arc::default(),
-            names: Names::default(),
+            names: Names::new(bounds.names),
             sched,
             stat_mode,
             open_mode,
             handles: Mutex::default(),
             next_fh: AtomicU64::new(1),
-            spec_dirs: Mutex::default(),
+            spec_dirs: Mutex::new(LruCache::new(spec_dirs)),
+            pool: Pool::new(STORE_THREADS),
             meta_snapshots: Mutex::default(),
-        })
+        })))
     }
 
-    /// The same filesystem resolving only the spec directories `policy` allows.
-    pub fn with_spec_policy(mut self, policy: SpecPolicy) -> Self {
-        self.spec_policy = policy;
-        self
+    /// Runs `job` with the shared state on a store worker.
+    fn later(&self, job: impl FnOnce(&Core) + Send + 'static) {
+        let core = self.0.clone();
+        self.pool.run(move || job(&core));
+    }
+}
+
+impl Core {
+    /// What `rel` is: from memory, else (with `io`) from the store.
+    fn stat(&self, rel: &Path, io: bool) -> Result<std::io::Result<Meta>, Wait> {
+        match self.store.stat_cached(rel) {
+            Some(r) => Ok(r),
+            None if io => Ok(self.store.stat(rel)),
+            None => Err(Wait),
+        }
+    }
+
+    /// The listing of directory `rel` through `format`: from memory, else (with `io`) built.
+    fn listing(
+        &self,
+        rel: &Path,
+        format: Option<OutputFormat>,
+        io: bool,
+    ) -> Result<Arc<super::names::Listing>, Fail> {
+        let dir = self.stat(rel, io)?.map_err(|e| io_errno(&e))?;
+        if !dir.is_dir() {
+            return Err(Errno::ENOTDIR.into());
+        }
+        if let Some(l) = self.names.cached(rel, &dir, format) {
+            return Ok(l);
+        }
+        if !io {
+            return Err(Fail::Wait);
+        }
+        self.names
+            .list_of(&*self.store, rel, &dir, format)
+            .map_err(|e| io_errno(&e).into())
     }
 
     fn stats(&self) -> &Stats {
@@ -215,7 +319,7 @@ impl ThumbFs {
         self.spec_dirs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_string(), dir.clone());
+            .put(name.to_string(), dir.clone());
         Ok(dir)
     }
 
@@ -235,8 +339,9 @@ impl ThumbFs {
         attr_from(ino, &self.root_meta, FileType::Directory, 0)
     }
 
-    /// Attributes of a node, or the work needed to learn its size.
-    fn resolve_attr(&self, ino: u64, node: &Node) -> Result<AttrOrWait, Errno> {
+    /// Attributes of a node, or the work needed to learn its size; without `io`, only from
+    /// memory.
+    fn resolve_attr(&self, ino: u64, node: &Node, io: bool) -> Result<AttrOrWait, Fail> {
         match node {
             Node::Root => Ok(AttrOrWait::Attr(self.dir_attr(ino))),
             Node::Meta(m) if *m == inode::META_DIR => Ok(AttrOrWait::Attr(self.dir_attr(ino))),
@@ -265,8 +370,7 @@ impl ThumbFs {
             }
             Node::Dir { rel, .. } => {
                 let meta = self
-                    .store
-                    .stat(rel)
+                    .stat(rel, io)?
                     .ok()
                     .filter(|m| m.is_dir())
                     .ok_or(Errno::ENOENT)?;
@@ -279,8 +383,7 @@ impl ThumbFs {
             }
             Node::File { spec, rel, source } => {
                 let meta = self
-                    .store
-                    .stat(rel)
+                    .stat(rel, io)?
                     .ok()
                     .filter(|m| m.is_file())
                     .ok_or(Errno::ENOENT)?;
@@ -300,7 +403,7 @@ impl ThumbFs {
                 if meta.id != *source {
                     // An older version, never rendered: it cannot be made any more. The next
                     // lookup of the name gives the new version's inode.
-                    return Err(Errno::ENOENT);
+                    return Err(Errno::ENOENT.into());
                 }
                 if self.stat_mode == StatMode::Estimate && !self.is_open(ino) {
                     let mut a = attr_from(ino, &meta, FileType::RegularFile, meta.len);
@@ -324,8 +427,8 @@ impl ThumbFs {
             .any(|(i, _)| *i == ino)
     }
 
-    /// Finds a child of `parent` by name.
-    fn child(&self, parent: &Node, name: &OsStr) -> Result<Node, Errno> {
+    /// Finds a child of `parent` by name; without `io`, only from memory.
+    fn child(&self, parent: &Node, name: &OsStr, io: bool) -> Result<Node, Fail> {
         let name_str = name.to_str();
         match parent {
             Node::Root => {
@@ -340,7 +443,7 @@ impl ThumbFs {
                     }),
                     Err(why) => {
                         tracing::debug!("lookup {n:?}: not a spec: {why}");
-                        Err(Errno::ENOENT)
+                        Err(Errno::ENOENT.into())
                     }
                 }
             }
@@ -348,13 +451,10 @@ impl ThumbFs {
                 Some("README") => Ok(Node::Meta(inode::META_README)),
                 Some("stats") => Ok(Node::Meta(inode::META_STATS)),
                 Some("errors") => Ok(Node::Meta(inode::META_ERRORS)),
-                _ => Err(Errno::ENOENT),
+                _ => Err(Errno::ENOENT.into()),
             },
             Node::Dir { spec, rel } => {
-                let listing = self
-                    .names
-                    .list(&*self.store, rel, spec.spec.format)
-                    .map_err(|e| io_errno(&e))?;
+                let listing = self.listing(rel, spec.spec.format, io)?;
                 let entry = listing.find(name).ok_or_else(|| {
                     tracing::debug!(
                         "lookup {}/{:?}: no such image",
@@ -372,8 +472,7 @@ impl ThumbFs {
                     // A fresh stat: the listing is cached by directory identity, which does
                     // not change when a file is rewritten in place.
                     let meta = self
-                        .store
-                        .stat(&entry.rel)
+                        .stat(&entry.rel, io)?
                         .ok()
                         .filter(|m| m.is_file())
                         .ok_or(Errno::ENOENT)?;
@@ -384,8 +483,175 @@ impl ThumbFs {
                     }
                 })
             }
-            _ => Err(Errno::ENOTDIR),
+            _ => Err(Errno::ENOTDIR.into()),
         }
+    }
+
+    /// Answers a lookup, or gives the reply back when that needs store I/O and `io` is off.
+    fn lookup_in(
+        &self,
+        pnode: &Node,
+        name: &OsStr,
+        io: bool,
+        reply: ReplyEntry,
+    ) -> Option<ReplyEntry> {
+        let node = match self.child(pnode, name, io) {
+            Ok(n) => n,
+            Err(Fail::Wait) => return Some(reply),
+            Err(Fail::Errno(e)) => {
+                reply.error(e);
+                return None;
+            }
+        };
+        // Counted now, given back if the reply is an error (the kernel counts entries only).
+        let ino = self.inodes.lookup(node.clone());
+        let attr = match self.resolve_attr(ino, &node, io) {
+            Err(Fail::Wait) => {
+                self.inodes.forget(ino, 1);
+                return Some(reply);
+            }
+            Err(Fail::Errno(e)) => Err(e),
+            Ok(a) => Ok(a),
+        };
+        let inodes = self.inodes.clone();
+        with_attr(attr, move |r| match r {
+            Ok((a, ttl)) => reply.entry_with_ttls(&ttl, &TTL, &a, Generation(0)),
+            Err(e) => {
+                inodes.forget(ino, 1);
+                reply.error(e)
+            }
+        });
+        None
+    }
+
+    /// Answers a getattr, or gives the reply back when that needs store I/O and `io` is off.
+    fn getattr_of(&self, ino: u64, node: &Node, io: bool, reply: ReplyAttr) -> Option<ReplyAttr> {
+        let attr = match self.resolve_attr(ino, node, io) {
+            Err(Fail::Wait) => return Some(reply),
+            Err(Fail::Errno(e)) => Err(e),
+            Ok(a) => Ok(a),
+        };
+        with_attr(attr, move |r| match r {
+            Ok((a, ttl)) => reply.attr(&ttl, &a),
+            Err(e) => reply.error(e),
+        });
+        None
+    }
+
+    /// Answers a readdir, or gives the reply back when that needs store I/O and `io` is off.
+    fn readdir_of(
+        &self,
+        ino: u64,
+        node: &Node,
+        offset: u64,
+        io: bool,
+        mut reply: ReplyDirectory,
+    ) -> Option<ReplyDirectory> {
+        let mut entries: Vec<(u64, FileType, OsString)> = vec![
+            (ino, FileType::Directory, ".".into()),
+            (inode::ROOT, FileType::Directory, "..".into()),
+        ];
+        match node {
+            Node::Root => {
+                entries.push((inode::META_DIR, FileType::Directory, ".thumbfs".into()));
+                for (name, _) in &self.presets {
+                    if let Ok(spec) = self.spec_dir(name) {
+                        let i = self.inodes.listed(&Node::Dir {
+                            spec,
+                            rel: PathBuf::new(),
+                        });
+                        entries.push((i, FileType::Directory, name.into()));
+                    }
+                }
+            }
+            Node::Meta(m) if *m == inode::META_DIR => {
+                for (i, n) in [
+                    (inode::META_README, "README"),
+                    (inode::META_STATS, "stats"),
+                    (inode::META_ERRORS, "errors"),
+                ] {
+                    entries.push((i, FileType::RegularFile, n.into()));
+                }
+            }
+            Node::Dir { spec, rel } => {
+                let listing = match self.listing(rel, spec.spec.format, io) {
+                    Ok(l) => l,
+                    Err(Fail::Wait) => return Some(reply),
+                    Err(Fail::Errno(e)) => {
+                        reply.error(e);
+                        return None;
+                    }
+                };
+                for e in &listing.entries {
+                    let (node, kind) = if e.is_dir() {
+                        (
+                            Node::Dir {
+                                spec: spec.clone(),
+                                rel: e.rel.clone(),
+                            },
+                            FileType::Directory,
+                        )
+                    } else {
+                        (
+                            Node::File {
+                                spec: spec.clone(),
+                                rel: e.rel.clone(),
+                                source: e.meta.id,
+                            },
+                            FileType::RegularFile,
+                        )
+                    };
+                    entries.push((self.inodes.listed(&node), kind, e.name.clone()));
+                }
+            }
+            _ => {
+                reply.error(Errno::ENOTDIR);
+                return None;
+            }
+        }
+        for (i, (ino, kind, name)) in entries.iter().enumerate().skip(offset as usize) {
+            if reply.add(INodeNo(*ino), (i + 1) as u64, *kind, name) {
+                break;
+            }
+        }
+        reply.ok();
+        None
+    }
+
+    /// Opens a transformed image, or gives the reply back when the source's read check
+    /// needs store I/O and `io` is off.
+    fn open_file(&self, ino: u64, node: Node, io: bool, reply: ReplyOpen) -> Option<ReplyOpen> {
+        let Node::File { spec, rel, source } = node else {
+            reply.error(Errno::EISDIR);
+            return None;
+        };
+        // Opening needs read permission on the source, like any file.
+        let readable = match self.store.check_readable_cached(&rel) {
+            Some(r) => r,
+            None if io => self.store.check_readable(&rel),
+            None => return Some(reply),
+        };
+        if let Err(e) = readable {
+            reply.error(io_errno(&e));
+            return None;
+        }
+        let key = RenderKey {
+            source,
+            spec: spec.canonical.clone(),
+        };
+        // An inode serves one source version (a changed file is a new inode), so its
+        // cached pages always hold this output: keep them. If that version is gone and
+        // not cached, the render fails with EIO on read.
+        let render = self.sched.get(&key, self.source(&rel), &spec.spec);
+        let flags = if render.finished_size().is_none() {
+            // Still rendering: reads arrive as the caller sizes them and wait for bytes.
+            FopenFlags::FOPEN_DIRECT_IO
+        } else {
+            FopenFlags::FOPEN_KEEP_CACHE
+        };
+        let fh = self.new_fh(ino, Handle::Render(render));
+        reply.opened(FileHandle(fh), flags);
+        None
     }
 
     /// What a read without a handle (no-open mode) reads: the output of the inode's source
@@ -484,20 +750,12 @@ impl Filesystem for ThumbFs {
         let Some(pnode) = self.inodes.get(parent.0) else {
             return reply.error(Errno::ENOENT);
         };
-        let node = match self.child(&pnode, name) {
-            Ok(n) => n,
-            Err(e) => return reply.error(e),
-        };
-        // Counted now, given back if the reply is an error (the kernel counts entries only).
-        let ino = self.inodes.lookup(node.clone());
-        let inodes = self.inodes.clone();
-        with_attr(self.resolve_attr(ino, &node), move |r| match r {
-            Ok((a, ttl)) => reply.entry_with_ttls(&ttl, &TTL, &a, Generation(0)),
-            Err(e) => {
-                inodes.forget(ino, 1);
-                reply.error(e)
-            }
-        });
+        if let Some(reply) = self.lookup_in(&pnode, name, false, reply) {
+            let name = name.to_os_string();
+            self.later(move |core| {
+                core.lookup_in(&pnode, &name, true, reply);
+            });
+        }
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
@@ -508,10 +766,11 @@ impl Filesystem for ThumbFs {
         let Some(node) = self.inodes.get(ino.0) else {
             return reply.error(Errno::ENOENT);
         };
-        with_attr(self.resolve_attr(ino.0, &node), move |r| match r {
-            Ok((a, ttl)) => reply.attr(&ttl, &a),
-            Err(e) => reply.error(e),
-        });
+        if let Some(reply) = self.getattr_of(ino.0, &node, false, reply) {
+            self.later(move |core| {
+                core.getattr_of(ino.0, &node, true, reply);
+            });
+        }
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -532,27 +791,12 @@ impl Filesystem for ThumbFs {
                 let fh = self.new_fh(ino.0, Handle::Bytes(Arc::new(self.meta_bytes(m))));
                 reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO);
             }
-            Node::File { spec, rel, source } => {
-                // Opening needs read permission on the source, like any file.
-                if let Err(e) = self.store.check_readable(&rel) {
-                    return reply.error(io_errno(&e));
+            node @ Node::File { .. } => {
+                if let Some(reply) = self.open_file(ino.0, node.clone(), false, reply) {
+                    self.later(move |core| {
+                        core.open_file(ino.0, node, true, reply);
+                    });
                 }
-                let key = RenderKey {
-                    source,
-                    spec: spec.canonical.clone(),
-                };
-                // An inode serves one source version (a changed file is a new inode), so its
-                // cached pages always hold this output: keep them. If that version is gone and
-                // not cached, the render fails with EIO on read.
-                let render = self.sched.get(&key, self.source(&rel), &spec.spec);
-                let flags = if render.finished_size().is_none() {
-                    // Still rendering: reads arrive as the caller sizes them and wait for bytes.
-                    FopenFlags::FOPEN_DIRECT_IO
-                } else {
-                    FopenFlags::FOPEN_KEEP_CACHE
-                };
-                let fh = self.new_fh(ino.0, Handle::Render(render));
-                reply.opened(FileHandle(fh), flags);
             }
             Node::Dir { .. } | Node::Root | Node::Meta(_) => reply.error(Errno::EISDIR),
         }
@@ -633,72 +877,16 @@ impl Filesystem for ThumbFs {
         ino: INodeNo,
         _fh: FileHandle,
         offset: u64,
-        mut reply: ReplyDirectory,
+        reply: ReplyDirectory,
     ) {
         let Some(node) = self.inodes.get(ino.0) else {
             return reply.error(Errno::ENOENT);
         };
-        let mut entries: Vec<(u64, FileType, std::ffi::OsString)> = vec![
-            (ino.0, FileType::Directory, ".".into()),
-            (inode::ROOT, FileType::Directory, "..".into()),
-        ];
-        match &node {
-            Node::Root => {
-                entries.push((inode::META_DIR, FileType::Directory, ".thumbfs".into()));
-                for (name, _) in &self.presets {
-                    if let Ok(spec) = self.spec_dir(name) {
-                        let i = self.inodes.listed(&Node::Dir {
-                            spec,
-                            rel: PathBuf::new(),
-                        });
-                        entries.push((i, FileType::Directory, name.into()));
-                    }
-                }
-            }
-            Node::Meta(m) if *m == inode::META_DIR => {
-                for (i, n) in [
-                    (inode::META_README, "README"),
-                    (inode::META_STATS, "stats"),
-                    (inode::META_ERRORS, "errors"),
-                ] {
-                    entries.push((i, FileType::RegularFile, n.into()));
-                }
-            }
-            Node::Dir { spec, rel } => {
-                let listing = match self.names.list(&*self.store, rel, spec.spec.format) {
-                    Ok(l) => l,
-                    Err(e) => return reply.error(io_errno(&e)),
-                };
-                for e in &listing.entries {
-                    let (node, kind) = if e.is_dir() {
-                        (
-                            Node::Dir {
-                                spec: spec.clone(),
-                                rel: e.rel.clone(),
-                            },
-                            FileType::Directory,
-                        )
-                    } else {
-                        (
-                            Node::File {
-                                spec: spec.clone(),
-                                rel: e.rel.clone(),
-                                source: e.meta.id,
-                            },
-                            FileType::RegularFile,
-                        )
-                    };
-                    entries.push((self.inodes.listed(&node), kind, e.name.clone()));
-                }
-            }
-            _ => return reply.error(Errno::ENOTDIR),
+        if let Some(reply) = self.readdir_of(ino.0, &node, offset, false, reply) {
+            self.later(move |core| {
+                core.readdir_of(ino.0, &node, offset, true, reply);
+            });
         }
-        for (i, (ino, kind, name)) in entries.iter().enumerate().skip(offset as usize) {
-            if reply.add(INodeNo(*ino), (i + 1) as u64, *kind, name) {
-                break;
-            }
-        }
-        reply.ok();
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {

@@ -13,6 +13,7 @@ pub mod options;
 pub mod render;
 pub mod scheduler;
 pub mod stats;
+mod work;
 
 pub use options::{parse_size, MountArgs, DEFAULT_PRESETS};
 
@@ -152,14 +153,20 @@ fn serve(args: &MountArgs, mut setup: options::Setup, mut report: Reporter) -> i
         Ok(s) => s,
         Err(msg) => return report.fail(&msg),
     };
+    let bounds = filesystem::Bounds {
+        names: usize::try_from(args.list_cache).unwrap_or(usize::MAX),
+        ..filesystem::Bounds::default()
+    };
     let fs = match ThumbFs::new(
         setup.store,
         setup.presets,
         sched,
         args.stat,
         setup.open_mode,
+        bounds,
+        args.specs,
     ) {
-        Ok(f) => f.with_spec_policy(args.specs),
+        Ok(f) => f,
         Err(e) => return report.fail(&format!("{}: {e}", args.src.display())),
     };
     let config = match options::fuse_config(args) {

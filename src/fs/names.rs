@@ -7,14 +7,20 @@
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
+use std::mem::size_of;
+use std::num::NonZeroUsize;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use lru::LruCache;
+
 use super::cache::SourceId;
+use crate::bounded::{ByteLru, ENTRY_OVERHEAD};
 use crate::codec::{self, InputFormat};
+use crate::flight::Flights;
 use crate::spec::OutputFormat;
-use crate::store::{Meta, Store};
+use crate::store::{copy_error, Meta, Store};
 
 /// Sniffs at once against a remote store (each is a round trip).
 const PARALLEL_SNIFFS: usize = 16;
@@ -52,22 +58,60 @@ impl Listing {
     pub fn find(&self, name: &OsStr) -> Option<&Entry> {
         self.by_name.get(name).map(|&i| &self.entries[i])
     }
+
+    /// Bytes held, for the cache's budget.
+    fn cost(&self) -> usize {
+        let per = size_of::<Entry>() + size_of::<(OsString, usize)>() + 4 * size_of::<usize>();
+        ENTRY_OVERHEAD
+            + size_of::<Self>()
+            + self
+                .entries
+                .iter()
+                .map(|e| per + 2 * e.name.len() + e.rel.as_os_str().len())
+                .sum::<usize>()
+    }
 }
 
 /// A directory (relative path and identity) seen through one output format.
 type ListingKey = (PathBuf, SourceId, Option<OutputFormat>);
 
-/// Remembers formats (by source identity) and listings (by directory identity).
-#[derive(Default)]
+/// A listing shared by every caller of one build (an error as its errno and text).
+type Shared = Result<Arc<Listing>, Arc<std::io::Error>>;
+
+/// Memory for listings (and a share of it for formats) unless [`Names::new`] says otherwise.
+pub const DEFAULT_BUDGET: usize = 64 << 20;
+
+/// What one remembered format costs.
+const FORMAT_COST: usize =
+    ENTRY_OVERHEAD + size_of::<SourceId>() + size_of::<Option<InputFormat>>();
+
+/// Remembers formats (by source identity) and listings (by directory identity), the least
+/// recently used going first beyond a memory budget.
 pub struct Names {
-    formats: Mutex<HashMap<SourceId, Option<InputFormat>>>,
-    listings: Mutex<HashMap<ListingKey, Arc<Listing>>>,
+    formats: Mutex<LruCache<SourceId, Option<InputFormat>>>,
+    listings: Mutex<ByteLru<ListingKey, Arc<Listing>>>,
+    /// Builds in progress: one per directory and format, however many lookups wait.
+    building: Flights<ListingKey, Shared>,
 }
 
-/// Entries in the listing cache before it is cleared.
-const MAX_LISTINGS: usize = 4096;
+impl Default for Names {
+    fn default() -> Self {
+        Names::new(DEFAULT_BUDGET)
+    }
+}
 
 impl Names {
+    /// Keeps at most `budget` bytes of listings, and as many formats as `budget / 8` bytes
+    /// hold.
+    pub fn new(budget: usize) -> Self {
+        let formats = NonZeroUsize::new(budget / 8 / FORMAT_COST).unwrap_or(NonZeroUsize::MIN);
+        Names {
+            formats: Mutex::new(LruCache::new(formats)),
+            listings: Mutex::new(ByteLru::new(budget)),
+            building: Flights::default(),
+        }
+    }
+
     /// Lists directory `rel` of `store` as seen through a spec whose output format is
     /// `format` (`None`: keep each image's own format where a saver exists).
     pub fn list(
@@ -77,25 +121,57 @@ impl Names {
         format: Option<OutputFormat>,
     ) -> std::io::Result<Arc<Listing>> {
         let dir_meta = store.stat(rel)?;
-        if !dir_meta.is_dir() {
-            return Err(std::io::Error::from_raw_os_error(libc::ENOTDIR));
-        }
-        let key = (rel.to_path_buf(), dir_meta.id, format);
-        if let Some(l) = self
-            .listings
+        self.list_of(store, rel, &dir_meta, format)
+    }
+
+    /// The listing of directory `rel` (whose metadata is `dir`) if it is in memory.
+    pub fn cached(
+        &self,
+        rel: &Path,
+        dir: &Meta,
+        format: Option<OutputFormat>,
+    ) -> Option<Arc<Listing>> {
+        let key = (rel.to_path_buf(), dir.id, format);
+        self.listings
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
-        {
-            return Ok(l.clone());
+            .cloned()
+    }
+
+    /// [`Names::list`] of a directory already stat'ed as `dir`: from memory, else built
+    /// (once however many callers ask at the same time).
+    pub fn list_of(
+        &self,
+        store: &dyn Store,
+        rel: &Path,
+        dir: &Meta,
+        format: Option<OutputFormat>,
+    ) -> std::io::Result<Arc<Listing>> {
+        if !dir.is_dir() {
+            return Err(std::io::Error::from_raw_os_error(libc::ENOTDIR));
         }
-        let listing = Arc::new(self.build(store, rel, format)?);
-        let mut cache = self.listings.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= MAX_LISTINGS {
-            cache.clear();
+        if let Some(l) = self.cached(rel, dir, format) {
+            return Ok(l);
         }
-        cache.insert(key, listing.clone());
-        Ok(listing)
+        let key = (rel.to_path_buf(), dir.id, format);
+        let build = || -> Shared {
+            // Built by a flight that landed while this caller came in.
+            if let Some(l) = self.cached(rel, dir, format) {
+                return Ok(l);
+            }
+            let listing = Arc::new(self.build(store, rel, format).map_err(Arc::new)?);
+            let cost = listing.cost();
+            self.listings.lock().unwrap_or_else(|e| e.into_inner()).put(
+                key.clone(),
+                listing.clone(),
+                cost,
+            );
+            Ok(listing)
+        };
+        self.building
+            .run(key.clone(), build)
+            .map_err(|e| copy_error(&e))
     }
 
     fn build(
@@ -182,7 +258,7 @@ impl Names {
         items: &[(OsString, Meta)],
     ) -> Vec<Option<InputFormat>> {
         let mut out: Vec<Option<Option<InputFormat>>> = {
-            let known = self.formats.lock().unwrap_or_else(|e| e.into_inner());
+            let mut known = self.formats.lock().unwrap_or_else(|e| e.into_inner());
             items
                 .iter()
                 .map(|(_, m)| {
@@ -246,7 +322,7 @@ impl Names {
         self.formats
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(meta.id, format);
+            .put(meta.id, format);
         format
     }
 }

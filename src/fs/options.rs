@@ -80,6 +80,15 @@ pub struct MountArgs {
     /// (a changed object shows its new version after at most this long).
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub list_ttl: u64,
+    /// Memory for directory listings and sniffed image formats, e.g. 64M: the least recently
+    /// used go first beyond it (held twice for `s3://` sources: the bucket's listings, and
+    /// what the spec directories show of them).
+    #[arg(long, default_value = "64M", value_parser = parse_size, value_name = "SIZE")]
+    pub list_cache: u64,
+    /// Threads reading FUSE requests. None waits on the store or a render (those answer
+    /// from worker threads), so a few serve any load; each holds a ~16 MiB buffer.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub fuse_threads: usize,
     /// S3 endpoint URL for `s3://` sources (default: AWS_ENDPOINT_URL, else AWS).
     #[arg(long, value_name = "URL")]
     pub s3_endpoint: Option<String>,
@@ -196,6 +205,8 @@ pub fn take_thumbfs_options(args: &mut MountArgs) -> Result<(), String> {
             // Not `user`: mount(8) keeps that one for itself.
             "run_as" => args.run_as = Some(need(value)?),
             "worker_memory" => args.worker_memory = parse_size(&need(value)?).map_err(bad)?,
+            "list_cache" => args.list_cache = parse_size(&need(value)?).map_err(bad)?,
+            "fuse_threads" => args.fuse_threads = num(value)? as usize,
             "s3_endpoint" => args.s3_endpoint = Some(need(value)?),
             "foreground" => args.foreground = true,
             "verbose" => args.verbose = args.verbose.max(num(value).unwrap_or(1) as u8),
@@ -355,7 +366,8 @@ fn check_cache_url(url: &str, endpoint: Option<&str>) -> Result<crate::fs::cache
 fn open_store(args: &MountArgs) -> Result<(Arc<dyn Store>, Option<PathBuf>), String> {
     let src = args.src.as_path();
     if let Some(text) = src.to_str().filter(|t| t.starts_with("s3://")) {
-        let store = object_store(text, args.s3_endpoint.as_deref(), args.list_ttl)?;
+        let store = object_store(text, args.s3_endpoint.as_deref(), args.list_ttl)?
+            .with_list_cache(usize::try_from(args.list_cache).unwrap_or(usize::MAX));
         return Ok((Arc::new(store), None));
     }
     let meta = fs::metadata(src).map_err(|e| format!("{}: {e}", src.display()))?;
@@ -488,7 +500,10 @@ pub(crate) fn fuse_config(args: &MountArgs) -> Result<fuser::Config, String> {
             },
         }
     }
-    config.n_threads = Some(4);
+    if args.fuse_threads == 0 {
+        return Err("--fuse-threads: needs at least 1".into());
+    }
+    config.n_threads = Some(args.fuse_threads);
     // Each FUSE thread opens /dev/fuse for its own fd when the session starts; after
     // --run-as has dropped root that open may be refused (/dev/fuse is 0600 on some hosts),
     // so the threads share the mount's fd instead.
@@ -560,6 +575,8 @@ mod tests {
             "-o",
             "stat=estimate,threads=3,max_pixels=1000,max-output-pixels=500,render_timeout=9,foreground,allow_other,open_mode=no-open",
             "-o",
+            "fuse_threads=2,list_cache=8M",
+            "-o",
             "nofail,_netdev,x-systemd.automount,noatime,dev,suid,config=/etc/t.conf,verbose=2",
         ])
         .m;
@@ -579,6 +596,7 @@ mod tests {
             (Some(3), 1000, 500, 9)
         );
         assert!(a.foreground);
+        assert_eq!((a.fuse_threads, a.list_cache), (2, 8 << 20));
         assert_eq!(a.verbose, 2);
         assert_eq!(a.config.as_deref(), Some(Path::new("/etc/t.conf")));
         assert_eq!(a.options, ["allow_other", "noatime"]);

@@ -17,6 +17,14 @@ use super::{Listing, ObjectMeta, S3Config, S3Error};
 const SIGN_TTL: Duration = Duration::from_secs(300);
 /// First retry delay; doubles per attempt (50, 100, 200 ms for 4 attempts).
 const BACKOFF: Duration = Duration::from_millis(50);
+/// Largest body read for a request whose answer is small (bucket checks, PUT and DELETE
+/// replies, error documents): a server sending more is not one we understand.
+const SMALL_BODY: u64 = 64 * 1024;
+/// Largest listing page read (1000 keys of 1 KiB each, with their XML).
+const LIST_BODY: u64 = 8 << 20;
+/// What a ranged GET may bring beyond the range: a server that ignores `Range` sends a
+/// whole object, which is used only if it is about as small as the range.
+const RANGE_SLACK: u64 = 64 * 1024;
 
 /// A bucket on an S3 endpoint. `Send + Sync`; clones share the connection pool and counters.
 #[derive(Clone)]
@@ -158,7 +166,7 @@ impl Client {
             let url = action.sign(SIGN_TTL);
             let body = action.body();
             let resp = self.inner.agent.put(url.as_str()).send(body.as_bytes());
-            match self.finish(&what, resp, |_, _| Ok(())) {
+            match self.finish(&what, resp, SMALL_BODY, |_, _| Ok(())) {
                 Attempt::Fail(S3Error::Http {
                     status: 409,
                     message,
@@ -233,7 +241,7 @@ impl Client {
             }
             let url = action.sign(SIGN_TTL);
             let resp = self.inner.agent.get(url.as_str()).call();
-            self.finish(&what, resp, |_, body| {
+            self.finish(&what, resp, LIST_BODY, |_, body| {
                 let text = std::str::from_utf8(&body).map_err(|_| S3Error::Protocol {
                     key: what.clone(),
                     cause: "listing is not UTF-8".into(),
@@ -256,7 +264,9 @@ impl Client {
                 .head_object(Some(&self.inner.credentials), key);
             let url = action.sign(SIGN_TTL);
             let resp = self.inner.agent.head(url.as_str()).call();
-            self.finish(key, resp, |h, _| meta_from_headers(key, h, None))
+            self.finish(key, resp, SMALL_BODY, |h, _| {
+                meta_from_headers(key, h, None)
+            })
         })
     }
 
@@ -297,7 +307,8 @@ impl Client {
                 }
                 other => other,
             };
-            self.finish(key, resp, |h, body| {
+            let limit = (end - start).saturating_add(RANGE_SLACK);
+            self.finish(key, resp, limit, |h, body| {
                 let got = header(h, "etag").map(clean_etag);
                 if let (Some(w), Some(g)) = (&want, &got) {
                     if w != g {
@@ -341,7 +352,8 @@ impl Client {
                 .get_object(Some(&self.inner.credentials), key);
             let url = action.sign(SIGN_TTL);
             let resp = self.inner.agent.get(url.as_str()).call();
-            self.finish(key, resp, |h, body| {
+            // The whole object, as large as it is.
+            self.finish(key, resp, u64::MAX, |h, body| {
                 let meta = meta_from_headers(key, h, Some(body.len() as u64))?;
                 Ok((meta, body))
             })
@@ -367,7 +379,7 @@ impl Client {
                 .put(url.as_str())
                 .header("Content-MD5", &md5)
                 .send(body);
-            self.finish(key, resp, |_, _| Ok(()))
+            self.finish(key, resp, SMALL_BODY, |_, _| Ok(()))
         })
     }
 
@@ -381,7 +393,7 @@ impl Client {
                 .delete_object(Some(&self.inner.credentials), key);
             let url = action.sign(SIGN_TTL);
             let resp = self.inner.agent.delete(url.as_str()).call();
-            match self.finish(key, resp, |_, _| Ok(())) {
+            match self.finish(key, resp, SMALL_BODY, |_, _| Ok(())) {
                 Attempt::Fail(S3Error::NotFound { .. }) => Attempt::Done(()),
                 other => other,
             }
@@ -431,12 +443,14 @@ impl Client {
         }))
     }
 
-    /// Reads the response body and classifies the outcome; `ok` turns a 2xx response
+    /// Reads the response body (at most `limit` bytes of a 2xx one, SMALL_BODY of any other:
+    /// more fails the request) and classifies the outcome; `ok` turns a 2xx response
     /// (headers, body) into the result.
     fn finish<T>(
         &self,
         key: &str,
         resp: Result<Response<Body>, ureq::Error>,
+        limit: u64,
         ok: impl FnOnce(&HeaderMap, Vec<u8>) -> Result<T, S3Error>,
     ) -> Attempt<T> {
         self.inner.requests.fetch_add(1, Ordering::Relaxed);
@@ -451,8 +465,20 @@ impl Client {
             Err(e) => return transport(&e),
         };
         let status = resp.status().as_u16();
-        let body = match resp.body_mut().with_config().limit(u64::MAX).read_to_vec() {
+        let limit = if (200..300).contains(&status) {
+            limit
+        } else {
+            SMALL_BODY
+        };
+        let body = match resp.body_mut().with_config().limit(limit).read_to_vec() {
             Ok(b) => b,
+            // Not a transient fault: the same request would bring the same flood.
+            Err(ureq::Error::BodyExceedsLimit(_)) => {
+                return Attempt::Fail(S3Error::Protocol {
+                    key: key.to_string(),
+                    cause: format!("HTTP {status}: response body over {limit} bytes"),
+                })
+            }
             Err(e) => return transport(&e),
         };
         self.inner

@@ -91,9 +91,17 @@ pub trait Store: Send + Sync {
         buf.truncate(got);
         Ok(buf)
     }
+    /// What `rel` is, if that is known without I/O (`None`: ask [`Store::stat`] on a worker).
+    fn stat_cached(&self, _rel: &Path) -> Option<io::Result<Meta>> {
+        None
+    }
     /// Whether the caller may read `rel` (an open of the mount checks it like a file open).
     fn check_readable(&self, _rel: &Path) -> io::Result<()> {
         Ok(())
+    }
+    /// [`Store::check_readable`] if it needs no I/O (`None`: ask it on a worker).
+    fn check_readable_cached(&self, _rel: &Path) -> Option<io::Result<()>> {
+        None
     }
     /// True when each access costs a network round trip (sniffing then runs in parallel).
     fn is_remote(&self) -> bool {
@@ -101,6 +109,14 @@ pub trait Store: Send + Sync {
     }
     /// How the store is named in messages (`/srv/photos`, `s3://bucket/prefix/`).
     fn describe(&self) -> String;
+}
+
+/// A copy of an error shared by several callers, keeping what [`errno_of`] reads.
+pub fn copy_error(e: &io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(e.kind(), e.to_string()),
+    }
 }
 
 /// The errno for a store error: its OS code, else by kind, else EIO.

@@ -1,10 +1,12 @@
 //! An S3-compatible bucket (under a key prefix) as a [`Store`]: keys are the tree, `/` the
-//! separator. Listings are cached for a TTL; a source is read through [`ObjectConnection`],
+//! separator. Listings are cached for a TTL (least recently used first out, within a byte
+//! budget), one fetch per directory however many ask at once; a source is read through [`ObjectConnection`],
 //! ranged GETs pinned to the listed ETag, with a read-ahead thread sized for latency.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
+use std::mem::size_of;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
@@ -13,7 +15,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::{Kind, Meta, Opened, Store};
+use super::{copy_error, Kind, Meta, Opened, Store};
+use crate::bounded::{ByteLru, ENTRY_OVERHEAD};
+use crate::flight::Flights;
 use crate::fs::cache::SourceId;
 use crate::io::source::Connection;
 use crate::s3::{Client, ObjectMeta, S3Config, S3Error, S3Url};
@@ -45,12 +49,33 @@ const HEAD_LEN: usize = 4096;
 /// Sniffed heads kept (memory: at most HEADS x HEAD_LEN).
 const HEADS: usize = 1024;
 
+/// Memory for cached listings unless [`ObjectStore::with_list_cache`] says otherwise.
+pub const DEFAULT_LIST_CACHE: usize = 64 << 20;
+
 /// One directory level as listed, with its identity (a hash of what it holds).
 struct DirListing {
     fetched: Instant,
     entries: Vec<(OsString, Meta, Option<String>)>,
     id: SourceId,
 }
+
+impl DirListing {
+    /// Bytes held, for the cache's budget.
+    fn cost(&self, prefix: &str) -> usize {
+        let per = size_of::<(OsString, Meta, Option<String>)>() + 2 * size_of::<usize>();
+        ENTRY_OVERHEAD
+            + size_of::<Self>()
+            + prefix.len()
+            + self
+                .entries
+                .iter()
+                .map(|(n, _, e)| per + n.len() + e.as_ref().map_or(0, String::len))
+                .sum::<usize>()
+    }
+}
+
+/// A listing shared by every caller of one fetch (an error is shared as its errno and text).
+type Shared = Result<Arc<DirListing>, Arc<io::Error>>;
 
 /// A bucket and prefix seen as a directory tree.
 pub struct ObjectStore {
@@ -59,7 +84,10 @@ pub struct ObjectStore {
     ttl: Duration,
     /// Identity of this bucket in [`SourceId::dev`]: the same on every host.
     dev: u64,
-    listings: Mutex<HashMap<String, Arc<DirListing>>>,
+    /// Listings by full prefix, least recently used first out beyond the budget.
+    listings: Mutex<ByteLru<String, Arc<DirListing>>>,
+    /// Fetches of listings in progress, by prefix.
+    fetching: Flights<String, Shared>,
     /// The first bytes of object versions, from their format sniffs.
     heads: Mutex<HashMap<SourceId, Arc<[u8]>>>,
     uid: u32,
@@ -101,10 +129,19 @@ impl ObjectStore {
             client,
             url,
             ttl,
-            listings: Mutex::default(),
+            listings: Mutex::new(ByteLru::new(DEFAULT_LIST_CACHE)),
+            fetching: Flights::default(),
             heads: Mutex::default(),
             uid,
             gid,
+        }
+    }
+
+    /// Keeps at most `bytes` of listings in memory (the least recently used go first).
+    pub fn with_list_cache(self, bytes: usize) -> Self {
+        ObjectStore {
+            listings: Mutex::new(ByteLru::new(bytes)),
+            ..self
         }
     }
 
@@ -159,19 +196,33 @@ impl ObjectStore {
         }
     }
 
-    /// Directory `rel`, from the cache while younger than the TTL.
+    /// The cached listing of `prefix` while younger than the TTL.
+    fn fresh(&self, prefix: &str) -> Option<Arc<DirListing>> {
+        let mut listings = self.listings.lock().unwrap_or_else(|e| e.into_inner());
+        let l = listings.get(&prefix.to_string())?;
+        (l.fetched.elapsed() < self.ttl).then(|| l.clone())
+    }
+
+    /// Directory `rel`, from the cache while younger than the TTL, else fetched (once
+    /// however many callers ask at the same time).
     fn listing(&self, rel: &Path) -> io::Result<Arc<DirListing>> {
         let prefix = self.key(rel, true);
-        if let Some(l) = self
-            .listings
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&prefix)
-        {
-            if l.fetched.elapsed() < self.ttl {
-                return Ok(l.clone());
-            }
+        if let Some(l) = self.fresh(&prefix) {
+            return Ok(l);
         }
+        let fetch = || match self.fresh(&prefix) {
+            // Fetched by a flight that landed while this caller came in.
+            Some(l) => Ok(l),
+            None => self.fetch_listing(&prefix).map_err(Arc::new),
+        };
+        self.fetching
+            .run(prefix.clone(), fetch)
+            .map_err(|e| copy_error(&e))
+    }
+
+    /// Lists `prefix` from the server and caches it.
+    fn fetch_listing(&self, prefix: &str) -> io::Result<Arc<DirListing>> {
+        let prefix = prefix.to_string();
         let listed = self.client.list(&prefix).map_err(s3_io)?;
         let mut summary = String::new();
         let mut entries = Vec::new();
@@ -211,10 +262,11 @@ impl ObjectStore {
                 mtime_ns: xxh3_64(summary.as_bytes()) as i64,
             },
         });
+        let cost = l.cost(&prefix);
         self.listings
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(prefix, l.clone());
+            .put(prefix, l.clone(), cost);
         Ok(l)
     }
 
@@ -258,6 +310,24 @@ impl Store for ObjectStore {
             return Ok(self.dir_meta(self.listing(rel)?.id));
         }
         Ok(meta)
+    }
+
+    fn stat_cached(&self, rel: &Path) -> Option<io::Result<Meta>> {
+        let dir = |rel: &Path| Some(Ok(self.dir_meta(self.fresh(&self.key(rel, true))?.id)));
+        let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+            return dir(rel);
+        };
+        let l = self.fresh(&self.key(parent, true))?;
+        match l.entries.iter().find(|(n, _, _)| n == name) {
+            None => Some(Err(not_found())),
+            Some((_, meta, _)) if meta.is_dir() => dir(rel),
+            Some((_, meta, _)) => Some(Ok(meta.clone())),
+        }
+    }
+
+    fn check_readable_cached(&self, _rel: &Path) -> Option<io::Result<()>> {
+        // Objects are readable by the mount's credentials or fail when read.
+        Some(Ok(()))
     }
 
     fn list(&self, rel: &Path) -> io::Result<Vec<(OsString, Meta)>> {

@@ -15,6 +15,7 @@ mod fuzz_regressions;
 mod hostile;
 mod hot;
 mod jpeg;
+mod listing;
 mod mount;
 mod mount_cache;
 mod newformats;
