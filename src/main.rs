@@ -158,7 +158,9 @@ fn main() -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return usage(&format!("spec {e}")),
             };
-            return exit(cli::convert(spec, &input, &output));
+            let result = cli::convert(spec, &input, &output);
+            cli::report_peak_rss();
+            return exit(result);
         }
         Command::Copy { input, output } => (vec![], input, output),
         Command::Invert { input, output } => (vec!["invert".into()], input, output),

@@ -176,11 +176,14 @@ impl<'a> BandResize<'a> {
                 return Err(op_error("strip does not match its stream's header"));
             }
             // Rows wholly above the band (a strip that starts before `first`) are skipped.
-            let skip = first.saturating_sub(self.buf_end()).min(strip.height as usize);
+            let skip = first
+                .saturating_sub(self.buf_end())
+                .min(strip.height as usize);
             if skip > 0 {
                 self.buf_y += skip;
             }
-            self.buf.extend_from_slice(&bytes[skip * self.in_row_bytes..]);
+            self.buf
+                .extend_from_slice(&bytes[skip * self.in_row_bytes..]);
         }
         Ok(())
     }
@@ -293,9 +296,7 @@ mod tests {
         }
         let samples = match format {
             SampleFormat::U8 => Samples::U8(vals.iter().map(|v| (v * 255.0) as u8).collect()),
-            SampleFormat::U16 => {
-                Samples::U16(vals.iter().map(|v| (v * 65535.0) as u16).collect())
-            }
+            SampleFormat::U16 => Samples::U16(vals.iter().map(|v| (v * 65535.0) as u16).collect()),
             SampleFormat::F32 => Samples::F32(vals.iter().map(|&v| v as f32).collect()),
         };
         Image {

@@ -13,6 +13,7 @@ mod fuzz_regressions;
 mod hostile;
 mod hot;
 mod jpeg;
+mod memory;
 mod mount;
 mod mount_cache;
 mod newformats;
