@@ -3,7 +3,8 @@
 # Usage: scripts/bench.sh [runs] [camera|s3]   (default 5 measured runs per workload, after a
 # warm-up; `camera` runs only the in-process libvips comparisons, W8 on camera photos and W10
 # on HEIC/AVIF/JPEG XL; `s3` only W9, object-store sources against local disk and a second
-# mount reading the shared cache, written to bench/S3.md)
+# mount reading the shared cache, written to bench/S3.md; `memory` only W11, peak RSS against
+# vips thumbnail, scripts/memory_bench.py)
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -48,7 +49,11 @@ cargo build --release --locked --quiet
 if [ "${2:-}" = s3 ]; then
     exec python3 scripts/s3_bench.py "${1:-5}" "$s3venv/bin/weed"
 fi
+if [ "${2:-}" = memory ]; then
+    exec python3 scripts/memory_bench.py 3
+fi
 "$venv/bin/python" scripts/bench.py "${1:-5}" ${2:-}
 if [ -z "${2:-}" ]; then
+    python3 scripts/memory_bench.py 3
     python3 scripts/s3_bench.py "${1:-5}" "$s3venv/bin/weed"
 fi

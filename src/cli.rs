@@ -220,6 +220,23 @@ pub fn convert(
     run_with(spec, input, output, opts)
 }
 
+/// With `THUMBFS_PEAK_RSS` set, writes the process's peak resident set (`VmHWM` of
+/// `/proc/self/status`) to stderr as `thumbfs: peak RSS N kB`: the tests and the bench read it
+/// (a child's `ru_maxrss` can carry its parent's peak over a vfork).
+pub fn report_peak_rss() {
+    if std::env::var_os("THUMBFS_PEAK_RSS").is_none() {
+        return;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if let Some(kb) = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    {
+        eprintln!("thumbfs: peak RSS {kb} kB");
+    }
+}
+
 /// Renders one image from `input` to `output` with the default limits.
 pub fn run(spec: Spec, input: Input, output: Output) -> Result<(), CliError> {
     run_with(spec, input, output, &RenderOptions::default())

@@ -197,7 +197,9 @@ fn main() -> ExitCode {
                 max_output_pixels,
                 ..Default::default()
             };
-            return exit(cli::convert(spec, &input, &output, &opts));
+            let result = cli::convert(spec, &input, &output, &opts);
+            cli::report_peak_rss();
+            return exit(result);
         }
         Command::Copy { input, output } => (vec![], input, output),
         Command::Invert { input, output } => (vec!["invert".into()], input, output),

@@ -1,6 +1,6 @@
 //! Pixel operations as strip-stream adapters: each takes a stream and returns a stream.
 //!
-//! Streaming ones (shrink, crop, flop, grey, invert) hold a few rows; resize and the
+//! Streaming ones (shrink, resize, crop, flop, grey, invert) hold a few rows or a band; the
 //! right-angle rotations collect their (usually already shrunk) input first.
 
 use crate::error::{Error, Result};

@@ -16,6 +16,7 @@ mod hostile;
 mod hot;
 mod jpeg;
 mod listing;
+mod memory;
 mod mount;
 mod mount_cache;
 mod newformats;
