@@ -130,6 +130,8 @@ fn output_bombs_are_refused_when_planned() {
         mount_refuses(&mut m, spec, cause);
     }
     assert_eq!(m.stats()["errors"], BOMBS.len() as u64, "{:?}", m.errors());
+    // Refused by the plan, not by a worker's memory limit: no worker died for them.
+    assert_eq!(m.stats()["worker_restarts"], 0, "{:?}", m.errors());
     still_serving(&mut m);
     // Nothing was allocated for the refused renders: the peak is one thumbnail's worth.
     let peak = m.status_kib("VmHWM");
