@@ -6,7 +6,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::fs::File;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::frame::{Channel, Received};
 use super::protocol::{FromWorker, Job, JobSource, ToWorker, CHUNK, OUT_OF_MEMORY};
@@ -133,6 +133,10 @@ fn serve(chan: &Arc<Channel>, job: Job, fd: Option<std::os::fd::OwnedFd>) -> io:
             })
         }
     };
+    let outbox = Outbox {
+        chan: chan.clone(),
+        pending: Arc::default(),
+    };
     let conn: Box<dyn Connection> = match (&job.source, fd) {
         (JobSource::Fd, Some(fd)) => match FileConnection::new(File::from(fd)) {
             Ok(c) => Box::new(c),
@@ -145,7 +149,7 @@ fn serve(chan: &Arc<Channel>, job: Job, fd: Option<std::os::fd::OwnedFd>) -> io:
             }
         },
         (JobSource::Remote { len, seekable }, None) => Box::new(RemoteConnection {
-            chan: chan.clone(),
+            outbox: outbox.clone(),
             pos: 0,
             len: *len,
             seekable: *seekable,
@@ -159,8 +163,7 @@ fn serve(chan: &Arc<Channel>, job: Job, fd: Option<std::os::fd::OwnedFd>) -> io:
         memory_limit: job.memory_limit,
     };
     let mut target = SocketTarget {
-        chan: chan.clone(),
-        buf: Vec::with_capacity(CHUNK),
+        outbox,
         finished: None,
     };
     let msg = match pipeline::render(src, &spec, &mut target, &opts) {
@@ -174,40 +177,62 @@ fn serve(chan: &Arc<Channel>, job: Job, fd: Option<std::os::fd::OwnedFd>) -> io:
     reply(msg)
 }
 
-/// The seekless target of a worker: output leaves in [`CHUNK`]-sized messages.
-struct SocketTarget {
+/// Output not yet sent, shared by the target and a remote source: output leaves in
+/// [`CHUNK`]-sized messages, and whatever is pending leaves before the worker waits for
+/// source bytes, so a reader gets every byte made so far while the source is slow (as with
+/// an in-process render).
+#[derive(Clone)]
+struct Outbox {
     chan: Arc<Channel>,
-    buf: Vec<u8>,
-    finished: Option<Result<(), io::ErrorKind>>,
+    pending: Arc<Mutex<Vec<u8>>>,
 }
 
-impl SocketTarget {
-    fn flush(&mut self) -> io::Result<()> {
-        if !self.buf.is_empty() {
-            let data = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+impl Outbox {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends what is pending.
+    fn flush(&self) -> io::Result<()> {
+        let mut pending = self.lock();
+        if !pending.is_empty() {
+            let data = std::mem::replace(&mut *pending, Vec::with_capacity(CHUNK));
             self.chan.send(&FromWorker::Data(data).encode(), None)?;
+        }
+        Ok(())
+    }
+
+    /// Adds output, sending every full chunk.
+    fn add(&self, mut buf: &[u8]) -> io::Result<()> {
+        let mut pending = self.lock();
+        while !buf.is_empty() {
+            let n = (CHUNK - pending.len()).min(buf.len());
+            pending.extend_from_slice(&buf[..n]);
+            buf = &buf[n..];
+            if pending.len() == CHUNK {
+                let data = std::mem::replace(&mut *pending, Vec::with_capacity(CHUNK));
+                self.chan.send(&FromWorker::Data(data).encode(), None)?;
+            }
         }
         Ok(())
     }
 }
 
+/// The seekless target of a worker.
+struct SocketTarget {
+    outbox: Outbox,
+    finished: Option<Result<(), io::ErrorKind>>,
+}
+
 impl Target for SocketTarget {
-    fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            let n = (CHUNK - self.buf.len()).min(buf.len());
-            self.buf.extend_from_slice(&buf[..n]);
-            buf = &buf[n..];
-            if self.buf.len() == CHUNK {
-                self.flush()?;
-            }
-        }
-        Ok(())
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.outbox.add(buf)
     }
     fn finish(&mut self) -> io::Result<()> {
         if let Some(r) = self.finished {
             return r.map_err(io::Error::from);
         }
-        let r = self.flush();
+        let r = self.outbox.flush();
         self.finished = Some(r.as_ref().map(|_| ()).map_err(|e| e.kind()));
         r
     }
@@ -216,7 +241,7 @@ impl Target for SocketTarget {
 /// A source read through the daemon, range by range (object-store sources: the worker may not
 /// connect anywhere).
 struct RemoteConnection {
-    chan: Arc<Channel>,
+    outbox: Outbox,
     pos: u64,
     len: Option<u64>,
     seekable: bool,
@@ -232,8 +257,10 @@ impl Connection for RemoteConnection {
             offset: self.pos,
             len: want,
         };
-        self.chan.send(&ask.encode(), None)?;
-        match self.chan.recv(None)? {
+        self.outbox.flush()?;
+        let chan = &self.outbox.chan;
+        chan.send(&ask.encode(), None)?;
+        match chan.recv(None)? {
             Received::Message(body, _) => match ToWorker::decode(&body)? {
                 ToWorker::Bytes(b) if b.len() as u64 <= want => {
                     buf[..b.len()].copy_from_slice(&b);

@@ -66,6 +66,14 @@ impl Spawner {
                 } else if libc::fcntl(3, libc::F_SETFD, 0) < 0 {
                     return Err(io::Error::last_os_error());
                 }
+                // Nothing else of the daemon's crosses: an inherited write end of the pipe
+                // the daemonising parent reads to its end would keep `mount` waiting.
+                libc::syscall(
+                    libc::SYS_close_range,
+                    4u32,
+                    u32::MAX,
+                    libc::CLOSE_RANGE_CLOEXEC,
+                );
                 let mut none: libc::sigset_t = std::mem::zeroed();
                 libc::sigemptyset(&mut none);
                 libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
