@@ -54,19 +54,40 @@ def process_table():
     return table
 
 
-def workers_of(pid):
-    """How many `thumbfs-worker` processes descend from `pid`."""
+def tree(pid):
+    """`pid` and its descendants, as (pid, comm)."""
     table = process_table()
     children = {}
     for p, (pp, _) in table.items():
         children.setdefault(pp, []).append(p)
-    n, todo = 0, [pid]
+    out, todo = [(pid, table.get(pid, (0, "?"))[1])], [pid]
     while todo:
         p = todo.pop()
         for c in children.get(p, []):
-            n += table[c][1] == "thumbfs-worker"
+            out.append((c, table[c][1]))
             todo.append(c)
-    return n
+    return out
+
+
+def workers_of(pid):
+    """How many `thumbfs-worker` processes descend from `pid`."""
+    return sum(comm == "thumbfs-worker" for _, comm in tree(pid))
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(pid):
+    """CPU seconds (user + system, finished threads included) of `pid` and its descendants."""
+    total = 0
+    for p, _ in tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / TICK
 
 
 class Mount(bench.Mount):
@@ -88,22 +109,27 @@ class Mount(bench.Mount):
 
 
 def w5(photos, names, mode, digests=None):
-    """W5: seconds for w256 of the 40 photos through a fresh mount, all cores."""
+    """W5: seconds for w256 of the 40 photos through a fresh mount, all cores; CPU seconds of
+    the daemon and its workers; how long the workers took to come up."""
     with Mount(photos, mode) as m:
         paths = " ".join(m.path("w256", n) for n in names)
+        c0 = tree_cpu(m.proc.pid)
         t, _ = bench.run_timed(f"printf '%s\\n' {paths} | xargs -P {bench.CORES} -n 1 cat",
                                shell=True)
+        cpu = tree_cpu(m.proc.pid) - c0
         if digests is not None:
             for n in names:
                 with open(m.path("w256", n), "rb") as f:
                     digests[n] = hashlib.sha256(f.read()).hexdigest()
-        return t, m.ready
+        return t, cpu, m.ready
 
 
 def first_byte(big_dir, mode, digests=None):
-    """Seconds from open() to the first byte, to the first 128 KiB, and to the end."""
+    """Seconds from open() to the first byte, to the first 128 KiB, and to the end; CPU
+    seconds of the daemon and its workers."""
     with Mount(big_dir, mode, "--stat", "estimate") as m:
         path = m.path(FIRST_SPEC, "big.jpg")
+        c0 = tree_cpu(m.proc.pid)
         t0 = time.perf_counter()
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -120,11 +146,12 @@ def first_byte(big_dir, mode, digests=None):
             t3 = time.perf_counter()
         finally:
             os.close(fd)
+        cpu = tree_cpu(m.proc.pid) - c0
         if not got[0] or len(got[1]) != (128 << 10) - 1:
             raise RuntimeError(f"{path}: short output")
         if digests is not None:
             digests["big.jpg"] = hashlib.sha256(b"".join(got)).hexdigest()
-        return t1 - t0, t2 - t0, t3 - t0
+        return t1 - t0, t2 - t0, t3 - t0, cpu
 
 
 def machine():
@@ -154,6 +181,7 @@ def main():
     big_dir = os.path.dirname(big)
     names = sorted(os.listdir(photos))
     load = os.getloadavg()[0]
+    t_start = time.perf_counter()
 
     # Warm-up, one of each, which also checks that both modes give the same bytes.
     digests = {mode: {} for mode in MODES}
@@ -164,18 +192,16 @@ def main():
     if not identical:
         raise RuntimeError("outputs differ between --isolation process and none")
 
-    res = {mode: {"w5": [], "ready": [], "fb": [], "fb128": [], "total": []} for mode in MODES}
+    keys = ("w5", "w5cpu", "ready", "fb", "fb128", "total", "cpu")
+    res = {mode: {k: [] for k in keys} for mode in MODES}
     for i in range(runs):
         order = MODES if i % 2 == 0 else MODES[::-1]
         for mode in order:
-            t, ready = w5(photos, names, mode)
-            res[mode]["w5"].append(t)
-            res[mode]["ready"].append(ready)
+            for k, v in zip(("w5", "w5cpu", "ready"), w5(photos, names, mode)):
+                res[mode][k].append(v)
         for mode in order:
-            a, b, c = first_byte(big_dir, mode)
-            res[mode]["fb"].append(a)
-            res[mode]["fb128"].append(b)
-            res[mode]["total"].append(c)
+            for k, v in zip(("fb", "fb128", "total", "cpu"), first_byte(big_dir, mode)):
+                res[mode][k].append(v)
         p, n = res["process"], res["none"]
         print(f"run {i + 1}/{runs}: W5 {p['w5'][-1]:.3f} / {n['w5'][-1]:.3f} s, first byte "
               f"{p['fb'][-1] * 1e3:.1f} / {n['fb'][-1] * 1e3:.1f} ms, first 128 KiB "
@@ -208,6 +234,8 @@ def main():
         row(f"first byte: `{FIRST_SPEC}` of the 6000x4000 JPEG, open to 1-byte read", "fb", ms),
         row("same render, open to the first 128 KiB (a `cat`'s first read)", "fb128", ms, False),
         row("same render, open to the last byte (W1 through the mount)", "total", ms, False),
+        row("W5 CPU time, daemon + workers", "w5cpu", lambda v: f"{v:.2f} s", False),
+        row("W1 CPU time, daemon + workers", "cpu", lambda v: f"{v:.2f} s", False),
     ]
     ready = med(p["ready"])
     w5_ok, fb_ok = rows[0][1] <= TARGET, rows[1][1] <= TARGET
@@ -217,7 +245,8 @@ def main():
         "",
         f"Written by `scripts/isolation_bench.py` (`scripts/bench.sh {runs} isolation`) on "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {machine()}, load average "
-        f"{load:.2f} at the start. Binary: `target/{profile}/thumbfs`, Cargo profile "
+        f"{load:.2f} at the start and {os.getloadavg()[0]:.2f} at the end "
+        f"({(time.perf_counter() - t_start) / 60:.0f} min). Binary: `target/{profile}/thumbfs`, Cargo profile "
         f"`{profile}`, commit {commit()}; the same binary for both columns, only `--isolation` "
         f"differs (default options otherwise, {bench.CORES} render threads, so "
         f"{bench.CORES} workers). {runs} runs after one warm-up of each mode, the modes "
