@@ -1,8 +1,8 @@
 #!/bin/sh
 # Benchmarks thumbfs against libvips and ImageMagick side by side and writes bench/REPORT.md.
 # Usage: scripts/bench.sh [runs] [camera|s3|memory|isolation]   (either order; default 5
-# measured runs per workload, after a warm-up; `camera` runs only the in-process libvips comparisons, W8 on camera photos and W10
-# on HEIC/AVIF/JPEG XL; `s3` only W9, object-store sources against local disk and a second
+# measured runs per workload, after a warm-up; `camera` runs only the in-process libvips
+# comparisons, W8 on camera photos and W10 on HEIC/AVIF/JPEG XL; `s3` only W9, object-store sources against local disk and a second
 # mount reading the shared cache, written to bench/S3.md; `memory` only W11, peak RSS against
 # vips thumbnail, scripts/memory_bench.py; `isolation` only the overhead of sandboxed render
 # workers, W5 and first-byte time with --isolation process against none, alternating,
