@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no scripts/__pycache__ from importing bench.py
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402  (the W5 inputs, Mount, run_timed)
 
@@ -256,8 +257,10 @@ def main():
         f"Written by `scripts/isolation_bench.py` (`scripts/bench.sh {runs} isolation`) on "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {machine()}, load average "
         f"{load:.2f} at the start and {end_load:.2f} at the end "
-        f"({(time.perf_counter() - t_start) / 60:.0f} min). Binary: `target/{profile}/thumbfs`, "
-        f"Cargo profile `{profile}`, commit {commit()}; the same binary for both columns, only `--isolation` "
+        f"({(time.perf_counter() - t_start) / 60:.0f} min). "
+        f"Binary: `target/{profile}/thumbfs`, "
+        f"Cargo profile `{profile}`, commit {commit()}; the same binary for both columns, "
+        "only `--isolation` "
         f"differs (default options otherwise, {bench.CORES} render threads, so "
         f"{bench.CORES} workers). {runs} runs after one warm-up of each mode, the modes "
         "alternating in each run (A B, B A, ...); every measurement on a fresh mount, so "
@@ -276,7 +279,8 @@ def main():
         "faulted in and unmapped its buffers again: W5 took ~25,000 page faults in the workers "
         "against ~1,500 in-process, and 4-8 % more CPU (mostly system time; W5 CPU 1.08x, "
         "wall 1.00x in a 15-run pass of this script, as busy as the one below). At glibc's "
-        "dynamic maximum (32 MiB mmap, 64 MiB trim, `src/worker/child.rs`) both take ~1,550. The rest "
+        "dynamic maximum (32 MiB mmap, 64 MiB trim, `src/worker/child.rs`) both take ~1,550. "
+        "The rest "
         "of the path costs nothing measurable: a job is one message with the source's "
         "descriptor, the output comes back in 32 KiB messages (the JPEG encoder hands over "
         "64 KiB at a time either way, so the first bytes leave the worker as soon as they would "
