@@ -257,7 +257,9 @@ def main():
         f"Written by `scripts/isolation_bench.py` (`scripts/bench.sh {runs} isolation`) on "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {machine()}, load average "
         f"{load:.2f} at the start and {end_load:.2f} at the end "
-        f"({(time.perf_counter() - t_start) / 60:.0f} min). "
+        f"({(time.perf_counter() - t_start) / 60:.0f} min"
+        + (f", run at nice {os.nice(0)} so that other jobs disturb it less" if os.nice(0) else "")
+        + "). "
         f"Binary: `target/{profile}/thumbfs`, "
         f"Cargo profile `{profile}`, commit {commit()}; the same binary for both columns, "
         "only `--isolation` "
