@@ -24,7 +24,12 @@ if [ "$(id -u)" -ne 0 ]; then
   have sudo || { echo "deps.sh: missing, and not root to install them: ${need[*]}" >&2; exit 1; }
   sudo=(sudo)
 fi
+# Quiet: apt-get's output (debconf's notes go to stderr) is shown only when it fails.
+quiet() {
+  local out
+  out=$("$@" 2>&1) || { printf '%s\n' "$out" >&2; echo "deps.sh: failed: $*" >&2; return 1; }
+}
 echo "deps.sh: installing ${need[*]}"
-[ "${THUMBFS_APT_UPDATED:-}" = 1 ] || "${sudo[@]}" apt-get update -qq
-"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+[ "${THUMBFS_APT_UPDATED:-}" = 1 ] || quiet "${sudo[@]}" apt-get update -qq
+quiet "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+  apt-get install -y -qq --no-install-recommends "${need[@]}"
