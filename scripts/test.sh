@@ -5,18 +5,10 @@ cd "$(dirname "$0")/.."
 script_start=$(date +%s)
 
 have() { command -v "$1" >/dev/null 2>&1; }
-# Two lists: what the build needs is installed first, then the build runs in the background
-# while apt-get installs the test tools (35-130 s on a fresh machine here).
-build_need=()
-# mozjpeg-sys builds libjpeg-turbo's x86 SIMD with nasm (without it: a slower C-only build).
-have nasm        || build_need+=(nasm)
-have cc          || build_need+=(gcc)
-# The C++ frame that catches libheif's exceptions (src/codec/heif/guard.cpp).
-have g++         || build_need+=(g++)
-# libheif-sys' build script finds libheif with pkg-config.
-pkg-config --exists libheif 2>/dev/null || build_need+=(libheif-dev pkg-config)
+# What the build and the mount need comes from scripts/deps.sh, installed first; then the
+# build runs in the background while apt-get installs the test tools (35-130 s on a fresh
+# machine here).
 need=()
-have fusermount3 || need+=(fuse3)
 have identify    || need+=(imagemagick)
 have vips        || need+=(libvips-tools)
 have djpeg       || need+=(libjpeg-turbo-progs)
@@ -46,8 +38,9 @@ apt_install() {
   echo "test.sh: installing $*"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
-if [ $((${#build_need[@]} + ${#need[@]})) -gt 0 ]; then apt-get update -qq; fi
-if [ ${#build_need[@]} -gt 0 ]; then apt_install "${build_need[@]}"; fi
+# One `apt-get update` for both lists: deps.sh skips its own when told it was done.
+if [ ${#need[@]} -gt 0 ]; then apt-get update -qq; export THUMBFS_APT_UPDATED=1; fi
+scripts/deps.sh
 [ -e /dev/fuse ] || { echo "test.sh: /dev/fuse is missing: the mount tests need it" >&2; exit 1; }
 
 # SeaweedFS (started below) is stopped by the exit trap, whatever happens.

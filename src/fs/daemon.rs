@@ -21,9 +21,11 @@ pub(crate) enum Role {
 /// pipe or the fork cannot be made.
 pub(crate) fn daemonise() -> io::Result<Role> {
     let mut fds = [0 as RawFd; 2];
-    // SAFETY: plain pipe/fork/setsid calls before any thread exists.
+    // SAFETY: plain pipe2/fork/setsid calls before any thread exists.
     unsafe {
-        if libc::pipe(fds.as_mut_ptr()) != 0 {
+        // Close-on-exec: the spawner the daemon execs would otherwise inherit the write end,
+        // and the parent, reading to end of file, would wait as long as the mount lives.
+        if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
             return Err(io::Error::last_os_error());
         }
         match libc::fork() {
