@@ -75,11 +75,11 @@ fn limit(resource: libc::__rlimit_resource_t, value: u64) -> io::Result<()> {
     Ok(())
 }
 
-/// Confines the current (freshly forked, single-threaded) process before it executes the
-/// worker: the channel on fd 3 and nothing else inherited, death with the parent, the worker's
-/// ids, no new privileges, and the limits.
-pub fn confine_child(channel: i32, cfg: &SandboxConfig) -> io::Result<()> {
-    // SAFETY: plain syscalls on integers and valid pointers; the process is single-threaded.
+/// In a freshly forked child about to exec: `channel` becomes fd 3, the only descriptor
+/// that survives the exec (an inherited pipe end would keep a reader of it waiting), no
+/// signal stays blocked, and the child dies with its parent.
+pub fn inherit_channel(channel: i32) -> io::Result<()> {
+    // SAFETY: plain syscalls on integers and valid pointers, async-signal-safe.
     unsafe {
         if channel != 3 {
             if libc::dup2(channel, 3) < 0 {
@@ -88,7 +88,6 @@ pub fn confine_child(channel: i32, cfg: &SandboxConfig) -> io::Result<()> {
         } else if libc::fcntl(3, libc::F_SETFD, 0) < 0 {
             return Err(errno("fcntl"));
         }
-        // Whatever else is open is closed by exec.
         libc::syscall(
             libc::SYS_close_range,
             4u32,
@@ -101,6 +100,17 @@ pub fn confine_child(channel: i32, cfg: &SandboxConfig) -> io::Result<()> {
         if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
             return Err(errno("PR_SET_PDEATHSIG"));
         }
+    }
+    Ok(())
+}
+
+/// Confines the current (freshly forked, single-threaded) process before it executes the
+/// worker: the channel on fd 3 and nothing else inherited, death with the parent, the worker's
+/// ids, no new privileges, and the limits.
+pub fn confine_child(channel: i32, cfg: &SandboxConfig) -> io::Result<()> {
+    inherit_channel(channel)?;
+    // SAFETY: plain syscalls on integers and valid pointers; the process is single-threaded.
+    unsafe {
         if let Some((uid, gid)) = cfg.ids {
             if libc::setgroups(0, std::ptr::null()) != 0 {
                 return Err(errno("setgroups"));

@@ -56,29 +56,12 @@ impl Spawner {
             None => cmd.stderr(Stdio::null()),
         };
         let fd = theirs.fd().as_raw_fd();
-        // SAFETY: only async-signal-safe calls (dup2, fcntl, prctl, sigprocmask) after fork.
+        // SAFETY: only async-signal-safe calls (dup2, fcntl, close_range, prctl, sigprocmask,
+        // setpgid) after fork.
         unsafe {
             cmd.pre_exec(move || {
-                if fd != 3 {
-                    if libc::dup2(fd, 3) < 0 {
-                        return Err(io::Error::last_os_error());
-                    }
-                } else if libc::fcntl(3, libc::F_SETFD, 0) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                // Nothing else of the daemon's crosses: an inherited write end of the pipe
-                // the daemonising parent reads to its end would keep `mount` waiting.
-                libc::syscall(
-                    libc::SYS_close_range,
-                    4u32,
-                    u32::MAX,
-                    libc::CLOSE_RANGE_CLOEXEC,
-                );
-                let mut none: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut none);
-                libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
                 // Ends with the daemon, however the daemon ends; its workers follow it.
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+                super::sandbox::inherit_channel(fd)?;
                 // Out of the daemon's process group: a Ctrl-C on a foreground mount reaches
                 // the daemon, which then shuts the spawner down.
                 libc::setpgid(0, 0);
