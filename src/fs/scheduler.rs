@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::cache::{Cache, Lookup, RenderKey};
 use super::render::{Outcome, Render, RenderTarget};
 use super::stats::Stats;
+use crate::io::Connection;
 use crate::pipeline::{self, RenderOptions};
 use crate::spec::Spec;
 use crate::store::{errno_of, Opened, Store};
@@ -249,18 +250,21 @@ impl Scheduler {
                 return Err((libc::EIO, "timed out in the queue".into(), false));
             }
             let io = |e: std::io::Error| (errno_of(&e), e.to_string(), false);
-            let mut opened = source.store.open(&source.rel, &key.source).map_err(io)?;
+            let Opened {
+                mut conn,
+                unchanged,
+            } = source.store.open(&source.rel, &key.source).map_err(io)?;
             match slot {
-                Some(slot) => self.in_worker(slot, &mut opened, &shown, &spec, &render, opts)?,
+                Some(slot) => self.in_worker(slot, &mut conn, &shown, &spec, &render, opts)?,
                 None => {
-                    let src = Source::new(&mut opened.conn, shown.clone());
+                    let src = Source::new(conn, shown.clone());
                     let mut target = RenderTarget(render.clone());
                     pipeline::render(src, &spec, &mut target, opts)
                         .map_err(|e| (e.errno(), e.to_string(), e.fails_again()))?;
                 }
             }
             // Written to while we read it: the bytes may mix old and new content.
-            if !(opened.unchanged)() {
+            if !unchanged() {
                 return Err((libc::EIO, "source changed while rendering".into(), false));
             }
             Ok(())
@@ -291,14 +295,14 @@ impl Scheduler {
     fn in_worker(
         &self,
         slot: &mut Slot,
-        opened: &mut Opened,
+        conn: &mut Box<dyn Connection>,
         shown: &str,
         spec: &Spec,
         render: &Arc<Render>,
         opts: &RenderOptions,
     ) -> Result<(), (i32, String, bool)> {
         let worker = slot.ensure().map_err(|e| (libc::EIO, e, false))?;
-        let fd = opened.conn.file_descriptor();
+        let fd = conn.file_descriptor();
         let job = protocol::Job {
             name: shown.to_string(),
             spec: spec.to_string(),
@@ -308,14 +312,14 @@ impl Scheduler {
             source: match fd {
                 Some(_) => protocol::JobSource::Fd,
                 None => protocol::JobSource::Remote {
-                    len: opened.conn.len(),
-                    seekable: opened.conn.can_seek(),
+                    len: conn.len(),
+                    seekable: conn.can_seek(),
                 },
             },
         };
         let feed = match fd {
             Some(fd) => SourceFeed::Fd(fd),
-            None => SourceFeed::Remote(&mut opened.conn),
+            None => SourceFeed::Remote(conn),
         };
         // No honest encoder writes more than 16 bytes per pixel plus metadata.
         let pixels = opts.max_pixels.max(opts.max_output_pixels);

@@ -66,24 +66,6 @@ impl<C: Connection + ?Sized> Connection for Box<C> {
     }
 }
 
-impl<C: Connection + ?Sized> Connection for &mut C {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (**self).read(buf)
-    }
-    fn can_seek(&self) -> bool {
-        (**self).can_seek()
-    }
-    fn seek_to(&mut self, pos: u64) -> io::Result<()> {
-        (**self).seek_to(pos)
-    }
-    fn len(&self) -> Option<u64> {
-        (**self).len()
-    }
-    fn file_descriptor(&self) -> Option<RawFd> {
-        (**self).file_descriptor()
-    }
-}
-
 /// A file read with positioned reads (`pread`), so it never shares a file offset.
 pub struct FileConnection {
     file: File,

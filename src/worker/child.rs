@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use super::frame::{Channel, Received};
 use super::protocol::{FromWorker, Job, JobSource, ToWorker, CHUNK, OUT_OF_MEMORY};
 use crate::io::source::{Connection, FileConnection};
-use crate::io::{Source, Target};
+use crate::io::target::CustomTarget;
+use crate::io::Source;
 use crate::pipeline::{self, RenderOptions};
 use crate::spec::Spec;
 
@@ -167,10 +168,9 @@ fn serve(chan: &Arc<Channel>, job: Job, fd: Option<std::os::fd::OwnedFd>) -> io:
         max_output_pixels: job.max_output_pixels,
         memory_limit: job.memory_limit,
     };
-    let mut target = SocketTarget {
-        outbox,
-        finished: None,
-    };
+    // The seekless target: the project's callback target over the outbox.
+    let flusher = outbox.clone();
+    let mut target = CustomTarget::new(move |b: &[u8]| outbox.add(b), move || flusher.flush());
     let msg = match pipeline::render(src, &spec, &mut target, &opts) {
         Ok(_) => FromWorker::Done,
         Err(e) => FromWorker::Failed {
@@ -220,26 +220,6 @@ impl Outbox {
             }
         }
         Ok(())
-    }
-}
-
-/// The seekless target of a worker.
-struct SocketTarget {
-    outbox: Outbox,
-    finished: Option<Result<(), io::ErrorKind>>,
-}
-
-impl Target for SocketTarget {
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.outbox.add(buf)
-    }
-    fn finish(&mut self) -> io::Result<()> {
-        if let Some(r) = self.finished {
-            return r.map_err(io::Error::from);
-        }
-        let r = self.outbox.flush();
-        self.finished = Some(r.as_ref().map(|_| ()).map_err(|e| e.kind()));
-        r
     }
 }
 
