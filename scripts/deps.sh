@@ -9,10 +9,10 @@ need=()
 # mozjpeg-sys builds libjpeg-turbo's x86 SIMD with nasm (without it: a slower C-only build).
 have nasm        || need+=(nasm)
 have cc          || need+=(gcc)
-# The C++ frame that catches libheif's exceptions (src/codec/heif/guard.cpp).
+# The C++ frame that catches libheif's exceptions (crates/codec/src/heif/guard.cpp).
 have g++         || need+=(g++)
 # libheif-sys' build script finds libheif with pkg-config, although thumbfs opens libheif only
-# at run time (src/codec/heif/ffi.rs); libheif-dev also brings that runtime library, libheif1.
+# at run time (crates/codec/src/heif/ffi.rs); libheif-dev also brings that runtime library, libheif1.
 pkg-config --exists libheif 2>/dev/null || need+=(libheif-dev pkg-config)
 # Mounting without root and unmounting (`fusermount3 -u`).
 have fusermount3 || need+=(fuse3)

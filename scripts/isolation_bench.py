@@ -281,7 +281,7 @@ def main():
         "faulted in and unmapped its buffers again: W5 took ~25,000 page faults in the workers "
         "against ~1,500 in-process, and 4-8 % more CPU (mostly system time; W5 CPU 1.08x, "
         "wall 1.00x in a 15-run pass of this script, as busy as the one below). At glibc's "
-        "dynamic maximum (32 MiB mmap, 64 MiB trim, `src/worker/child.rs`) both take ~1,550. "
+        "dynamic maximum (32 MiB mmap, 64 MiB trim, `crates/worker/src/child.rs`) both take ~1,550. "
         "The rest "
         "of the path costs nothing measurable: a job is one message with the source's "
         "descriptor, the output comes back in 32 KiB messages (the JPEG encoder hands over "

@@ -73,7 +73,7 @@ def main():
         "",
         f"Written by `scripts/memory_bench.py` ({runs} runs each, medians; {vips}). Peak RSS "
         "of a whole process per image (GNU time `%M`). The resize runs over bands of rows "
-        "(`src/ops/resize.rs`), so thumbfs' peak is the decoder's and encoder's state plus a "
+        "(`crates/engine/src/ops/resize.rs`), so thumbfs' peak is the decoder's and encoder's state plus a "
         "band; a progressive JPEG (the sunset photo) needs its whole coefficient buffer on "
         "both sides. The 24 MP input is the seeding photo enlarged 1.23x by libvips (no 24 MP "
         "camera photo in the corpus).",

@@ -60,7 +60,7 @@ stop_weed() {
 # test-release profile (release optimisation without LTO: linking was most of the old time).
 # It builds in the background while the test tools are installed and the S3 server starts.
 build_log=$(mktemp /tmp/thumbfs-build.XXXXXX)
-cargo test --profile test-release --locked --features fault-injection --no-run --quiet >"$build_log" 2>&1 &
+cargo test --workspace --profile test-release --locked --features fault-injection --no-run --quiet >"$build_log" 2>&1 &
 build_pid=$!
 arm_pid=
 # On any exit: no background build or aarch64 check left running, SeaweedFS stopped.
@@ -88,7 +88,7 @@ rustup target list --installed | grep -qx aarch64-unknown-linux-gnu \
 arm_log=$(mktemp /tmp/thumbfs-aarch64.XXXXXX)
 PKG_CONFIG_ALLOW_CROSS=1 CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
   CXX_aarch64_unknown_linux_gnu=aarch64-linux-gnu-g++ CARGO_TARGET_DIR=target/aarch64-check \
-  chrt --idle 0 cargo check --locked --all-targets --target aarch64-unknown-linux-gnu --quiet \
+  chrt --idle 0 cargo check --workspace --locked --all-targets --target aarch64-unknown-linux-gnu --quiet \
   --config 'profile.dev.opt-level=0' --config 'profile.dev.package."*".opt-level=0' \
   >"$arm_log" 2>&1 &
 arm_pid=$!
@@ -166,7 +166,7 @@ fi
 build_pid=
 rm -f "$build_log"
 phase build-wait
-cargo test --profile test-release --locked --features fault-injection --no-fail-fast -- --test-threads="${TEST_THREADS:-2}" || status=1
+cargo test --workspace --profile test-release --locked --features fault-injection --no-fail-fast -- --test-threads="${TEST_THREADS:-2}" || status=1
 phase tests
 # From here the aarch64 check runs at normal priority: on a machine kept busy by something
 # else, an idle-priority task would hardly run at all. Parents before children, twice, so

@@ -56,7 +56,7 @@ enum Command {
         files: Vec<PathBuf>,
     },
     /// Mount SRC on MNT as a read-only filesystem of transformed images.
-    Mount(thumbfs::fs::MountArgs),
+    Mount(thumbfs::mount::MountArgs),
     /// Render every file of some spec directories of a mount (`thumbfs warm /mnt/thumbs/w256`)
     /// on all cores, with progress, so sizes and caches are ready. Ctrl-C stops; running it
     /// again resumes (finished files are cache hits). Exit 1 if any file failed.
@@ -163,7 +163,7 @@ fn main() -> ExitCode {
     }
     let args = Cli::parse_from(helper_argv(std::env::args_os().collect()));
     let (spec_tokens, input, output): (Vec<String>, String, String) = match args.command {
-        Command::Mount(m) => return ExitCode::from(thumbfs::fs::run(m).clamp(0, 255) as u8),
+        Command::Mount(m) => return ExitCode::from(thumbfs::mount::run(m).clamp(0, 255) as u8),
         Command::Warm { dirs, jobs, quiet } => return warm(&dirs, jobs, quiet),
         Command::Completions { shell } => {
             clap_complete::generate(

@@ -279,8 +279,8 @@ mod tests {
         let registry =
             "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/png-0.18.0/src/lib.rs";
         assert_eq!(origin(registry), Origin::Dependency);
-        assert_eq!(origin("/work/main/src/codec/png.rs"), Origin::Ours);
-        assert_eq!(origin("src/codec/pnm.rs"), Origin::Ours);
+        assert_eq!(origin("/work/main/crates/codec/src/png.rs"), Origin::Ours);
+        assert_eq!(origin("crates/codec/src/pnm.rs"), Origin::Ours);
         assert_eq!(
             origin("/rustc/abc/library/core/src/slice/index.rs"),
             Origin::Ours

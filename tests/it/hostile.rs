@@ -318,7 +318,7 @@ fn run_cat(virt: &Path) -> (Result<Vec<u8>, String>, Duration) {
 /// Shown names under a spec for the files of `src` (flat), by source file name.
 fn shown(src: &Path, spec: &str) -> HashMap<String, String> {
     let format = spec.parse::<thumbfs::Spec>().unwrap().format;
-    thumbfs::fs::names::Names::default()
+    thumbfs::mount::names::Names::default()
         .list(
             &thumbfs::store::LocalStore::new(src).unwrap(),
             Path::new(""),
@@ -671,7 +671,7 @@ fn bit_flips_fail_cleanly_or_render_the_same_both_ways() {
 /// walking the source tree with the library's own naming.
 fn virtual_names(root: &Path, spec: &str) -> BTreeMap<PathBuf, PathBuf> {
     let format = spec.parse::<thumbfs::Spec>().unwrap().format;
-    let names = thumbfs::fs::names::Names::default();
+    let names = thumbfs::mount::names::Names::default();
     let mut out = BTreeMap::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::corpus;
 use common::mount::{engine, Mount};
-use thumbfs::fs::cache::{RenderKey, SourceId};
+use thumbfs::mount::cache::{RenderKey, SourceId};
 
 const OLD: &str = "jpeg/flower.png.im_q85_420.jpg";
 const NEW: &str = "jpeg/flower.png.im_q85_444.jpg";

@@ -57,7 +57,7 @@ fn every_corpus_file_matches_convert_and_sizes_are_exact() {
     let mut checked = 0;
     for spec in ["q90_shrink2", "w256", "w256_png", "invert"] {
         for dir in dirs {
-            let listing = thumbfs::fs::names::Names::default();
+            let listing = thumbfs::mount::names::Names::default();
             let format = spec.parse::<Spec>().unwrap().format;
             let store = thumbfs::store::LocalStore::new(&root).unwrap();
             let l = listing.list(&store, Path::new(dir), format).unwrap();

@@ -1,5 +1,5 @@
 //! Render workers (issue 21): every render of a mount runs in a sandboxed worker process.
-//! A test-only loader (cargo feature `fault-injection`, src/codec/fault.rs) crashes, aborts,
+//! A test-only loader (cargo feature `fault-injection`, crates/codec/src/fault.rs) crashes, aborts,
 //! allocates without end, hangs, or tries to open a file or connect, on a magic byte
 //! sequence: each gives its reader EIO with the cause in `.thumbfs/errors`, the worker is
 //! replaced, and the daemon (its memory and threads) and every other reader carry on.

@@ -207,7 +207,7 @@ fn scaled_decode_matches_djpeg_scale() {
 }
 
 /// Progressive files at 1/8 leave out the AC scans of components whose blocks become one
-/// pixel (src/codec/jpeg/scans.rs): the pixels must still be exactly libjpeg-turbo's own 1/8
+/// pixel (crates/codec/src/jpeg/scans.rs): the pixels must still be exactly libjpeg-turbo's own 1/8
 /// decode of the whole file (`djpeg -scale 1/8`: same IDCT, upsampling and colour arithmetic),
 /// for 4:2:0 (luma scans dropped, chroma kept), 4:4:4 and grey (all AC scans dropped),
 /// restart intervals and separate DC scans.

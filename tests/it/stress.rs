@@ -121,7 +121,7 @@ fn thirty_two_readers_random_preads_small_cache() {
     let format_of = |spec: &str| spec.parse::<thumbfs::Spec>().unwrap().format;
     let mut targets = Vec::new();
     for (si, spec) in SPECS.iter().enumerate() {
-        let listing = thumbfs::fs::names::Names::default()
+        let listing = thumbfs::mount::names::Names::default()
             .list(
                 &thumbfs::store::LocalStore::new(src.path()).unwrap(),
                 Path::new(""),

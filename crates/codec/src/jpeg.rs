@@ -1,0 +1,156 @@
+//! JPEG: zune-jpeg decodes raw component rows band by band (shrink-on-load at the planes'
+//! stored resolution); libjpeg-turbo (mozjpeg-sys) encodes strips as they come.
+
+use std::sync::Arc;
+
+use zune_jpeg::zune_core::options::DecoderOptions;
+use zune_jpeg::JpegDecoder;
+
+use crate::cmyk::InkProfile;
+use crate::error::{Error, Result};
+use crate::image::{BoxStream, Header, Metadata, SampleFormat};
+use crate::io::{Source, Target};
+use crate::{exif, LoadOptions, Loaded, SaveOptions};
+
+mod colour;
+mod decode;
+mod encode;
+mod scans;
+mod turbo;
+
+pub use decode::Coding;
+pub use encode::to_u8;
+
+fn options() -> DecoderOptions {
+    // We enforce our own pixel limit; zune's default 16384-pixel cap would refuse large photos.
+    DecoderOptions::default()
+        .set_max_width(65535)
+        .set_max_height(65535)
+        .set_strict_mode(true)
+        // zune's own AVX2 paths follow the crate-wide switch (THUMBFS_SIMD=off).
+        .set_use_unsafe(crate::simd::enabled())
+}
+
+fn decode_error(e: impl std::fmt::Display) -> Error {
+    Error::decode("jpeg", e.to_string())
+}
+
+/// The ICC profile of a CMYK file, kept for the conversion to sRGB.
+type InkIcc = Arc<Vec<u8>>;
+
+/// Header facts from a decoder that has read its headers. A CMYK file's ICC profile is
+/// returned apart: it describes the inks, not the sRGB pixels we output.
+fn header_of<T: zune_jpeg::zune_core::bytestream::ZByteReaderTrait>(
+    dec: &JpegDecoder<T>,
+) -> Result<(Header, Coding, Option<InkIcc>)> {
+    let info = dec
+        .info()
+        .ok_or_else(|| Error::decode("jpeg", "no frame header"))?;
+    let coding = Coding::from_colorspace(dec.input_colorspace(), info.components as usize)?;
+    let exif_bytes = dec.exif().filter(|e| !e.is_empty()).cloned();
+    let orientation = exif_bytes.as_deref().map_or(1, exif::orientation);
+    let mut meta = Metadata {
+        orientation,
+        icc: dec.icc_profile().filter(|p| !p.is_empty()).map(Arc::new),
+        exif: exif_bytes.map(Arc::new),
+        xmp: dec.xmp().filter(|x| !x.is_empty()).cloned().map(Arc::new),
+    };
+    let ink_icc = if matches!(coding, Coding::Cmyk | Coding::Ycck) {
+        meta.icc.take()
+    } else {
+        None
+    };
+    Ok((
+        Header {
+            width: info.width as u32,
+            height: info.height as u32,
+            bands: coding.bands(),
+            format: SampleFormat::U8,
+            bit_depth: 8,
+            meta,
+        },
+        coding,
+        ink_icc,
+    ))
+}
+
+/// Reads the header only: size, colour coding, orientation, ICC, EXIF, XMP.
+pub fn probe(src: &mut Source) -> Result<Header> {
+    let mut dec = JpegDecoder::new_with_options(&mut *src, options());
+    dec.decode_headers().map_err(decode_error)?;
+    Ok(header_of(&dec)?.0)
+}
+
+/// Opens a row-band stream; applies `opts.shrink` on load when the sampling allows it.
+/// With a resize to follow, a YCbCr or grey file whose shrink has a factor 2, 4 or 8 is
+/// decoded by libjpeg-turbo scaled in the DCT (as libvips' shrink-on-load), and so is every
+/// progressive or full-size YCbCr or grey file; the rest (exact shrinks of baseline files,
+/// CMYK/YCCK/RGB coding) by zune-jpeg's raw iMCU rows.
+pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
+    let name = src.name().to_string();
+    let (header, coding, ink_icc, progressive, asymmetric) = {
+        let mut dec = JpegDecoder::new_with_options(&mut src, options());
+        dec.decode_headers().map_err(decode_error)?;
+        let (header, coding, ink_icc) = header_of(&dec)?;
+        let progressive = dec.info().is_some_and(|i| !i.sof.is_sequential_dct());
+        let n = dec.info().map_or(0, |i| i.components as usize);
+        let asymmetric = dec.raw_output().layout().is_some_and(|l| {
+            let l = &l[..n.min(l.len())];
+            let f = |p: &zune_jpeg::PlaneInfo| {
+                (p.horizontal_sampling_factor, p.vertical_sampling_factor)
+            };
+            let (hmax, vmax) = l
+                .iter()
+                .map(f)
+                .fold((1, 1), |a, b| (a.0.max(b.0), a.1.max(b.1)));
+            l.iter()
+                .map(f)
+                .any(|(h, v)| h > 0 && v > 0 && hmax / h != vmax / v)
+        });
+        (header, coding, ink_icc, progressive, asymmetric)
+    };
+    crate::check_limits(&header, opts.max_pixels)?;
+    // The header phase kept every byte read, so this works on pipes too.
+    src.rewind().map_err(Error::Read)?;
+    src.decode();
+    // With a resize to follow, the shrink may be done in the DCT domain (not a box average).
+    let dct = opts.fit.is_some();
+    // libjpeg decodes 4:2:2 at 1/2 as a full decode plus a 2x2 box (see turbo.rs); for a
+    // baseline file zune's box shrink of the stored planes is faster (w1024 of a 12 MP file:
+    // 1.1-1.2x the time); a progressive one still gains from libjpeg's Huffman decoding.
+    let scaled =
+        turbo::dct_factor(opts.shrink).filter(|&d| dct && !(asymmetric && d == 2 && !progressive));
+    // Progressive files decode with libjpeg at full size too (its progressive Huffman
+    // decoding is ~2x zune's), an exact shrink being a box average of that decode. So do
+    // baseline files at full size: 37-41 % fewer instructions for a whole re-encode of a
+    // 12-16 MP camera photo (callgrind); an exact shrink of a baseline file stays with zune,
+    // which boxes the stored planes before colour conversion (20-50 % fewer than libjpeg).
+    let turbo = match scaled {
+        Some(d) => Some((d, false)),
+        None if progressive => Some((opts.shrink.max(1), true)),
+        None if opts.shrink <= 1 => Some((1, true)),
+        None => None,
+    };
+    if let Some((d, exact)) = turbo.filter(|_| matches!(coding, Coding::Ycc | Coding::Grey)) {
+        let stream = turbo::TurboStream::new(src, header, coding, d, exact, progressive)?;
+        return Ok(Loaded {
+            stream: Box::new(stream),
+            shrink: d,
+        });
+    }
+    let mut dec = JpegDecoder::new_with_options(src, options());
+    dec.decode_headers().map_err(decode_error)?;
+    let ink = ink_icc.and_then(|icc| InkProfile::from_icc(&icc));
+    let (stream, shrink) =
+        decode::JpegStream::new(dec, header, coding, ink, opts.shrink, dct, name)?;
+    Ok(Loaded {
+        stream: Box::new(stream),
+        shrink,
+    })
+}
+
+/// Encodes a stream: quality 1..100, 4:2:0 below Q90 and 4:4:4 from Q90 (as libvips), with
+/// EXIF (orientation made to match the pixels), XMP and ICC unless stripping.
+pub fn save(stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) -> Result<()> {
+    encode::save(stream, opts, target)
+}

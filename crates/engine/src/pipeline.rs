@@ -1,0 +1,393 @@
+//! Source -> loader -> operations -> saver -> target, strip by strip.
+//!
+//! The loader runs on its own thread and hands strips to the operations and the saver through
+//! a bounded queue, so decoding and encoding overlap. Strips are processed in order, so the
+//! output is byte-identical whatever the thread count.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::{sync_channel, Receiver};
+
+use crate::codec::{self, InputFormat, LoadOptions};
+use crate::error::{Error, Result};
+use crate::image::{BoxStream, Header, ImageStream, Strip};
+use crate::io::{Source, Target};
+use crate::ops;
+use crate::spec::{CropRect, OutputFormat, Spec};
+
+/// Bumped whenever a build would encode different bytes for the same source and spec
+/// (2: lossy WebP by default, TIFF saver; 3: JPEG thumbnails decoded at DCT scale; 4: one
+/// cast rule before every saver, float TIFF through the sRGB curve; 5: full-size baseline
+/// JPEGs decoded by libjpeg-turbo), so
+/// persistent caches do not serve stale outputs.
+pub const OUTPUT_REVISION: u32 = 5;
+
+/// Limits for one render.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// Refuse images with more pixels than this (checked from the header).
+    pub max_pixels: u64,
+    /// Refuse renders whose output or any planned intermediate (a resize, a fill canvas)
+    /// has more pixels than this (checked from the plan, before decoding).
+    pub max_output_pixels: u64,
+    /// Largest input a loader may read into memory.
+    pub memory_limit: u64,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions {
+            max_pixels: 200_000_000,
+            max_output_pixels: 200_000_000,
+            memory_limit: 1 << 30,
+        }
+    }
+}
+
+/// What a finished render reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    /// The source's format.
+    pub input: InputFormat,
+    /// The format written.
+    pub output: OutputFormat,
+    /// Header of the image as saved.
+    pub header: Header,
+}
+
+/// The output format for a source format and a spec.
+pub fn output_format(input: InputFormat, spec: &Spec) -> OutputFormat {
+    spec.format.unwrap_or_else(|| input.default_output())
+}
+
+/// Sizes and factors for one render, computed from the header before decoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Total integer box shrink (spec `shrink` times the thumbnail pre-shrink).
+    pub box_shrink: u32,
+    /// Lanczos3 target size in stored (not yet rotated) orientation, if resizing.
+    pub resize: Option<(u32, u32)>,
+    /// Centre crop on the upright image (for `fill`).
+    pub fill_crop: Option<CropRect>,
+    /// Whether to apply the EXIF orientation.
+    pub autorotate: bool,
+    /// Upright size after the thumbnail step (before any crop), unclamped: the largest
+    /// image held after loading, checked by [`crate::bounds::check_plan`].
+    pub canvas: (u64, u64),
+}
+
+fn ceil_div(a: u32, b: u32) -> u32 {
+    a.div_ceil(b)
+}
+
+/// Computes the plan: as if the image were first made upright, then shrunk, then fitted.
+pub fn plan(header: &Header, spec: &Spec) -> Plan {
+    let orientation = header.meta.orientation;
+    let autorotate = !spec.no_autorotate && (2..=8).contains(&orientation);
+    let swaps = autorotate && orientation >= 5;
+    let s = spec.shrink.unwrap_or(1);
+    // Size after the explicit shrink, in stored orientation.
+    let (sw, sh) = (ceil_div(header.width, s), ceil_div(header.height, s));
+    if !spec.has_thumbnail() {
+        let (uw, uh) = if swaps { (sh, sw) } else { (sw, sh) };
+        return Plan {
+            box_shrink: s,
+            resize: None,
+            fill_crop: None,
+            autorotate,
+            canvas: (uw as u64, uh as u64),
+        };
+    }
+    // Upright size.
+    let (uw, uh) = if swaps { (sh, sw) } else { (sw, sh) };
+    let sx = spec.width.map(|w| w as f64 / uw as f64);
+    let sy = spec.height.map(|h| h as f64 / uh as f64);
+    let mut scale = match (sx, sy) {
+        (Some(a), Some(b)) if spec.fill => a.max(b),
+        (Some(a), Some(b)) => a.min(b),
+        (Some(a), None) => a,
+        (None, Some(b)) => b,
+        (None, None) => 1.0,
+    };
+    if !spec.up && scale > 1.0 {
+        scale = 1.0;
+    }
+    // In u64: an enlargement may overflow u32 (`w1000000_up` of a 1-px-wide image); such a
+    // plan is refused by the bounds check, so the clamped u32 sizes are never used.
+    let fit = |n: u32| ((n as f64 * scale).round() as u64).max(1);
+    let canvas = (fit(uw), fit(uh));
+    let clamp = |n: u64| n.min(u32::MAX as u64) as u32;
+    let (tw, th) = (clamp(canvas.0), clamp(canvas.1));
+    let fill_crop = if spec.fill {
+        let (bw, bh) = (
+            spec.width.unwrap_or(tw).min(tw),
+            spec.height.unwrap_or(th).min(th),
+        );
+        (bw < tw || bh < th).then(|| CropRect {
+            x: (tw - bw) / 2,
+            y: (th - bh) / 2,
+            width: bw,
+            height: bh,
+        })
+    } else {
+        None
+    };
+    // Pre-shrink leaving at least 2x for Lanczos3 (as libvips): a power of two up to 8, which
+    // a JPEG loader does in the DCT domain, times the integer box factor that still fits.
+    let pre = if scale < 1.0 {
+        let p = ((1.0 / scale) / 2.0).floor().max(1.0) as u32;
+        let dct = [8, 4, 2, 1].into_iter().find(|&d| d <= p).unwrap_or(1);
+        dct * (p / dct)
+    } else {
+        1
+    };
+    let (rw, rh) = if swaps { (th, tw) } else { (tw, th) };
+    let resize = (rw != sw || rh != sh).then_some((rw, rh));
+    Plan {
+        box_shrink: s * pre,
+        resize,
+        fill_crop,
+        autorotate,
+        canvas,
+    }
+}
+
+/// Renders `src` through `spec` into `target`, then finishes the target.
+/// Panics in codecs are caught here and reported as [`Error::Panic`].
+pub fn render(
+    src: Source,
+    spec: &Spec,
+    target: &mut dyn Target,
+    opts: &RenderOptions,
+) -> Result<Rendered> {
+    catch_unwind(AssertUnwindSafe(|| render_inner(src, spec, target, opts)))
+        .unwrap_or_else(|p| Err(panic_error("render", p)))
+}
+
+fn panic_error(stage: &'static str, payload: Box<dyn std::any::Any + Send>) -> Error {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into());
+    Error::Panic { stage, message }
+}
+
+fn render_inner(
+    mut src: Source,
+    spec: &Spec,
+    target: &mut dyn Target,
+    opts: &RenderOptions,
+) -> Result<Rendered> {
+    let input = codec::sniff(&mut src)?;
+    let header = codec::probe(&mut src, input)?;
+    codec::check_limits(&header, opts.max_pixels)?;
+    let plan = plan(&header, spec);
+    let output = output_format(input, spec);
+    crate::bounds::check_plan(&header, &plan, spec, output, opts.max_output_pixels)?;
+    let load_opts = LoadOptions {
+        shrink: plan.box_shrink,
+        page: spec.page.unwrap_or(0),
+        max_pixels: opts.max_pixels,
+        memory_limit: opts.memory_limit,
+        fit: plan.resize,
+    };
+    let save_opts = spec.save_options();
+    std::thread::scope(|scope| {
+        let loaded = codec::load(src, input, &load_opts)?;
+        let stream = spawn_stream(scope, loaded.stream);
+        let stream = apply_ops(stream, loaded.shrink, &plan, spec)?;
+        let header = stream.header().clone();
+        codec::save(stream, output, &save_opts, target)?;
+        Ok(Rendered {
+            input,
+            output,
+            header,
+        })
+    })
+}
+
+/// Applies everything after loading, in the spec's fixed order.
+fn apply_ops<'a>(
+    mut s: BoxStream<'a>,
+    applied: u32,
+    plan: &Plan,
+    spec: &Spec,
+) -> Result<BoxStream<'a>> {
+    // With a resize to follow, a loader may apply any factor up to the box shrink (pyramid
+    // levels); the resize absorbs the remainder.
+    let exact = plan.resize.is_none();
+    if applied == 0
+        || applied > plan.box_shrink
+        || (exact && !plan.box_shrink.is_multiple_of(applied))
+    {
+        return Err(Error::op(
+            "shrink",
+            format!(
+                "loader applied shrink {applied}, which does not fit {}",
+                plan.box_shrink
+            ),
+        ));
+    }
+    let rest = plan.box_shrink / applied;
+    if rest > 1 {
+        s = ops::shrink(s, rest)?;
+    }
+    if let Some((w, h)) = plan.resize {
+        let hd = s.header();
+        if (hd.width, hd.height) != (w, h) {
+            s = ops::resize(s, w, h)?;
+        }
+    }
+    if plan.autorotate {
+        s = ops::autorotate(s)?;
+    }
+    if let Some(rect) = plan.fill_crop {
+        s = ops::crop(s, rect)?;
+    }
+    if let Some(rect) = spec.crop {
+        s = ops::crop(s, rect)?;
+    }
+    if let Some(r) = spec.rotate {
+        s = ops::rotate(s, r)?;
+    }
+    if spec.flip {
+        s = ops::flip(s)?;
+    }
+    if spec.flop {
+        s = ops::flop(s)?;
+    }
+    if spec.grey {
+        s = ops::grey(s)?;
+    }
+    if spec.invert {
+        s = ops::invert(s)?;
+    }
+    Ok(s)
+}
+
+/// Strips in flight between the decode thread and the rest.
+const QUEUE_DEPTH: usize = 4;
+
+/// Runs `stream` on a scoped thread, handing its strips over through a bounded queue.
+pub fn spawn_stream<'scope, 'env: 'scope>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    mut stream: BoxStream<'env>,
+) -> BoxStream<'scope> {
+    let header = stream.header().clone();
+    let (tx, rx) = sync_channel::<Result<Strip>>(QUEUE_DEPTH);
+    scope.spawn(move || {
+        loop {
+            let next = catch_unwind(AssertUnwindSafe(|| stream.next_strip()))
+                .unwrap_or_else(|p| Err(panic_error("load", p)));
+            let stop = !matches!(next, Ok(Some(_)));
+            let item = match next {
+                Ok(Some(strip)) => Ok(strip),
+                Ok(None) => break,
+                Err(e) => Err(e),
+            };
+            // A closed queue means the consumer gave up (an encoder error): stop decoding.
+            if tx.send(item).is_err() || stop {
+                break;
+            }
+        }
+    });
+    Box::new(QueuedStream {
+        header,
+        rx,
+        done: false,
+    })
+}
+
+struct QueuedStream {
+    header: Header,
+    rx: Receiver<Result<Strip>>,
+    done: bool,
+}
+
+impl ImageStream for QueuedStream {
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn next_strip(&mut self) -> Result<Option<Strip>> {
+        if self.done {
+            return Ok(None);
+        }
+        match self.rx.recv() {
+            Ok(Ok(strip)) => Ok(Some(strip)),
+            Ok(Err(e)) => {
+                self.done = true;
+                Err(e)
+            }
+            Err(_) => {
+                self.done = true;
+                Ok(None)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::{Metadata, SampleFormat};
+
+    fn header(w: u32, h: u32, orientation: u8) -> Header {
+        Header {
+            width: w,
+            height: h,
+            bands: 3,
+            format: SampleFormat::U8,
+            bit_depth: 8,
+            meta: Metadata {
+                orientation,
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn thumbnail_plan_preshrinks_leaving_2x() {
+        let p = plan(&header(6000, 4000, 1), &"w256".parse().unwrap());
+        assert_eq!(p.resize, Some((256, 171)));
+        // 6000/256 = 23.4x: 8 (11 rounded down to a multiple of 8), Lanczos the remaining 2.9x.
+        assert_eq!(p.box_shrink, 8);
+        // 24000/256 = 93.75x: 8 x box 5, Lanczos the remaining 2.3x.
+        let p = plan(&header(24000, 16000, 1), &"w256".parse().unwrap());
+        assert_eq!(p.box_shrink, 40);
+        // 6000/1024 = 5.9x: 2, Lanczos the remaining 2.9x.
+        let p = plan(&header(6000, 4000, 1), &"w1024".parse().unwrap());
+        assert_eq!(p.box_shrink, 2);
+    }
+
+    #[test]
+    fn thumbnail_box_applies_to_upright_image() {
+        // Stored landscape, displayed portrait (orientation 6).
+        let p = plan(&header(4000, 3000, 6), &"w300".parse().unwrap());
+        assert!(p.autorotate);
+        assert_eq!(p.resize, Some((400, 300)));
+    }
+
+    #[test]
+    fn no_enlarging_without_up() {
+        let p = plan(&header(100, 50, 1), &"w400".parse().unwrap());
+        assert_eq!(p.resize, None);
+        let p = plan(&header(100, 50, 1), &"w400_up".parse().unwrap());
+        assert_eq!(p.resize, Some((400, 200)));
+    }
+
+    #[test]
+    fn fill_crops_the_centre() {
+        let p = plan(&header(400, 200, 1), &"100x100_fill".parse().unwrap());
+        assert_eq!(p.resize, Some((200, 100)));
+        assert_eq!(
+            p.fill_crop,
+            Some(CropRect {
+                x: 50,
+                y: 0,
+                width: 100,
+                height: 100
+            })
+        );
+    }
+}

@@ -1,0 +1,388 @@
+//! Starting renders: one per (source identity, canonical spec) however many readers ask
+//! (single flight), run on a bounded pool of render threads, with a timeout watchdog. Each
+//! thread renders in its own sandboxed worker process ([`crate::worker`]) unless isolation is
+//! off (`--isolation none`).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::cache::{Cache, Lookup, RenderKey};
+use super::render::{Outcome, Render, RenderTarget};
+use super::stats::Stats;
+use crate::io::Connection;
+use crate::pipeline::{self, RenderOptions};
+use crate::spec::Spec;
+use crate::store::{errno_of, Opened, Store};
+use crate::worker::{self, protocol, Failure, SourceFeed, Spawned, Spawner};
+use thumbfs_core::Source;
+
+/// Where renders run.
+#[derive(Clone)]
+pub enum Renderer {
+    /// In sandboxed worker processes started by this spawner (the default).
+    Workers(Arc<Spawner>),
+    /// On the render threads themselves (`--isolation none`).
+    InProcess,
+}
+
+/// A render thread's worker process: started ahead of its first job, replaced after one dies.
+struct Slot {
+    spawner: Arc<Spawner>,
+    worker: Option<Spawned>,
+}
+
+impl Slot {
+    /// The worker, started now if there is none.
+    fn ensure(&mut self) -> Result<&Spawned, String> {
+        if self.worker.is_none() {
+            let w = self
+                .spawner
+                .spawn()
+                .map_err(|e| format!("no render worker: {e}"))?;
+            self.worker = Some(w);
+        }
+        Ok(self.worker.as_ref().expect("just set"))
+    }
+}
+
+/// A file of a store: what a render reads.
+#[derive(Clone)]
+pub struct SourceRef {
+    /// The store holding it.
+    pub store: Arc<dyn Store>,
+    /// Path relative to the store's root.
+    pub rel: PathBuf,
+}
+
+/// A render to run.
+struct Job {
+    key: RenderKey,
+    source: SourceRef,
+    /// Path relative to the source root, for messages.
+    shown: String,
+    spec: Spec,
+    render: Arc<Render>,
+    /// Try the disk cache first (it had the output when the job was made).
+    from_disk: bool,
+}
+
+/// Renders in flight, the cache of finished ones, and the worker pool.
+pub struct Scheduler {
+    /// Running or queued renders and disk loads, with the source path shown in messages.
+    /// Never held across I/O; taken before the cache's lock.
+    inflight: Mutex<HashMap<RenderKey, (Arc<Render>, String)>>,
+    /// Finished outputs, failures and the size index.
+    pub cache: Cache,
+    /// Counters.
+    pub stats: Arc<Stats>,
+    jobs: Mutex<Sender<Job>>,
+    timeout: Duration,
+    /// Whether renders run in worker processes (changes the timeout's message).
+    isolated: bool,
+}
+
+impl Scheduler {
+    /// Starts `threads` render threads (each with its worker process, if `renderer` says so)
+    /// and the timeout watchdog.
+    pub fn new(
+        cache: Cache,
+        threads: usize,
+        opts: RenderOptions,
+        timeout: Duration,
+        renderer: Renderer,
+    ) -> Arc<Self> {
+        let (tx, rx) = channel::<Job>();
+        let sched = Arc::new(Scheduler {
+            inflight: Mutex::default(),
+            cache,
+            stats: Arc::default(),
+            jobs: Mutex::new(tx),
+            timeout,
+            isolated: matches!(renderer, Renderer::Workers(_)),
+        });
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx: Arc<Mutex<Receiver<Job>>> = rx.clone();
+            let weak = Arc::downgrade(&sched);
+            let opts = opts.clone();
+            let mut slot = match &renderer {
+                Renderer::Workers(s) => Some(Slot {
+                    spawner: s.clone(),
+                    worker: None,
+                }),
+                Renderer::InProcess => None,
+            };
+            std::thread::Builder::new()
+                .name(format!("render-{i}"))
+                .spawn(move || {
+                    // Started before the first job, so that it does not wait for one.
+                    if let Some(s) = slot.as_mut() {
+                        if let Err(e) = s.ensure() {
+                            tracing::warn!("{e}");
+                        }
+                    }
+                    loop {
+                        let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        let Ok(job) = job else { return };
+                        let Some(sched) = weak.upgrade() else { return };
+                        sched.run(job, &opts, slot.as_mut());
+                    }
+                })
+                .expect("spawning a render thread");
+        }
+        let weak = Arc::downgrade(&sched);
+        std::thread::Builder::new()
+            .name("render-watchdog".into())
+            .spawn(move || loop {
+                std::thread::sleep(Duration::from_millis(250));
+                let Some(sched) = weak.upgrade() else { return };
+                sched.expire();
+            })
+            .expect("spawning the watchdog");
+        sched
+    }
+
+    fn lock_inflight(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<RenderKey, (Arc<Render>, String)>> {
+        self.inflight.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The output for `key`: finished from the cache, the one already running, or a new
+    /// render queued now.
+    pub fn get(&self, key: &RenderKey, source: SourceRef, spec: &Spec) -> Arc<Render> {
+        let shown = source.rel.to_string_lossy().into_owned();
+        let shown = shown.as_str();
+        let mut inflight = self.lock_inflight();
+        if let Some((r, _)) = inflight.get(key) {
+            return r.clone();
+        }
+        let from_disk = match self.cache.lookup(key) {
+            Lookup::Ready(r) => {
+                Stats::bump(&self.stats.cache_hits);
+                return r;
+            }
+            // A broken image fails the same way again: don't decode it on every stat.
+            Lookup::Failed(r) => return r,
+            Lookup::OnDisk => true,
+            Lookup::Miss => false,
+        };
+        let render = Render::new();
+        inflight.insert(key.clone(), (render.clone(), shown.to_string()));
+        drop(inflight);
+        // A disk load counts as a hit once it proves intact (in run), else as a render.
+        if !from_disk {
+            Stats::bump(&self.stats.renders);
+        }
+        Stats::bump(&self.stats.in_flight);
+        let job = Job {
+            key: key.clone(),
+            source,
+            shown: shown.to_string(),
+            spec: spec.clone(),
+            render: render.clone(),
+            from_disk,
+        };
+        if let Err(e) = self
+            .jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(job)
+        {
+            self.end(
+                &e.0.render,
+                Outcome::Failed(libc::EIO, "render pool stopped".into()),
+                || {},
+            );
+            self.lock_inflight().remove(key);
+        }
+        render
+    }
+
+    /// Ends a render (unless the watchdog already did): `in_flight` drops and `record` runs
+    /// before any waiting reader hears the outcome, so a reader that got its reply never
+    /// sees the render still counted. Returns whether this call ended it.
+    fn end(&self, render: &Render, outcome: Outcome, record: impl FnOnce()) -> bool {
+        render.finish_with(outcome, || {
+            self.stats
+                .in_flight
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            record();
+        })
+    }
+
+    /// The size if known without rendering (size index or a finished output). In-memory
+    /// maps only: cheap enough for every getattr.
+    pub fn known_size(&self, key: &RenderKey) -> Option<u64> {
+        if let Some((r, _)) = self.lock_inflight().get(key) {
+            return r.finished_size();
+        }
+        self.cache.size(key)
+    }
+
+    fn run(&self, job: Job, opts: &RenderOptions, slot: Option<&mut Slot>) {
+        let Job {
+            key,
+            source,
+            shown,
+            spec,
+            render,
+            from_disk,
+        } = job;
+        if from_disk && render.outcome().is_none() {
+            if let Some(bytes) = self.cache.load(&key) {
+                Stats::bump(&self.stats.cache_hits);
+                render.fill(bytes);
+                self.end(&render, Outcome::Done, || {});
+                self.cache.put(key.clone(), render.clone());
+                self.lock_inflight().remove(&key);
+                return;
+            }
+            // Gone or damaged since the lookup: render it after all.
+            Stats::bump(&self.stats.renders);
+        }
+        // Errors carry whether the same bytes would fail again (a broken image) or not (I/O).
+        let result = (|| -> Result<(), (i32, String, bool)> {
+            if render.outcome().is_some() {
+                return Err((libc::EIO, "timed out in the queue".into(), false));
+            }
+            let io = |e: std::io::Error| (errno_of(&e), e.to_string(), false);
+            let Opened {
+                mut conn,
+                unchanged,
+            } = source.store.open(&source.rel, &key.source).map_err(io)?;
+            match slot {
+                Some(slot) => self.in_worker(slot, &mut conn, &shown, &spec, &render, opts)?,
+                None => {
+                    let src = Source::new(conn, shown.clone());
+                    let mut target = RenderTarget(render.clone());
+                    pipeline::render(src, &spec, &mut target, opts)
+                        .map_err(|e| (e.errno(), e.to_string(), e.fails_again()))?;
+                }
+            }
+            // Written to while we read it: the bytes may mix old and new content.
+            if !unchanged() {
+                return Err((libc::EIO, "source changed while rendering".into(), false));
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                if self.end(&render, Outcome::Done, || {}) {
+                    self.cache.put(key.clone(), render.clone());
+                }
+            }
+            Err((errno, msg, again)) => {
+                // Unless the watchdog already failed it (and logged and recorded it).
+                let record = || {
+                    tracing::warn!("{shown} [{}]: {msg}", key.spec);
+                    self.stats.failed(&shown, &key.spec, &msg);
+                };
+                if self.end(&render, Outcome::Failed(errno, msg.clone()), record) && again {
+                    self.cache.fail(key.clone(), render.clone());
+                }
+            }
+        }
+        self.lock_inflight().remove(&key);
+    }
+
+    /// Renders in the slot's worker process, pumping its output into `render`. A worker that
+    /// dies, times out or misbehaves is killed, reaped and replaced; the render fails with
+    /// the cause ("decoder crashed (SIGSEGV)", "out of memory ...").
+    fn in_worker(
+        &self,
+        slot: &mut Slot,
+        conn: &mut Box<dyn Connection>,
+        shown: &str,
+        spec: &Spec,
+        render: &Arc<Render>,
+        opts: &RenderOptions,
+    ) -> Result<(), (i32, String, bool)> {
+        let worker = slot.ensure().map_err(|e| (libc::EIO, e, false))?;
+        let fd = conn.file_descriptor();
+        let job = protocol::Job {
+            name: shown.to_string(),
+            spec: spec.to_string(),
+            max_pixels: opts.max_pixels,
+            max_output_pixels: opts.max_output_pixels,
+            memory_limit: opts.memory_limit,
+            source: match fd {
+                Some(_) => protocol::JobSource::Fd,
+                None => protocol::JobSource::Remote {
+                    len: conn.len(),
+                    seekable: conn.can_seek(),
+                },
+            },
+        };
+        let feed = match fd {
+            Some(fd) => SourceFeed::Fd(fd),
+            None => SourceFeed::Remote(conn),
+        };
+        // No honest encoder writes more than 16 bytes per pixel plus metadata.
+        let pixels = opts.max_pixels.max(opts.max_output_pixels);
+        let max_output = pixels.saturating_mul(16).saturating_add(64 << 20);
+        let failure = match worker::handle::render(worker, job, feed, &**render, max_output) {
+            Ok(()) => return Ok(()),
+            Err(f) => f,
+        };
+        if let Failure::Render {
+            errno,
+            again,
+            message,
+        } = failure
+        {
+            return Err((errno, message, again));
+        }
+        // The worker is done for: kill it, learn how it ended, start the next one now.
+        let pid = slot.worker.take().map_or(0, |w| w.pid);
+        let how = slot.spawner.reap(pid);
+        Stats::bump(&self.stats.worker_restarts);
+        if let Err(e) = slot.ensure() {
+            tracing::warn!("{e}");
+        }
+        let mib = slot.spawner.config.memory >> 20;
+        Err(match failure {
+            // The same bytes would crash or exhaust it again: remember the failure.
+            Failure::Lost { oom: true } => (
+                libc::EIO,
+                format!("out of memory (worker limit {mib} MiB)"),
+                true,
+            ),
+            Failure::Lost { oom: false } => (libc::EIO, how, true),
+            Failure::Abandoned(why) => (libc::EIO, why, false),
+            Failure::Runaway(why) => (libc::EIO, format!("worker killed: {why}"), false),
+            Failure::Render { .. } => unreachable!("handled above"),
+        })
+    }
+
+    /// The message of a render that ran past the timeout.
+    fn timeout_message(&self) -> String {
+        let secs = self.timeout.as_secs_f32();
+        if self.isolated {
+            format!("render timed out after {secs} s; worker killed")
+        } else {
+            format!("render timed out after {secs} s")
+        }
+    }
+
+    /// Fails renders that ran past the timeout, logging and recording them now (readers get
+    /// EIO now); their workers stop at the next write.
+    fn expire(&self) {
+        let late: Vec<(RenderKey, Arc<Render>, String)> = self
+            .lock_inflight()
+            .iter()
+            .filter(|(_, (r, _))| r.outcome().is_none() && r.started.elapsed() > self.timeout)
+            .map(|(k, (r, shown))| (k.clone(), r.clone(), shown.clone()))
+            .collect();
+        for (key, r, shown) in late {
+            let msg = self.timeout_message();
+            self.end(&r, Outcome::Failed(libc::EIO, msg.clone()), || {
+                tracing::warn!("{shown} [{}]: {msg}", key.spec);
+                self.stats.failed(&shown, &key.spec, &msg);
+            });
+        }
+    }
+}
