@@ -7,6 +7,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::{FromRawFd, RawFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Which side of the fork this process is on.
@@ -131,6 +132,15 @@ pub(crate) fn block_signals() -> libc::sigset_t {
     }
 }
 
+/// Set once a termination signal arrived: from then on the session ending with an error (the
+/// connection aborted under readers that outlived the grace period) is the stop we asked for.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// Whether a termination signal is being handled.
+pub(crate) fn stopping() -> bool {
+    STOPPING.load(Ordering::SeqCst)
+}
+
 /// Starts the thread that waits for a termination signal and unmounts. If readers keep the
 /// mount busy it detaches, gives renders `grace` to finish, aborts the connection and exits.
 pub(crate) fn spawn_signal_thread(
@@ -147,6 +157,7 @@ pub(crate) fn spawn_signal_thread(
             // SAFETY: waiting on the blocked set built by block_signals.
             unsafe { libc::sigwait(&sigset, &mut sig) };
             tracing::info!("signal {sig}: unmounting");
+            STOPPING.store(true, Ordering::SeqCst);
             notify_systemd(sd_notify::NotifyState::Stopping);
             // The FUSE connection's number, for aborting it if readers hang on.
             let conn = fs::metadata(&mnt).ok().map(|m| {

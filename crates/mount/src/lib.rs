@@ -215,6 +215,13 @@ fn serve(args: &MountArgs, mut setup: options::Setup, mut report: Reporter) -> i
     daemon::notify_systemd(sd_notify::NotifyState::Ready);
     match session.run() {
         Ok(()) => 0,
+        // After a stop signal the signal thread may abort the connection under readers that
+        // outlived the grace period; the session then ends with ECONNABORTED before that thread
+        // reaches its exit(0). That is the clean stop asked for, not a failure.
+        Err(e) if daemon::stopping() => {
+            tracing::info!("session ended after the stop signal: {e}");
+            0
+        }
         Err(e) => {
             tracing::error!("session ended: {e}");
             1
