@@ -1005,6 +1005,23 @@ impl Filesystem for ThumbFs {
         reply.error(Errno::EROFS);
     }
 
+    /// No ioctl means anything here. Answered at once and without a log line: Python's
+    /// `open()` asks TCGETS (isatty) of every file, and fuser's default logs each one as "not
+    /// implemented" and answers ENOSYS, which the kernel does not remember either.
+    fn ioctl(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _flags: fuser::IoctlFlags,
+        _cmd: u32,
+        _in_data: &[u8],
+        _out_size: u32,
+        reply: fuser::ReplyIoctl,
+    ) {
+        reply.error(Errno::ENOTTY);
+    }
+
     fn write(
         &self,
         _req: &Request,
