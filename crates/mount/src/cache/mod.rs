@@ -288,4 +288,50 @@ mod tests {
             .count();
         assert_eq!(n, 2);
     }
+
+    /// A tier kept in a map, recording what it was asked to store.
+    #[derive(Default)]
+    struct MapTier {
+        held: Mutex<std::collections::HashMap<RenderKey, Vec<u8>>>,
+        stored: Mutex<Vec<(u64, Origin)>>,
+    }
+
+    impl Tier for Arc<MapTier> {
+        fn holds(&self, key: &RenderKey) -> bool {
+            lock(&self.held).contains_key(key)
+        }
+        fn load(&self, key: &RenderKey) -> Option<Vec<u8>> {
+            lock(&self.held).get(key).cloned()
+        }
+        fn store(&self, key: &RenderKey, render: &Arc<Render>, size: u64, origin: Origin) {
+            lock(&self.stored).push((size, origin));
+            lock(&self.held).insert(key.clone(), render.bytes());
+        }
+        fn flush(&self) {}
+    }
+
+    #[test]
+    fn a_tier_is_one_impl_plus_one_registration() {
+        let tier = Arc::new(MapTier::default());
+        let c = Cache::new(0, None).unwrap().with_tier(Box::new(tier.clone()));
+        assert!(matches!(c.lookup(&key(1)), Lookup::Miss));
+        c.put(key(1), finished(b"tiered"));
+        assert!(matches!(c.lookup(&key(1)), Lookup::OnDisk), "held behind memory");
+        let bytes = c.load(&key(1)).unwrap();
+        assert_eq!(bytes, b"tiered");
+        // What was loaded from a tier is stored again as such (a shared tier skips it).
+        let again = Render::new();
+        again.fill(bytes);
+        again.finish(Outcome::Done);
+        c.put(key(1), again);
+        c.put(key(1), finished(b"tiered"));
+        assert_eq!(
+            *lock(&tier.stored),
+            [
+                (6, Origin::Rendered),
+                (6, Origin::Loaded),
+                (6, Origin::Rendered)
+            ]
+        );
+    }
 }
