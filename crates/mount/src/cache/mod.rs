@@ -1,11 +1,12 @@
-//! Finished outputs behind one small API, in tiers asked in order: memory ([`memory`]: an
-//! LRU bounded in bytes, plus the outputs still held open after eviction), then the tiers
-//! behind it, each one [`Tier`] impl: the disk ([`disk`], `--cache-dir`, surviving the mount)
-//! and the shared S3 tier ([`remote`], `--cache-url`). Beside them: the failure memory
-//! ([`failures`]) and the size index that outlives them all ([`index`]). Keys are in [`key`];
-//! the checksummed format of stored bytes is in [`trailer`]; each tier's writes run on its own
-//! background thread ([`queue`]). Adding a tier is one [`Tier`] impl plus one
-//! [`Cache::with_tier`] where the mount builds its cache (`scheduler()` in lib.rs).
+//! Finished outputs behind one small API, in tiers asked in order: memory first
+//! (`memory.rs`: an LRU bounded in bytes, plus the outputs still held open after eviction),
+//! then the tiers behind it, each one [`Tier`] impl (`tier.rs`): the disk (`disk.rs`,
+//! `--cache-dir`, surviving the mount), then the shared S3 tier (`remote.rs`, `--cache-url`).
+//! Beside them: the failure memory (`failures.rs`) and the size index that outlives them all
+//! (`index.rs`). Keys are in `key.rs`, the checksummed format of stored bytes in `trailer.rs`,
+//! and each tier's writes run on its own background thread (`queue.rs`). Adding a tier is one
+//! [`Tier`] impl plus one [`Cache::with_tier`] where the mount builds its cache (`scheduler()`
+//! in lib.rs).
 //!
 //! No method that a FUSE request thread calls does I/O: [`Cache::lookup`], [`Cache::size`],
 //! [`Cache::put`] and [`Cache::fail`] only touch in-memory maps and queue work. Disk reads and
@@ -18,13 +19,14 @@
 //!
 //! 1. the scheduler's in-flight map (`Scheduler::get` calls [`Cache::lookup`] under it);
 //! 2. one cache lock at a time, each a leaf among the cache's locks (never held while taking
-//!    another of them): memory ([`memory`]), failures, the size index, `loaded`, the disk's
-//!    file index, the size log (its queue thread only), the shared tier's pause time, a
-//!    queue's sender;
+//!    another of them): memory, failures, the size index, `loaded`, the disk's file index,
+//!    the shared tier's pause time, a queue's sender;
 //! 3. a render's own lock ([`Render`]'s state: memory reads the length and outcome of the
 //!    outputs it holds).
 //!
-//! The queue threads and render threads take only 2 and 3, in that order.
+//! The queue threads and render threads take only 2 and 3, in that order. One exception to
+//! "never across I/O": the size log's lock is held while it appends, but only the disk
+//! queue's thread ever takes it.
 
 use std::collections::HashSet;
 use std::io;
