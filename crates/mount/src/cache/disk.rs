@@ -112,7 +112,10 @@ impl Tier for Disk {
             }
         }
         let (inner, render) = (self.inner.clone(), render.clone());
-        if !self.queue.push_bounded(total, move || inner.write(hash, &render)) {
+        if !self
+            .queue
+            .push_bounded(total, move || inner.write(hash, &render))
+        {
             tracing::debug!("disk cache writer behind; not storing {hash:016x}");
         }
     }

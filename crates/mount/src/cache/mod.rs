@@ -315,10 +315,15 @@ mod tests {
     #[test]
     fn a_tier_is_one_impl_plus_one_registration() {
         let tier = Arc::new(MapTier::default());
-        let c = Cache::new(0, None).unwrap().with_tier(Box::new(tier.clone()));
+        let c = Cache::new(0, None)
+            .unwrap()
+            .with_tier(Box::new(tier.clone()));
         assert!(matches!(c.lookup(&key(1)), Lookup::Miss));
         c.put(key(1), finished(b"tiered"));
-        assert!(matches!(c.lookup(&key(1)), Lookup::OnDisk), "held behind memory");
+        assert!(
+            matches!(c.lookup(&key(1)), Lookup::OnDisk),
+            "held behind memory"
+        );
         let bytes = c.load(&key(1)).unwrap();
         assert_eq!(bytes, b"tiered");
         // What was loaded from a tier is stored again as such (a shared tier skips it).

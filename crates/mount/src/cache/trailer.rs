@@ -39,7 +39,10 @@ mod tests {
         let mut data = b"hello".to_vec();
         data.extend_from_slice(&trailer(b"hello"));
         assert_eq!(unseal(data.clone()).unwrap(), b"hello");
-        assert!(unseal(data[..data.len() - 1].to_vec()).is_none(), "truncated");
+        assert!(
+            unseal(data[..data.len() - 1].to_vec()).is_none(),
+            "truncated"
+        );
         data[0] ^= 1;
         assert!(unseal(data).is_none(), "flipped bit");
         assert!(unseal(vec![0; 3]).is_none(), "shorter than a trailer");
