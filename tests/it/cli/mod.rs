@@ -1,0 +1,3 @@
+//! The command line: convert and info, warm, the mount helper, systemd and packaging files.
+
+mod setup;

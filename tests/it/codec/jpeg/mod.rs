@@ -1,0 +1,4 @@
+//! JPEG: our decoder and saver, and the libjpeg-turbo paths.
+
+mod decode;
+mod turbo;

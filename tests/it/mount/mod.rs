@@ -1,0 +1,5 @@
+//! The FUSE mount, for real: reads, names, changes under readers, lifecycle, load.
+
+mod changes;
+mod reads;
+mod stress;
