@@ -1,26 +1,17 @@
-//! The mount's cache, streaming and lifecycle, for real: disk cache across mounts (damaged
-//! files re-rendered, a full disk tolerated), `--stat estimate`, reads racing the producer,
-//! render timeouts, sources replaced while open, SIGTERM and daemon mode.
+//! The disk cache across mounts (damaged files re-rendered, a full disk tolerated, a stuck
+//! writer not blocking stats and cached reads) and remembered failures.
 
 use crate::common;
-
 use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
 use common::mount::{engine, is_mounted, small_tree, Mount};
-use common::*;
-
-fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !ok() {
-        assert!(Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use common::{*, corpus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use thumbfs::mount::cache::{RenderKey, SourceId};
 
 fn cache_files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = fs::read_dir(dir)
@@ -167,189 +158,6 @@ fn full_cache_disk_keeps_serving_from_memory() {
     );
 }
 
-/// `--stat estimate`: `ls -l` renders nothing; after open, fstat is exact; reads at random
-/// offsets from several threads while the render is still producing get the right bytes.
-#[test]
-fn estimate_mode_and_reads_racing_the_producer() {
-    let photo = corpus("photos/seeding_by_Clements_Engelhardt.jpg");
-    let m = Mount::new(&corpus("photos"), &["--stat", "estimate"]);
-    let listed = fs::read_dir(m.path("png")).unwrap().count();
-    assert_eq!(listed, 2);
-    let lstat = fs::metadata(m.path("png/seeding_by_Clements_Engelhardt.png")).unwrap();
-    assert_eq!(lstat.len(), fs::metadata(&photo).unwrap().len(), "estimate");
-    assert_eq!(m.stats()["renders"], 0, "listing and stat rendered nothing");
-
-    let want = Arc::new(engine(&photo, "png").unwrap());
-    let f = Arc::new(fs::File::open(m.path("png/seeding_by_Clements_Engelhardt.png")).unwrap());
-    // Eight threads read 64 KiB blocks at scattered offsets, highest first, so most wait
-    // for bytes the producer has not written yet.
-    let n = want.len() as u64;
-    let threads: Vec<_> = (0..8u64)
-        .map(|t| {
-            let (f, want) = (f.clone(), want.clone());
-            std::thread::spawn(move || {
-                for k in (0..16u64).rev() {
-                    let off = (n / 16) * k + t * 7919;
-                    let mut buf = vec![0u8; 65536];
-                    let got = f.read_at(&mut buf, off).unwrap();
-                    let end = (off + 65536).min(n) as usize;
-                    assert!(
-                        buf[..got] == want[off as usize..end],
-                        "offset {off}: {got} bytes differ"
-                    );
-                }
-                // Past EOF: nothing.
-                assert_eq!(f.read_at(&mut [0u8; 16], n + 100).unwrap(), 0);
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
-    assert_eq!(f.metadata().unwrap().len(), n, "fstat after open is exact");
-    assert_eq!(m.stats()["renders"], 1);
-}
-
-/// A slow render streams its first bytes long before it ends, and one over
-/// `--render-timeout` fails with EIO while the daemon keeps serving.
-#[test]
-fn first_bytes_stream_early_and_slow_renders_time_out() {
-    // The timeout (8 s) leaves room for the first bytes on a loaded machine (a few hundred ms
-    // of CPU), while the render needs far more CPU than that: maximum zlib effort on the photo
-    // enlarged to 81 megapixels (over a minute of work), so it can never finish in time.
-    let m = Mount::new(
-        &corpus("photos"),
-        &["--stat", "estimate", "--render-timeout", "8"],
-    );
-    let p = m.path("w12000_up_png_c9/seeding_by_Clements_Engelhardt.png");
-    let t = Instant::now();
-    let f = fs::File::open(&p).unwrap();
-    let mut buf = vec![0u8; 65536];
-    let got = f.read_at(&mut buf, 0).unwrap();
-    let first = t.elapsed();
-    assert_eq!(got, 65536);
-    assert_eq!(&buf[..8], b"\x89PNG\r\n\x1a\n");
-    assert_eq!(m.stats()["in_flight"], 1, "first bytes arrived mid-render");
-    // Reading on hits the timeout.
-    let mut off = 65536u64;
-    let err = loop {
-        match f.read_at(&mut buf, off) {
-            Ok(0) => panic!("render finished before the timeout"),
-            Ok(n) => off += n as u64,
-            Err(e) => break e,
-        }
-    };
-    let failed = t.elapsed();
-    assert_eq!(err.raw_os_error(), Some(libc::EIO));
-    assert!(failed >= Duration::from_secs(7), "{failed:?}");
-    let errors = fs::read_to_string(m.path(".thumbfs/errors")).unwrap();
-    assert!(
-        errors.lines().next().unwrap().contains("timed out"),
-        "{errors}"
-    );
-    assert!(m.log_text().contains("timed out"));
-    // Still serving.
-    let small = fs::read(m.path("w64/sunset_by_Aitzol_Berasategi.jpg")).unwrap();
-    assert_eq!(
-        small,
-        engine(&corpus("photos/sunset_by_Aitzol_Berasategi.jpg"), "w64").unwrap()
-    );
-    eprintln!("first 64 KiB after {first:?}; EIO after {failed:?} at offset {off}");
-}
-
-/// A reader that has a file open keeps the bytes it started with when the source is
-/// replaced; a new open sees the new image.
-#[test]
-fn replaced_source_open_reader_keeps_its_version() {
-    let src = small_tree();
-    let m = Mount::new(src.path(), &[]);
-    let path = m.path("w48/a.jpg");
-    let old = engine(&src.path().join("a.jpg"), "w48").unwrap();
-    let f = fs::File::open(&path).unwrap();
-    let mut head = vec![0u8; 100];
-    assert_eq!(f.read_at(&mut head, 0).unwrap(), 100);
-    // Replace the source with a different JPEG (new inode, new size).
-    let tmp = src.path().join("a.jpg.new");
-    fs::copy(corpus("jpeg/video-005.gray.jpeg"), &tmp).unwrap();
-    fs::rename(&tmp, src.path().join("a.jpg")).unwrap();
-    let new = engine(&src.path().join("a.jpg"), "w48").unwrap();
-    assert_ne!(old, new);
-    let mut rest = vec![0u8; old.len() + 10];
-    let n = f.read_at(&mut rest, 0).unwrap();
-    assert!(rest[..n] == old[..], "open reader saw a mix");
-    drop(f);
-    // The kernel keeps attributes for the 1 s TTL; after that a new open is the new image.
-    std::thread::sleep(Duration::from_millis(1100));
-    assert_eq!(fs::metadata(&path).unwrap().len(), new.len() as u64);
-    assert!(
-        fs::read(&path).unwrap() == new,
-        "new open sees the new source"
-    );
-}
-
-/// SIGTERM and SIGINT unmount and exit 0; without `-f` the command returns once mounted and
-/// the daemon exits on `fusermount3 -u`.
-#[test]
-fn signals_and_daemon_mode_unmount_cleanly() {
-    let src = small_tree();
-    for sig in [libc::SIGTERM, libc::SIGINT] {
-        let mut m = Mount::new(src.path(), &[]);
-        assert!(fs::read(m.path("w32/a.jpg")).is_ok());
-        let mnt = m.dir.path().to_path_buf();
-        let st = m.stop(Some(sig));
-        assert!(st.success(), "signal {sig}: {st:?}");
-        assert!(!is_mounted(&mnt), "signal {sig}: still mounted");
-    }
-    // Daemon mode.
-    let mnt = tempfile::tempdir().unwrap();
-    let t = Instant::now();
-    let st = Command::new(thumbfs_bin())
-        .arg("mount")
-        .arg(src.path())
-        .arg(mnt.path())
-        .status()
-        .unwrap();
-    assert!(st.success());
-    assert!(is_mounted(mnt.path()), "mounted when the command returns");
-    assert!(t.elapsed() < Duration::from_secs(5));
-    assert!(fs::read(mnt.path().join("w32/b.png")).is_ok());
-    let daemon = daemon_pid(mnt.path()).expect("daemon process");
-    let st = Command::new("fusermount3")
-        .arg("-u")
-        .arg(mnt.path())
-        .status()
-        .unwrap();
-    assert!(st.success());
-    wait_for(
-        || !Path::new(&format!("/proc/{daemon}")).exists() || is_zombie(daemon),
-        "daemon did not exit after fusermount3 -u",
-    );
-    assert!(!is_mounted(mnt.path()));
-}
-
-/// The pid of the `thumbfs mount` daemon serving `mnt` (found by its command line).
-fn daemon_pid(mnt: &Path) -> Option<u32> {
-    let want = mnt.to_str()?;
-    fs::read_dir("/proc").ok()?.find_map(|e| {
-        let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
-        let cmd = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let args: Vec<&[u8]> = cmd.split(|&b| b == 0).collect();
-        (args.first()?.ends_with(b"thumbfs") && args.contains(&want.as_bytes())).then_some(pid)
-    })
-}
-
-fn is_zombie(pid: u32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            s.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-        .unwrap_or(true)
-}
-
 /// A broken image is EIO every time but decoded once (until the file changes); the daemon
 /// keeps serving the others, and a repaired file renders.
 #[test]
@@ -391,27 +199,90 @@ fn broken_image_fails_once_until_repaired() {
     assert!(fs::read(&p).unwrap() == engine(&broken, "w32").unwrap());
 }
 
-/// SIGTERM while a reader holds a file open mid-read: the mountpoint is freed at once, the
-/// daemon exits 0 shortly after, and a second mount on the same directory works.
+const OLD: &str = "jpeg/flower.png.im_q85_420.jpg";
+
+/// The disk-cache writer stuck for good (its temporary file is a FIFO nobody reads, as a hung
+/// cache disk would be) while four renders write large outputs: opens, reads and stats of
+/// finished files still answer at once, and unmounting still exits.
 #[test]
-fn sigterm_with_a_file_open_frees_the_mountpoint_and_exits() {
-    let src = small_tree();
-    // Open files get render-timeout + 1 s of grace after the mount is detached.
-    let mut m = Mount::new(src.path(), &["--render-timeout", "2"]);
-    let p = m.path("png/a.png");
-    let f = fs::File::open(&p).unwrap();
-    let mut buf = [0u8; 16];
-    assert_eq!(f.read_at(&mut buf, 0).unwrap(), 16);
-    let mnt = m.dir.path().to_path_buf();
+fn stats_and_cached_reads_answer_while_the_disk_cache_writer_is_stuck() {
+    let src = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..6).map(|i| format!("f{i}.jpg")).collect();
+    for n in &names {
+        fs::copy(corpus(OLD), src.path().join(n)).unwrap();
+    }
+    let cache_dir = cache.path().to_str().unwrap();
+    let mut m = Mount::new(
+        src.path(),
+        &[
+            "--cache-dir",
+            cache_dir,
+            "--threads",
+            "4",
+            "--render-timeout",
+            "120",
+        ],
+    );
+    // The first output's disk write blocks in open() on a FIFO.
+    let canonical = "w64".parse::<thumbfs::Spec>().unwrap().to_string();
+    let key = RenderKey {
+        source: SourceId::of(&fs::metadata(src.path().join("f0.jpg")).unwrap()),
+        spec: canonical,
+    };
+    let fifo = cache.path().join(format!("{:016x}.tmp", key.hash()));
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let first = fs::read(m.path("w64/f0.jpg")).unwrap();
+    assert!(first == engine(&src.path().join("f0.jpg"), "w64").unwrap());
+    let small = fs::read(m.path("w64/f1.jpg")).unwrap();
+    // Four large renders whose outputs queue behind the stuck write.
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy: Vec<_> = names[2..]
+        .iter()
+        .map(|n| {
+            let p = m.path(&format!("png/{}", n.replace(".jpg", ".png")));
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                if !stop.load(Ordering::Relaxed) {
+                    fs::read(&p).unwrap();
+                }
+            })
+        })
+        .collect();
     let t = Instant::now();
-    let st = m.stop(Some(libc::SIGTERM));
+    while m.stats()["in_flight"] == 0 && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut lat = Vec::new();
+    let probe = m.path("w64/f1.jpg");
+    for i in 0..400 {
+        let t = Instant::now();
+        if i % 2 == 0 {
+            // Open and release reach the daemon every time in per-open mode.
+            assert!(fs::read(&probe).unwrap() == small);
+        } else {
+            // TTL 0: every stat of .thumbfs/stats is a getattr that reads the cache's state.
+            fs::metadata(m.path(".thumbfs/stats")).unwrap();
+        }
+        lat.push(t.elapsed());
+    }
+    let during = m.stats()["in_flight"];
+    stop.store(true, Ordering::Relaxed);
+    for b in busy {
+        b.join().unwrap();
+    }
+    lat.sort();
+    let p50 = lat[lat.len() / 2];
+    let p99 = lat[lat.len() * 99 / 100];
+    eprintln!(
+        "open+read or stat while the cache writer is stuck and {during} renders run: \
+         p50 {p50:?}, p99 {p99:?}, max {:?}",
+        lat[lat.len() - 1]
+    );
+    // The goal is 1 ms; this bound only catches waiting on the writer (for ever, before).
+    assert!(p99 < Duration::from_millis(250), "p99 {p99:?}");
+    let st = m.stop(None);
     assert!(st.success(), "{st:?}");
-    assert!(t.elapsed() < Duration::from_secs(6), "{:?}", t.elapsed());
-    assert!(!is_mounted(&mnt), "still mounted");
-    // The open file answers (from the page cache or with an error) instead of hanging.
-    let _ = f.read_at(&mut buf, 1 << 20);
-    drop(f);
-    assert!(!is_mounted(&mnt));
-    let again = Mount::new(src.path(), &[]);
-    assert!(fs::read(again.path("w32/a.jpg")).is_ok());
 }

@@ -1,7 +1,6 @@
 //! The mount, for real: `thumbfs mount` on a temp dir, read with real programs.
 
 use crate::common;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
@@ -10,20 +9,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use common::mount::{engine, sh, tree_manifest, Mount};
-use common::*;
+use common::mount::{shown_names, engine, sh, tree_manifest, Mount};
+use common::{*, corpus};
 use thumbfs::Spec;
-
-/// Path relative to the corpus → shown name under a spec directory, from a listing.
-fn shown_names(m: &Mount, spec: &str, dir: &str) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(m.dir.path().join(spec).join(dir))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .collect();
-    v.sort();
-    v
-}
+use std::sync::atomic::{AtomicBool, Ordering};
+use thumbfs::mount::cache::{RenderKey, SourceId};
 
 fn sh_ok(script: &str) -> String {
     let out = sh(script);
@@ -204,139 +194,6 @@ fn real_programs_read_the_mount() {
 }
 
 #[test]
-fn names_specs_errors_and_read_only() {
-    let src = tempfile::tempdir().unwrap();
-    let s = src.path();
-    fs::copy(corpus("jpeg/video-001.jpeg"), s.join("photo.jpg")).unwrap();
-    fs::copy(corpus("pngsuite/primary/basn2c08.png"), s.join("photo.png")).unwrap();
-    fs::copy(
-        corpus("webp/blue-purple-pink.lossless.webp"),
-        s.join("pic.webp"),
-    )
-    .unwrap();
-    fs::write(s.join("notes.txt"), "not an image").unwrap();
-    fs::copy(
-        corpus("pngsuite/corrupt/xcsn0g01.png"),
-        s.join("broken.png"),
-    )
-    .unwrap();
-    fs::create_dir(s.join("sub")).unwrap();
-    fs::copy(corpus("jpeg/video-005.gray.jpeg"), s.join("sub/grey.jpg")).unwrap();
-    std::os::unix::fs::symlink("/etc/hostname", s.join("escape.jpg")).unwrap();
-    std::os::unix::fs::symlink("photo.jpg", s.join("inside.jpg")).unwrap();
-    let before = tree_manifest(s);
-    let m = Mount::new(s, &["--preset", "tiny=w32_png"]);
-    // Root lists presets; any valid spec resolves; aliases share renders.
-    assert_eq!(shown_names(&m, "", ""), [".thumbfs", "tiny"]);
-    assert_eq!(
-        shown_names(&m, "tiny", ""),
-        [
-            "broken.png",
-            "inside.png",
-            "photo.jpg.png",
-            "photo.png",
-            "pic.png",
-            "sub"
-        ]
-    );
-    assert_eq!(
-        shown_names(&m, "webp_w40", ""),
-        [
-            "broken.webp",
-            "inside.webp",
-            "photo.jpg.webp",
-            "photo.png.webp",
-            "pic.webp",
-            "sub"
-        ]
-    );
-    assert_eq!(
-        shown_names(&m, "q80", ""),
-        [
-            "broken.png",
-            "inside.jpg",
-            "photo.jpg",
-            "photo.png",
-            "pic.webp",
-            "sub"
-        ]
-    );
-    let a = fs::read(m.path("shrink2_q90/photo.jpg")).unwrap();
-    let renders = m.stats()["renders"];
-    let b = fs::read(m.path("q90_shrink2/photo.jpg")).unwrap();
-    assert_eq!(a, b);
-    assert_eq!(m.stats()["renders"], renders, "an alias reuses the render");
-    assert_eq!(
-        fs::read(m.path("q80/sub/grey.jpg")).unwrap(),
-        engine(&s.join("sub/grey.jpg"), "q80").unwrap()
-    );
-    // ENOENT for bad specs and missing files; EIO for a broken image; others keep working.
-    for bad in [
-        "q900/photo.jpg",
-        "nonsense/photo.jpg",
-        "q80/missing.jpg",
-        "q80/notes.txt",
-        "q80/escape.jpg",
-    ] {
-        let e = fs::metadata(m.path(bad)).unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::ENOENT), "{bad}");
-    }
-    let e = fs::read(m.path("q80/broken.png")).unwrap_err();
-    assert_eq!(e.raw_os_error(), Some(libc::EIO));
-    assert!(fs::read(m.path("q80/photo.png")).is_ok());
-    let errors = fs::read_to_string(m.path(".thumbfs/errors")).unwrap();
-    assert!(
-        errors.lines().next().unwrap().contains("broken.png"),
-        "{errors}"
-    );
-    assert!(fs::read_to_string(m.path(".thumbfs/README"))
-        .unwrap()
-        .contains("shrink<N>"));
-    // Writes: EROFS.
-    for script in [
-        format!("touch '{}'", m.path("q80/new.jpg").display()),
-        format!("mkdir '{}'", m.path("q80/d").display()),
-        format!("rm '{}'", m.path("q80/photo.jpg").display()),
-        format!("echo x >> '{}'", m.path("q80/photo.jpg").display()),
-        format!(
-            "mv '{}' '{}'",
-            m.path("q80/photo.jpg").display(),
-            m.path("q80/p2.jpg").display()
-        ),
-    ] {
-        let out = sh(&script);
-        assert!(!out.status.success(), "{script} succeeded");
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains("Read-only"),
-            "{script}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    // Attributes: source times and owner, read-only modes, blocks match size.
-    use std::os::unix::fs::MetadataExt;
-    let v = fs::metadata(m.path("q80/photo.jpg")).unwrap();
-    let sm = fs::metadata(s.join("photo.jpg")).unwrap();
-    assert_eq!(
-        (v.mtime(), v.uid(), v.gid()),
-        (sm.mtime(), sm.uid(), sm.gid())
-    );
-    assert_eq!(v.mode() & 0o777, sm.mode() & 0o444);
-    assert_eq!(v.blocks(), v.len().div_ceil(512));
-    assert_eq!(
-        fs::metadata(m.path("q80/sub")).unwrap().mode() & 0o777,
-        0o555
-    );
-    let ino = v.ino();
-    assert_eq!(
-        fs::metadata(m.path("q80/photo.jpg")).unwrap().ino(),
-        ino,
-        "stable inode"
-    );
-    drop(m);
-    assert_eq!(tree_manifest(s), before);
-}
-
-#[test]
 fn concurrent_readers_share_one_render_and_small_cache_stays_correct() {
     let m = Mount::new(&corpus("photos"), &[]);
     let path = Arc::new(m.path("q85_shrink2/seeding_by_Clements_Engelhardt.jpg"));
@@ -430,162 +287,56 @@ fn concurrent_readers_share_one_render_and_small_cache_stays_correct() {
     }
 }
 
-/// SIGTERM while a slow render is being read: the mount point is freed at once (lazy
-/// unmount when busy), the reader finishes, the daemon exits 0.
+/// Both open modes serve the engine's bytes, and `.thumbfs/stats` stays fresh and whole in
+/// no-open mode (page cache, snapshot per getattr). no-open with `--stat estimate` is refused.
 #[test]
-fn unmount_with_reads_in_flight_exits_cleanly() {
-    let mut m = Mount::new(&corpus("photos"), &[]);
-    let p = m.path("png/sunset_by_Aitzol_Berasategi.png");
-    let reader = std::thread::spawn(move || fs::read(p).map(|b| b.len()));
-    std::thread::sleep(Duration::from_millis(100));
-    let mnt = m.dir.path().to_path_buf();
-    let mut child = m.child.take().unwrap();
-    // SAFETY: signalling our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
+fn no_open_mode_serves_the_engines_bytes() {
+    let src = tempfile::tempdir().unwrap();
+    for (from, to) in [
+        ("jpeg/video-001.jpeg", "a.jpg"),
+        ("pngsuite/primary/basn2c08.png", "b.png"),
+    ] {
+        fs::copy(corpus(from), src.path().join(to)).unwrap();
+    }
+    let m = Mount::new(src.path(), &["--open-mode", "no-open"]);
+    for spec in ["w48", "w40_webp", "png"] {
+        for name in ["a", "b"] {
+            let ext = match spec {
+                "w40_webp" => "webp",
+                "png" => "png",
+                _ if name == "a" => "jpg",
+                _ => "png",
+            };
+            let from = src.path().join(if name == "a" { "a.jpg" } else { "b.png" });
+            let want = engine(&from, spec).unwrap();
+            for _ in 0..3 {
+                let got = fs::read(m.path(&format!("{spec}/{name}.{ext}"))).unwrap();
+                assert!(got == want, "{spec}/{name}");
+            }
         }
-        assert!(Instant::now() < deadline, "daemon did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let _ = reader.join().unwrap();
-    assert!(status.success(), "daemon exit: {status:?}");
-    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains(mnt.to_str().unwrap()), "still mounted");
-    // An idle mount: fusermount3 -u ends the daemon with status 0.
-    let mut idle = Mount::new(&corpus("photos"), &[]);
-    assert!(idle.stop(None).success());
-    drop(m);
-}
+    }
+    let renders = m.stats()["renders"];
+    assert_eq!(renders, 6, "one render per output");
+    assert_eq!(
+        m.stats()["renders"],
+        renders,
+        "stats re-read, still parseable"
+    );
 
-#[test]
-fn startup_errors_are_clear() {
-    let out = Command::new(thumbfs_bin())
-        .args(["mount", "/nonexistent/dir"])
-        .arg(tempfile::tempdir().unwrap().path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/dir"));
     let mnt = tempfile::tempdir().unwrap();
-    fs::write(mnt.path().join("x"), "").unwrap();
-    let out = Command::new(thumbfs_bin())
-        .arg("mount")
-        .arg(corpus("photos"))
+    let out = Command::new(common::thumbfs_bin())
+        .args([
+            "mount",
+            "-f",
+            "--open-mode",
+            "no-open",
+            "--stat",
+            "estimate",
+        ])
+        .arg(src.path())
         .arg(mnt.path())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
-}
-
-/// Every input format is listed, renamed when the output format changes, read back by
-/// independent tools, and named by `thumbfs info`.
-#[test]
-fn every_format_is_served_and_info_names_it() {
-    let src = tempfile::tempdir().unwrap();
-    let s = src.path();
-    let copy = |rel: &str, name: &str| fs::copy(corpus(rel), s.join(name)).unwrap();
-    copy("jpeg/video-001.jpeg", "photo.jpg");
-    copy("pngsuite/primary/basn6a08.png", "alpha.png");
-    copy("webp/yellow_rose.lossy-with-alpha.webp", "rose.webp");
-    copy("tiff/video-001-paletted.tiff", "paletted.tiff");
-    copy("pnm/flower_small.rgb.depth8.ppm", "flower.ppm");
-    copy("pnm/splines.pfm", "splines.pfm");
-    let made = |args: &[&str], name: &str| {
-        let out = Command::new("convert")
-            .args(args)
-            .arg(s.join(name))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    made(&["rose:", "-resize", "200%"], "anim.gif");
-    made(&["rose:"], "sky.hdr");
-    fs::write(
-        s.join("drawing.svg"),
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="120" height="80"><rect width="120" height="80" fill="#3366cc"/><circle cx="60" cy="40" r="30" fill="#ffcc00"/></svg>"##,
-    )
-    .unwrap();
-    let formats = [
-        ("photo.jpg", "jpeg"),
-        ("alpha.png", "png"),
-        ("rose.webp", "webp"),
-        ("paletted.tiff", "tiff"),
-        ("flower.ppm", "pnm"),
-        ("splines.pfm", "pfm"),
-        ("anim.gif", "gif"),
-        ("sky.hdr", "hdr"),
-        ("drawing.svg", "svg"),
-    ];
-    for (name, format) in formats {
-        let out = Command::new(thumbfs_bin())
-            .arg("info")
-            .arg(s.join(name))
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "info {name}");
-        assert!(
-            text.contains(&format!(": {format} ")),
-            "info {name}: {text}"
-        );
-    }
-    let before = tree_manifest(s);
-    let m = Mount::new(s, &[]);
-    // Same format where there is a saver; PNG for GIF, HDR and SVG.
-    assert_eq!(
-        shown_names(&m, "w24", ""),
-        [
-            "alpha.png",
-            "anim.png",
-            "drawing.png",
-            "flower.ppm",
-            "paletted.tiff",
-            "photo.jpg",
-            "rose.webp",
-            "sky.png",
-            "splines.pfm"
-        ]
-    );
-    for (spec, ext) in [
-        ("w24_tif_lzw", "tif"),
-        ("w24_webp", "webp"),
-        ("w24_jpg", "jpg"),
-    ] {
-        for (name, _) in formats {
-            // A source already in the output format keeps its name (`.tiff` stays).
-            let (stem, old_ext) = name.rsplit_once('.').unwrap();
-            let same = thumbfs::spec::OutputFormat::from_extension(old_ext)
-                == thumbfs::spec::OutputFormat::from_extension(ext);
-            let shown = if same {
-                m.path(&format!("{spec}/{name}"))
-            } else {
-                m.path(&format!("{spec}/{stem}.{ext}"))
-            };
-            let bytes = fs::read(&shown).unwrap_or_else(|e| panic!("{}: {e}", shown.display()));
-            assert_eq!(bytes, engine(&s.join(name), spec).unwrap(), "{spec}/{name}");
-            // ImageMagick reads every output as the right format and size.
-            let out = Command::new("identify")
-                .args(["-format", "%m %w"])
-                .arg(&shown)
-                .output()
-                .unwrap();
-            let id = String::from_utf8_lossy(&out.stdout).to_string();
-            let magick = match ext {
-                "tif" => "TIFF",
-                "webp" => "WEBP",
-                _ => "JPEG",
-            };
-            assert_eq!(id, format!("{magick} 24"), "{spec}/{name}");
-        }
-    }
-    drop(m);
-    assert_eq!(tree_manifest(s), before, "the backing directory changed");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs --stat exact"));
 }

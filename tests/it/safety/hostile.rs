@@ -4,18 +4,14 @@
 //! CLI, EIO through the mount, a line in `.thumbfs/errors`), and the daemon must keep serving.
 
 use crate::common;
-
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
 use common::mount::{cli, engine, tree_manifest, Mount};
 use common::*;
-
-// ---- Generated headers ----------------------------------------------------------------------
 
 /// CRC-32 (IEEE), for PNG chunks.
 fn crc32(data: &[u8]) -> u32 {
@@ -263,8 +259,6 @@ fn zeros() -> Vec<Bad> {
         b("empty.png", b"\x89PNG\r\n\x1a\n".to_vec(), "truncated"),
     ]
 }
-
-// ---- Running one file both ways -------------------------------------------------------------
 
 /// The CLI on `path`: `Ok(output)` or `Err(stderr)` after checking a failure is exit 1 with a
 /// message naming the file and not a caught panic.
@@ -615,18 +609,6 @@ fn truncations_of_every_format_fail_or_match_the_whole_file() {
         "{} truncated files; {failed} fail, rendered identical to the whole file: {rendered:?}",
         originals.len() * 3
     );
-}
-
-/// xorshift64*, for reproducible flips.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
 }
 
 /// Single-bit and byte flips in headers and data of every format: the CLI and the mount agree
