@@ -1,8 +1,8 @@
 //! Faults around a real mount: sources rewritten, replaced, deleted or made unreadable while
 //! rendered and read; a cache directory that cannot be written; `kill -9` of the daemon in
 //! the middle of a render and of a cache write; readers killed in the middle of reads.
-//! (tests/mount_cache.rs covers a full cache disk, damaged cache files and a source replaced
-//! after its render finished; these add the cases where the render is still running.)
+//! (cache/disk.rs covers a full cache disk and damaged cache files, mount/changes.rs a source
+//! replaced after its render finished; these add the cases where the render is still running.)
 
 use crate::common;
 use std::fs;

@@ -670,7 +670,7 @@ fn virtual_names(root: &Path, spec: &str) -> BTreeMap<PathBuf, PathBuf> {
 }
 
 /// Every file under the corpus (recursively: broken PNGs, the truncated progressive JPEG, the
-/// licence texts) through the mount under four specs not covered by tests/mount.rs: each
+/// licence texts) through the mount under four specs not covered by mount/reads.rs: each
 /// image reads as the engine's bytes or EIO within the render timeout, non-images are hidden,
 /// the daemon survives, and the corpus is unchanged (names, sizes, mtimes, contents).
 #[test]
