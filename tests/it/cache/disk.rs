@@ -2,15 +2,16 @@
 //! writer not blocking stats and cached reads) and remembered failures.
 
 use crate::common;
+
 use std::fs;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use common::mount::{engine, is_mounted, small_tree, Mount};
-use common::{*, corpus};
-use std::sync::atomic::{AtomicBool, Ordering};
+
+use common::mount::{engine, small_tree, Mount};
+use common::*;
 use thumbfs::mount::cache::{RenderKey, SourceId};
 
 fn cache_files(dir: &Path) -> Vec<PathBuf> {

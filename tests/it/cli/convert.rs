@@ -1,17 +1,12 @@
 //! `thumbfs convert` and `thumbfs info`: the vips-like forms, pipes, exit codes and messages.
 
 use crate::common;
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use common::*;
+
+use std::path::Path;
+use std::process::Command;
+
 use common::codec::*;
-use thumbfs::codec::{self, LoadOptions, SaveOptions};
-use thumbfs::io::target::{CustomTarget, MemoryTarget};
-use thumbfs::{Image, RenderOptions, Source, Spec, Header, SampleFormat, Samples};
-use std::io;
-use thumbfs::spec::{OutputFormat, TiffCompression};
+use common::*;
 
 const PHOTO: &str = "photos/sunset_by_Aitzol_Berasategi.jpg";
 
@@ -156,14 +151,12 @@ fn cli_converts_between_png_pnm_tiff_and_webp() {
     let reference = load(&png).unwrap();
     // PNG → PAM file, PAM on stdin → PNG on stdout, TIFF → WebP (lossless) → PNG.
     let pam = dir.path().join("a.pam");
-    thumbfs(
-        &[
-            "convert",
-            "ppm",
-            png.to_str().unwrap(),
-            pam.to_str().unwrap(),
-        ],
-    );
+    thumbfs(&[
+        "convert",
+        "ppm",
+        png.to_str().unwrap(),
+        pam.to_str().unwrap(),
+    ]);
     assert_eq!(
         parse_pnm(&std::fs::read(&pam).unwrap()).data,
         wide(&reference)
@@ -177,14 +170,12 @@ fn cli_converts_between_png_pnm_tiff_and_webp() {
 
     let tif = corpus("tiff/video-001.tiff");
     let webp = dir.path().join("c.webp");
-    thumbfs(
-        &[
-            "convert",
-            "webp_lossless",
-            tif.to_str().unwrap(),
-            webp.to_str().unwrap(),
-        ],
-    );
+    thumbfs(&[
+        "convert",
+        "webp_lossless",
+        tif.to_str().unwrap(),
+        webp.to_str().unwrap(),
+    ]);
     let r = dwebp(&webp);
     let t = load(&tif).unwrap();
     assert_eq!(rgba(&r.data, r.bands, 255), rgba(&wide(&t), 3, 255));

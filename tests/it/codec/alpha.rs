@@ -5,8 +5,10 @@
 //! TIFF associated alpha is un-premultiplied as libvips does.
 
 use crate::common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
 use common::*;
 
 /// A 240x180 RGBA photo with true 16-bit samples: colour resized in 16 bits, alpha a

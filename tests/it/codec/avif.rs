@@ -2,11 +2,11 @@
 //! avifdec; transforms applied; our saver's output read back by avifdec.
 
 use crate::common;
-use std::path::{Path, PathBuf};
+
 use std::process::Command;
-use common::mount::{engine, proc_status_number, Mount};
-use common::*;
+
 use common::codec::*;
+use common::*;
 
 #[test]
 fn avif_decodes_like_avifdec() {

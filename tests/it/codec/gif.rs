@@ -1,12 +1,12 @@
 //! GIF loader (first frame) against ImageMagick.
 
 use crate::common;
-use std::path::Path;
+
 use std::process::Command;
-use common::*;
+
 use common::codec::*;
-use thumbfs::codec::{self, LoadOptions};
-use thumbfs::{Image, Samples, Source};
+use common::*;
+use thumbfs::codec::LoadOptions;
 
 #[test]
 fn gif_first_frame_matches_imagemagick() {

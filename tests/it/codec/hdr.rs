@@ -1,12 +1,13 @@
 //! Radiance HDR loader against libvips' floats.
 
 use crate::common;
-use std::path::Path;
+
 use std::process::Command;
-use common::*;
+
 use common::codec::*;
-use thumbfs::codec::{self, LoadOptions};
-use thumbfs::{Image, Samples, Source};
+use common::*;
+use thumbfs::codec::LoadOptions;
+use thumbfs::Samples;
 
 /// Radiance values decode to the same linear floats libvips reads.
 #[test]

@@ -2,11 +2,12 @@
 //! heif-convert; the embedded thumbnail used only when it is large enough.
 
 use crate::common;
-use std::path::{Path, PathBuf};
+
+use std::path::Path;
 use std::process::Command;
-use common::mount::{engine, proc_status_number, Mount};
-use common::*;
+
 use common::codec::*;
+use common::*;
 
 #[test]
 fn heic_decodes_like_heif_convert() {

@@ -1,11 +1,11 @@
 //! JPEG XL: files made by cjxl from a corpus photo, decoded by thumbfs and compared with djxl.
 
 use crate::common;
-use std::path::{Path, PathBuf};
+
 use std::process::Command;
-use common::mount::{engine, proc_status_number, Mount};
-use common::*;
+
 use common::codec::*;
+use common::*;
 
 #[test]
 fn jxl_decodes_like_djxl() {

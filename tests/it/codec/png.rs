@@ -1,15 +1,14 @@
 //! PNG loader and saver against ImageMagick and exiftool.
 
 use crate::common;
-use std::io;
-use std::path::{Path, PathBuf};
+
 use std::process::Command;
 use std::sync::Arc;
-use common::*;
+
 use common::codec::*;
-use thumbfs::codec::{self, LoadOptions, SaveOptions};
-use thumbfs::io::target::MemoryTarget;
-use thumbfs::spec::{OutputFormat, TiffCompression};
+use common::*;
+use thumbfs::codec::SaveOptions;
+use thumbfs::spec::OutputFormat;
 use thumbfs::{Header, Image, SampleFormat, Samples, Source};
 
 #[test]

@@ -1,16 +1,14 @@
 //! PNM, PAM and PFM loaders and savers against ImageMagick.
 
 use crate::common;
-use std::io;
-use std::path::{Path, PathBuf};
+
 use std::process::Command;
-use std::sync::Arc;
-use common::*;
+
 use common::codec::*;
-use thumbfs::codec::{self, LoadOptions, SaveOptions};
-use thumbfs::io::target::MemoryTarget;
-use thumbfs::spec::{OutputFormat, TiffCompression};
-use thumbfs::{Header, Image, SampleFormat, Samples, Source};
+use common::*;
+use thumbfs::codec::SaveOptions;
+use thumbfs::spec::OutputFormat;
+use thumbfs::{SampleFormat, Samples, Source};
 
 #[test]
 fn pnm_corpus_matches_imagemagick() {

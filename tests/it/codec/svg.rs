@@ -1,12 +1,13 @@
 //! SVG rendering at the requested size against librsvg (through libvips).
 
 use crate::common;
+
 use std::path::Path;
 use std::process::Command;
-use common::*;
+
 use common::codec::*;
-use thumbfs::codec::{self, LoadOptions};
-use thumbfs::{Image, Samples, Source};
+use common::*;
+use thumbfs::codec::LoadOptions;
 
 fn write_svg(dir: &Path) -> std::path::PathBuf {
     let svg = dir.join("drawing.svg");

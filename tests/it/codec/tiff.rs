@@ -2,16 +2,17 @@
 //! pyramids.
 
 use crate::common;
-use std::io;
-use std::path::{Path, PathBuf};
+
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
-use common::*;
+
 use common::codec::*;
+use common::*;
 use thumbfs::codec::{self, LoadOptions, SaveOptions};
 use thumbfs::io::target::MemoryTarget;
 use thumbfs::spec::{OutputFormat, TiffCompression};
-use thumbfs::{Header, Image, SampleFormat, Samples, Source};
+use thumbfs::{Image, SampleFormat, Source};
 
 /// Corpus TIFFs we cannot decode: none (palette, JPEG and Group 3 are handled on our side).
 const TIFF_UNSUPPORTED: &[&str] = &[];

@@ -1,16 +1,15 @@
 //! WebP loader and saver against dwebp (libwebp) and exiftool.
 
 use crate::common;
-use std::io;
-use std::path::{Path, PathBuf};
+
 use std::process::Command;
 use std::sync::Arc;
-use common::*;
+
 use common::codec::*;
-use thumbfs::codec::{self, LoadOptions, SaveOptions};
-use thumbfs::io::target::MemoryTarget;
-use thumbfs::spec::{OutputFormat, TiffCompression};
-use thumbfs::{Header, Image, SampleFormat, Samples, Source};
+use common::*;
+use thumbfs::codec::SaveOptions;
+use thumbfs::spec::OutputFormat;
+use thumbfs::Samples;
 
 #[test]
 fn webp_corpus_matches_dwebp() {

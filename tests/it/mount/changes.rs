@@ -2,16 +2,13 @@
 //! the next open gets the new output; an open reader keeps its version of a replaced source.
 
 use crate::common;
+
 use std::fs;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use common::{corpus, *};
-use common::mount::{drop_caches, engine, Mount, is_mounted, small_tree};
-use thumbfs::mount::cache::{RenderKey, SourceId};
+use std::time::Duration;
+
+use common::mount::{drop_caches, engine, small_tree, Mount};
+use common::*;
 
 const OLD: &str = "jpeg/flower.png.im_q85_420.jpg";
 

@@ -2,18 +2,14 @@
 //! extensions, and hostile variants of them giving EIO with the daemon still up.
 
 use crate::common;
-use std::collections::BTreeMap;
+
 use std::fs;
-use std::io::Read;
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use common::mount::{shown_names, engine, sh, tree_manifest, Mount, proc_status_number};
-use common::*;
+use std::path::Path;
+use std::process::Command;
+
 use common::codec::*;
-use thumbfs::Spec;
+use common::mount::{engine, proc_status_number, shown_names, tree_manifest, Mount};
+use common::*;
 
 /// Every input format is listed, renamed when the output format changes, read back by
 /// independent tools, and named by `thumbfs info`.

@@ -2,16 +2,13 @@
 //! bounded.
 
 use crate::common;
+
 use std::fs;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
+
 use common::corpus;
-use common::mount::{drop_caches, engine, Mount};
-use thumbfs::mount::cache::{RenderKey, SourceId};
+use common::mount::{drop_caches, Mount};
 
 /// Walking a tree allocates inodes the kernel later forgets: after the kernel drops its
 /// dentries, the daemon's table shrinks back, and listing allocates none.

@@ -2,17 +2,15 @@
 //! mode.
 
 use crate::common;
-use std::collections::BTreeMap;
+
 use std::fs;
-use std::io::Read;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
-use common::mount::{engine, sh, tree_manifest, Mount, is_mounted, small_tree};
+
+use common::mount::{is_mounted, small_tree, Mount};
 use common::*;
-use thumbfs::Spec;
 
 /// SIGTERM while a slow render is being read: the mount point is freed at once (lazy
 /// unmount when busy), the reader finishes, the daemon exits 0.

@@ -1,17 +1,11 @@
 //! Names in the mount: spec directories, shown names, errors for bad names, read-only.
 
 use crate::common;
-use std::collections::BTreeMap;
+
 use std::fs;
-use std::io::Read;
-use std::os::unix::fs::FileExt;
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use common::mount::{shown_names, engine, sh, tree_manifest, Mount};
+
+use common::mount::{engine, sh, shown_names, tree_manifest, Mount};
 use common::*;
-use thumbfs::Spec;
 
 #[test]
 fn names_specs_errors_and_read_only() {

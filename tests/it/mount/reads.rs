@@ -1,6 +1,7 @@
 //! The mount, for real: `thumbfs mount` on a temp dir, read with real programs.
 
 use crate::common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
@@ -9,11 +10,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use common::mount::{shown_names, engine, sh, tree_manifest, Mount};
-use common::{*, corpus};
+
+use common::mount::{engine, sh, shown_names, tree_manifest, Mount};
+use common::*;
 use thumbfs::Spec;
-use std::sync::atomic::{AtomicBool, Ordering};
-use thumbfs::mount::cache::{RenderKey, SourceId};
 
 fn sh_ok(script: &str) -> String {
     let out = sh(script);

@@ -2,13 +2,13 @@
 //! bytes early, slow renders timed out.
 
 use crate::common;
+
 use std::fs;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use common::mount::{engine, is_mounted, small_tree, Mount};
+
+use common::mount::{engine, Mount};
 use common::*;
 
 /// `--stat estimate`: `ls -l` renders nothing; after open, fstat is exact; reads at random

@@ -6,6 +6,7 @@
 //! 15-minute budget); `scripts/stress.sh` runs the long form (600 s).
 
 use crate::common;
+
 use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::FileExt;
@@ -14,6 +15,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
 use common::mount::{engine, Mount};
 use common::*;
 

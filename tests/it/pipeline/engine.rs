@@ -2,10 +2,12 @@
 //! sources and targets, generic and SIMD paths.
 
 use crate::common;
+
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
+
 use common::*;
 use thumbfs::codec::{self, LoadOptions};
 use thumbfs::io::target::CustomTarget;

@@ -4,11 +4,13 @@
 //! `--specs presets` resolves the presets only.
 
 use crate::common;
+
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
 use common::mount::{small_tree, Mount};
 use common::*;
 

@@ -5,6 +5,7 @@
 //! replaced after its render finished; these add the cases where the render is still running.)
 
 use crate::common;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::{FileExt, PermissionsExt};
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+
 use common::mount::{engine, is_mounted, lazy_unmount, small_tree, Mount};
 use common::*;
 

@@ -4,12 +4,14 @@
 //! CLI, EIO through the mount, a line in `.thumbfs/errors`), and the daemon must keep serving.
 
 use crate::common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
+
 use common::mount::{cli, engine, tree_manifest, Mount};
 use common::*;
 

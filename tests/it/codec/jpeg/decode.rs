@@ -1,6 +1,7 @@
 //! JPEG loader against djpeg (libjpeg-turbo) and libvips.
 
 use crate::common;
+
 use common::*;
 use thumbfs::codec::{self, LoadOptions};
 use thumbfs::{Image, Samples, Source};

@@ -1,9 +1,8 @@
 //! JPEG saver: read back by djpeg, sampling as libvips chooses, metadata kept or stripped.
 
 use crate::common;
+
 use common::*;
-use thumbfs::codec::{self, LoadOptions};
-use thumbfs::{Image, Samples, Source};
 
 /// Our encoder's output, decoded by djpeg, is close to what went in; quality and chroma
 /// subsampling follow libvips (4:2:0 below Q90, 4:4:4 from Q90).

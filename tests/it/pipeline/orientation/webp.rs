@@ -3,8 +3,10 @@
 //! structure, orientation 1 after autorotation).
 
 use crate::common;
+
 use std::path::Path;
 use std::process::Command;
+
 use common::*;
 
 /// The orientation `thumbfs info` reports.
