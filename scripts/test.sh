@@ -111,7 +111,7 @@ checked_test() {
   log=$(mktemp /tmp/thumbfs-test.XXXXXX)
   cargo test "${cargo_args[@]}" -- "${test_args[@]}" 2>&1 | tee "$log" || rc=1
   # "test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 3 filtered out; ..."
-  read -r ran ignored < <(sed -n 's/^test result: [A-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed; \([0-9]*\) ignored;.*/\1 \2 \3/p' "$log" \
+  read -r ran ignored < <(sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed; \([0-9]*\) ignored;.*/\1 \2 \3/p' "$log" \
     | awk '{r += $1 + $2; i += $3} END {print r + 0, i + 0}')
   rm -f "$log"
   echo "test.sh: $ran of $listed listed tests ran, $ignored ignored"
