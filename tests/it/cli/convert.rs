@@ -42,12 +42,12 @@ fn vips_pipe_form_matches_convert_byte_for_byte() {
         "cat '{}' | \"$THUMBFS\" invert 'stdin[shrink=2]' '.jpg[Q=90]' | cat",
         photo.display()
     ));
-    succeeded(thumbfs_output(&[
+    thumbfs(&[
         "convert",
         "q90_shrink2_invert",
         photo.to_str().unwrap(),
         out.to_str().unwrap(),
-    ]));
+    ]);
     let converted = std::fs::read(&out).unwrap();
     assert!(piped.len() > 10_000, "output too small: {}", piped.len());
     assert_eq!(piped, converted);
@@ -99,12 +99,12 @@ fn failed_output_file_is_not_left_behind() {
 
 #[test]
 fn info_reads_headers() {
-    let out = succeeded(thumbfs_output(&[
+    let out = thumbfs(&[
         "info",
         corpus(PHOTO).to_str().unwrap(),
         corpus("exif-orientation/Portrait_6.jpg").to_str().unwrap(),
         corpus("pngsuite/16bit/basn6a16.png").to_str().unwrap(),
-    ]));
+    ]);
     let s = String::from_utf8_lossy(&out);
     assert!(
         s.contains("jpeg 4272x2848 bands=3 depth=8 orientation=1"),
@@ -119,12 +119,12 @@ fn thumbnail_and_copy_forms() {
     let dir = tempfile::tempdir().unwrap();
     let photo = corpus(PHOTO);
     let t = dir.path().join("t.jpg");
-    succeeded(thumbfs_output(&[
+    thumbfs(&[
         "thumbnail",
         photo.to_str().unwrap(),
         t.to_str().unwrap(),
         "128",
-    ]));
+    ]);
     let id = Command::new("identify")
         .args(["-format", "%w %h"])
         .arg(&t)
@@ -132,11 +132,11 @@ fn thumbnail_and_copy_forms() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&id.stdout), "128 85");
     let c = dir.path().join("c.png");
-    succeeded(thumbfs_output(&[
+    thumbfs(&[
         "copy",
         t.to_str().unwrap(),
         &format!("{}[compression=9]", c.display()),
-    ]));
+    ]);
     // The PNG holds exactly the decoded JPEG: within libjpeg-vs-zune IDCT rounding of djpeg.
     let a = djpeg(&t);
     let b = magick_decode(&c, 8);
