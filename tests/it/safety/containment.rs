@@ -8,32 +8,14 @@ use crate::common;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::mount::{small_tree, Mount};
 use common::*;
 
-/// `setpriv` arguments that make the command run as nobody with no groups.
-const NOBODY: [&str; 3] = ["--reuid=65534", "--regid=65534", "--clear-groups"];
-
 fn chmod(p: &Path, mode: u32) {
     fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
-}
-
-/// `cat` as nobody: (success, stderr).
-fn cat_as_nobody(p: &Path) -> (bool, String) {
-    let out = Command::new("setpriv")
-        .args(NOBODY)
-        .arg("cat")
-        .arg(p)
-        .stdout(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// The attack of issue 22 as `nobody`, who may write in `SRC/shared`: make `shared/a/b`,

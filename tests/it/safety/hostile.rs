@@ -15,8 +15,6 @@ use std::time::{Duration, Instant};
 use common::mount::{cli, engine, tree_manifest, Mount};
 use common::*;
 
-// ---- Generated headers ----------------------------------------------------------------------
-
 /// CRC-32 (IEEE), for PNG chunks.
 fn crc32(data: &[u8]) -> u32 {
     let mut c = !0u32;
@@ -263,8 +261,6 @@ fn zeros() -> Vec<Bad> {
         b("empty.png", b"\x89PNG\r\n\x1a\n".to_vec(), "truncated"),
     ]
 }
-
-// ---- Running one file both ways -------------------------------------------------------------
 
 /// The CLI on `path`: `Ok(output)` or `Err(stderr)` after checking a failure is exit 1 with a
 /// message naming the file and not a caught panic.
@@ -617,18 +613,6 @@ fn truncations_of_every_format_fail_or_match_the_whole_file() {
     );
 }
 
-/// xorshift64*, for reproducible flips.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
-
 /// Single-bit and byte flips in headers and data of every format: the CLI and the mount agree
 /// (same bytes, or exit 1 and EIO), nothing panics, hangs or kills the daemon.
 #[test]
@@ -688,7 +672,7 @@ fn virtual_names(root: &Path, spec: &str) -> BTreeMap<PathBuf, PathBuf> {
 }
 
 /// Every file under the corpus (recursively: broken PNGs, the truncated progressive JPEG, the
-/// licence texts) through the mount under four specs not covered by tests/mount.rs: each
+/// licence texts) through the mount under four specs not covered by mount/reads.rs: each
 /// image reads as the engine's bytes or EIO within the render timeout, non-images are hidden,
 /// the daemon survives, and the corpus is unchanged (names, sizes, mtimes, contents).
 #[test]

@@ -23,23 +23,8 @@ use common::*;
 static SERIAL: Mutex<()> = Mutex::new(());
 
 const READERS: usize = 32;
+
 const SPECS: [&str; 4] = ["w256", "q90_shrink2", "w512_png", "w320_webp"];
-
-/// xorshift64*: cheap per-thread randomness.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// The corpus JPEGs except the two 16-megapixel photos (their renders would dominate).
 fn originals() -> Vec<PathBuf> {

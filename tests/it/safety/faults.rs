@@ -1,8 +1,8 @@
 //! Faults around a real mount: sources rewritten, replaced, deleted or made unreadable while
 //! rendered and read; a cache directory that cannot be written; `kill -9` of the daemon in
 //! the middle of a render and of a cache write; readers killed in the middle of reads.
-//! (tests/mount_cache.rs covers a full cache disk, damaged cache files and a source replaced
-//! after its render finished; these add the cases where the render is still running.)
+//! (cache/disk.rs covers a full cache disk and damaged cache files, mount/changes.rs a source
+//! replaced after its render finished; these add the cases where the render is still running.)
 
 use crate::common;
 
@@ -188,7 +188,7 @@ fn nobody_reader(virt: &Path) -> Child {
         while True:\n    b=os.read(fd,1<<17)\n    if not b: break\n    h.update(b); n+=len(b)\n\
         print(n,h.hexdigest(),flush=True)\n";
     Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args(NOBODY)
         .args(["/usr/bin/python3", "-c", script])
         .arg(virt)
         .stdin(Stdio::piped())
@@ -207,20 +207,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
     c.stdin.take().unwrap().write_all(bytes).unwrap();
     let out = c.wait_with_output().unwrap();
     String::from_utf8(out.stdout).unwrap()[..64].to_string()
-}
-
-/// `cat` as nobody: (success, stderr).
-fn cat_as_nobody(p: &Path) -> (bool, String) {
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "cat"])
-        .arg(p)
-        .stdout(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// A source deleted, or made mode 000, while its render runs and a reader has it open: the

@@ -10,7 +10,7 @@
 //! rather than take the process down; once the crate is fixed, rename the file to `.err`.
 
 #[allow(dead_code)]
-#[path = "../../fuzz/src/lib.rs"]
+#[path = "../../../fuzz/src/lib.rs"]
 mod harness;
 
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
-//! Orientation, all 8 values, for every loader that carries it besides JPEG (orientation.rs)
-//! and WebP (fidelity.rs): PNG eXIf and TIFF tags written by exiftool, HEIF `irot`/`imir`
+//! Orientation, all 8 values, for every loader that carries it besides JPEG (jpeg.rs)
+//! and WebP (webp.rs): PNG eXIf and TIFF tags written by exiftool, HEIF `irot`/`imir`
 //! (added to a heif-enc file), AVIF `irot`/`imir` (avifenc, from its flags and from a JPEG's
 //! EXIF), JPEG XL (cjxl, which carries a JPEG's EXIF orientation into the codestream). Our
 //! upright output is compared with `vips autorot`, `convert -auto-orient` or the
