@@ -70,6 +70,10 @@ enum Command {
         /// No progress bar, only the summary.
         #[arg(short, long)]
         quiet: bool,
+        /// Only shard I of N (from 0): the files whose path relative to the mount hashes to
+        /// I modulo N. N hosts sharing a `--cache-url` run 0/N .. N-1/N to render each file once.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<thumbfs::warm::Shard>,
     },
     /// Print a shell completion script: `thumbfs completions bash > /etc/bash_completion.d/thumbfs`.
     Completions {
@@ -164,7 +168,12 @@ fn main() -> ExitCode {
     let args = Cli::parse_from(helper_argv(std::env::args_os().collect()));
     let (spec_tokens, input, output): (Vec<String>, String, String) = match args.command {
         Command::Mount(m) => return ExitCode::from(thumbfs::mount::run(m).clamp(0, 255) as u8),
-        Command::Warm { dirs, jobs, quiet } => return warm(&dirs, jobs, quiet),
+        Command::Warm {
+            dirs,
+            jobs,
+            quiet,
+            shard,
+        } => return warm(&dirs, jobs, quiet, shard),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -340,8 +349,13 @@ extern "C" fn on_sigint(_: libc::c_int) {
     unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
 }
 
-fn warm(dirs: &[PathBuf], jobs: Option<usize>, quiet: bool) -> ExitCode {
-    let files = match thumbfs::warm::collect(dirs) {
+fn warm(
+    dirs: &[PathBuf],
+    jobs: Option<usize>,
+    quiet: bool,
+    shard: Option<thumbfs::warm::Shard>,
+) -> ExitCode {
+    let files = match thumbfs::warm::collect(dirs, shard) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("thumbfs warm: {e}");

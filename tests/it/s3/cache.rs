@@ -37,7 +37,7 @@ fn expected(src: &Path) -> Vec<Vec<u8>> {
 
 /// Objects under `prefix` with their bytes, once there are `n` of them (uploads are
 /// asynchronous), at most 20 s.
-fn objects(c: &Client, prefix: &str, n: usize) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn objects(c: &Client, prefix: &str, n: usize) -> Vec<(String, Vec<u8>)> {
     let t = Instant::now();
     loop {
         let l = c.list(prefix).unwrap();
@@ -59,7 +59,7 @@ fn objects(c: &Client, prefix: &str, n: usize) -> Vec<(String, Vec<u8>)> {
 }
 
 /// The payload of a cache object when its length and checksum trailer are intact.
-fn payload(obj: &[u8]) -> Option<&[u8]> {
+pub(crate) fn payload(obj: &[u8]) -> Option<&[u8]> {
     let n = obj.len().checked_sub(16)?;
     let len = u64::from_le_bytes(obj[n..n + 8].try_into().unwrap());
     let sum = u64::from_le_bytes(obj[n + 8..].try_into().unwrap());

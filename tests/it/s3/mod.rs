@@ -4,3 +4,4 @@ mod cache;
 mod client;
 mod listing;
 mod store;
+mod warm_shard;
