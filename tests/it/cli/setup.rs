@@ -333,26 +333,25 @@ fn systemd_notify_ready_and_stopping() {
     drop(guard);
 }
 
-/// The unit in contrib/ is one systemd accepts (`systemd-analyze verify`, with ExecStart
-/// pointed at this build) and uses the readiness protocol tested above.
+/// The template unit in contrib/ is one systemd accepts (`systemd-analyze verify` of an
+/// instance, with ExecStart pointed at this build) and uses the readiness protocol tested above.
 #[test]
 fn contrib_unit_verifies() {
     let unit =
-        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/thumbfs.service"))
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/thumbfs@.service"))
             .unwrap();
     assert!(unit.contains("Type=notify") && unit.contains("--foreground"));
     let dir = tempfile::tempdir().unwrap();
-    let local = unit.replace("/usr/local/bin/thumbfs", thumbfs_bin().to_str().unwrap());
-    let path = dir.path().join("thumbfs.service");
-    fs::write(&path, local).unwrap();
+    let local = unit.replace("/usr/bin/thumbfs", thumbfs_bin().to_str().unwrap());
+    fs::write(dir.path().join("thumbfs@.service"), local).unwrap();
     let out = Command::new("systemd-analyze")
         .args(["verify", "--man=no"])
-        .arg(&path)
+        .arg(dir.path().join("thumbfs@photos.service"))
         .output()
         .expect("systemd-analyze (package systemd) runs");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        out.status.success() && !err.contains("thumbfs.service:"),
+        out.status.success() && !err.contains("thumbfs@"),
         "systemd-analyze verify: {err}"
     );
 }
