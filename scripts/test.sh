@@ -16,6 +16,8 @@ have dwebp       || need+=(webp)
 have exiftool    || need+=(libimage-exiftool-perl)
 have rsync       || need+=(rsync)
 have nginx       || need+=(nginx-light)
+# tests/it/mount/nginx.rs fetches with curl (headers and body as sent).
+have curl        || need+=(curl)
 [ -x /usr/bin/time ] || need+=(time)
 # tests/it/safety/faults.rs reads as nobody (setpriv) with the system Python, not a
 # per-user one.

@@ -6,6 +6,7 @@ mod formats;
 mod inodes;
 mod lifecycle;
 mod names;
+mod nginx;
 mod reads;
 mod streaming;
 mod stress;
