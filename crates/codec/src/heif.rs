@@ -19,11 +19,10 @@ mod items;
 
 use crate::error::{Error, Result};
 use crate::image::{BoxStream, Header, Image, Metadata, SampleFormat, Samples};
+use crate::image::STRIP_ROWS;
 use crate::io::{Source, Target};
 use crate::{check_limits, exif, LoadOptions, Loaded, SaveOptions};
 
-/// Rows per strip when streaming the decoded image.
-const STRIP_ROWS: u32 = 64;
 /// Largest side libheif may decode (its own check, behind our pixel-count check).
 const MAX_SIDE: i32 = 65535;
 
@@ -432,7 +431,7 @@ pub fn probe(src: &mut Source, kind: Kind) -> Result<Header> {
 
 /// Decodes the primary image into memory, then streams it.
 pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions, kind: Kind) -> Result<Loaded<'a>> {
-    src.decode();
+    src.start_pixel_phase();
     let bytes = read_all(&mut src, opts.memory_limit)?;
     // libheif sizes grid and overlay canvases from their own data, not from `ispe`.
     items::check_canvases(&bytes, opts.max_pixels).map_err(|e| Error::decode(kind.name(), e))?;

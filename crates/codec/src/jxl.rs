@@ -15,11 +15,10 @@ use jxl_oxide::{AllocTracker, AuxBoxData, InitializeResult, JxlImage, PixelForma
 
 use crate::error::{Error, Result};
 use crate::image::{Header, Image, Metadata, SampleFormat, Samples};
+use crate::image::STRIP_ROWS;
 use crate::io::Source;
 use crate::{check_limits, exif, LoadOptions, Loaded};
 
-/// Rows per strip when streaming the decoded image.
-const STRIP_ROWS: u32 = 64;
 
 /// A bare codestream (`FF 0A`) or the ISO-BMFF container's signature box.
 pub fn sniff(head: &[u8]) -> bool {
@@ -105,7 +104,7 @@ pub fn probe(src: &mut Source) -> Result<Header> {
 
 /// Decodes the first keyframe into memory, then streams it.
 pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
-    src.decode();
+    src.start_pixel_phase();
     let bytes = src.read_to_memory(opts.memory_limit)?;
     let image = open(&bytes, opts.memory_limit)?;
     let header = header_of(&image)?;

@@ -8,11 +8,10 @@ use png::{BitDepth, ColorType, Transformations};
 
 use crate::error::{Error, Result};
 use crate::image::{BoxStream, Header, Image, ImageStream, Metadata, SampleFormat, Samples, Strip};
+use crate::image::STRIP_ROWS;
 use crate::io::{Source, Target, TargetWriter};
 use crate::{check_limits, exif, LoadOptions, Loaded, SaveOptions};
 
-/// Rows per strip handed to the pipeline.
-const STRIP_ROWS: u32 = 32;
 /// IDAT chunk size for the saver (the png crate's default of 4 KiB adds needless chunk overhead).
 const IDAT_SIZE: usize = 256 * 1024;
 /// Keyword of the iTXt chunk that carries XMP.
@@ -112,7 +111,7 @@ pub fn probe(src: &mut Source) -> Result<Header> {
 
 /// Opens the pixel stream.
 pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
-    src.decode();
+    src.start_pixel_phase();
     let limit = usize::try_from(opts.memory_limit).unwrap_or(usize::MAX);
     let (mut reader, header) = open(src, limit)?;
     check_limits(&header, opts.max_pixels)?;

@@ -11,11 +11,10 @@ use image_webp::{ColorType, DecodingError, WebPDecoder, WebPEncoder};
 
 use crate::error::{Error, Result};
 use crate::image::{BoxStream, Header, Image, Metadata, SampleFormat, Samples};
+use crate::image::STRIP_ROWS;
 use crate::io::{Source, Target, TargetWriter};
 use crate::{check_limits, exif, LoadOptions, Loaded, SaveOptions};
 
-/// Rows per strip when streaming the decoded frame.
-const STRIP_ROWS: u32 = 64;
 
 fn decode_err(e: DecodingError) -> Error {
     match e {
@@ -60,7 +59,7 @@ pub fn probe(src: &mut Source) -> Result<Header> {
 
 /// Decodes the first frame into memory, then streams it.
 pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
-    src.decode();
+    src.start_pixel_phase();
     let (mut dec, header) = open(src)?;
     check_limits(&header, opts.max_pixels)?;
     let size = dec

@@ -10,7 +10,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use super::filesystem::{OpenMode, SpecPolicy, StatMode};
-use crate::store::{LocalStore, ObjectStore, Store};
+use crate::store::Store;
 
 /// Presets listed in the mount root when no others are given.
 pub const DEFAULT_PRESETS: &[(&str, &str)] = &[
@@ -23,7 +23,8 @@ pub const DEFAULT_PRESETS: &[(&str, &str)] = &[
 /// Options of `thumbfs mount`.
 #[derive(Debug, clap::Args)]
 pub struct MountArgs {
-    /// Directory of images to serve (never written), or `s3://BUCKET[/PREFIX]`.
+    /// Directory of images to serve (never written): a path, `file:///PATH` or
+    /// `s3://BUCKET[/PREFIX]`.
     pub src: PathBuf,
     /// Empty directory to mount on.
     pub mnt: PathBuf,
@@ -361,34 +362,17 @@ fn check_cache_url(url: &str, endpoint: Option<&str>) -> Result<crate::cache::Re
     Ok(crate::cache::Remote::new(client, &u.prefix))
 }
 
-/// The source store: an object store for `s3://`, else a directory (with its canonical path,
-/// for the mount point check).
+/// The source store `SRC` names (a directory, `file://` or `s3://`), with the directory a
+/// local one serves, for the mount point check.
 fn open_store(args: &MountArgs) -> Result<(Arc<dyn Store>, Option<PathBuf>), String> {
-    let src = args.src.as_path();
-    if let Some(text) = src.to_str().filter(|t| t.starts_with("s3://")) {
-        let store = object_store(text, args.s3_endpoint.as_deref(), args.list_ttl)?
-            .with_list_cache(usize::try_from(args.list_cache).unwrap_or(usize::MAX));
-        return Ok((Arc::new(store), None));
-    }
-    let meta = fs::metadata(src).map_err(|e| format!("{}: {e}", src.display()))?;
-    if !meta.is_dir() {
-        return Err(format!("{}: not a directory", src.display()));
-    }
-    let store = LocalStore::new(src).map_err(|e| format!("{}: {e}", src.display()))?;
-    let root = store.root().to_path_buf();
-    Ok((Arc::new(store), Some(root)))
-}
-
-/// An object store for `s3://BUCKET[/PREFIX]`, checked to answer (bucket and credentials).
-pub fn object_store(
-    url: &str,
-    endpoint: Option<&str>,
-    list_ttl: u64,
-) -> Result<ObjectStore, String> {
-    let parsed: crate::s3::S3Url = url.parse().map_err(|e| format!("{e}"))?;
-    let cfg = crate::s3::S3Config::from_env(endpoint).map_err(|e| e.to_string())?;
-    ObjectStore::connect(parsed, &cfg, std::time::Duration::from_secs(list_ttl))
-        .map_err(|e| format!("{url}: {e}"))
+    let opts = crate::store::OpenOptions {
+        s3_endpoint: args.s3_endpoint.clone(),
+        list_ttl: Duration::from_secs(args.list_ttl),
+        list_cache: usize::try_from(args.list_cache).unwrap_or(usize::MAX),
+    };
+    let store = crate::store::open(&args.src, &opts).map_err(|e| e.to_string())?;
+    let root = store.local_root().map(Path::to_path_buf);
+    Ok((store, root))
 }
 
 /// The mount point must be an empty directory, not mounted, not inside a source directory.
