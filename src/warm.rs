@@ -20,12 +20,21 @@ pub struct WarmReport {
     pub done: usize,
     /// Bytes read.
     pub bytes: u64,
-    /// Files that could not be read, with the error (EIO for a broken image).
-    pub failed: Vec<(PathBuf, io::Error)>,
+    /// Files that could not be read, by path.
+    pub failed: Vec<Failure>,
     /// True when `stop` was set before every file was read.
     pub interrupted: bool,
     /// Wall time of the pass.
     pub elapsed: Duration,
+}
+
+/// A file that could not be read.
+#[derive(Debug)]
+pub struct Failure {
+    /// The file.
+    pub path: PathBuf,
+    /// Why (EIO for a broken image).
+    pub error: io::Error,
 }
 
 /// Every file under `dirs`, depth first, sorted by path so runs visit files in one order.
@@ -88,10 +97,13 @@ pub fn warm(
                         Ok(n) => {
                             bytes.fetch_add(n, Ordering::Relaxed);
                         }
-                        Err(e) => failed
+                        Err(error) => failed
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
-                            .push((path.clone(), e)),
+                            .push(Failure {
+                                path: path.clone(),
+                                error,
+                            }),
                     }
                     let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
                     progress(n, bytes.load(Ordering::Relaxed));
@@ -100,7 +112,7 @@ pub fn warm(
         }
     });
     let mut failed = failed.into_inner().unwrap_or_else(|e| e.into_inner());
-    failed.sort_by(|a, b| a.0.cmp(&b.0));
+    failed.sort_by(|a, b| a.path.cmp(&b.path));
     let attempted = finished.into_inner();
     WarmReport {
         total: files.len(),
@@ -142,8 +154,8 @@ impl WarmReport {
         if self.interrupted {
             s.push_str("\ninterrupted: run the same command again to resume (finished files are cache hits)");
         }
-        for (p, e) in &self.failed {
-            s.push_str(&format!("\nfailed: {}: {e}", p.display()));
+        for f in &self.failed {
+            s.push_str(&format!("\nfailed: {}: {}", f.path.display(), f.error));
         }
         s
     }

@@ -29,5 +29,6 @@ mod s3_store;
 mod sandbox;
 mod scaled;
 mod setup;
+mod store_open;
 mod stress;
 mod turbo;

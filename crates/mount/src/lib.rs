@@ -26,7 +26,7 @@ pub mod scheduler;
 pub mod stats;
 mod work;
 
-pub use options::{parse_size, MountArgs, DEFAULT_PRESETS};
+pub use options::{parse_size, MountArgs, Preset, DEFAULT_PRESETS};
 
 use crate::pipeline::RenderOptions;
 use daemon::{Reporter, Role};

@@ -20,6 +20,15 @@ pub const DEFAULT_PRESETS: &[(&str, &str)] = &[
     ("png", "png"),
 ];
 
+/// A named spec listed in the mount root (`--preset NAME=SPEC`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preset {
+    /// The directory name.
+    pub name: String,
+    /// The spec it stands for.
+    pub spec: String,
+}
+
 /// Options of `thumbfs mount`.
 #[derive(Debug, clap::Args)]
 pub struct MountArgs {
@@ -230,7 +239,7 @@ pub fn take_thumbfs_options(args: &mut MountArgs) -> Result<(), String> {
 /// What the start-up checks produce: the source store, the presets and the modes.
 pub(crate) struct Setup {
     pub store: Arc<dyn Store>,
-    pub presets: Vec<(String, String)>,
+    pub presets: Vec<Preset>,
     pub open_mode: OpenMode,
     /// The shared cache tier (`--cache-url`), its bucket checked.
     pub remote: Option<crate::cache::Remote>,
@@ -406,8 +415,8 @@ fn check_mount_point(mnt: &Path, root: Option<&Path>) -> Result<(), String> {
 
 /// The presets from `--preset` then `--config` (a later name replaces an earlier one), or the
 /// defaults when none are given.
-fn presets(args: &MountArgs) -> Result<Vec<(String, String)>, String> {
-    let mut presets: Vec<(String, String)> = Vec::new();
+fn presets(args: &MountArgs) -> Result<Vec<Preset>, String> {
+    let mut presets: Vec<Preset> = Vec::new();
     let mut add = |line: &str, origin: &str| -> Result<(), String> {
         let (name, spec) = line
             .split_once('=')
@@ -418,8 +427,11 @@ fn presets(args: &MountArgs) -> Result<Vec<(String, String)>, String> {
         }
         spec.parse::<crate::spec::Spec>()
             .map_err(|e| format!("{origin}: preset {name}: {e}"))?;
-        presets.retain(|(n, _)| n != name);
-        presets.push((name.to_string(), spec.to_string()));
+        presets.retain(|p| p.name != name);
+        presets.push(Preset {
+            name: name.to_string(),
+            spec: spec.to_string(),
+        });
         Ok(())
     };
     for p in &args.presets {
@@ -437,7 +449,10 @@ fn presets(args: &MountArgs) -> Result<Vec<(String, String)>, String> {
     if presets.is_empty() {
         presets = DEFAULT_PRESETS
             .iter()
-            .map(|(n, s)| (n.to_string(), s.to_string()))
+            .map(|(name, spec)| Preset {
+                name: name.to_string(),
+                spec: spec.to_string(),
+            })
             .collect();
     }
     Ok(presets)
