@@ -6,11 +6,13 @@
 //! Adding a scheme is one [`Scheme`] impl and its line in [`SCHEMES`].
 
 use std::ffi::OsStr;
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use thumbfs_core::io::source::FileConnection;
 use thumbfs_core::io::Source;
 
 use crate::object::{s3_io, ObjectConnection, DEFAULT_LIST_CACHE};
@@ -122,7 +124,7 @@ pub fn open(src: impl AsRef<OsStr>, opts: &OpenOptions) -> Result<Arc<dyn Store>
 /// `src` in messages.
 pub fn open_file(src: impl AsRef<OsStr>, opts: &OpenOptions) -> Result<Source<'static>, OpenError> {
     match locate(src.as_ref())? {
-        Located::Path(p) => source_of_file(p),
+        Located::Path(p) => source_of_file(p, p.display().to_string()),
         Located::Url(scheme, url) => scheme.open_file(url, opts),
     }
 }
@@ -176,12 +178,14 @@ fn open_dir(path: &Path) -> Result<Arc<dyn Store>, OpenError> {
     Ok(Arc::new(LocalStore::new(path).map_err(io)?))
 }
 
-/// A file on this host, read with positioned reads.
-fn source_of_file(path: &Path) -> Result<Source<'static>, OpenError> {
-    Source::file(path).map_err(|source| OpenError::Io {
+/// A file on this host, read with positioned reads, named `name` in messages.
+fn source_of_file(path: &Path, name: String) -> Result<Source<'static>, OpenError> {
+    let io = |source| OpenError::Io {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    let conn = FileConnection::new(File::open(path).map_err(io)?).map_err(io)?;
+    Ok(Source::new(conn, name))
 }
 
 /// `file:///PATH` (or `file://localhost/PATH`), percent-escapes decoded.
@@ -207,7 +211,7 @@ impl Scheme for FileScheme {
         open_dir(&Self::path(url)?)
     }
     fn open_file(&self, url: &str, _: &OpenOptions) -> Result<Source<'static>, OpenError> {
-        source_of_file(&Self::path(url)?)
+        source_of_file(&Self::path(url)?, url.to_string())
     }
 }
 
