@@ -97,13 +97,15 @@ pub fn warm(
                         Ok(n) => {
                             bytes.fetch_add(n, Ordering::Relaxed);
                         }
-                        Err(error) => failed
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push(Failure {
-                                path: path.clone(),
-                                error,
-                            }),
+                        Err(error) => {
+                            failed
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .push(Failure {
+                                    path: path.clone(),
+                                    error,
+                                })
+                        }
                     }
                     let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
                     progress(n, bytes.load(Ordering::Relaxed));

@@ -256,7 +256,10 @@ fn counters_count_requests_and_body_bytes() {
     c.put("c.bin", &data).unwrap();
     let since = |before: Counters| {
         let now = c.counters();
-        (now.requests - before.requests, now.bytes_in - before.bytes_in)
+        (
+            now.requests - before.requests,
+            now.bytes_in - before.bytes_in,
+        )
     };
     let c0 = c.counters();
     c.get("c.bin").unwrap();

@@ -84,7 +84,9 @@ fn s3_urls_open_a_bucket_and_one_object_at_the_given_endpoint() {
     assert_eq!(e.into_io().kind(), io::ErrorKind::NotFound);
 
     let missing = unique_name("missing");
-    let e = store::open(format!("s3://{missing}/p"), &opts).err().unwrap();
+    let e = store::open(format!("s3://{missing}/p"), &opts)
+        .err()
+        .unwrap();
     assert!(
         e.to_string().starts_with(&format!("s3://{missing}/p: ")),
         "{e}"

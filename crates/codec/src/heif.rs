@@ -19,7 +19,6 @@ mod items;
 
 use crate::error::{Error, Result};
 use crate::image::{BoxStream, Header, Image, Metadata, SampleFormat, Samples};
-use crate::image::STRIP_ROWS;
 use crate::io::{Source, Target};
 use crate::{check_limits, exif, LoadOptions, Loaded, SaveOptions};
 
@@ -469,7 +468,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions, kind: Kind) -> Result<L
                             header: small,
                             samples,
                         }
-                        .into_stream(STRIP_ROWS),
+                        .into_stream(crate::image::STRIP_ROWS),
                     ),
                     // The whole pre-shrink is done: the resize to `fit` takes it from here.
                     shrink: opts.shrink.max(1),
@@ -479,7 +478,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions, kind: Kind) -> Result<L
     }
     let samples = file.decode(kind, &header)?;
     Ok(Loaded {
-        stream: Box::new(Image { header, samples }.into_stream(STRIP_ROWS)),
+        stream: Box::new(Image { header, samples }.into_stream(crate::image::STRIP_ROWS)),
         shrink: 1,
     })
 }

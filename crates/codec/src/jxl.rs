@@ -15,10 +15,8 @@ use jxl_oxide::{AllocTracker, AuxBoxData, InitializeResult, JxlImage, PixelForma
 
 use crate::error::{Error, Result};
 use crate::image::{Header, Image, Metadata, SampleFormat, Samples};
-use crate::image::STRIP_ROWS;
 use crate::io::Source;
 use crate::{check_limits, exif, LoadOptions, Loaded};
-
 
 /// A bare codestream (`FF 0A`) or the ISO-BMFF container's signature box.
 pub fn sniff(head: &[u8]) -> bool {
@@ -141,7 +139,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         Samples::U8(v)
     };
     Ok(Loaded {
-        stream: Box::new(Image { header, samples }.into_stream(STRIP_ROWS)),
+        stream: Box::new(Image { header, samples }.into_stream(crate::image::STRIP_ROWS)),
         shrink: 1,
     })
 }

@@ -8,7 +8,6 @@ use png::{BitDepth, ColorType, Transformations};
 
 use crate::error::{Error, Result};
 use crate::image::{BoxStream, Header, Image, ImageStream, Metadata, SampleFormat, Samples, Strip};
-use crate::image::STRIP_ROWS;
 use crate::io::{Source, Target, TargetWriter};
 use crate::{check_limits, exif, LoadOptions, Loaded, SaveOptions};
 
@@ -128,7 +127,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         let mut buf = crate::alloc::filled(size, 0u8, "an interlaced PNG")?;
         reader.next_frame(&mut buf).map_err(decode_err)?;
         let samples = to_samples(header.format, buf)?;
-        Box::new(Image { header, samples }.into_stream(STRIP_ROWS))
+        Box::new(Image { header, samples }.into_stream(crate::image::STRIP_ROWS))
     } else {
         Box::new(PngRows {
             reader,
@@ -173,7 +172,7 @@ impl ImageStream for PngRows<'_> {
         if self.y >= h {
             return Ok(None);
         }
-        let n = STRIP_ROWS.min(h - self.y);
+        let n = crate::image::STRIP_ROWS.min(h - self.y);
         let row_bytes = self.header.row_samples() * self.header.format.bytes();
         let mut bytes = crate::alloc::with_capacity(
             crate::alloc::len(&[row_bytes, n as usize], "PNG rows")?,

@@ -9,7 +9,6 @@ use std::io::{BufRead, Read, Seek, SeekFrom, Write};
 
 use crate::error::{Error, Result};
 use crate::image::{BoxStream, Header, Image, ImageStream, Metadata, SampleFormat, Samples, Strip};
-use crate::image::STRIP_ROWS;
 use crate::io::{Source, Target, TargetWriter};
 use crate::{check_limits, LoadOptions, Loaded, SaveOptions};
 
@@ -317,7 +316,8 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     let total = (row_bytes as u64)
         .checked_mul(pnm.height as u64)
         .ok_or_else(|| bad("image size overflows"))?;
-    let strip_rows = (STRIP_BYTES / row_bytes.max(1)).clamp(1, STRIP_ROWS as usize) as u32;
+    let strip_rows =
+        (STRIP_BYTES / row_bytes.max(1)).clamp(1, crate::image::STRIP_ROWS as usize) as u32;
     let stream: BoxStream<'a> = match pnm.kind {
         Kind::Plain | Kind::PlainBit => {
             let text = src.read_to_memory(opts.memory_limit)?;

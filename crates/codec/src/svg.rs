@@ -5,7 +5,6 @@ use resvg::{tiny_skia, usvg};
 
 use crate::error::{Error, Result};
 use crate::image::{Header, Image, Metadata, SampleFormat, Samples};
-use crate::image::STRIP_ROWS;
 use crate::io::Source;
 use crate::{check_limits, LoadOptions, Loaded};
 
@@ -84,7 +83,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         samples: Samples::U8(data),
     };
     Ok(Loaded {
-        stream: Box::new(image.into_stream(STRIP_ROWS)),
+        stream: Box::new(image.into_stream(crate::image::STRIP_ROWS)),
         shrink: s,
     })
 }

@@ -11,10 +11,8 @@ use image_webp::{ColorType, DecodingError, WebPDecoder, WebPEncoder};
 
 use crate::error::{Error, Result};
 use crate::image::{BoxStream, Header, Image, Metadata, SampleFormat, Samples};
-use crate::image::STRIP_ROWS;
 use crate::io::{Source, Target, TargetWriter};
 use crate::{check_limits, exif, LoadOptions, Loaded, SaveOptions};
-
 
 fn decode_err(e: DecodingError) -> Error {
     match e {
@@ -87,7 +85,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     };
     // WebP has no reduced-resolution decode.
     Ok(Loaded {
-        stream: Box::new(image.into_stream(STRIP_ROWS)),
+        stream: Box::new(image.into_stream(crate::image::STRIP_ROWS)),
         shrink: 1,
     })
 }

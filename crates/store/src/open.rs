@@ -320,7 +320,10 @@ mod tests {
         let odd = d.path().join(OsStr::from_bytes(b"caf\xe9"));
         std::fs::create_dir(&odd).unwrap();
         let store = open(&odd, &OpenOptions::default()).unwrap();
-        assert!(store.local_root().unwrap().ends_with(OsStr::from_bytes(b"caf\xe9")));
+        assert!(store
+            .local_root()
+            .unwrap()
+            .ends_with(OsStr::from_bytes(b"caf\xe9")));
     }
 
     #[test]
@@ -331,8 +334,13 @@ mod tests {
 
         let missing = d.path().join("missing");
         let e = err(open(&missing, &opts));
-        assert!(matches!(&e, OpenError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound));
-        assert!(e.to_string().starts_with(&missing.display().to_string()), "{e}");
+        assert!(
+            matches!(&e, OpenError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
+        );
+        assert!(
+            e.to_string().starts_with(&missing.display().to_string()),
+            "{e}"
+        );
         assert_eq!(e.into_io().raw_os_error(), Some(libc::ENOENT));
 
         let file = d.path().join("sub/a b.txt");
