@@ -1,0 +1,11 @@
+//! The FUSE mount, for real: reads, names, formats, changes under readers, streaming, inodes,
+//! lifecycle, load.
+
+mod changes;
+mod formats;
+mod inodes;
+mod lifecycle;
+mod names;
+mod reads;
+mod streaming;
+mod stress;
