@@ -32,8 +32,9 @@ struct Cli {
 enum Command {
     /// Transform one image: `thumbfs convert q90_shrink2 in.jpg out.jpg`.
     ///
-    /// INPUT is a path, `-` or `stdin`; OUTPUT is a path, `-` (stdout, format from the spec or
-    /// the source), or just an extension like `.jpg` (stdout in that format).
+    /// INPUT is a path, `file:///PATH`, `s3://BUCKET/KEY`, `-` or `stdin`; OUTPUT is a path,
+    /// `-` (stdout, format from the spec or the source), or just an extension like `.jpg`
+    /// (stdout in that format).
     Convert {
         /// Transform spec, e.g. `q90_shrink2`, `w256_webp` (see README for the grammar).
         spec: String,
@@ -51,7 +52,7 @@ enum Command {
     },
     /// Print format, size, bands, depth, orientation and ICC presence, from headers only.
     Info {
-        /// Images to inspect (files or s3://BUCKET/KEY).
+        /// Images to inspect (paths, file:///PATH or s3://BUCKET/KEY).
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },

@@ -24,8 +24,8 @@ pub struct WarmReport {
     pub done: usize,
     /// Bytes read.
     pub bytes: u64,
-    /// Files that could not be read, with the error (EIO for a broken image).
-    pub failed: Vec<(PathBuf, io::Error)>,
+    /// Files that could not be read, by path.
+    pub failed: Vec<Failure>,
     /// True when `stop` was set before every file was read.
     pub interrupted: bool,
     /// Wall time of the pass.
@@ -115,6 +115,15 @@ pub fn mount_root(path: &Path) -> io::Result<PathBuf> {
     Ok(p)
 }
 
+/// A file that could not be read.
+#[derive(Debug)]
+pub struct Failure {
+    /// The file.
+    pub path: PathBuf,
+    /// Why (EIO for a broken image).
+    pub error: io::Error,
+}
+
 /// Every file under `dirs`, depth first, sorted by path so runs visit files in one order;
 /// with a `shard`, only that shard's files (hashed by path relative to the mount root, so the
 /// same file is the same shard's on every host whatever the mount point is called).
@@ -190,10 +199,15 @@ pub fn warm(
                         Ok(n) => {
                             bytes.fetch_add(n, Ordering::Relaxed);
                         }
-                        Err(e) => failed
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push((path.clone(), e)),
+                        Err(error) => {
+                            failed
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .push(Failure {
+                                    path: path.clone(),
+                                    error,
+                                })
+                        }
                     }
                     let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
                     progress(n, bytes.load(Ordering::Relaxed));
@@ -202,7 +216,7 @@ pub fn warm(
         }
     });
     let mut failed = failed.into_inner().unwrap_or_else(|e| e.into_inner());
-    failed.sort_by(|a, b| a.0.cmp(&b.0));
+    failed.sort_by(|a, b| a.path.cmp(&b.path));
     let attempted = finished.into_inner();
     WarmReport {
         total: files.len(),
@@ -244,8 +258,8 @@ impl WarmReport {
         if self.interrupted {
             s.push_str("\ninterrupted: run the same command again to resume (finished files are cache hits)");
         }
-        for (p, e) in &self.failed {
-            s.push_str(&format!("\nfailed: {}: {e}", p.display()));
+        for f in &self.failed {
+            s.push_str(&format!("\nfailed: {}: {}", f.path.display(), f.error));
         }
         s
     }

@@ -27,6 +27,7 @@ use lru::LruCache;
 use super::cache::RenderKey;
 use super::inode::{self, Inodes, Node, SpecDir};
 use super::names::Names;
+use super::options::Preset;
 use super::render::Render;
 use super::scheduler::{Scheduler, SourceRef};
 use super::stats::Stats;
@@ -140,7 +141,7 @@ impl From<Wait> for Fail {
 pub struct Core {
     store: Arc<dyn Store>,
     root_meta: Meta,
-    presets: Vec<(String, String)>,
+    presets: Vec<Preset>,
     /// Whether names other than the presets resolve.
     spec_policy: SpecPolicy,
     inodes: Arc<Inodes>,
@@ -223,7 +224,7 @@ impl ThumbFs {
     /// A filesystem serving `store` with these presets and scheduler.
     pub fn new(
         store: Arc<dyn Store>,
-        presets: Vec<(String, String)>,
+        presets: Vec<Preset>,
         sched: Arc<Scheduler>,
         stat_mode: StatMode,
         open_mode: OpenMode,
@@ -303,11 +304,11 @@ impl Core {
         {
             return Ok(d.clone());
         }
-        let preset = self.presets.iter().find(|(n, _)| n == name);
+        let preset = self.presets.iter().find(|p| p.name == name);
         if preset.is_none() && self.spec_policy == SpecPolicy::Presets {
             return Err("not a preset (--specs presets)".into());
         }
-        let text = preset.map_or(name, |(_, s)| s.as_str());
+        let text = preset.map_or(name, |p| p.spec.as_str());
         let spec: Spec = text
             .parse()
             .map_err(|e: crate::spec::SpecError| e.to_string())?;
@@ -554,7 +555,7 @@ impl Core {
         match node {
             Node::Root => {
                 entries.push((inode::META_DIR, FileType::Directory, ".thumbfs".into()));
-                for (name, _) in &self.presets {
+                for Preset { name, .. } in &self.presets {
                     if let Ok(spec) = self.spec_dir(name) {
                         let i = self.inodes.listed(&Node::Dir {
                             spec,

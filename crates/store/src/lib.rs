@@ -1,5 +1,7 @@
 //! Where sources live, behind one trait: a local directory ([`local`]) or an S3-compatible
-//! object store ([`object`]). the mount and the CLI talk only to [`Store`].
+//! object store ([`object`]). The mount and the CLI get one through [`open()`] and
+//! [`open_file`] (from a path or a URL) and talk only to [`Store`] and
+//! [`Source`](thumbfs_core::io::Source).
 //!
 //! Paths are relative to the store's root (`""` is the root). A store never writes.
 
@@ -21,9 +23,11 @@ use thumbfs_core::io::source::Connection;
 
 pub mod local;
 pub mod object;
+pub mod open;
 
 pub use local::LocalStore;
 pub use object::ObjectStore;
+pub use open::{open, open_file, OpenError, OpenOptions, Scheme};
 
 /// File or directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +118,10 @@ pub trait Store: Send + Sync {
     /// True when each access costs a network round trip (sniffing then runs in parallel).
     fn is_remote(&self) -> bool {
         false
+    }
+    /// The canonical directory a local store serves (the mount point must not be inside it).
+    fn local_root(&self) -> Option<&Path> {
+        None
     }
     /// How the store is named in messages (`/srv/photos`, `s3://bucket/prefix/`).
     fn describe(&self) -> String;

@@ -281,17 +281,6 @@ impl ObjectStore {
             .map(|(_, m, e)| (m.clone(), e.clone()))
             .ok_or_else(not_found)
     }
-
-    /// Opens one object by its full key (the CLI's `s3://BUCKET/KEY`), as it is now.
-    pub fn open_key(&self, key: &str) -> io::Result<ObjectConnection> {
-        let o = self.client.head(key).map_err(s3_io)?;
-        Ok(ObjectConnection::new(
-            self.client.clone(),
-            o.key.clone(),
-            o.etag,
-            o.size,
-        ))
-    }
 }
 
 fn not_found() -> io::Error {

@@ -3,7 +3,7 @@
 
 use crate::common;
 use common::s3;
-use thumbfs::s3::{Client, S3Config, S3Error};
+use thumbfs::s3::{Client, Counters, S3Config, S3Error};
 
 /// Deterministic bytes, different per `seed`.
 fn body(seed: u64, len: usize) -> Vec<u8> {
@@ -181,9 +181,9 @@ fn ranges_and_if_match() {
         .get_range("img.bin", 200_000, 200_010, None)
         .unwrap()
         .is_empty());
-    let n = c.counters().0;
+    let n = c.counters().requests;
     assert!(c.get_range("img.bin", 7, 7, None).unwrap().is_empty());
-    assert_eq!(c.counters().0, n);
+    assert_eq!(c.counters().requests, n);
 
     // Replaced: a reader holding the old ETag gets Changed, never new bytes.
     let v2 = body(2, 150_000);
@@ -232,9 +232,9 @@ fn wrong_secret_is_denied_without_echoing_it() {
         assert!(e.to_string().contains("k.bin") && !e.to_string().contains(secret));
     }
     // Refused requests are not retried: one request each.
-    let before = bad.counters().0;
+    let before = bad.counters().requests;
     let _ = bad.put("k.bin", b"zzz");
-    assert_eq!(bad.counters().0, before + 1);
+    assert_eq!(bad.counters().requests, before + 1);
     assert_eq!(good.get("k.bin").unwrap().1, b"abc");
 }
 
@@ -254,16 +254,23 @@ fn counters_count_requests_and_body_bytes() {
     let (_name, c) = s3::bucket("counters");
     let data = body(3, 12_345);
     c.put("c.bin", &data).unwrap();
-    let (r0, b0) = c.counters();
+    let since = |before: Counters| {
+        let now = c.counters();
+        (
+            now.requests - before.requests,
+            now.bytes_in - before.bytes_in,
+        )
+    };
+    let c0 = c.counters();
     c.get("c.bin").unwrap();
-    let (r1, b1) = c.counters();
-    assert_eq!((r1 - r0, b1 - b0), (1, 12_345));
+    assert_eq!(since(c0), (1, 12_345));
+    let c1 = c.counters();
     c.get_range("c.bin", 100, 1100, None).unwrap();
-    let (r2, b2) = c.counters();
-    assert_eq!((r2 - r1, b2 - b1), (1, 1000));
+    assert_eq!(since(c1), (1, 1000));
     // Clones share the counters.
+    let c2 = c.counters();
     c.clone().head("c.bin").unwrap();
-    assert_eq!(c.counters(), (r2 + 1, b2));
+    assert_eq!(since(c2), (1, 0));
 }
 
 #[test]
@@ -273,13 +280,13 @@ fn stopped_server_fails_then_recovers() {
     c.create_bucket().unwrap();
     c.put("a.bin", &body(4, 5000)).unwrap();
     w.stop();
-    let before = c.counters().0;
+    let before = c.counters().requests;
     let e = c.get("a.bin").unwrap_err();
     assert!(matches!(e, S3Error::Transport { .. }), "{e}");
     assert!(e.to_string().contains("a.bin"), "{e}");
     assert_eq!(e.errno(), libc::EIO);
     // Transport errors are retried a bounded number of times (4 attempts).
-    assert_eq!(c.counters().0 - before, 4);
+    assert_eq!(c.counters().requests - before, 4);
     w.start();
     assert_eq!(c.get("a.bin").unwrap().1, body(4, 5000));
 }

@@ -3,5 +3,6 @@
 mod cache;
 mod client;
 mod listing;
+mod open;
 mod store;
 mod warm_shard;
