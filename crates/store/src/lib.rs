@@ -117,6 +117,16 @@ pub trait Store: Send + Sync {
     }
     /// How the store is named in messages (`/srv/photos`, `s3://bucket/prefix/`).
     fn describe(&self) -> String;
+    /// Drops what is cached about `rel` (`""`: everything), so that the next request asks
+    /// the source again (`thumbfs ctl MNT forget`). Stores that cache nothing do nothing.
+    fn forget(&self, _rel: &Path) {}
+}
+
+/// Whether what is cached about directory `dir` may be stale once `rel` changed: `dir` is
+/// `rel`, lies under it, or is one of its ancestors (whose listings show `rel`'s first new
+/// component).
+pub fn affected_by(dir: &Path, rel: &Path) -> bool {
+    dir.starts_with(rel) || rel.starts_with(dir)
 }
 
 /// A copy of an error shared by several callers, keeping what [`errno_of`] reads.
