@@ -7,6 +7,7 @@ mod bounds;
 mod cmyk;
 mod codecs;
 mod containment;
+mod control;
 mod engine;
 mod faults;
 mod fidelity;
