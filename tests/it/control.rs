@@ -115,7 +115,10 @@ fn stats_print_the_counters() {
     py.stdin.take().unwrap().write_all(json.as_bytes()).unwrap();
     let out = py.wait_with_output().unwrap();
     assert!(out.status.success(), "not JSON: {json}");
-    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), renders.to_string());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        renders.to_string()
+    );
 }
 
 #[test]
@@ -177,7 +180,11 @@ fn an_upload_appears_when_its_listing_is_forgotten() {
 
     c.put("lib/sub/y.jpg", &jpg).unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(ls("w64/sub"), ["x.jpg"], "the listing is cached for an hour");
+    assert_eq!(
+        ls("w64/sub"),
+        ["x.jpg"],
+        "the listing is cached for an hour"
+    );
     assert!(missing(&m.path("w64/sub/y.jpg")));
     // A path inside the mount names the source path under its spec directory.
     let inside = m.path("w64/sub/y.jpg");

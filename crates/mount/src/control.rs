@@ -271,11 +271,16 @@ fn request(args: &CtlArgs) -> Result<String, CtlError> {
         .ok_or_else(|| CtlError::NoSocket(mnt.clone()))?;
     let io = |e| CtlError::Io(sock.clone(), e);
     let mut stream = UnixStream::connect(&sock).map_err(io)?;
-    stream.set_read_timeout(Some(Duration::from_secs(60))).map_err(io)?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .map_err(io)?;
     stream.write_all(&line).map_err(io)?;
     stream.write_all(b"\n").map_err(io)?;
     let mut text = String::new();
-    stream.take(MAX_ANSWER).read_to_string(&mut text).map_err(io)?;
+    stream
+        .take(MAX_ANSWER)
+        .read_to_string(&mut text)
+        .map_err(io)?;
     let body = match text.split_once('\n') {
         Some(("ok", body)) => body,
         Some((status, _)) => {
@@ -348,7 +353,11 @@ fn table(json: &str) -> Option<String> {
         rows.push((k, v));
     }
     let kw = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    let vw = rows.iter().map(|(_, v)| v.to_string().len()).max().unwrap_or(0);
+    let vw = rows
+        .iter()
+        .map(|(_, v)| v.to_string().len())
+        .max()
+        .unwrap_or(0);
     let mut out = String::new();
     for (k, v) in rows {
         out.push_str(&format!("{k:<kw$}  {v:>vw$}"));
@@ -440,7 +449,10 @@ mod tests {
             "{\n  \"renders\": 3,\n  \"cache_mem_bytes\": 2048\n}\n"
         );
         assert_eq!(table("{\"a\": {\"b\": 1}}"), None, "nested: no table");
-        assert_eq!(indent_json("{\"a,b\":[1]}"), "{\n  \"a,b\": [\n    1\n  ]\n}\n");
+        assert_eq!(
+            indent_json("{\"a,b\":[1]}"),
+            "{\n  \"a,b\": [\n    1\n  ]\n}\n"
+        );
     }
 
     #[test]
@@ -452,7 +464,11 @@ mod tests {
         assert_eq!(ok("/m/w256"), Path::new(""));
         assert!(in_source(mnt, mnt, Path::new("a/../../x")).is_err());
         assert!(in_source(mnt, mnt, Path::new("/elsewhere/x")).is_err());
-        assert_eq!(source_path(Path::new("/etc")), None, "the daemon checks too");
+        assert_eq!(
+            source_path(Path::new("/etc")),
+            None,
+            "the daemon checks too"
+        );
         assert_eq!(socket_name(Path::new("/m")).len(), 16 + 5);
     }
 }
