@@ -58,7 +58,7 @@ enum Command {
     /// Mount SRC on MNT as a read-only filesystem of transformed images.
     Mount(thumbfs::mount::MountArgs),
     /// Control a running mount: forget cached listings and missing names (`forget [PATH]`),
-    /// print its counters (`stats`). Only the user who mounted it, or root, may.
+    /// print its counters (`stats`). Only the user who mounted it, or root, may do so.
     Ctl(thumbfs::mount::CtlArgs),
     /// Render every file of some spec directories of a mount (`thumbfs warm /mnt/thumbs/w256`)
     /// on all cores, with progress, so sizes and caches are ready. Ctrl-C stops; running it
