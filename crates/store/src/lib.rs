@@ -150,3 +150,19 @@ pub fn errno_of(e: &io::Error) -> i32 {
         _ => libc::EIO,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::affected_by;
+    use std::path::Path;
+
+    #[test]
+    fn a_change_affects_its_directory_those_below_and_those_above() {
+        let a = |dir: &str, rel: &str| affected_by(Path::new(dir), Path::new(rel));
+        assert!(a("x/y", "x/y/new.jpg"), "its directory");
+        assert!(a("", "x/y/new.jpg") && a("x", "x/y/new.jpg"), "above");
+        assert!(a("x/y/z", "x/y"), "below");
+        assert!(a("anything", ""), "the whole source");
+        assert!(!a("x/yz", "x/y") && !a("w", "x/y/new.jpg"), "elsewhere");
+    }
+}
