@@ -36,7 +36,7 @@ use filesystem::ThumbFs;
 
 /// glibc gives each busy thread its own malloc arena and rarely hands their memory back:
 /// with FUSE threads, render workers and decode threads that is tens of MiB over the cache
-/// budget (tests/stress.rs: peak RSS 178 MiB with the default, 126 MiB with two arenas).
+/// budget (tests/it/mount/stress.rs: peak RSS 178 MiB with the default, 126 MiB with two arenas).
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter; called before our threads start.

@@ -2,6 +2,9 @@
 //! (single flight), run on a bounded pool of render threads, with a timeout watchdog. Each
 //! thread renders in its own sandboxed worker process ([`crate::worker`]) unless isolation is
 //! off (`--isolation none`).
+//!
+//! Lock order: the in-flight map first (the cache is looked up under it), then the cache's
+//! locks (see [`crate::cache`]), then a render's own lock; none is held across I/O.
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -1,0 +1,12 @@
+//! The FUSE mount, for real: reads, names, formats, changes under readers, streaming, inodes,
+//! lifecycle, load, control (`thumbfs ctl`).
+
+mod changes;
+mod control;
+mod formats;
+mod inodes;
+mod lifecycle;
+mod names;
+mod reads;
+mod streaming;
+mod stress;
