@@ -17,7 +17,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Component, Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{OnceLock, Weak};
 use std::time::Duration;
 
 use crate::filesystem::Core;
@@ -118,10 +118,13 @@ fn make_dir(dir: &Path, uid: u32, mode: u32) -> io::Result<()> {
 
 /// Starts serving control requests for the mount on `mnt` (canonical), which uid `owner`
 /// made. Returns the socket's path; the socket goes at unmount ([`remove_socket`]).
+///
+/// `core` is weak: the filesystem must drop when the session ends (its cache queues finish
+/// their writes and uploads then), whatever this thread is doing.
 pub(crate) fn start(
     mnt: &Path,
     owner: u32,
-    core: Arc<Core>,
+    core: Weak<Core>,
     notifier: fuser::Notifier,
 ) -> io::Result<PathBuf> {
     let uid = nix::unistd::geteuid().as_raw();
@@ -168,7 +171,7 @@ pub(crate) fn remove_socket() {
 fn serve(
     stream: UnixStream,
     owner: u32,
-    core: &Core,
+    core: &Weak<Core>,
     notifier: &fuser::Notifier,
 ) -> io::Result<()> {
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
@@ -185,9 +188,11 @@ fn serve(
         format!("error: permission denied (only uid {owner}, which mounted, or root)\n")
     } else if line.last() != Some(&b'\n') {
         "error: request too long or cut short\n".to_string()
-    } else {
+    } else if let Some(core) = core.upgrade() {
         line.pop();
-        answer(&line, core, notifier)
+        answer(&line, &core, notifier)
+    } else {
+        "error: the mount is ending\n".to_string()
     };
     (&stream).write_all(answer.as_bytes())
 }

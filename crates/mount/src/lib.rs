@@ -189,7 +189,7 @@ fn serve(args: &MountArgs, mut setup: options::Setup, mut report: Reporter) -> i
     };
     // Before mounting: the path the control socket is named after, as `thumbfs ctl` finds it.
     let mnt = std::fs::canonicalize(&args.mnt).unwrap_or_else(|_| args.mnt.clone());
-    let core = fs.core();
+    let core = Arc::downgrade(&fs.core());
     let mut session = match fuser::Session::new(fs, &args.mnt, &config) {
         Ok(s) => s,
         Err(e) => return report.fail(&format!("mounting on {}: {e}", args.mnt.display())),
