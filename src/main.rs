@@ -58,6 +58,9 @@ enum Command {
     },
     /// Mount SRC on MNT as a read-only filesystem of transformed images.
     Mount(thumbfs::mount::MountArgs),
+    /// Control a running mount: forget cached listings and missing names (`forget [PATH]`),
+    /// print its counters (`stats`). Only the user who mounted it, or root, may do so.
+    Ctl(thumbfs::mount::CtlArgs),
     /// Render every file of some spec directories of a mount (`thumbfs warm /mnt/thumbs/w256`)
     /// on all cores, with progress, so sizes and caches are ready. Ctrl-C stops; running it
     /// again resumes (finished files are cache hits). Exit 1 if any file failed.
@@ -169,6 +172,7 @@ fn main() -> ExitCode {
     let args = Cli::parse_from(helper_argv(std::env::args_os().collect()));
     let (spec_tokens, input, output): (Vec<String>, String, String) = match args.command {
         Command::Mount(m) => return ExitCode::from(thumbfs::mount::run(m).clamp(0, 255) as u8),
+        Command::Ctl(c) => return ExitCode::from(thumbfs::mount::ctl(&c).clamp(0, 255) as u8),
         Command::Warm {
             dirs,
             jobs,

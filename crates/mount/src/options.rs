@@ -90,6 +90,10 @@ pub struct MountArgs {
     /// (a changed object shows its new version after at most this long).
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub list_ttl: u64,
+    /// How long the kernel remembers a name that was looked up and not found, so repeated
+    /// misses cost nothing (0: not remembered). `thumbfs ctl MNT forget` drops them at once.
+    #[arg(long, default_value_t = 0, value_name = "SECS")]
+    pub negative_ttl: u64,
     /// Memory for directory listings and sniffed image formats, e.g. 64M: the least recently
     /// used go first beyond it (held twice for `s3://` sources: the bucket's listings, and
     /// what the spec directories show of them).
@@ -207,6 +211,7 @@ pub fn take_thumbfs_options(args: &mut MountArgs) -> Result<(), String> {
             "max_output_pixels" => args.max_output_pixels = num(value)?,
             "render_timeout" => args.render_timeout = num(value)?,
             "list_ttl" => args.list_ttl = num(value)?,
+            "negative_ttl" => args.negative_ttl = num(value)?,
             "isolation" => {
                 args.isolation = <Isolation as clap::ValueEnum>::from_str(&need(value)?, true)
                     .map_err(|_| format!("-o {opt}: expected isolation=process or none"))?
@@ -574,7 +579,7 @@ mod tests {
             "-o",
             "stat=estimate,threads=3,max_pixels=1000,max-output-pixels=500,render_timeout=9,foreground,allow_other,open_mode=no-open",
             "-o",
-            "fuse_threads=2,list_cache=8M",
+            "fuse_threads=2,list_cache=8M,negative_ttl=30",
             "-o",
             "nofail,_netdev,x-systemd.automount,noatime,dev,suid,config=/etc/t.conf,verbose=2",
         ])
@@ -596,6 +601,7 @@ mod tests {
         );
         assert!(a.foreground);
         assert_eq!((a.fuse_threads, a.list_cache), (2, 8 << 20));
+        assert_eq!(a.negative_ttl, 30);
         assert_eq!(a.verbose, 2);
         assert_eq!(a.config.as_deref(), Some(Path::new("/etc/t.conf")));
         assert_eq!(a.options, ["allow_other", "noatime"]);

@@ -125,6 +125,16 @@ pub trait Store: Send + Sync {
     }
     /// How the store is named in messages (`/srv/photos`, `s3://bucket/prefix/`).
     fn describe(&self) -> String;
+    /// Drops what is cached about `rel` (`""`: everything), so that the next request asks
+    /// the source again (`thumbfs ctl MNT forget`). Stores that cache nothing do nothing.
+    fn forget(&self, _rel: &Path) {}
+}
+
+/// Whether what is cached about directory `dir` may be stale once `rel` changed: `dir` is
+/// `rel`, lies under it, or is one of its ancestors (whose listings show `rel`'s first new
+/// component).
+pub fn affected_by(dir: &Path, rel: &Path) -> bool {
+    dir.starts_with(rel) || rel.starts_with(dir)
 }
 
 /// A copy of an error shared by several callers, keeping what [`errno_of`] reads.
@@ -146,5 +156,21 @@ pub fn errno_of(e: &io::Error) -> i32 {
         io::ErrorKind::NotADirectory => libc::ENOTDIR,
         io::ErrorKind::IsADirectory => libc::EISDIR,
         _ => libc::EIO,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::affected_by;
+    use std::path::Path;
+
+    #[test]
+    fn a_change_affects_its_directory_those_below_and_those_above() {
+        let a = |dir: &str, rel: &str| affected_by(Path::new(dir), Path::new(rel));
+        assert!(a("x/y", "x/y/new.jpg"), "its directory");
+        assert!(a("", "x/y/new.jpg") && a("x", "x/y/new.jpg"), "above");
+        assert!(a("x/y/z", "x/y"), "below");
+        assert!(a("anything", ""), "the whole source");
+        assert!(!a("x/yz", "x/y") && !a("w", "x/y/new.jpg"), "elsewhere");
     }
 }

@@ -374,6 +374,17 @@ impl Store for ObjectStore {
         Ok(head)
     }
 
+    fn forget(&self, rel: &Path) {
+        let prefix = &self.url.prefix;
+        self.listings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|key| {
+                let dir = key.strip_prefix(prefix.as_str()).unwrap_or(key);
+                !crate::affected_by(Path::new(dir.trim_end_matches('/')), rel)
+            });
+    }
+
     fn is_remote(&self) -> bool {
         true
     }

@@ -1,7 +1,8 @@
 //! The FUSE mount, for real: reads, names, formats, changes under readers, streaming, inodes,
-//! lifecycle, load.
+//! lifecycle, load, control (`thumbfs ctl`).
 
 mod changes;
+mod control;
 mod formats;
 mod inodes;
 mod lifecycle;
