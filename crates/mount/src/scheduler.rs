@@ -336,9 +336,13 @@ impl Scheduler {
         {
             return Err((errno, message, again));
         }
-        // The worker is done for: kill it, learn how it ended, start the next one now.
+        // The worker is done for: learn how it ended (killing it unless it is dying by
+        // itself), start the next one now.
         let pid = slot.worker.take().map_or(0, |w| w.pid);
-        let how = slot.spawner.reap(pid);
+        let ended = match failure {
+            Failure::Lost { .. } => slot.spawner.wait(pid),
+            _ => slot.spawner.reap(pid),
+        };
         Stats::bump(&self.stats.worker_restarts);
         if let Err(e) = slot.ensure() {
             tracing::warn!("{e}");
@@ -351,7 +355,9 @@ impl Scheduler {
                 format!("out of memory (worker limit {mib} MiB)"),
                 true,
             ),
-            Failure::Lost { oom: false } => (libc::EIO, how, true),
+            // A crash would come again; a kill from outside (an admin, the OOM killer) says
+            // nothing about the bytes.
+            Failure::Lost { oom: false } => (libc::EIO, ended.how, ended.again),
             Failure::Abandoned(why) => (libc::EIO, why, false),
             Failure::Runaway(why) => (libc::EIO, format!("worker killed: {why}"), false),
             Failure::Render { .. } => unreachable!("handled above"),
