@@ -371,6 +371,23 @@ fn a_worker_killed_from_outside_is_eio_with_the_signal_and_is_replaced() {
         live.len() == 1 && live[0] != worker,
         "workers {live:?}, killed {worker}"
     );
+    // A worker killed while idle is found out when the next job is sent to it: that render
+    // runs in its replacement instead of failing.
+    let idle = live[0];
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(idle as i32, libc::SIGKILL) }, 0);
+    let state = || fs::read_to_string(format!("/proc/{idle}/stat")).unwrap_or_default();
+    for _ in 0..200 {
+        if state()
+            .rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(fs::read(m.path("w66/a.jpg")).unwrap(), a("w66"));
+    assert_eq!(m.stats()["worker_restarts"], before + 2);
     // Not remembered: the same file renders again (and hangs until the timeout).
     expect_eio(&m.path("w100/hang.png"));
     let errors = m.errors();
