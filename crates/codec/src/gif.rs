@@ -80,10 +80,9 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     let opaque = canvas.chunks_exact(4).all(|p| p[3] == 255);
     let samples = if opaque {
         header.bands = 3;
-        canvas
-            .chunks_exact(4)
-            .flat_map(|p| [p[0], p[1], p[2]])
-            .collect()
+        let mut rgb = crate::alloc::with_capacity(canvas.len() / 4 * 3, "a GIF frame")?;
+        rgb.extend(canvas.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]));
+        rgb
     } else {
         canvas
     };

@@ -179,7 +179,7 @@ impl File {
     /// The header, from the boxes only (nothing decoded).
     fn header(&self, kind: Kind) -> Result<Header> {
         let (width, height, bands, format, bit_depth) = geometry(kind, self.handle)?;
-        let exif_bytes = self.exif();
+        let exif_bytes = self.exif()?;
         Ok(Header {
             width,
             height,
@@ -189,29 +189,29 @@ impl File {
             meta: Metadata {
                 // libheif applies irot/imir itself; EXIF orientation must not be applied again.
                 orientation: 1,
-                icc: self.icc().map(Arc::new),
+                icc: self.icc()?.map(Arc::new),
                 exif: exif_bytes.map(Arc::new),
-                xmp: self.metadata(b"mime\0").map(Arc::new),
+                xmp: self.metadata(b"mime\0")?.map(Arc::new),
             },
         })
     }
 
-    fn icc(&self) -> Option<Vec<u8>> {
+    fn icc(&self) -> Result<Option<Vec<u8>>> {
         // SAFETY: the size comes from libheif; the buffer is that large.
         unsafe {
             let n = ffi::heif_image_handle_get_raw_color_profile_size(self.handle);
             if n == 0 {
-                return None;
+                return Ok(None);
             }
-            let mut v = vec![0u8; n];
+            let mut v = crate::alloc::filled(n, 0u8, "a HEIF ICC profile")?;
             let e =
                 ffi::heif_image_handle_get_raw_color_profile(self.handle, v.as_mut_ptr().cast());
-            (e.code == ffi::heif_error_code_heif_error_Ok).then_some(v)
+            Ok((e.code == ffi::heif_error_code_heif_error_Ok).then_some(v))
         }
     }
 
     /// The first metadata block of type `kind` (NUL-terminated), raw.
-    fn metadata(&self, kind: &[u8]) -> Option<Vec<u8>> {
+    fn metadata(&self, kind: &[u8]) -> Result<Option<Vec<u8>>> {
         // SAFETY: `kind` is NUL-terminated; buffers are sized by libheif's answers.
         unsafe {
             let mut id: ffi::heif_item_id = 0;
@@ -222,23 +222,28 @@ impl File {
                 1,
             );
             if n < 1 {
-                return None;
+                return Ok(None);
             }
             let size = ffi::heif_image_handle_get_metadata_size(self.handle, id);
             if size == 0 || size > 16 << 20 {
-                return None;
+                return Ok(None);
             }
-            let mut v = vec![0u8; size];
+            let mut v = crate::alloc::filled(size, 0u8, "HEIF metadata")?;
             let e = ffi::heif_image_handle_get_metadata(self.handle, id, v.as_mut_ptr().cast());
-            (e.code == ffi::heif_error_code_heif_error_Ok).then_some(v)
+            Ok((e.code == ffi::heif_error_code_heif_error_Ok).then_some(v))
         }
     }
 
     /// EXIF starting at its TIFF header: HEIF's Exif item starts with a 4-byte offset to it.
-    fn exif(&self) -> Option<Vec<u8>> {
-        let raw = self.metadata(b"Exif\0")?;
-        let skip = u32::from_be_bytes(raw.get(..4)?.try_into().ok()?) as usize;
-        exif::normalize(raw.get(4usize.checked_add(skip)?..)?)
+    fn exif(&self) -> Result<Option<Vec<u8>>> {
+        let Some(raw) = self.metadata(b"Exif\0")? else {
+            return Ok(None);
+        };
+        let exif = || {
+            let skip = u32::from_be_bytes(raw.get(..4)?.try_into().ok()?) as usize;
+            exif::normalize(raw.get(4usize.checked_add(skip)?..)?)
+        };
+        Ok(exif())
     }
 
     /// The embedded thumbnail to decode instead of the primary image when a resize to
@@ -670,6 +675,14 @@ unsafe extern "C" fn write_vec(
     // bytes.
     unsafe {
         let out = &mut *(userdata as *mut Vec<u8>);
+        if out.try_reserve(size).is_err() {
+            // libheif turns this into an encoder error; the render fails, the process lives.
+            return ffi::heif_error {
+                code: ffi::heif_error_code_heif_error_Memory_allocation_error,
+                subcode: ffi::heif_suberror_code_heif_suberror_Unspecified,
+                message: c"out of memory for the encoded HEIF file".as_ptr(),
+            };
+        }
         out.extend_from_slice(std::slice::from_raw_parts(data.cast::<u8>(), size));
     }
     ffi::heif_error {

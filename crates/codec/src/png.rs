@@ -264,6 +264,8 @@ pub fn save(mut stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) 
                 ));
             }
             bytes.clear();
+            let n = strip.samples.len() * strip.samples.format().bytes();
+            crate::alloc::reserve(&mut bytes, n, "a PNG strip")?;
             match &strip.samples {
                 Samples::U8(v) => bytes.extend_from_slice(v),
                 Samples::U16(v) => bytes.extend(v.iter().flat_map(|s| s.to_be_bytes())),

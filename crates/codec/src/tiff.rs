@@ -592,7 +592,7 @@ impl ImageStream for TiffRows<'_> {
                 }
                 out
             }
-            (Colour::Palette(p), Samples::U8(v)) => Samples::U8(p.expand(&v)),
+            (Colour::Palette(p), Samples::U8(v)) => Samples::U8(p.expand(&v)?),
             (Colour::Cmyk(ink), Samples::U8(v)) => {
                 Samples::U8(cmyk_to_rgb(&v, bands, ink.as_ref())?)
             }
@@ -651,11 +651,9 @@ fn cmyk_to_rgb(v: &[u8], bands: usize, ink: Option<&InkProfile>) -> Result<Vec<u
     let inks: Cow<[u8]> = if bands == 4 {
         Cow::Borrowed(v)
     } else {
-        Cow::Owned(
-            v.chunks_exact(bands)
-                .flat_map(|p| [p[0], p[1], p[2], p[3]])
-                .collect(),
-        )
+        let mut owned = crate::alloc::with_capacity(pixels.saturating_mul(4), "CMYK inks")?;
+        owned.extend(v.chunks_exact(bands).flat_map(|p| [p[0], p[1], p[2], p[3]]));
+        Cow::Owned(owned)
     };
     let mut rgb = crate::alloc::filled(pixels.saturating_mul(3), 0u8, "CMYK to RGB")?;
     if !ink.is_some_and(|p| p.to_rgb(&inks, &mut rgb)) {
@@ -664,11 +662,13 @@ fn cmyk_to_rgb(v: &[u8], bands: usize, ink: Option<&InkProfile>) -> Result<Vec<u
     if bands == 4 {
         return Ok(rgb);
     }
-    Ok(rgb
-        .chunks_exact(3)
-        .zip(v.chunks_exact(bands))
-        .flat_map(|(c, p)| [c[0], c[1], c[2], p[4]])
-        .collect())
+    let mut out = crate::alloc::with_capacity(pixels.saturating_mul(4), "CMYK to RGB")?;
+    out.extend(
+        rgb.chunks_exact(3)
+            .zip(v.chunks_exact(bands))
+            .flat_map(|(c, p)| [c[0], c[1], c[2], p[4]]),
+    );
+    Ok(out)
 }
 
 /// Full-range YCbCr (JFIF / TIFF default coefficients) to RGB, in place.

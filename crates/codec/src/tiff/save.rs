@@ -193,7 +193,7 @@ fn drop_entry(file: &mut [u8], tag: u16) {
 /// 8-bit samples (`codec::save` cast them already).
 fn to_u8(s: &Samples) -> Result<Vec<u8>> {
     match s {
-        Samples::U8(v) => Ok(v.clone()),
+        Samples::U8(v) => crate::alloc::collect(v.iter().copied(), "a TIFF strip"),
         _ => Err(Error::encode("tiff", "samples not cast to 8 bits")),
     }
 }
@@ -201,7 +201,7 @@ fn to_u8(s: &Samples) -> Result<Vec<u8>> {
 /// 16-bit samples (`codec::save` cast them already).
 fn to_u16(s: &Samples) -> Result<Vec<u16>> {
     match s {
-        Samples::U16(v) => Ok(v.clone()),
+        Samples::U16(v) => crate::alloc::collect(v.iter().copied(), "a TIFF strip"),
         _ => Err(Error::encode("tiff", "samples not cast to 16 bits")),
     }
 }
@@ -281,10 +281,12 @@ where
                 return Err(Error::encode("tiff", "strips out of order"));
             }
             received += strip.height;
+            crate::alloc::reserve(&mut rows, strip.samples.len(), "TIFF rows")?;
             rows.extend(convert(&strip.samples)?);
         }
         // Stream strips rarely align with TIFF strips: keep the overhang for the next one.
-        let rest = rows.split_off(take);
+        let mut rest = crate::alloc::with_capacity(rows.len() - take, "TIFF rows")?;
+        rest.extend(rows.drain(take..));
         image.write_strip(&rows).map_err(encode_err)?;
         rows = rest;
         y += want;
