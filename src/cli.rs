@@ -282,7 +282,7 @@ pub fn describe(path: &Path) -> Result<String, Error> {
         None => Source::file(path).map_err(Error::Read)?,
     };
     let format: InputFormat = codec::sniff(&mut src)?;
-    let h = codec::probe(&mut src, format, &codec::Limits::default())?;
+    let h = codec::probe(&mut src, format)?;
     Ok(format!(
         "{}: {} {}x{} bands={} depth={} orientation={} icc={}",
         path.display(),

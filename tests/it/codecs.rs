@@ -10,7 +10,7 @@ use std::sync::Arc;
 use common::*;
 use thumbfs::codec::{self, LoadOptions, SaveOptions};
 use thumbfs::io::target::MemoryTarget;
-use thumbfs::spec::{OutputFormat, TiffCompression};
+use thumbfs::spec::OutputFormat;
 use thumbfs::{Header, Image, SampleFormat, Samples, Source};
 
 fn load_src(mut src: Source) -> thumbfs::Result<(Header, Image, u32)> {
@@ -175,12 +175,9 @@ fn png_round_trip_is_exact() {
     for (i, path) in files.iter().enumerate() {
         let img = load(path).unwrap();
         // Every compression setting gives the same pixels.
-        let opts = SaveOptions {
-            compression: [None, Some(0), Some(1), Some(6), Some(9)]
-                .get(i % 5)
-                .copied()
-                .flatten(),
-            ..SaveOptions::default()
+        let opts = match [None, Some(0), Some(1), Some(6), Some(9)][i % 5] {
+            Some(c) => SaveOptions::default().with("c", c),
+            None => SaveOptions::default(),
         };
         let bytes = save(img.clone(), OutputFormat::Png, &opts);
         let out = dir.path().join("out.png");
@@ -609,10 +606,7 @@ fn webp_lossless_save_round_trips() {
         "webp/yellow_rose.lossy-with-alpha.webp",
     ] {
         let img = load(&corpus(rel)).unwrap();
-        let opts = SaveOptions {
-            lossless: true,
-            ..SaveOptions::default()
-        };
+        let opts = SaveOptions::default().with("lossless", 1);
         std::fs::write(&out, save(img.clone(), OutputFormat::Webp, &opts)).unwrap();
         let r = dwebp(&out);
         let ours = rgba(&wide(&img), img.header.bands as u32, 255);
@@ -647,10 +641,7 @@ fn webp_lossy_save_is_close_carries_metadata_and_is_deterministic() {
         // Upright pixels: the written EXIF must say 1.
         img.header.meta.orientation = 1;
         img.header.meta.xmp = Some(Arc::new(xmp.clone()));
-        let opts = SaveOptions {
-            quality: q,
-            ..SaveOptions::default()
-        };
+        let opts = SaveOptions::default().with("q", q);
         let bytes = save(img.clone(), OutputFormat::Webp, &opts);
         assert_eq!(
             bytes,
@@ -699,11 +690,8 @@ fn webp_lossy_save_is_close_carries_metadata_and_is_deterministic() {
     }
     // Quality matters: q30 is smaller than q95.
     let img = load(&corpus("tiff/video-001.tiff")).unwrap();
-    let size = |q| {
-        let o = SaveOptions {
-            quality: q,
-            ..SaveOptions::default()
-        };
+    let size = |q: u8| {
+        let o = SaveOptions::default().with("q", q.into());
         save(img.clone(), OutputFormat::Webp, &o).len()
     };
     assert!(size(30) < size(95));
@@ -913,14 +901,10 @@ fn tiff_save_round_trips_through_imagemagick() {
         "tiff/video-001-paletted.tiff",
     ] {
         let img = load(&corpus(rel)).unwrap();
-        for compression in [
-            None,
-            Some(TiffCompression::Lzw),
-            Some(TiffCompression::Deflate),
-        ] {
-            let opts = SaveOptions {
-                tiff_compression: compression,
-                ..SaveOptions::default()
+        for compression in [None, Some("lzw"), Some("deflate")] {
+            let opts = match compression {
+                Some(c) => SaveOptions::default().with(c, 1),
+                None => SaveOptions::default(),
             };
             let bytes = save(img.clone(), OutputFormat::Tiff, &opts);
             std::fs::write(&out, &bytes).unwrap();
@@ -936,15 +920,12 @@ fn tiff_save_round_trips_through_imagemagick() {
     // Compression works: a photo-like image shrinks.
     let img = load(&corpus("tiff/video-001.tiff")).unwrap();
     let plain = save(img.clone(), OutputFormat::Tiff, &SaveOptions::default()).len();
-    for c in [TiffCompression::Lzw, TiffCompression::Deflate] {
-        let opts = SaveOptions {
-            tiff_compression: Some(c),
-            ..SaveOptions::default()
-        };
+    for c in ["lzw", "deflate"] {
+        let opts = SaveOptions::default().with(c, 1);
         let n = save(img.clone(), OutputFormat::Tiff, &opts).len();
         assert!(
             n * 10 < plain * 8,
-            "{c:?}: {n} vs {plain} bytes uncompressed"
+            "{c}: {n} vs {plain} bytes uncompressed"
         );
     }
     // ICC and XMP survive byte for byte; strip removes them.

@@ -30,4 +30,5 @@ mod sandbox;
 mod scaled;
 mod setup;
 mod stress;
+mod toy_codec;
 mod turbo;

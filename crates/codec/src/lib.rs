@@ -78,9 +78,14 @@ pub fn preload() {
     let _ = heif::init();
 }
 
+/// Reads only the header within the default [`Limits`]; the source is rewound afterwards.
+pub fn probe(src: &mut Source, format: Format) -> Result<Header> {
+    probe_with(src, format, &Limits::default())
+}
+
 /// Reads only the header (within `limits`); the source is rewound afterwards, ready to be
 /// loaded.
-pub fn probe(src: &mut Source, format: Format, limits: &Limits) -> Result<Header> {
+pub fn probe_with(src: &mut Source, format: Format, limits: &Limits) -> Result<Header> {
     let header = format.codec().probe(src, limits)?;
     src.rewind().map_err(Error::Read)?;
     Ok(header)

@@ -187,7 +187,7 @@ fn render_inner(
         memory_limit: opts.memory_limit,
     };
     let input = opts.registry.sniff(&mut src)?;
-    let header = codec::probe(&mut src, input, &limits)?;
+    let header = codec::probe_with(&mut src, input, &limits)?;
     codec::check_limits(&header, opts.max_pixels)?;
     let plan = plan(&header, spec);
     let output = output_format(input, spec);
