@@ -923,10 +923,7 @@ fn tiff_save_round_trips_through_imagemagick() {
     for c in ["lzw", "deflate"] {
         let opts = SaveOptions::default().with(c, 1);
         let n = save(img.clone(), OutputFormat::Tiff, &opts).len();
-        assert!(
-            n * 10 < plain * 8,
-            "{c}: {n} vs {plain} bytes uncompressed"
-        );
+        assert!(n * 10 < plain * 8, "{c}: {n} vs {plain} bytes uncompressed");
     }
     // ICC and XMP survive byte for byte; strip removes them.
     let (_, icc) = sample_icc(dir.path());

@@ -160,10 +160,10 @@ fn convert(spec: &str, input: &std::path::Path, output: &std::path::Path) {
 #[test]
 fn a_registered_toy_format_loads_and_saves_through_the_pipeline() {
     let dir = tempfile::tempdir().unwrap();
-    // PNG in, toy out (format from the extension), with the toy saver's own option.
+    // PNG in, toy out, with the toy saver's own option.
     let png = corpus("pngsuite/primary/basn0g08.png");
     let toy = dir.path().join("grey.toy");
-    convert("bits4", &png, &toy);
+    convert("bits4_toy", &png, &toy);
     let bytes = std::fs::read(&toy).unwrap();
     let reference = magick_decode(&png, 8);
     assert_eq!(&bytes[..4], MAGIC);
@@ -176,7 +176,10 @@ fn a_registered_toy_format_loads_and_saves_through_the_pipeline() {
     let out = dir.path().join("back.png");
     convert("flip", &toy, &out);
     let back = magick_decode(&out, 8);
-    assert_eq!((back.width, back.height, back.bands), (w.into(), h.into(), 1));
+    assert_eq!(
+        (back.width, back.height, back.bands),
+        (w.into(), h.into(), 1)
+    );
     let rows: Vec<&[u8]> = expect.chunks(w as usize).rev().collect();
     let flipped: Vec<u16> = rows.concat().iter().map(|&s| s.into()).collect();
     assert_eq!(back.data, flipped);
@@ -199,17 +202,33 @@ fn a_registered_toy_format_loads_and_saves_through_the_pipeline() {
 fn the_spec_grammar_comes_from_the_registry() {
     let reg = registry();
     // Canonical spelling and the saver's own range and format rules.
-    assert_eq!(Spec::parse_with(&reg, "toy_bits3").unwrap().to_string(), "bits3_toy");
+    assert_eq!(
+        Spec::parse_with(&reg, "toy_bits3").unwrap().to_string(),
+        "bits3_toy"
+    );
     let e = |s: &str| Spec::parse_with(&reg, s).unwrap_err().to_string();
     assert_eq!(e("bits9_toy"), "bits9: bit depth must be 1..8");
-    assert_eq!(e("bits3_png"), "bits3: bit depth applies to toy output, not png");
-    assert_eq!(e("bits3"), "bits3: bit depth applies to toy output (add the toy token)");
+    assert_eq!(
+        e("bits3_png"),
+        "bits3: bit depth applies to toy output, not png"
+    );
+    assert_eq!(
+        e("bits3"),
+        "bits3: bit depth applies to toy output (add the toy token)"
+    );
     // The built-in registry knows nothing of it.
     assert!("toy".parse::<Spec>().is_err());
     assert!("bits3".parse::<Spec>().is_err());
     assert_eq!(thumbfs::codec::detect(b"TOY1\x01\0\x01\0\0"), None);
-    assert_eq!(reg.detect(b"TOY1\x01\0\x01\0\0").map(Format::name), Some("toy"));
+    assert_eq!(
+        reg.detect(b"TOY1\x01\0\x01\0\0").map(Format::name),
+        Some("toy")
+    );
     // Its help lines and README row come from the same schema.
-    assert!(reg.option_help().contains("bits<N>             significant bits 1..8 for toy (default 8)"));
-    assert!(reg.markdown_table().contains("| Toy (.toy) | test format: 8-bit grey | `toy` (8-bit): "));
+    assert!(reg
+        .option_help()
+        .contains("bits<N>             significant bits 1..8 for toy (default 8)"));
+    assert!(reg
+        .markdown_table()
+        .contains("| Toy (.toy) | test format: 8-bit grey | `toy` (8-bit): "));
 }

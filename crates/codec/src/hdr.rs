@@ -92,12 +92,15 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     let (w, h) = read_header(&mut src)?;
     let header = header(w, h);
     check_limits(&header, opts.limits.max_pixels)?;
-    Ok(Loaded::single(Box::new(HdrStream {
+    Ok(Loaded::single(
+        Box::new(HdrStream {
             src,
             header,
             y: 0,
             rgbe: crate::alloc::filled(w as usize * 4, 0, "an HDR scanline")?,
-        }), 1))
+        }),
+        1,
+    ))
 }
 
 struct HdrStream<'a> {
@@ -239,7 +242,8 @@ static ABOUT: About = About {
     title: "Radiance HDR",
     extensions: &["hdr"],
     serve_as: None,
-    notes: "hand-written, streamed, linear float (tone-mapped to PNG by default; `pfm` keeps floats)",
+    notes:
+        "hand-written, streamed, linear float (tone-mapped to PNG by default; `pfm` keeps floats)",
 };
 
 /// The Radiance HDR codec.

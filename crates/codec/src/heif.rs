@@ -439,7 +439,8 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions, kind: Kind) -> Result<L
     src.decode();
     let bytes = read_all(&mut src, opts.limits.memory_limit)?;
     // libheif sizes grid and overlay canvases from their own data, not from `ispe`.
-    items::check_canvases(&bytes, opts.limits.max_pixels).map_err(|e| Error::decode(kind.name(), e))?;
+    items::check_canvases(&bytes, opts.limits.max_pixels)
+        .map_err(|e| Error::decode(kind.name(), e))?;
     let file = File::open(kind, bytes)?;
     let header = file.header(kind)?;
     check_limits(&header, opts.limits.max_pixels)?;

@@ -12,7 +12,9 @@ use crate::cmyk::InkProfile;
 use crate::error::{Error, Result};
 use crate::image::{BoxStream, Header, Metadata, SampleFormat};
 use crate::io::{Source, Target};
-use crate::{exif, About, Codec, Limits, LoadOptions, Loaded, SaveOptions, Saver, SaverLimits, QUALITY};
+use crate::{
+    exif, About, Codec, Limits, LoadOptions, Loaded, SaveOptions, Saver, SaverLimits, QUALITY,
+};
 
 mod colour;
 mod decode;

@@ -141,7 +141,10 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         }
         Samples::U8(v)
     };
-    Ok(Loaded::single(Box::new(Image { header, samples }.into_stream(STRIP_ROWS)), 1))
+    Ok(Loaded::single(
+        Box::new(Image { header, samples }.into_stream(STRIP_ROWS)),
+        1,
+    ))
 }
 
 // Photo formats come out as JPEG, as a camera roll's viewer expects.

@@ -16,8 +16,8 @@ mod format;
 mod registry;
 
 pub use contract::{
-    About, Aux, AuxKind, Codec, Frame, Limits, LoadOptions, Loaded, SaveOption, SaveOptions,
-    Saver, SaverLimits, QUALITY,
+    About, Aux, AuxKind, Codec, Frame, Limits, LoadOptions, Loaded, SaveOption, SaveOptions, Saver,
+    SaverLimits, QUALITY,
 };
 pub use format::{Format, InputFormat, OutputFormat};
 pub use registry::{option_of, Registry};

@@ -310,7 +310,8 @@ static ABOUT: About = About {
     title: "PNG",
     extensions: &["png"],
     serve_as: None,
-    notes: "png, row by row (interlaced whole); palette, 1-16 bit, alpha, tRNS; eXIf, iCCP, iTXt XMP",
+    notes:
+        "png, row by row (interlaced whole); palette, 1-16 bit, alpha, tRNS; eXIf, iCCP, iTXt XMP",
 };
 
 static SAVER: Saver = Saver {

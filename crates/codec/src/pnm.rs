@@ -10,7 +10,9 @@ use std::io::{BufRead, Read, Seek, SeekFrom, Write};
 use crate::error::{Error, Result};
 use crate::image::{BoxStream, Header, Image, ImageStream, Metadata, SampleFormat, Samples, Strip};
 use crate::io::{Source, Target, TargetWriter};
-use crate::{check_limits, About, Codec, Limits, LoadOptions, Loaded, SaveOptions, Saver, SaverLimits};
+use crate::{
+    check_limits, About, Codec, Limits, LoadOptions, Loaded, SaveOptions, Saver, SaverLimits,
+};
 
 /// Headers longer than this are refused (real ones are a few dozen bytes).
 const MAX_HEADER: u64 = 64 * 1024;
@@ -672,7 +674,10 @@ impl Codec for PnmCodec {
     }
 
     fn sniff(&self, head: &[u8]) -> bool {
-        head.len() >= 3 && head[0] == b'P' && (b'1'..=b'7').contains(&head[1]) && head[2].is_ascii_whitespace()
+        head.len() >= 3
+            && head[0] == b'P'
+            && (b'1'..=b'7').contains(&head[1])
+            && head[2].is_ascii_whitespace()
     }
 
     fn probe(&self, src: &mut Source, _: &Limits) -> Result<Header> {
@@ -715,7 +720,10 @@ impl Codec for PfmCodec {
     }
 
     fn sniff(&self, head: &[u8]) -> bool {
-        head.len() >= 3 && head[0] == b'P' && matches!(head[1], b'f' | b'F') && head[2].is_ascii_whitespace()
+        head.len() >= 3
+            && head[0] == b'P'
+            && matches!(head[1], b'f' | b'F')
+            && head[2].is_ascii_whitespace()
     }
 
     fn probe(&self, src: &mut Source, _: &Limits) -> Result<Header> {

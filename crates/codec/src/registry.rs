@@ -81,7 +81,10 @@ impl Registry {
     /// spec's canonical spelling writes them in).
     pub fn save_options(&self) -> Vec<&'static SaveOption> {
         let mut v: Vec<&'static SaveOption> = Vec::new();
-        for o in self.outputs().flat_map(|f| f.saver().into_iter().flat_map(|s| s.options)) {
+        for o in self
+            .outputs()
+            .flat_map(|f| f.saver().into_iter().flat_map(|s| s.options))
+        {
             if !v.iter().any(|x| x.token == o.token) {
                 v.push(o);
             }
@@ -165,8 +168,7 @@ impl Registry {
 
     /// The README's format table (Markdown).
     pub fn markdown_table(&self) -> String {
-        let mut t =
-            String::from("| format | load | save: token (sample types) |\n|---|---|---|\n");
+        let mut t = String::from("| format | load | save: token (sample types) |\n|---|---|---|\n");
         for f in self.formats() {
             let a = f.about();
             let save = match f.saver() {
@@ -210,11 +212,7 @@ impl Registry {
 
 /// The save option `token` of `format`'s saver.
 pub fn option_of(format: Format, token: &str) -> Option<&'static SaveOption> {
-    format
-        .saver()?
-        .options
-        .iter()
-        .find(|o| o.token == token)
+    format.saver()?.options.iter().find(|o| o.token == token)
 }
 
 impl fmt::Debug for Registry {

@@ -252,8 +252,11 @@ impl Spec {
                 set(&mut self.height, n, t)
             }
             _ => {
-                let options: Vec<String> =
-                    registry.save_options().iter().map(|o| o.spelling()).collect();
+                let options: Vec<String> = registry
+                    .save_options()
+                    .iter()
+                    .map(|o| o.spelling())
+                    .collect();
                 Err(err(
                     t,
                     format!(
