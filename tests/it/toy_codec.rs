@@ -169,20 +169,30 @@ fn a_registered_toy_format_loads_and_saves_through_the_pipeline() {
     assert_eq!(&bytes[..4], MAGIC);
     let (w, h) = (reference.width as u16, reference.height as u16);
     assert_eq!(bytes[4..8], [w.to_le_bytes(), h.to_le_bytes()].concat()[..]);
-    let expect: Vec<u8> = reference.data.iter().map(|&s| s as u8 & 0xF0).collect();
+    // ImageMagick may expand grey to RGB: the first band is the grey value.
+    let b = reference.bands as usize;
+    let expect: Vec<u8> = reference
+        .data
+        .iter()
+        .step_by(b)
+        .map(|&s| s as u8 & 0xF0)
+        .collect();
     assert_eq!(&bytes[8..], &expect[..]);
 
-    // Toy in, PNG out, resized and flipped by the ordinary operations.
+    // Toy in, PNG out, flipped by the ordinary operations.
     let out = dir.path().join("back.png");
     convert("flip", &toy, &out);
     let back = magick_decode(&out, 8);
-    assert_eq!(
-        (back.width, back.height, back.bands),
-        (w.into(), h.into(), 1)
-    );
+    assert_eq!((back.width, back.height), (w.into(), h.into()));
     let rows: Vec<&[u8]> = expect.chunks(w as usize).rev().collect();
     let flipped: Vec<u16> = rows.concat().iter().map(|&s| s.into()).collect();
-    assert_eq!(back.data, flipped);
+    let got: Vec<u16> = back
+        .data
+        .iter()
+        .step_by(back.bands as usize)
+        .copied()
+        .collect();
+    assert_eq!(got, flipped);
 
     // Without a format token a toy source stays toy (its own saver), default bits 8.
     let same = dir.path().join("same.toy");
