@@ -660,32 +660,6 @@ unsafe extern "C" fn write_vec(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ftyp(major: &[u8; 4], compat: &[&[u8; 4]]) -> Vec<u8> {
-        let mut v = ((16 + 4 * compat.len()) as u32).to_be_bytes().to_vec();
-        v.extend_from_slice(b"ftyp");
-        v.extend_from_slice(major);
-        v.extend_from_slice(&[0; 4]);
-        for c in compat {
-            v.extend_from_slice(*c);
-        }
-        v
-    }
-
-    #[test]
-    fn brands_tell_heic_from_avif() {
-        assert!(sniff_heic(&ftyp(b"heic", &[b"mif1", b"heic"])));
-        assert!(sniff_avif(&ftyp(b"avif", &[b"mif1", b"miaf"])));
-        assert!(sniff_avif(&ftyp(b"mif1", &[b"mif1", b"avif"])));
-        assert!(!sniff_heic(&ftyp(b"mif1", &[b"mif1", b"avif"])));
-        assert!(!sniff_heic(&ftyp(b"isom", &[b"mp41"])));
-        assert!(!sniff_avif(b"\0\0\0\x08ftyp"));
-    }
-}
-
 // Photo formats come out as JPEG, as a camera roll's viewer expects.
 static HEIC: About = About {
     name: "heic",
@@ -760,5 +734,31 @@ impl Codec for Avif {
 
     fn saver(&self) -> Option<&Saver> {
         Some(&AVIF_SAVER)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ftyp(major: &[u8; 4], compat: &[&[u8; 4]]) -> Vec<u8> {
+        let mut v = ((16 + 4 * compat.len()) as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(b"ftyp");
+        v.extend_from_slice(major);
+        v.extend_from_slice(&[0; 4]);
+        for c in compat {
+            v.extend_from_slice(*c);
+        }
+        v
+    }
+
+    #[test]
+    fn brands_tell_heic_from_avif() {
+        assert!(sniff_heic(&ftyp(b"heic", &[b"mif1", b"heic"])));
+        assert!(sniff_avif(&ftyp(b"avif", &[b"mif1", b"miaf"])));
+        assert!(sniff_avif(&ftyp(b"mif1", &[b"mif1", b"avif"])));
+        assert!(!sniff_heic(&ftyp(b"mif1", &[b"mif1", b"avif"])));
+        assert!(!sniff_heic(&ftyp(b"isom", &[b"mp41"])));
+        assert!(!sniff_avif(b"\0\0\0\x08ftyp"));
     }
 }
