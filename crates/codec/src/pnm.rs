@@ -10,7 +10,9 @@ use std::io::{BufRead, Read, Seek, SeekFrom, Write};
 use crate::error::{Error, Result};
 use crate::image::{BoxStream, Header, Image, ImageStream, Metadata, SampleFormat, Samples, Strip};
 use crate::io::{Source, Target, TargetWriter};
-use crate::{check_limits, LoadOptions, Loaded, SaveOptions};
+use crate::{
+    check_limits, About, Codec, Limits, LoadOptions, Loaded, SaveOptions, Saver, SaverLimits,
+};
 
 /// Headers longer than this are refused (real ones are a few dozen bytes).
 const MAX_HEADER: u64 = 64 * 1024;
@@ -311,7 +313,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     src.start_pixel_phase();
     let pnm = parse(&mut src)?;
     let header = pnm.header();
-    check_limits(&header, opts.max_pixels)?;
+    check_limits(&header, opts.limits.max_pixels)?;
     let row_bytes = pnm.row_bytes()?;
     let total = (row_bytes as u64)
         .checked_mul(pnm.height as u64)
@@ -320,12 +322,12 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         (STRIP_BYTES / row_bytes.max(1)).clamp(1, crate::image::STRIP_ROWS as usize) as u32;
     let stream: BoxStream<'a> = match pnm.kind {
         Kind::Plain | Kind::PlainBit => {
-            let text = src.read_to_memory(opts.memory_limit)?;
+            let text = src.read_to_memory(opts.limits.memory_limit)?;
             let samples = parse_plain(&pnm, &header, &text)?;
             Box::new(Image { header, samples }.into_stream(strip_rows))
         }
         Kind::Float { .. } if !src.is_seekable() => {
-            if total > opts.memory_limit {
+            if total > opts.limits.memory_limit {
                 return Err(Error::Unsupported(format!(
                     "PFM from an unseekable source needs {total} bytes, over the memory limit"
                 )));
@@ -349,7 +351,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
             })
         }
     };
-    Ok(Loaded { stream, shrink: 1 })
+    Ok(Loaded::single(stream, 1))
 }
 
 fn read_raster(src: &mut Source, buf: &mut [u8]) -> Result<()> {
@@ -651,4 +653,96 @@ fn save_pfm(stream: BoxStream, target: &mut dyn Target) -> Result<()> {
         out.write_all(&bytes).map_err(write_err)?;
     }
     out.finish().map_err(write_err)
+}
+
+static PNM: About = About {
+    name: "pnm",
+    title: "PBM / PGM / PPM / PAM",
+    extensions: &["pbm", "pgm", "ppm", "pnm", "pam"],
+    serve_as: None,
+    notes: "hand-written, streamed; plain and binary, 1-16 bit",
+};
+
+static PNM_SAVER: Saver = Saver {
+    token: "ppm",
+    aliases: &["pgm", "pbm", "pnm", "pam"],
+    accepts: &[SampleFormat::U8, SampleFormat::U16],
+    options: &[],
+    limits: SaverLimits::NONE,
+    save: |s, o, t| save(s, o, t, false),
+    notes: "PGM, PPM or PAM by band count",
+};
+
+/// The PBM/PGM/PPM/PAM codec.
+pub struct PnmCodec;
+
+impl Codec for PnmCodec {
+    fn about(&self) -> &About {
+        &PNM
+    }
+
+    fn sniff(&self, head: &[u8]) -> bool {
+        head.len() >= 3
+            && head[0] == b'P'
+            && (b'1'..=b'7').contains(&head[1])
+            && head[2].is_ascii_whitespace()
+    }
+
+    fn probe(&self, src: &mut Source, _: &Limits) -> Result<Header> {
+        probe(src)
+    }
+
+    fn load<'a>(&self, src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
+        load(src, opts)
+    }
+
+    fn saver(&self) -> Option<&Saver> {
+        Some(&PNM_SAVER)
+    }
+}
+
+static PFM: About = About {
+    name: "pfm",
+    title: "PFM",
+    extensions: &["pfm"],
+    serve_as: None,
+    notes: "hand-written, streamed; linear float",
+};
+
+static PFM_SAVER: Saver = Saver {
+    token: "pfm",
+    aliases: &[],
+    accepts: &[SampleFormat::F32],
+    options: &[],
+    limits: SaverLimits::NONE,
+    save: |s, o, t| save(s, o, t, true),
+    notes: "little-endian float",
+};
+
+/// The PFM codec.
+pub struct PfmCodec;
+
+impl Codec for PfmCodec {
+    fn about(&self) -> &About {
+        &PFM
+    }
+
+    fn sniff(&self, head: &[u8]) -> bool {
+        head.len() >= 3
+            && head[0] == b'P'
+            && matches!(head[1], b'f' | b'F')
+            && head[2].is_ascii_whitespace()
+    }
+
+    fn probe(&self, src: &mut Source, _: &Limits) -> Result<Header> {
+        probe(src)
+    }
+
+    fn load<'a>(&self, src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
+        load(src, opts)
+    }
+
+    fn saver(&self) -> Option<&Saver> {
+        Some(&PFM_SAVER)
+    }
 }

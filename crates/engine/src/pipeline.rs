@@ -6,8 +6,9 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
 
-use crate::codec::{self, InputFormat, LoadOptions};
+use crate::codec::{self, InputFormat, Limits, LoadOptions, Registry};
 use crate::error::{Error, Result};
 use crate::image::{BoxStream, Header, ImageStream, Strip};
 use crate::io::{Source, Target};
@@ -21,9 +22,11 @@ use crate::spec::{CropRect, OutputFormat, Spec};
 /// persistent caches do not serve stale outputs.
 pub const OUTPUT_REVISION: u32 = 5;
 
-/// Limits for one render.
+/// Limits and formats for one render.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderOptions {
+    /// The formats known: which codec loads the source, which saver writes the output.
+    pub registry: Arc<Registry>,
     /// Refuse images with more pixels than this (checked from the header).
     pub max_pixels: u64,
     /// Refuse renders whose output or any planned intermediate (a resize, a fill canvas)
@@ -37,6 +40,7 @@ pub struct RenderOptions {
 impl Default for RenderOptions {
     fn default() -> Self {
         RenderOptions {
+            registry: Registry::builtin().clone(),
             max_pixels: 200_000_000,
             max_output_pixels: 200_000_000,
             memory_limit: 1 << 30,
@@ -179,8 +183,12 @@ fn render_inner(
     target: &mut dyn Target,
     opts: &RenderOptions,
 ) -> Result<Rendered> {
-    let input = codec::sniff(&mut src)?;
-    let header = codec::probe(&mut src, input)?;
+    let limits = Limits {
+        max_pixels: opts.max_pixels,
+        memory_limit: opts.memory_limit,
+    };
+    let input = opts.registry.sniff(&mut src)?;
+    let header = codec::probe_with(&mut src, input, &limits)?;
     codec::check_limits(&header, opts.max_pixels)?;
     let plan = plan(&header, spec);
     let output = output_format(input, spec);
@@ -195,8 +203,7 @@ fn render_inner(
     let load_opts = LoadOptions {
         shrink: plan.box_shrink,
         page: spec.page.unwrap_or(0),
-        max_pixels: opts.max_pixels,
-        memory_limit: opts.memory_limit,
+        limits,
         fit: plan.resize,
     };
     let save_opts = spec.save_options();

@@ -72,8 +72,8 @@ pub fn save(mut stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) 
         );
         ffi::jpeg_set_defaults(c);
         // Baseline tables (values clamped to 255), as libvips asks for.
-        ffi::jpeg_set_quality(c, opts.quality.clamp(1, 100) as c_int, 1);
-        if opts.quality >= 90 && c.num_components == 3 {
+        ffi::jpeg_set_quality(c, opts.quality() as c_int, 1);
+        if opts.quality() >= 90 && c.num_components == 3 {
             // libvips: no chroma subsampling from Q90 on; below, libjpeg's default 4:2:0.
             let comps = std::slice::from_raw_parts_mut(c.comp_info, 3);
             for comp in comps {

@@ -16,8 +16,7 @@ use ::tiff::TiffError;
 use crate::error::{Error, Result};
 use crate::image::{BoxStream, SampleFormat, Samples};
 use crate::io::Target;
-use crate::SaveOptions;
-use crate::TiffCompression;
+use crate::{SaveOption, SaveOptions};
 
 /// Rows per TIFF strip: small enough for readers that fetch strips, large enough to compress.
 const ROWS_PER_STRIP: u32 = 64;
@@ -51,10 +50,12 @@ pub fn save(stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) -> R
     let header = stream.header().clone();
     let wide = header.format != SampleFormat::U8;
     let mut file = InMemory::default();
-    let compression = match opts.tiff_compression {
-        None => Compression::Uncompressed,
-        Some(TiffCompression::Lzw) => Compression::Lzw,
-        Some(TiffCompression::Deflate) => Compression::Deflate(DeflateLevel::Balanced),
+    let compression = if opts.flag(&LZW) {
+        Compression::Lzw
+    } else if opts.flag(&DEFLATE) {
+        Compression::Deflate(DeflateLevel::Balanced)
+    } else {
+        Compression::Uncompressed
     };
     let mut enc = TiffEncoder::new(&mut file)
         .map_err(encode_err)?
@@ -217,7 +218,7 @@ where
     [T]: TiffValue,
 {
     let h = strips.header().clone();
-    let compressed = opts.tiff_compression.is_some();
+    let compressed = opts.flag(&LZW) || opts.flag(&DEFLATE);
     let mut image = enc.new_image::<C>(h.width, h.height).map_err(encode_err)?;
     image.rows_per_strip(ROWS_PER_STRIP).map_err(encode_err)?;
     if h.bands == 2 || h.bands == 4 {
@@ -293,3 +294,25 @@ where
     }
     image.finish().map_err(encode_err)
 }
+
+/// `lzw`: LZW compression.
+pub const LZW: SaveOption = SaveOption {
+    token: "lzw",
+    name: "LZW compression",
+    range: None,
+    default: None,
+    without_format: false,
+    conflicts: &["deflate"],
+    help: "LZW compression",
+};
+
+/// `deflate`: Deflate compression.
+pub const DEFLATE: SaveOption = SaveOption {
+    token: "deflate",
+    name: "Deflate compression",
+    range: None,
+    default: None,
+    without_format: false,
+    conflicts: &[],
+    help: "Deflate compression",
+};
