@@ -54,6 +54,8 @@ pub enum Output {
     Path(PathBuf),
     /// Standard output.
     Stdout,
+    /// An object, `s3://BUCKET/KEY` (a streamed multipart upload: see [`crate::s3convert`]).
+    Object(String),
 }
 
 /// A failed command: usage errors exit 2, processing errors exit 1.
@@ -186,6 +188,8 @@ fn resolve_output(name: &str, spec: &mut Spec) -> Result<Output, String> {
     }
     Ok(if stdout {
         Output::Stdout
+    } else if name.starts_with("s3://") {
+        Output::Object(name.to_string())
     } else {
         Output::Path(PathBuf::from(name))
     })
@@ -269,6 +273,12 @@ pub fn run_with(
             error: Error::Write(e),
         })?),
         Output::Stdout => Box::new(DescriptorTarget::stdout()),
+        Output::Object(u) => Box::new(crate::s3convert::object_target(u, spec.format).map_err(
+            |error| CliError::Render {
+                file: u.clone(),
+                error,
+            },
+        )?),
     };
     pipeline::render(src, &spec, &mut target, opts).map_err(fail)?;
     Ok(())

@@ -4,4 +4,5 @@ mod cache;
 mod client;
 mod listing;
 mod store;
+mod upload;
 mod warm_shard;
