@@ -12,7 +12,9 @@ reads every corpus image (uploaded to the bucket) under w256_jpg, rendering and 
 output, and re-reads them warm; mount B (another "host": fresh --cache-dir, same --cache-url)
 reads them from the shared cache, then warm. Then cached reads during cold listings: four
 prefixes of 5,000 objects each listed (and sniffed) at once through the 20 ms proxy, while one
-reader re-reads a cached thumbnail; reports the reads' p50/p99/max. Writes bench/S3.md.
+reader re-reads a cached thumbnail; reports the reads' p50/p99/max. Then S3 to S3: a JPEG to a
+full-size PNG with an s3:// output (parts leave while encoding) against render-then-upload,
+through the 20 ms proxy: time to the first upload and total. Writes bench/S3.md.
 """
 
 import glob
@@ -52,6 +54,8 @@ class Proxy:
 
     def __init__(self, port, delay):
         self.target, self.delay, self.down = port, delay, 0
+        # `mark`: bytes whose first appearance upstream (client to server) is timed.
+        self.mark, self.marked = None, None
         self.lock = threading.Lock()
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -100,6 +104,8 @@ class Proxy:
             if down and data:
                 with self.lock:
                     self.down += len(data)
+            if not down and self.mark and self.marked is None and self.mark in data:
+                self.marked = time.monotonic()
             q.put((time.monotonic(), data))
             if not data:
                 return
@@ -316,6 +322,64 @@ def cold_listings(endpoint, filer, env, objects=5000):
         unmount(m, p)
 
 
+def streamed_upload(port, env, bucket, key, runs):
+    """S3 to S3, a JPEG to a full-size PNG, through a 20 ms round-trip proxy: `thumbfs convert`
+    with an s3:// output (parts leave while encoding) against rendering to a file and then
+    uploading it (one PUT with curl). Medians of (seconds to the first upload request leaving
+    the client, total seconds, output bytes) for each."""
+    far = Proxy(port, 0.010)
+    proxy = f"http://127.0.0.1:{far.port}"
+    penv = dict(env, AWS_ENDPOINT_URL=proxy)
+    streamed, after = [], []
+    for r in range(runs + 1):
+        out_key = f"streamed/run{r}.png"
+        far.mark, far.marked = b"partNumber=1&", None
+        t0 = time.monotonic()
+        subprocess.run([BIN, "convert", "png", f"s3://{bucket}/{key}", f"s3://{bucket}/{out_key}"],
+                       env=penv, check=True)
+        t1 = time.monotonic()
+        first_streamed = far.marked - t0
+        with tempfile.TemporaryDirectory(prefix="thumbfs-s3bench-out") as d:
+            path = os.path.join(d, "x.png")
+            far.mark, far.marked = b"PUT /", None
+            t2 = time.monotonic()
+            subprocess.run([BIN, "convert", "png", f"s3://{bucket}/{key}", path], env=penv,
+                           check=True)
+            subprocess.run(
+                ["curl", "-sf", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user",
+                 f"{env['AWS_ACCESS_KEY_ID']}:{env['AWS_SECRET_ACCESS_KEY']}", "-T", path,
+                 f"{proxy}/{bucket}/after/run{r}.png"], check=True)
+            t3 = time.monotonic()
+            size = os.path.getsize(path)
+            first_after = far.marked - t2
+        if r == 0:
+            continue  # warm-up
+        streamed.append((first_streamed, t1 - t0))
+        after.append((first_after, t3 - t2))
+    return ({"streamed": tuple(median([x[i] for x in streamed]) for i in range(2)),
+             "after": tuple(median([x[i] for x in after]) for i in range(2))}, size)
+
+
+def streamed_lines(up, size):
+    """The S3-to-S3 section of bench/S3.md."""
+    ms = lambda x: f"{x * 1000:.0f} ms"
+    return [
+        "",
+        "## S3 to S3, streamed",
+        "",
+        f"`thumbfs convert png s3://bench/lib/{PHOTOS[1]} s3://bench/streamed/x.png` (a 16 MP JPEG",
+        f"to a full-size PNG of {size / 1e6:.1f} MB), both ends through the 20 ms round-trip proxy,",
+        "against rendering to a local file from the same s3:// source and then uploading it with",
+        "one PUT (curl). First upload: when the first request carrying output bytes (part 1, or",
+        "the PUT) reaches the proxy, from the command's start.",
+        "",
+        "| | first upload | total |",
+        "|---|---|---|",
+        f"| streamed (multipart, 5 MiB parts) | {ms(up['streamed'][0])} | {ms(up['streamed'][1])} |",
+        f"| render, then upload | {ms(up['after'][0])} | {ms(up['after'][1])} |",
+    ]
+
+
 def mount(src, env, extra=(), stat="estimate"):
     mnt = tempfile.mkdtemp(prefix="thumbfs-s3bench")
     p = subprocess.Popen([BIN, "mount", "-f", "--stat", stat, *extra, src, mnt], env=env,
@@ -409,6 +473,7 @@ def main():
         mounts = []
         shared, corpus_keys, broken = shared_cache(endpoint, env, runs)
         lat, took = cold_listings(endpoint, f"http://127.0.0.1:{ports[6]}", env)
+        up, up_size = streamed_upload(ports[0], env, "bench", f"lib/{PHOTOS[1]}", runs)
         pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000
         load = open("/proc/loadavg").read().split()[:3]
         lines = [
@@ -469,7 +534,7 @@ def main():
             "|---|---|---|---|---|",
             f"| {took:.1f} s | {len(lat)} | {pct(0.5):.2f} ms | {pct(0.99):.2f} ms | "
             f"{lat[-1] * 1000:.2f} ms |",
-        ]
+        ] + streamed_lines(up, up_size)
         text = "\n".join(lines) + "\n"
         with open(OUT, "w") as fh:
             fh.write(text)

@@ -36,6 +36,8 @@ pub enum Output {
     Path(PathBuf),
     /// Standard output.
     Stdout,
+    /// An object, `s3://BUCKET/KEY` (a streamed multipart upload: see [`crate::s3convert`]).
+    Object(String),
 }
 
 /// A failed command: usage errors exit 2, processing errors exit 1.
@@ -172,6 +174,8 @@ fn resolve_output(name: &str, spec: &mut Spec, registry: &Registry) -> Result<Ou
     }
     Ok(if stdout {
         Output::Stdout
+    } else if name.starts_with("s3://") {
+        Output::Object(name.to_string())
     } else {
         Output::Path(PathBuf::from(name))
     })
@@ -250,6 +254,12 @@ pub fn run_with(
             error: Error::Write(e),
         })?),
         Output::Stdout => Box::new(DescriptorTarget::stdout()),
+        Output::Object(u) => Box::new(crate::s3convert::object_target(u, spec.format).map_err(
+            |error| CliError::Render {
+                file: u.clone(),
+                error,
+            },
+        )?),
     };
     pipeline::render(src, &spec, &mut target, opts).map_err(fail)?;
     Ok(())

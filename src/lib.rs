@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod s3convert;
 pub mod warm;
 
 pub use thumbfs_codec as codec;

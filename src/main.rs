@@ -33,8 +33,10 @@ enum Command {
     /// Transform one image: `thumbfs convert q90_shrink2 in.jpg out.jpg`.
     ///
     /// INPUT is a path, `file:///PATH`, `s3://BUCKET/KEY`, `-` or `stdin`; OUTPUT is a path,
-    /// `-` (stdout, format from the spec or the source), or just an extension like `.jpg`
-    /// (stdout in that format).
+    /// `-` (stdout, format from the spec or the source), just an extension like `.jpg` (stdout
+    /// in that format), or `s3://BUCKET/KEY` (a streamed multipart upload). With two `s3://`
+    /// prefixes (`s3://photos/ s3://thumbs/w256/`) it converts every object under the first
+    /// into the second on all cores, skipping outputs already made from the same source ETag.
     Convert {
         /// Transform spec, e.g. `q90_shrink2`, `w256_webp` (see README for the grammar).
         spec: String,
@@ -49,6 +51,13 @@ enum Command {
         /// canvas), has more pixels than this (checked before decoding).
         #[arg(long, default_value_t = 200_000_000, value_name = "N")]
         max_output_pixels: u64,
+        /// Prefix to prefix: objects converted at once (default: number of cores).
+        #[arg(short, long, value_name = "N")]
+        jobs: Option<usize>,
+        /// Prefix to prefix: only shard I of N (from 0), the keys whose path relative to the
+        /// source prefix hashes to I modulo N (the hash of `warm --shard`).
+        #[arg(long, value_name = "I/N")]
+        shard: Option<thumbfs::warm::Shard>,
     },
     /// Print format, size, bands, depth, orientation and ICC presence, from headers only.
     Info {
@@ -201,6 +210,8 @@ fn main() -> ExitCode {
             output,
             max_pixels,
             max_output_pixels,
+            jobs,
+            shard,
         } => {
             let spec: Spec = match spec.parse() {
                 Ok(s) => s,
@@ -211,6 +222,12 @@ fn main() -> ExitCode {
                 max_output_pixels,
                 ..Default::default()
             };
+            if thumbfs::s3convert::is_batch(&input, &output) {
+                return convert_prefix(spec, &input, &output, jobs, shard, &opts);
+            }
+            if jobs.is_some() || shard.is_some() {
+                return usage("--jobs and --shard need two s3:// prefixes (s3://A/ s3://B/)");
+            }
             let result = cli::convert(spec, &input, &output, &opts);
             cli::report_peak_rss();
             return exit(result);
@@ -344,7 +361,44 @@ fn helper_argv(mut argv: Vec<OsString>) -> Vec<OsString> {
     out
 }
 
-/// Set by SIGINT during `thumbfs warm`.
+/// `thumbfs convert SPEC s3://A/ s3://B/`: exit 0 when every image converted (or was up to
+/// date), 1 otherwise, 2 for bad arguments.
+fn convert_prefix(
+    spec: Spec,
+    input: &str,
+    output: &str,
+    jobs: Option<usize>,
+    shard: Option<thumbfs::warm::Shard>,
+    opts: &thumbfs::RenderOptions,
+) -> ExitCode {
+    use thumbfs::s3::S3Url;
+    let (src, dst) = match (input.parse::<S3Url>(), output.parse::<S3Url>()) {
+        (Ok(s), Ok(d)) => (s, d),
+        (Err(e), _) | (_, Err(e)) => return usage(&e.to_string()),
+    };
+    if let Err(e) = spec.validate() {
+        return usage(&format!("spec {e}"));
+    }
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    // SAFETY: installing a handler that only stores to an atomic and resets the disposition.
+    unsafe { libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t) };
+    match thumbfs::s3convert::convert_prefix(&spec, &src, &dst, jobs, shard, opts, &STOP) {
+        Ok(r) => {
+            eprintln!("thumbfs convert: {}", r.summary());
+            if r.failed.is_empty() && !r.interrupted {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("thumbfs convert: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Set by SIGINT during `thumbfs warm` and a prefix-to-prefix `thumbfs convert`.
 static STOP: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_sigint(_: libc::c_int) {

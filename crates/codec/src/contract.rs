@@ -47,6 +47,8 @@ pub struct Saver {
     pub token: &'static str,
     /// Other extensions that name this output format (`thumbfs convert in.jpg out.jpeg`).
     pub aliases: &'static [&'static str],
+    /// The media type of its output (`Content-Type` of an upload to an object store).
+    pub mime: &'static str,
     /// Sample types the saver takes; [`crate::save`] casts anything else to one of them first.
     pub accepts: &'static [SampleFormat],
     /// The spec tokens this saver understands, with their ranges and defaults.

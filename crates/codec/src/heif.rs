@@ -712,6 +712,7 @@ static AVIF: About = About {
 static AVIF_SAVER: Saver = Saver {
     token: "avif",
     aliases: &[],
+    mime: "image/avif",
     accepts: &[SampleFormat::U8],
     options: &[QUALITY],
     limits: SaverLimits {

@@ -164,6 +164,7 @@ static ABOUT: About = About {
 static SAVER: Saver = Saver {
     token: "jpg",
     aliases: &["jpeg", "jpe", "jfif"],
+    mime: "image/jpeg",
     accepts: &[SampleFormat::U8],
     options: &[QUALITY],
     limits: SaverLimits { max_side: 65_500, max_bytes: u64::MAX, why: "libjpeg's JPEG_MAX_DIMENSION" },

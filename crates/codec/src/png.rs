@@ -317,6 +317,7 @@ static ABOUT: About = About {
 static SAVER: Saver = Saver {
     token: "png",
     aliases: &[],
+    mime: "image/png",
     accepts: &[SampleFormat::U8, SampleFormat::U16],
     options: &[COMPRESSION],
     limits: SaverLimits {

@@ -666,6 +666,7 @@ static PNM: About = About {
 static PNM_SAVER: Saver = Saver {
     token: "ppm",
     aliases: &["pgm", "pbm", "pnm", "pam"],
+    mime: "image/x-portable-anymap",
     accepts: &[SampleFormat::U8, SampleFormat::U16],
     options: &[],
     limits: SaverLimits::NONE,
@@ -712,6 +713,7 @@ static PFM: About = About {
 static PFM_SAVER: Saver = Saver {
     token: "pfm",
     aliases: &[],
+    mime: "image/x-portable-floatmap",
     accepts: &[SampleFormat::F32],
     options: &[],
     limits: SaverLimits::NONE,

@@ -694,6 +694,7 @@ static ABOUT: About = About {
 static SAVER: Saver = Saver {
     token: "tif",
     aliases: &["tiff"],
+    mime: "image/tiff",
     accepts: &[SampleFormat::U8, SampleFormat::U16],
     options: &[save::LZW, save::DEFLATE],
     limits: SaverLimits {

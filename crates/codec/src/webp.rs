@@ -225,6 +225,7 @@ static ABOUT: About = About {
 static SAVER: Saver = Saver {
     token: "webp",
     aliases: &[],
+    mime: "image/webp",
     accepts: &[SampleFormat::U8],
     options: &[QUALITY, LOSSLESS],
     limits: SaverLimits {

@@ -42,6 +42,7 @@ static ABOUT: About = About {
 static SAVER: Saver = Saver {
     token: "toy",
     aliases: &[],
+    mime: "application/octet-stream",
     accepts: &[SampleFormat::U8],
     options: &[BITS],
     limits: SaverLimits {

@@ -5,4 +5,5 @@ mod client;
 mod listing;
 mod open;
 mod store;
+mod upload;
 mod warm_shard;

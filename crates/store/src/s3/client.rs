@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusty_s3::actions::ListObjectsV2;
+use rusty_s3::actions::{CreateMultipartUpload, ListObjectsV2};
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 use ureq::http::{HeaderMap, Response};
 use ureq::Body;
@@ -363,15 +363,116 @@ impl Client {
     /// Stores `body` under `key` with one PUT (atomic: readers see the old object or the new
     /// one), with Content-MD5 so a body damaged on the way is refused.
     pub fn put(&self, key: &str, body: &[u8]) -> Result<(), S3Error> {
-        use base64::Engine;
-        use md5::Digest;
+        self.put_with(key, body, &[])
+    }
+
+    /// [`Client::put`] with extra headers (`Content-Type`, `x-amz-meta-*`), signed and sent.
+    pub fn put_with(
+        &self,
+        key: &str,
+        body: &[u8],
+        headers: &[(String, String)],
+    ) -> Result<(), S3Error> {
         self.check_key(key)?;
-        let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body));
+        let md5 = content_md5(body);
+        self.with_retries(key, || {
+            let mut action = self
+                .inner
+                .bucket
+                .put_object(Some(&self.inner.credentials), key);
+            for (k, v) in headers {
+                action.headers_mut().insert(k.as_str(), v.as_str());
+            }
+            let url = action.sign(SIGN_TTL);
+            let mut req = self
+                .inner
+                .agent
+                .put(url.as_str())
+                .header("Content-MD5", &md5);
+            for (k, v) in headers {
+                req = req.header(k.as_str(), v.as_str());
+            }
+            let resp = req.send(body);
+            self.finish(key, resp, SMALL_BODY, |_, _| Ok(()))
+        })
+    }
+
+    /// Like [`Client::head`], plus the user metadata: `x-amz-meta-NAME` headers as
+    /// (`name`, value), names lowercased.
+    pub fn head_with_metadata(
+        &self,
+        key: &str,
+    ) -> Result<(ObjectMeta, Vec<(String, String)>), S3Error> {
+        self.check_key(key)?;
         self.with_retries(key, || {
             let action = self
                 .inner
                 .bucket
-                .put_object(Some(&self.inner.credentials), key);
+                .head_object(Some(&self.inner.credentials), key);
+            let url = action.sign(SIGN_TTL);
+            let resp = self.inner.agent.head(url.as_str()).call();
+            self.finish(key, resp, SMALL_BODY, |h, _| {
+                let meta = meta_from_headers(key, h, None)?;
+                let user = h
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        let name = k.as_str().strip_prefix("x-amz-meta-")?;
+                        Some((name.to_ascii_lowercase(), v.to_str().ok()?.to_string()))
+                    })
+                    .collect();
+                Ok((meta, user))
+            })
+        })
+    }
+
+    /// Starts a multipart upload of `key` with `headers` (signed); its upload id.
+    pub fn create_multipart(
+        &self,
+        key: &str,
+        headers: &[(String, String)],
+    ) -> Result<String, S3Error> {
+        self.check_key(key)?;
+        self.with_retries(key, || {
+            let mut action = self
+                .inner
+                .bucket
+                .create_multipart_upload(Some(&self.inner.credentials), key);
+            for (k, v) in headers {
+                action.headers_mut().insert(k.as_str(), v.as_str());
+            }
+            let url = action.sign(SIGN_TTL);
+            let mut req = self.inner.agent.post(url.as_str());
+            for (k, v) in headers {
+                req = req.header(k.as_str(), v.as_str());
+            }
+            let resp = req.send(&[][..]);
+            self.finish(key, resp, SMALL_BODY, |_, body| {
+                let text = String::from_utf8_lossy(&body);
+                CreateMultipartUpload::parse_response(&text)
+                    .map(|r| r.upload_id().to_string())
+                    .map_err(|e| S3Error::Protocol {
+                        key: key.to_string(),
+                        cause: format!("CreateMultipartUpload XML: {e}"),
+                    })
+            })
+        })
+    }
+
+    /// Uploads part `part` (from 1) of upload `upload_id`, with Content-MD5; its ETag.
+    pub fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part: u16,
+        body: &[u8],
+    ) -> Result<String, S3Error> {
+        self.check_key(key)?;
+        let md5 = content_md5(body);
+        self.with_retries(key, || {
+            let action =
+                self.inner
+                    .bucket
+                    .upload_part(Some(&self.inner.credentials), key, part, upload_id);
             let url = action.sign(SIGN_TTL);
             let resp = self
                 .inner
@@ -379,7 +480,100 @@ impl Client {
                 .put(url.as_str())
                 .header("Content-MD5", &md5)
                 .send(body);
-            self.finish(key, resp, SMALL_BODY, |_, _| Ok(()))
+            self.finish(key, resp, SMALL_BODY, |h, _| {
+                header(h, "etag")
+                    .map(str::to_string)
+                    .ok_or_else(|| S3Error::Protocol {
+                        key: key.to_string(),
+                        cause: format!("UploadPart {part}: no ETag"),
+                    })
+            })
+        })
+    }
+
+    /// Completes upload `upload_id` from its parts' ETags (in part order): the object appears.
+    pub fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        etags: &[String],
+    ) -> Result<(), S3Error> {
+        self.check_key(key)?;
+        self.with_retries(key, || {
+            let action = self.inner.bucket.complete_multipart_upload(
+                Some(&self.inner.credentials),
+                key,
+                upload_id,
+                etags.iter().map(String::as_str),
+            );
+            let url = action.sign(SIGN_TTL);
+            let body = action.body();
+            let resp = self.inner.agent.post(url.as_str()).send(body.as_bytes());
+            match self.finish(key, resp, SMALL_BODY, |_, body| Ok(body)) {
+                // S3 may answer 200 and then an error document (the request is to be retried).
+                Attempt::Done(body) => {
+                    let text = String::from_utf8_lossy(&body);
+                    match xml_field(&text, "Code") {
+                        Some(code) if text.contains("<Error>") => Attempt::Retry(S3Error::Http {
+                            key: key.to_string(),
+                            status: 200,
+                            message: code,
+                        }),
+                        _ => Attempt::Done(()),
+                    }
+                }
+                Attempt::Retry(e) => Attempt::Retry(e),
+                Attempt::Fail(e) => Attempt::Fail(e),
+            }
+        })
+    }
+
+    /// Aborts upload `upload_id`, dropping its parts (an upload already gone is not an error).
+    pub fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), S3Error> {
+        self.check_key(key)?;
+        self.with_retries(key, || {
+            let action = self.inner.bucket.abort_multipart_upload(
+                Some(&self.inner.credentials),
+                key,
+                upload_id,
+            );
+            let url = action.sign(SIGN_TTL);
+            let resp = self.inner.agent.delete(url.as_str()).call();
+            match self.finish(key, resp, SMALL_BODY, |_, _| Ok(())) {
+                Attempt::Fail(S3Error::NotFound { .. }) => Attempt::Done(()),
+                other => other,
+            }
+        })
+    }
+
+    /// The unfinished multipart uploads under `prefix` as (key, upload id): the first page
+    /// (up to 1000), keys as the XML spells them (entities not decoded).
+    pub fn list_multipart_uploads(&self, prefix: &str) -> Result<Vec<(String, String)>, S3Error> {
+        let what = self.bucket_label();
+        self.with_retries(&what, || {
+            // rusty-s3 has no action for this one: signed by hand, GET BUCKET?uploads&prefix=.
+            let query = [("prefix", prefix), ("uploads", "")];
+            let url = rusty_s3::signing::sign(
+                &jiff::Timestamp::now(),
+                rusty_s3::Method::Get,
+                self.inner.bucket.base_url().clone(),
+                self.inner.credentials.key(),
+                self.inner.credentials.secret(),
+                self.inner.credentials.token(),
+                self.inner.bucket.region(),
+                SIGN_TTL.as_secs(),
+                query.iter().copied(),
+                std::iter::empty(),
+            );
+            let resp = self.inner.agent.get(url.as_str()).call();
+            self.finish(&what, resp, LIST_BODY, |_, body| {
+                let text = String::from_utf8_lossy(&body);
+                Ok(text
+                    .split("<Upload>")
+                    .skip(1)
+                    .filter_map(|u| Some((xml_field(u, "Key")?, xml_field(u, "UploadId")?)))
+                    .collect())
+            })
         })
     }
 
@@ -526,6 +720,13 @@ impl Client {
             }),
         }
     }
+}
+
+/// Content-MD5 of `body` (base64), so the server refuses a body damaged on the way.
+fn content_md5(body: &[u8]) -> String {
+    use base64::Engine;
+    use md5::Digest;
+    base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body))
 }
 
 /// Metadata from HEAD/GET response headers; `body_len` (GET) stands in for Content-Length.

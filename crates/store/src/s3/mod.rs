@@ -8,9 +8,11 @@
 mod client;
 mod config;
 mod time;
+mod upload;
 
 pub use client::{is_addressable, Client};
 pub use config::S3Config;
+pub use upload::{S3Target, PART_SIZE};
 
 use std::fmt;
 use std::str::FromStr;
