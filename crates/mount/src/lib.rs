@@ -19,6 +19,7 @@ pub mod cache;
 mod daemon;
 pub mod filesystem;
 pub mod inode;
+pub mod metrics;
 pub mod names;
 pub mod options;
 pub mod render;
@@ -164,6 +165,12 @@ fn serve(args: &MountArgs, mut setup: options::Setup, mut report: Reporter) -> i
         Ok(s) => s,
         Err(msg) => return report.fail(&msg),
     };
+    // Stopped (dropped) when the session ends.
+    let metrics = match args.metrics.as_deref().map(|a| metrics::start(a, &sched)) {
+        None => None,
+        Some(Ok(m)) => Some(m),
+        Some(Err(msg)) => return report.fail(&msg),
+    };
     let bounds = filesystem::Bounds {
         names: usize::try_from(args.list_cache).unwrap_or(usize::MAX),
         ..filesystem::Bounds::default()
@@ -213,7 +220,7 @@ fn serve(args: &MountArgs, mut setup: options::Setup, mut report: Reporter) -> i
     tracing::info!("serving {} on {}", args.src.display(), args.mnt.display());
     report.mounted();
     daemon::notify_systemd(sd_notify::NotifyState::Ready);
-    match session.run() {
+    let code = match session.run() {
         Ok(()) => 0,
         // After a stop signal the signal thread may abort the connection under readers that
         // outlived the grace period; the session then ends with ECONNABORTED before that thread
@@ -226,5 +233,7 @@ fn serve(args: &MountArgs, mut setup: options::Setup, mut report: Reporter) -> i
             tracing::error!("session ended: {e}");
             1
         }
-    }
+    };
+    drop(metrics);
+    code
 }

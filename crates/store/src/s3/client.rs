@@ -9,6 +9,7 @@ use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 use ureq::http::{HeaderMap, Response};
 use ureq::Body;
 
+use super::observe;
 use super::time::{parse_http_date, parse_iso8601};
 use super::{Listing, ObjectMeta, S3Config, S3Error};
 
@@ -161,7 +162,7 @@ impl Client {
     /// Creates the bucket (tests and benches); an existing bucket of ours is fine.
     pub fn create_bucket(&self) -> Result<(), S3Error> {
         let what = self.bucket_label();
-        self.with_retries(&what, || {
+        self.with_retries("create_bucket", &what, || {
             let action = self.inner.bucket.create_bucket(&self.inner.credentials);
             let url = action.sign(SIGN_TTL);
             let body = action.body();
@@ -226,7 +227,7 @@ impl Client {
         } else {
             prefix.to_string()
         };
-        self.with_retries(&what, || {
+        self.with_retries("list", &what, || {
             let mut action = self
                 .inner
                 .bucket
@@ -257,7 +258,7 @@ impl Client {
     /// Size, ETag and Last-Modified of `key`.
     pub fn head(&self, key: &str) -> Result<ObjectMeta, S3Error> {
         self.check_key(key)?;
-        self.with_retries(key, || {
+        self.with_retries("head", key, || {
             let action = self
                 .inner
                 .bucket
@@ -285,7 +286,7 @@ impl Client {
             return Ok(Vec::new());
         }
         let want = if_match.map(clean_etag);
-        self.with_retries(key, || {
+        self.with_retries("get", key, || {
             let action = self
                 .inner
                 .bucket
@@ -303,6 +304,7 @@ impl Client {
                 // Range starts at or past the end: nothing there (not an error for a reader).
                 Ok(r) if r.status().as_u16() == 416 => {
                     self.inner.requests.fetch_add(1, Ordering::Relaxed);
+                    observe::note_status(416);
                     return Attempt::Done(Vec::new());
                 }
                 other => other,
@@ -345,7 +347,7 @@ impl Client {
     /// The whole object and its metadata (from the same response, so they match).
     pub fn get(&self, key: &str) -> Result<(ObjectMeta, Vec<u8>), S3Error> {
         self.check_key(key)?;
-        self.with_retries(key, || {
+        self.with_retries("get", key, || {
             let action = self
                 .inner
                 .bucket
@@ -367,7 +369,7 @@ impl Client {
         use md5::Digest;
         self.check_key(key)?;
         let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body));
-        self.with_retries(key, || {
+        self.with_retries("put", key, || {
             let action = self
                 .inner
                 .bucket
@@ -386,7 +388,7 @@ impl Client {
     /// Deletes `key` (a missing key is not an error, as in S3).
     pub fn delete(&self, key: &str) -> Result<(), S3Error> {
         self.check_key(key)?;
-        self.with_retries(key, || {
+        self.with_retries("delete", key, || {
             let action = self
                 .inner
                 .bucket
@@ -418,6 +420,7 @@ impl Client {
     /// 50 ms, 100 ms, 200 ms ... between attempts.
     fn with_retries<T>(
         &self,
+        op: &'static str,
         what: &str,
         mut attempt: impl FnMut() -> Attempt<T>,
     ) -> Result<T, S3Error> {
@@ -428,7 +431,7 @@ impl Client {
                 std::thread::sleep(delay);
                 delay *= 2;
             }
-            match attempt() {
+            match observe::timed(op, &mut attempt) {
                 Attempt::Done(v) => return Ok(v),
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Retry(e) => {
@@ -465,6 +468,7 @@ impl Client {
             Err(e) => return transport(&e),
         };
         let status = resp.status().as_u16();
+        observe::note_status(status);
         let limit = if (200..300).contains(&status) {
             limit
         } else {

@@ -7,10 +7,12 @@
 
 mod client;
 mod config;
+mod observe;
 mod time;
 
 pub use client::{is_addressable, Client};
 pub use config::S3Config;
+pub use observe::{set_observer, Observer};
 
 use std::fmt;
 use std::str::FromStr;
