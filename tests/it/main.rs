@@ -17,6 +17,7 @@ mod hot;
 mod jpeg;
 mod listing;
 mod memory;
+mod metrics;
 mod mount;
 mod mount_cache;
 mod newformats;
