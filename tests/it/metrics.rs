@@ -204,3 +204,99 @@ fn counters_move_as_reads_happen() {
         "still listening after unmount"
     );
 }
+
+/// Port of a loopback listener that is free now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The sum of the samples named `name` whose labels include every one of `with`.
+fn sum(s: &Samples, name: &str, with: &[&str]) -> f64 {
+    s.iter()
+        .filter(|(k, _)| {
+            k.split_once('{')
+                .is_some_and(|(n, l)| n == name && with.iter().all(|w| l.contains(w)))
+        })
+        .map(|(_, (_, v))| v)
+        .sum()
+}
+
+/// An `s3://` source: its requests are counted and timed by operation and status, and a
+/// bare `:PORT` (here in the `-o` form) listens on loopback.
+#[test]
+fn s3_requests_are_counted_by_operation_and_status() {
+    use common::s3::{bucket, server};
+    let (name, c) = bucket("metrics");
+    c.put(
+        "lib/a.jpg",
+        &fs::read(corpus("jpeg/video-001.jpeg")).unwrap(),
+    )
+    .unwrap();
+    let port = free_port();
+    let m = Mount::new(
+        std::path::Path::new(&format!("s3://{name}/lib")),
+        &[
+            "--s3-endpoint",
+            &server(),
+            "-o",
+            &format!("metrics=:{port}"),
+        ],
+    );
+    let listening: Vec<String> = sockets_on(port)
+        .into_iter()
+        .filter(|(_, state)| state == "0A")
+        .map(|(local, _)| local)
+        .collect();
+    assert_eq!(listening, [format!("0100007F:{port:04X}")], "127.0.0.1 only");
+    let out = fs::read(m.path("w64_png/a.png")).unwrap();
+    assert!(!out.is_empty());
+    let s = scrape(port);
+    let requests = "thumbfs_s3_requests_total";
+    assert!(sum(&s, requests, &["operation=\"list\"", "status=\"200\""]) >= 1.0);
+    let gets = sum(&s, requests, &["operation=\"get\""]);
+    assert!(gets >= 1.0, "{s:#?}");
+    assert_eq!(
+        sum(&s, "thumbfs_s3_request_seconds_count", &["operation=\"get\""]),
+        gets,
+        "one latency per request"
+    );
+    assert_eq!(sum(&s, requests, &["status=\"error\""]), 0.0);
+    assert_eq!(get(&s, "thumbfs_renders_total{}"), 1.0);
+}
+
+/// Every metric the Grafana dashboard queries is one the mount exports (S3's only with an
+/// `s3://` source or `--cache-url`, checked above).
+#[test]
+fn the_dashboard_queries_exported_metrics() {
+    let dash = fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("contrib/grafana-thumbfs.json"),
+    )
+    .unwrap();
+    let src = small_tree();
+    let port = free_port();
+    let m = Mount::new(src.path(), &["--metrics", &port.to_string()]);
+    fs::read(m.path("w64_png/a.png")).unwrap();
+    let s = scrape(port);
+    let mut names: Vec<&str> = dash
+        .match_indices("thumbfs_")
+        .map(|(i, _)| {
+            let rest = &dash[i..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+                .unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    assert!(names.len() >= 10, "{names:?}");
+    for n in names {
+        let exported = s.keys().any(|k| k.split('{').next() == Some(n))
+            || n.starts_with("thumbfs_s3_");
+        assert!(exported, "{n}: queried by the dashboard, not exported");
+    }
+}

@@ -127,12 +127,12 @@ impl Collector for StatsCollector {
             return Ok(());
         };
         let s: &Stats = &sched.stats;
-        counter(&mut e, "renders", "Renders started.", load(&s.renders))?;
+        counter(&mut e, "renders", "Renders started", load(&s.renders))?;
         labelled(
             &mut e,
             (
                 "cache_hits",
-                "Outputs served from a cache tier without rendering.",
+                "Outputs served from a cache tier without rendering",
                 MetricType::Counter,
             ),
             "tier",
@@ -149,33 +149,33 @@ impl Collector for StatsCollector {
             .collect();
         labelled(
             &mut e,
-            ("render_errors", "Failed renders.", MetricType::Counter),
+            ("render_errors", "Failed renders", MetricType::Counter),
             "cause",
             &causes,
         )?;
         counter(
             &mut e,
             "bytes_served",
-            "Bytes returned by read().",
+            "Bytes returned by read()",
             load(&s.bytes_served),
         )?;
         let in_flight = load(&s.in_flight);
         gauge(
             &mut e,
             "renders_in_flight",
-            "Renders and cache loads running or queued.",
+            "Renders and cache loads running or queued",
             in_flight,
         )?;
         gauge(
             &mut e,
             "renders_queued",
-            "Renders and cache loads waiting for a render thread.",
+            "Renders and cache loads waiting for a render thread",
             load(&s.queued).min(in_flight),
         )?;
         counter(
             &mut e,
             "worker_restarts",
-            "Render worker processes replaced after a crash, a timeout or running out of memory.",
+            "Render worker processes replaced after a crash, a timeout or running out of memory",
             load(&s.worker_restarts),
         )?;
         let (mem_bytes, mem_entries, evictions) = sched.cache.occupancy();
@@ -188,7 +188,7 @@ impl Collector for StatsCollector {
         }
         labelled(
             &mut e,
-            ("cache_bytes", "Bytes held by a cache tier.", MetricType::Gauge),
+            ("cache_bytes", "Bytes held by a cache tier", MetricType::Gauge),
             "tier",
             &bytes,
         )?;
@@ -196,7 +196,7 @@ impl Collector for StatsCollector {
             &mut e,
             (
                 "cache_entries",
-                "Outputs held by a cache tier.",
+                "Outputs held by a cache tier",
                 MetricType::Gauge,
             ),
             "tier",
@@ -205,7 +205,7 @@ impl Collector for StatsCollector {
         counter(
             &mut e,
             "cache_evictions",
-            "Outputs evicted from memory or never admitted.",
+            "Outputs evicted from memory or never admitted",
             evictions,
         )
     }
@@ -244,12 +244,12 @@ pub fn start(addr: &str, sched: &Arc<Scheduler>) -> Result<MetricsServer, String
     let t = &sched.stats.timings;
     registry.register(
         "render_seconds",
-        "Time a render ran, from a render thread taking it to its last byte, by output format.",
+        "Time a render ran, from a render thread taking it to its last byte, by output format",
         t.render.clone(),
     );
     registry.register(
         "first_byte_seconds",
-        "Time from a render being asked for to its first output byte, by output format.",
+        "Time from a render being asked for to its first output byte, by output format",
         t.first_byte.clone(),
     );
     let s3 = S3Requests {
@@ -258,12 +258,12 @@ pub fn start(addr: &str, sched: &Arc<Scheduler>) -> Result<MetricsServer, String
     };
     registry.register(
         "s3_requests",
-        "S3 requests sent (each retry counts), by operation and HTTP status.",
+        "S3 requests sent (each retry counts), by operation and HTTP status",
         s3.count.clone(),
     );
     registry.register(
         "s3_request_seconds",
-        "S3 request latency to the end of the response body, by operation and HTTP status.",
+        "S3 request latency to the end of the response body, by operation and HTTP status",
         s3.latency.clone(),
     );
     // One mount per process: the first observer set is this one.

@@ -94,6 +94,12 @@ impl Render {
         self.lock().first_byte
     }
 
+    /// The first `n` bytes written (fewer if there are fewer).
+    pub fn head(&self, n: usize) -> Vec<u8> {
+        let st = self.lock();
+        st.data[..n.min(st.data.len())].to_vec()
+    }
+
     /// Total size and a copy-free view are only meaningful when done; this returns the size.
     pub fn finished_size(&self) -> Option<u64> {
         let st = self.lock();

@@ -35,6 +35,19 @@ fn cause(again: bool) -> Cause {
     }
 }
 
+/// The output format's token (`jpg`, `png`, ...): the spec's, else recognised from the
+/// output's first bytes (a spec without a format keeps the source's).
+fn output_format(spec: &Spec, render: &Render) -> &'static str {
+    if let Some(f) = spec.format {
+        return f.token();
+    }
+    let head = render.head(crate::codec::SNIFF_LEN);
+    crate::codec::CODECS
+        .iter()
+        .find(|c| (c.sniff)(&head))
+        .map_or("other", |c| c.saver.as_ref().map_or(c.name, |s| s.token))
+}
+
 /// Where renders run.
 #[derive(Clone)]
 pub enum Renderer {
@@ -302,11 +315,12 @@ impl Scheduler {
         })();
         match result {
             Ok(()) => {
-                if self.end(&render, Outcome::Done, || {}) {
-                    let format = spec.format.map_or("source", |f| f.token());
-                    self.stats
-                        .timings
-                        .observe(format, begun.elapsed(), render.first_byte());
+                // Timed before any reader hears it is done (end runs this under the
+                // render's lock: nothing in it may take that lock again).
+                let (format, took, first) =
+                    (output_format(&spec, &render), begun.elapsed(), render.first_byte());
+                let record = || self.stats.timings.observe(format, took, first);
+                if self.end(&render, Outcome::Done, record) {
                     self.cache.put(key.clone(), render.clone());
                 }
             }
