@@ -49,7 +49,10 @@ fn scrape(port: u16) -> Samples {
     let mut reply = String::new();
     s.read_to_string(&mut reply).unwrap();
     let (head, body) = reply.split_once("\r\n\r\n").expect("an HTTP reply");
-    assert!(head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "{head}"
+    );
     assert!(
         head.to_ascii_lowercase()
             .contains("content-type: text/plain; version=0.0.4"),
@@ -133,7 +136,11 @@ fn counters_move_as_reads_happen() {
         .filter(|(_, state)| state == "0A")
         .map(|(local, _)| local)
         .collect();
-    assert_eq!(listening, [format!("0100007F:{port:04X}")], "127.0.0.1 only");
+    assert_eq!(
+        listening,
+        [format!("0100007F:{port:04X}")],
+        "127.0.0.1 only"
+    );
 
     let s0 = scrape(port);
     assert_eq!(s0["thumbfs_renders_total{}"].0, "counter");
@@ -149,19 +156,25 @@ fn counters_move_as_reads_happen() {
     let first = fs::read(m.path("w64_png/a.png")).unwrap();
     let s1 = scrape(port);
     assert_eq!(get(&s1, "thumbfs_renders_total{}"), 1.0);
+    assert_eq!(get(&s1, "thumbfs_bytes_served_total{}"), first.len() as f64);
     assert_eq!(
-        get(&s1, "thumbfs_bytes_served_total{}"),
-        first.len() as f64
+        get(&s1, "thumbfs_render_seconds_count{format=\"png\"}"),
+        1.0
     );
-    assert_eq!(get(&s1, "thumbfs_render_seconds_count{format=\"png\"}"), 1.0);
-    assert_eq!(s1["thumbfs_render_seconds_count{format=\"png\"}"].0, "histogram");
+    assert_eq!(
+        s1["thumbfs_render_seconds_count{format=\"png\"}"].0,
+        "histogram"
+    );
     assert!(get(&s1, "thumbfs_render_seconds_sum{format=\"png\"}") > 0.0);
     assert_eq!(
         get(&s1, "thumbfs_first_byte_seconds_count{format=\"png\"}"),
         1.0
     );
     assert_eq!(
-        get(&s1, "thumbfs_render_seconds_bucket{format=\"png\",le=\"+Inf\"}"),
+        get(
+            &s1,
+            "thumbfs_render_seconds_bucket{format=\"png\",le=\"+Inf\"}"
+        ),
         1.0
     );
     assert!(get(&s1, "thumbfs_cache_bytes{tier=\"memory\"}") >= first.len() as f64);
@@ -173,10 +186,18 @@ fn counters_move_as_reads_happen() {
     assert_eq!(second, first);
     let s2 = scrape(port);
     assert_eq!(get(&s2, "thumbfs_renders_total{}"), 1.0);
-    assert!(get(&s2, hits) > get(&s1, hits), "{} -> {}", get(&s1, hits), get(&s2, hits));
+    assert!(
+        get(&s2, hits) > get(&s1, hits),
+        "{} -> {}",
+        get(&s1, hits),
+        get(&s2, hits)
+    );
     // (Its bytes may come from the kernel's page cache, without a read() reaching us.)
     assert!(get(&s2, "thumbfs_bytes_served_total{}") >= first.len() as f64);
-    assert_eq!(get(&s2, "thumbfs_render_seconds_count{format=\"png\"}"), 1.0);
+    assert_eq!(
+        get(&s2, "thumbfs_render_seconds_count{format=\"png\"}"),
+        1.0
+    );
 
     // A corrupt file: an error whose cause is the image.
     let image = "thumbfs_render_errors_total{cause=\"image\"}";
@@ -195,7 +216,10 @@ fn counters_move_as_reads_happen() {
     s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
     let mut reply = String::new();
     s.read_to_string(&mut reply).unwrap();
-    assert!(reply.starts_with("HTTP/1.0 404") || reply.starts_with("HTTP/1.1 404"), "{reply}");
+    assert!(
+        reply.starts_with("HTTP/1.0 404") || reply.starts_with("HTTP/1.1 404"),
+        "{reply}"
+    );
 
     // Stopped at unmount.
     drop(m);
@@ -251,7 +275,11 @@ fn s3_requests_are_counted_by_operation_and_status() {
         .filter(|(_, state)| state == "0A")
         .map(|(local, _)| local)
         .collect();
-    assert_eq!(listening, [format!("0100007F:{port:04X}")], "127.0.0.1 only");
+    assert_eq!(
+        listening,
+        [format!("0100007F:{port:04X}")],
+        "127.0.0.1 only"
+    );
     let out = fs::read(m.path("w64_png/a.png")).unwrap();
     assert!(!out.is_empty());
     let s = scrape(port);
@@ -260,7 +288,11 @@ fn s3_requests_are_counted_by_operation_and_status() {
     let gets = sum(&s, requests, &["operation=\"get\""]);
     assert!(gets >= 1.0, "{s:#?}");
     assert_eq!(
-        sum(&s, "thumbfs_s3_request_seconds_count", &["operation=\"get\""]),
+        sum(
+            &s,
+            "thumbfs_s3_request_seconds_count",
+            &["operation=\"get\""]
+        ),
         gets,
         "one latency per request"
     );
@@ -295,8 +327,8 @@ fn the_dashboard_queries_exported_metrics() {
     names.dedup();
     assert!(names.len() >= 10, "{names:?}");
     for n in names {
-        let exported = s.keys().any(|k| k.split('{').next() == Some(n))
-            || n.starts_with("thumbfs_s3_");
+        let exported =
+            s.keys().any(|k| k.split('{').next() == Some(n)) || n.starts_with("thumbfs_s3_");
         assert!(exported, "{n}: queried by the dashboard, not exported");
     }
 }

@@ -298,8 +298,14 @@ impl Scheduler {
                 None => {
                     let src = Source::new(conn, shown.clone());
                     let mut target = RenderTarget(render.clone());
-                    pipeline::render(src, &spec, &mut target, opts)
-                        .map_err(|e| (e.errno(), e.to_string(), e.fails_again(), cause(e.fails_again())))?;
+                    pipeline::render(src, &spec, &mut target, opts).map_err(|e| {
+                        (
+                            e.errno(),
+                            e.to_string(),
+                            e.fails_again(),
+                            cause(e.fails_again()),
+                        )
+                    })?;
                 }
             }
             // Written to while we read it: the bytes may mix old and new content.
@@ -317,8 +323,11 @@ impl Scheduler {
             Ok(()) => {
                 // Timed before any reader hears it is done (end runs this under the
                 // render's lock: nothing in it may take that lock again).
-                let (format, took, first) =
-                    (output_format(&spec, &render), begun.elapsed(), render.first_byte());
+                let (format, took, first) = (
+                    output_format(&spec, &render),
+                    begun.elapsed(),
+                    render.first_byte(),
+                );
                 let record = || self.stats.timings.observe(format, took, first);
                 if self.end(&render, Outcome::Done, record) {
                     self.cache.put(key.clone(), render.clone());
@@ -350,7 +359,9 @@ impl Scheduler {
         render: &Arc<Render>,
         opts: &RenderOptions,
     ) -> Result<(), Failed> {
-        let worker = slot.ensure().map_err(|e| (libc::EIO, e, false, Cause::Worker))?;
+        let worker = slot
+            .ensure()
+            .map_err(|e| (libc::EIO, e, false, Cause::Worker))?;
         let fd = conn.file_descriptor();
         let job = protocol::Job {
             name: shown.to_string(),
