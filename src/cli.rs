@@ -9,42 +9,24 @@ use crate::io::target::{DescriptorTarget, FileTarget};
 use crate::io::{Source, Target};
 use crate::pipeline::{self, RenderOptions};
 use crate::spec::{OutputFormat, Spec, SpecError};
+use crate::store::{self, OpenError, OpenOptions};
 
 /// Where the image comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
-    /// A file (seekable).
-    Path(PathBuf),
+    /// A file by name: a path, `file:///PATH` or `s3://BUCKET/KEY` (seekable), opened by
+    /// [`store::open_file`].
+    Named(String),
     /// Standard input (a pipe: unseekable).
     Stdin,
-    /// An object, `s3://BUCKET/KEY` (seekable, by ranged GETs).
-    Object(String),
 }
 
-/// The input an argument names: `-`/`stdin`, `s3://BUCKET/KEY`, or a file.
+/// The input an argument names: `-`/`stdin`, else a file by path or URL.
 fn input_of(arg: &str) -> Input {
     match arg {
         "-" | "stdin" => Input::Stdin,
-        o if o.starts_with("s3://") => Input::Object(o.to_string()),
-        p => Input::Path(PathBuf::from(p)),
+        name => Input::Named(name.to_string()),
     }
-}
-
-/// Opens `s3://BUCKET/KEY` (endpoint and credentials from the AWS_* variables).
-pub fn object_source(url: &str) -> Result<Source<'static>, Error> {
-    let bad = |m: String| Error::Read(std::io::Error::new(std::io::ErrorKind::InvalidInput, m));
-    let rest = url.strip_prefix("s3://").unwrap_or(url);
-    let (bucket, key) = rest
-        .split_once('/')
-        .filter(|(b, k)| !b.is_empty() && !k.is_empty())
-        .ok_or_else(|| bad(format!("{url}: expected s3://BUCKET/KEY")))?;
-    let cfg = crate::s3::S3Config::from_env(None).map_err(|e| bad(e.to_string()))?;
-    let client = crate::s3::Client::new(&cfg, bucket).map_err(|e| bad(e.to_string()))?;
-    let o = client
-        .head(key)
-        .map_err(|e| Error::Read(crate::store::object::s3_io(e)))?;
-    let conn = crate::store::object::ObjectConnection::new(client, o.key, o.etag, o.size);
-    Ok(Source::new(conn, url.to_string()))
 }
 
 /// Where the image goes.
@@ -62,6 +44,9 @@ pub enum CliError {
     /// The arguments are wrong.
     #[error("{0}")]
     Usage(String),
+    /// The input could not be opened (the message names it).
+    #[error(transparent)]
+    Open(#[from] OpenError),
     /// Processing `file` failed.
     #[error("{file}: {error}")]
     Render {
@@ -77,7 +62,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => 2,
-            CliError::Render { .. } => 1,
+            CliError::Open(_) | CliError::Render { .. } => 1,
         }
     }
 }
@@ -249,19 +234,14 @@ pub fn run_with(
     output: Output,
     opts: &RenderOptions,
 ) -> Result<(), CliError> {
-    let name = match &input {
-        Input::Path(p) => p.display().to_string(),
-        Input::Stdin => "stdin".to_string(),
-        Input::Object(u) => u.clone(),
+    let src = match &input {
+        Input::Named(name) => store::open_file(name, &OpenOptions::default())?,
+        Input::Stdin => Source::stdin(),
     };
+    let name = src.name().to_string();
     let fail = |error: Error| CliError::Render {
         file: name.clone(),
         error,
-    };
-    let src = match &input {
-        Input::Path(p) => Source::file(p).map_err(|e| fail(Error::Read(e)))?,
-        Input::Stdin => Source::stdin(),
-        Input::Object(u) => object_source(u).map_err(fail)?,
     };
     let mut target: Box<dyn Target> = match &output {
         Output::Path(p) => Box::new(FileTarget::create(p).map_err(|e| CliError::Render {
@@ -274,14 +254,15 @@ pub fn run_with(
     Ok(())
 }
 
-/// One line of `thumbfs info` (a file, or `s3://BUCKET/KEY`).
-pub fn describe(path: &Path) -> Result<String, Error> {
-    let mut src = match path.to_str().filter(|p| p.starts_with("s3://")) {
-        Some(url) => object_source(url)?,
-        None => Source::file(path).map_err(Error::Read)?,
+/// One line of `thumbfs info` (a path, `file://` or `s3://BUCKET/KEY`).
+pub fn describe(path: &Path) -> Result<String, CliError> {
+    let mut src = store::open_file(path, &OpenOptions::default())?;
+    let fail = |error: Error| CliError::Render {
+        file: path.display().to_string(),
+        error,
     };
-    let format: InputFormat = codec::sniff(&mut src)?;
-    let h = codec::probe(&mut src, format)?;
+    let format: InputFormat = codec::sniff(&mut src).map_err(fail)?;
+    let h = codec::probe(&mut src, format).map_err(fail)?;
     Ok(format!(
         "{}: {} {}x{} bands={} depth={} orientation={} icc={}",
         path.display(),
@@ -301,11 +282,7 @@ pub fn info(files: &[PathBuf]) -> Result<(), CliError> {
     for f in files {
         match describe(f) {
             Ok(line) => println!("{line}"),
-            Err(error) => {
-                let e = CliError::Render {
-                    file: f.display().to_string(),
-                    error,
-                };
+            Err(e) => {
                 eprintln!("thumbfs: {e}");
                 first_err.get_or_insert(e);
             }

@@ -32,8 +32,9 @@ struct Cli {
 enum Command {
     /// Transform one image: `thumbfs convert q90_shrink2 in.jpg out.jpg`.
     ///
-    /// INPUT is a path, `-` or `stdin`; OUTPUT is a path, `-` (stdout, format from the spec or
-    /// the source), or just an extension like `.jpg` (stdout in that format).
+    /// INPUT is a path, `file:///PATH`, `s3://BUCKET/KEY`, `-` or `stdin`; OUTPUT is a path,
+    /// `-` (stdout, format from the spec or the source), or just an extension like `.jpg`
+    /// (stdout in that format).
     Convert {
         /// Transform spec, e.g. `q90_shrink2`, `w256_webp` (see README for the grammar).
         spec: String,
@@ -51,12 +52,15 @@ enum Command {
     },
     /// Print format, size, bands, depth, orientation and ICC presence, from headers only.
     Info {
-        /// Images to inspect (files or s3://BUCKET/KEY).
+        /// Images to inspect (paths, file:///PATH or s3://BUCKET/KEY).
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
     /// Mount SRC on MNT as a read-only filesystem of transformed images.
     Mount(thumbfs::mount::MountArgs),
+    /// Control a running mount: forget cached listings and missing names (`forget [PATH]`),
+    /// print its counters (`stats`). Only the user who mounted it, or root, may do so.
+    Ctl(thumbfs::mount::CtlArgs),
     /// Render every file of some spec directories of a mount (`thumbfs warm /mnt/thumbs/w256`)
     /// on all cores, with progress, so sizes and caches are ready. Ctrl-C stops; running it
     /// again resumes (finished files are cache hits). Exit 1 if any file failed.
@@ -70,6 +74,10 @@ enum Command {
         /// No progress bar, only the summary.
         #[arg(short, long)]
         quiet: bool,
+        /// Only shard I of N (from 0): the files whose path relative to the mount hashes to
+        /// I modulo N. N hosts sharing a `--cache-url` run 0/N .. N-1/N to render each file once.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<thumbfs::warm::Shard>,
     },
     /// Print a shell completion script: `thumbfs completions bash > /etc/bash_completion.d/thumbfs`.
     Completions {
@@ -164,7 +172,13 @@ fn main() -> ExitCode {
     let args = Cli::parse_from(helper_argv(std::env::args_os().collect()));
     let (spec_tokens, input, output): (Vec<String>, String, String) = match args.command {
         Command::Mount(m) => return ExitCode::from(thumbfs::mount::run(m).clamp(0, 255) as u8),
-        Command::Warm { dirs, jobs, quiet } => return warm(&dirs, jobs, quiet),
+        Command::Ctl(c) => return ExitCode::from(thumbfs::mount::ctl(&c).clamp(0, 255) as u8),
+        Command::Warm {
+            dirs,
+            jobs,
+            quiet,
+            shard,
+        } => return warm(&dirs, jobs, quiet, shard),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -340,8 +354,13 @@ extern "C" fn on_sigint(_: libc::c_int) {
     unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
 }
 
-fn warm(dirs: &[PathBuf], jobs: Option<usize>, quiet: bool) -> ExitCode {
-    let files = match thumbfs::warm::collect(dirs) {
+fn warm(
+    dirs: &[PathBuf],
+    jobs: Option<usize>,
+    quiet: bool,
+    shard: Option<thumbfs::warm::Shard>,
+) -> ExitCode {
+    let files = match thumbfs::warm::collect(dirs, shard) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("thumbfs warm: {e}");

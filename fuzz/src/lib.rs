@@ -1,4 +1,4 @@
-//! What the fuzz targets run, kept out of the targets so that `tests/fuzz_regressions.rs` in
+//! What the fuzz targets run, kept out of the targets so that `tests/it/safety/fuzz_regressions.rs` in
 //! the main crate can include this very file (`#[path]`) and replay saved inputs through the
 //! same code. Only thumbfs's public API and std are used here.
 

@@ -43,7 +43,7 @@ pub fn probe(src: &mut Source) -> Result<Header> {
 
 /// Decodes the first frame (GIF frames are LZW streams with no row access, so whole).
 pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
-    src.decode();
+    src.start_pixel_phase();
     let mut dec = options(opts.memory_limit)
         .read_info(src)
         .map_err(decode_error)?;
@@ -92,7 +92,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         samples: Samples::U8(samples),
     };
     Ok(Loaded {
-        stream: Box::new(image.into_stream(64)),
+        stream: Box::new(image.into_stream(crate::image::STRIP_ROWS)),
         shrink: 1,
     })
 }

@@ -88,7 +88,7 @@ pub fn probe(src: &mut Source) -> Result<Header> {
 
 /// Streams scanlines as linear float RGB.
 pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
-    src.decode();
+    src.start_pixel_phase();
     let (w, h) = read_header(&mut src)?;
     let header = header(w, h);
     check_limits(&header, opts.max_pixels)?;

@@ -22,8 +22,6 @@ use crate::image::{BoxStream, Header, Image, Metadata, SampleFormat, Samples};
 use crate::io::{Source, Target};
 use crate::{check_limits, exif, LoadOptions, Loaded, SaveOptions};
 
-/// Rows per strip when streaming the decoded image.
-const STRIP_ROWS: u32 = 64;
 /// Largest side libheif may decode (its own check, behind our pixel-count check).
 const MAX_SIDE: i32 = 65535;
 
@@ -432,7 +430,7 @@ pub fn probe(src: &mut Source, kind: Kind) -> Result<Header> {
 
 /// Decodes the primary image into memory, then streams it.
 pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions, kind: Kind) -> Result<Loaded<'a>> {
-    src.decode();
+    src.start_pixel_phase();
     let bytes = read_all(&mut src, opts.memory_limit)?;
     // libheif sizes grid and overlay canvases from their own data, not from `ispe`.
     items::check_canvases(&bytes, opts.max_pixels).map_err(|e| Error::decode(kind.name(), e))?;
@@ -470,7 +468,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions, kind: Kind) -> Result<L
                             header: small,
                             samples,
                         }
-                        .into_stream(STRIP_ROWS),
+                        .into_stream(crate::image::STRIP_ROWS),
                     ),
                     // The whole pre-shrink is done: the resize to `fit` takes it from here.
                     shrink: opts.shrink.max(1),
@@ -480,7 +478,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions, kind: Kind) -> Result<L
     }
     let samples = file.decode(kind, &header)?;
     Ok(Loaded {
-        stream: Box::new(Image { header, samples }.into_stream(STRIP_ROWS)),
+        stream: Box::new(Image { header, samples }.into_stream(crate::image::STRIP_ROWS)),
         shrink: 1,
     })
 }

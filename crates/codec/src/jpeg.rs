@@ -112,7 +112,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     crate::check_limits(&header, opts.max_pixels)?;
     // The header phase kept every byte read, so this works on pipes too.
     src.rewind().map_err(Error::Read)?;
-    src.decode();
+    src.start_pixel_phase();
     // With a resize to follow, the shrink may be done in the DCT domain (not a box average).
     let dct = opts.fit.is_some();
     // libjpeg decodes 4:2:2 at 1/2 as a full decode plus a 2x2 box (see turbo.rs); for a

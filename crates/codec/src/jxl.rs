@@ -18,9 +18,6 @@ use crate::image::{Header, Image, Metadata, SampleFormat, Samples};
 use crate::io::Source;
 use crate::{check_limits, exif, LoadOptions, Loaded};
 
-/// Rows per strip when streaming the decoded image.
-const STRIP_ROWS: u32 = 64;
-
 /// A bare codestream (`FF 0A`) or the ISO-BMFF container's signature box.
 pub fn sniff(head: &[u8]) -> bool {
     head.starts_with(&[0xFF, 0x0A]) || head.starts_with(b"\0\0\0\x0cJXL \r\n\x87\n")
@@ -105,7 +102,7 @@ pub fn probe(src: &mut Source) -> Result<Header> {
 
 /// Decodes the first keyframe into memory, then streams it.
 pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
-    src.decode();
+    src.start_pixel_phase();
     let bytes = src.read_to_memory(opts.memory_limit)?;
     let image = open(&bytes, opts.memory_limit)?;
     let header = header_of(&image)?;
@@ -142,7 +139,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         Samples::U8(v)
     };
     Ok(Loaded {
-        stream: Box::new(Image { header, samples }.into_stream(STRIP_ROWS)),
+        stream: Box::new(Image { header, samples }.into_stream(crate::image::STRIP_ROWS)),
         shrink: 1,
     })
 }

@@ -11,8 +11,6 @@ use crate::image::{BoxStream, Header, Image, ImageStream, Metadata, SampleFormat
 use crate::io::{Source, Target, TargetWriter};
 use crate::{check_limits, exif, LoadOptions, Loaded, SaveOptions};
 
-/// Rows per strip handed to the pipeline.
-const STRIP_ROWS: u32 = 32;
 /// IDAT chunk size for the saver (the png crate's default of 4 KiB adds needless chunk overhead).
 const IDAT_SIZE: usize = 256 * 1024;
 /// Keyword of the iTXt chunk that carries XMP.
@@ -112,7 +110,7 @@ pub fn probe(src: &mut Source) -> Result<Header> {
 
 /// Opens the pixel stream.
 pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
-    src.decode();
+    src.start_pixel_phase();
     let limit = usize::try_from(opts.memory_limit).unwrap_or(usize::MAX);
     let (mut reader, header) = open(src, limit)?;
     check_limits(&header, opts.max_pixels)?;
@@ -129,7 +127,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         let mut buf = crate::alloc::filled(size, 0u8, "an interlaced PNG")?;
         reader.next_frame(&mut buf).map_err(decode_err)?;
         let samples = to_samples(header.format, buf)?;
-        Box::new(Image { header, samples }.into_stream(STRIP_ROWS))
+        Box::new(Image { header, samples }.into_stream(crate::image::STRIP_ROWS))
     } else {
         Box::new(PngRows {
             reader,
@@ -174,7 +172,7 @@ impl ImageStream for PngRows<'_> {
         if self.y >= h {
             return Ok(None);
         }
-        let n = STRIP_ROWS.min(h - self.y);
+        let n = crate::image::STRIP_ROWS.min(h - self.y);
         let row_bytes = self.header.row_samples() * self.header.format.bytes();
         let mut bytes = crate::alloc::with_capacity(
             crate::alloc::len(&[row_bytes, n as usize], "PNG rows")?,

@@ -18,8 +18,6 @@ const MAX_HEADER: u64 = 64 * 1024;
 const MAX_TOKEN: usize = 256;
 /// Aim for strips of about this many bytes.
 const STRIP_BYTES: usize = 1 << 20;
-/// At most this many rows per strip.
-const MAX_STRIP_ROWS: usize = 64;
 
 fn bad(msg: impl std::fmt::Display) -> Error {
     Error::decode("pnm", msg)
@@ -310,7 +308,7 @@ pub fn probe(src: &mut Source) -> Result<Header> {
 
 /// Opens the pixel stream.
 pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
-    src.decode();
+    src.start_pixel_phase();
     let pnm = parse(&mut src)?;
     let header = pnm.header();
     check_limits(&header, opts.max_pixels)?;
@@ -318,7 +316,8 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     let total = (row_bytes as u64)
         .checked_mul(pnm.height as u64)
         .ok_or_else(|| bad("image size overflows"))?;
-    let strip_rows = (STRIP_BYTES / row_bytes.max(1)).clamp(1, MAX_STRIP_ROWS) as u32;
+    let strip_rows =
+        (STRIP_BYTES / row_bytes.max(1)).clamp(1, crate::image::STRIP_ROWS as usize) as u32;
     let stream: BoxStream<'a> = match pnm.kind {
         Kind::Plain | Kind::PlainBit => {
             let text = src.read_to_memory(opts.memory_limit)?;

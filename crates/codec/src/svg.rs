@@ -54,7 +54,7 @@ pub fn probe(src: &mut Source) -> Result<Header> {
 /// Renders at `opts.fit` when given, else at the intrinsic size divided by `opts.shrink`
 /// (the whole shrink is applied here, by drawing smaller).
 pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
-    src.decode();
+    src.start_pixel_phase();
     let tree = parse(&mut src, opts.memory_limit)?;
     let (iw, ih) = intrinsic(&tree)?;
     let s = opts.shrink.max(1);
@@ -83,7 +83,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         samples: Samples::U8(data),
     };
     Ok(Loaded {
-        stream: Box::new(image.into_stream(64)),
+        stream: Box::new(image.into_stream(crate::image::STRIP_ROWS)),
         shrink: s,
     })
 }

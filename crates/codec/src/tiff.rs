@@ -375,7 +375,7 @@ pub fn probe(src: &mut Source) -> Result<Header> {
 
 /// Opens the pixel stream of page `opts.page`.
 pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
-    src.decode();
+    src.start_pixel_phase();
     let reader: Box<dyn ReadSeek + 'a> = if src.is_seekable() {
         Box::new(src)
     } else {

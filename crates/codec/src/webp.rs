@@ -14,9 +14,6 @@ use crate::image::{BoxStream, Header, Image, Metadata, SampleFormat, Samples};
 use crate::io::{Source, Target, TargetWriter};
 use crate::{check_limits, exif, LoadOptions, Loaded, SaveOptions};
 
-/// Rows per strip when streaming the decoded frame.
-const STRIP_ROWS: u32 = 64;
-
 fn decode_err(e: DecodingError) -> Error {
     match e {
         DecodingError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -60,7 +57,7 @@ pub fn probe(src: &mut Source) -> Result<Header> {
 
 /// Decodes the first frame into memory, then streams it.
 pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
-    src.decode();
+    src.start_pixel_phase();
     let (mut dec, header) = open(src)?;
     check_limits(&header, opts.max_pixels)?;
     let size = dec
@@ -88,7 +85,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     };
     // WebP has no reduced-resolution decode.
     Ok(Loaded {
-        stream: Box::new(image.into_stream(STRIP_ROWS)),
+        stream: Box::new(image.into_stream(crate::image::STRIP_ROWS)),
         shrink: 1,
     })
 }

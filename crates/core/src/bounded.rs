@@ -60,6 +60,22 @@ impl<K: Hash + Eq, V> ByteLru<K, V> {
         }
     }
 
+    /// Forgets every entry whose key `keep` refuses.
+    pub fn retain(&mut self, mut keep: impl FnMut(&K) -> bool)
+    where
+        K: Clone,
+    {
+        let gone: Vec<K> = self
+            .map
+            .iter()
+            .filter(|(k, _)| !keep(k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &gone {
+            self.remove(k);
+        }
+    }
+
     /// Entries held.
     pub fn len(&self) -> usize {
         self.map.len()
@@ -95,5 +111,8 @@ mod tests {
         assert_eq!(m.get(&4), None, "larger than the budget: not kept");
         m.remove(&1);
         assert_eq!((m.len(), m.bytes()), (1, 40));
+        m.put(5, "e", 20);
+        m.retain(|k| *k != 3);
+        assert_eq!((m.len(), m.bytes(), m.get(&5)), (1, 20, Some(&"e")));
     }
 }

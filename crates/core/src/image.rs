@@ -206,6 +206,10 @@ impl Image {
     }
 }
 
+/// Rows per strip wherever an image held whole is streamed on (a loader that decodes at once,
+/// an operation that needs the whole image): one value, so strips look alike to every stage.
+pub const STRIP_ROWS: u32 = 64;
+
 fn reserve(s: &mut Samples, n: usize) -> Result<()> {
     const WHAT: &str = "a whole image";
     match s {

@@ -180,6 +180,7 @@ pub(crate) fn spawn_signal_thread(
                 // Without fusectl mounted the abort fails and an idle open file would keep the
                 // session (and us) alive for ever: exit; the kernel fails its later reads.
                 tracing::info!("exiting with files still open");
+                crate::control::remove_socket();
                 std::process::exit(0);
             }
         })

@@ -27,12 +27,13 @@ use lru::LruCache;
 use super::cache::RenderKey;
 use super::inode::{self, Inodes, Node, SpecDir};
 use super::names::Names;
+use super::options::Preset;
 use super::render::Render;
 use super::scheduler::{Scheduler, SourceRef};
 use super::stats::Stats;
 use super::work::Pool;
 use crate::spec::{OutputFormat, Spec};
-use crate::store::{errno_of, Meta, Store};
+use crate::store::{affected_by, errno_of, Meta, Store};
 
 /// Entry lifetime in the kernel, and attribute lifetime of directories: short, because
 /// sources can change and nothing watches them; a change is seen within this time.
@@ -92,6 +93,11 @@ pub struct Bounds {
     pub names: usize,
     /// Spec directory names remembered (each a parsed spec).
     pub spec_dirs: usize,
+    /// How long the kernel may remember a name found missing (`--negative-ttl`; zero: not
+    /// at all, every lookup of it reaches the daemon).
+    pub negative_ttl: Duration,
+    /// Names found missing remembered for `thumbfs ctl forget` to invalidate in the kernel.
+    pub negatives: usize,
 }
 
 impl Default for Bounds {
@@ -99,6 +105,8 @@ impl Default for Bounds {
         Bounds {
             names: super::names::DEFAULT_BUDGET,
             spec_dirs: 4096,
+            negative_ttl: Duration::ZERO,
+            negatives: 65536,
         }
     }
 }
@@ -140,7 +148,7 @@ impl From<Wait> for Fail {
 pub struct Core {
     store: Arc<dyn Store>,
     root_meta: Meta,
-    presets: Vec<(String, String)>,
+    presets: Vec<Preset>,
     /// Whether names other than the presets resolve.
     spec_policy: SpecPolicy,
     inodes: Arc<Inodes>,
@@ -157,6 +165,11 @@ pub struct Core {
     /// In no-open mode, the `.thumbfs` file contents as of their last getattr: reads slice
     /// the same snapshot whose size the kernel was told.
     meta_snapshots: Mutex<HashMap<u64, Arc<Vec<u8>>>>,
+    /// Entry lifetime of a name found missing (see [`Bounds::negative_ttl`]).
+    negative_ttl: Duration,
+    /// Names answered as missing with a lifetime, by parent inode: what the kernel may hold
+    /// as negative entries (the oldest are dropped beyond the bound, and then only expire).
+    negatives: Mutex<LruCache<(u64, OsString), ()>>,
 }
 
 fn errno(e: i32) -> Errno {
@@ -223,7 +236,7 @@ impl ThumbFs {
     /// A filesystem serving `store` with these presets and scheduler.
     pub fn new(
         store: Arc<dyn Store>,
-        presets: Vec<(String, String)>,
+        presets: Vec<Preset>,
         sched: Arc<Scheduler>,
         stat_mode: StatMode,
         open_mode: OpenMode,
@@ -232,6 +245,7 @@ impl ThumbFs {
     ) -> std::io::Result<Self> {
         let root_meta = store.stat(Path::new(""))?;
         let spec_dirs = NonZeroUsize::new(bounds.spec_dirs).unwrap_or(NonZeroUsize::MIN);
+        let negatives = NonZeroUsize::new(bounds.negatives).unwrap_or(NonZeroUsize::MIN);
         Ok(ThumbFs(Arc::new(Core {
             store,
             root_meta,
@@ -247,7 +261,14 @@ impl ThumbFs {
             spec_dirs: Mutex::new(LruCache::new(spec_dirs)),
             pool: Pool::new(STORE_THREADS),
             meta_snapshots: Mutex::default(),
+            negative_ttl: bounds.negative_ttl,
+            negatives: Mutex::new(LruCache::new(negatives)),
         })))
+    }
+
+    /// The shared state, for the control socket ([`super::control`]).
+    pub fn core(&self) -> Arc<Core> {
+        self.0.clone()
     }
 
     /// Runs `job` with the shared state on a store worker.
@@ -293,6 +314,52 @@ impl Core {
         &self.sched.stats
     }
 
+    /// The text of `.thumbfs/stats`.
+    pub fn stats_json(&self) -> String {
+        let (b, n, e) = self.sched.cache.occupancy();
+        self.stats().json(b, n, e, self.inodes.len())
+    }
+
+    /// Drops what is remembered about source path `rel` (`""`: the whole mount) so that the
+    /// next lookup asks the source: the store's and the spec directories' listings of the
+    /// directories it affects, and the kernel's negative entries and directory attributes
+    /// there (through `notifier`). Returns how many negative entries were invalidated.
+    pub fn forget(&self, rel: &Path, notifier: &fuser::Notifier) -> usize {
+        self.store.forget(rel);
+        self.names.forget(rel);
+        let mut gone = Vec::new();
+        {
+            let mut negatives = self.negatives.lock().unwrap_or_else(|e| e.into_inner());
+            let keys: Vec<(u64, OsString)> = negatives.iter().map(|(k, _)| k.clone()).collect();
+            for key in keys {
+                let drop = match self.inodes.get(key.0) {
+                    Some(Node::Dir { rel: dir, .. }) => affected_by(&dir, rel),
+                    Some(_) => rel.as_os_str().is_empty(),
+                    // The kernel forgot the directory, and its entries with it.
+                    None => {
+                        negatives.pop(&key);
+                        false
+                    }
+                };
+                if drop {
+                    negatives.pop(&key);
+                    gone.push(key);
+                }
+            }
+        }
+        for (parent, name) in &gone {
+            if let Err(e) = notifier.inval_entry(INodeNo(*parent), name) {
+                tracing::debug!("invalidating entry {name:?} of inode {parent}: {e}");
+            }
+        }
+        for ino in self.inodes.dirs_affected_by(rel) {
+            if let Err(e) = notifier.inval_inode(INodeNo(ino), 0, 0) {
+                tracing::debug!("invalidating inode {ino}: {e}");
+            }
+        }
+        gone.len()
+    }
+
     /// A spec directory by its name under the root: a preset, or any valid spec.
     fn spec_dir(&self, name: &str) -> Result<Arc<SpecDir>, String> {
         if let Some(d) = self
@@ -303,11 +370,11 @@ impl Core {
         {
             return Ok(d.clone());
         }
-        let preset = self.presets.iter().find(|(n, _)| n == name);
+        let preset = self.presets.iter().find(|p| p.name == name);
         if preset.is_none() && self.spec_policy == SpecPolicy::Presets {
             return Err("not a preset (--specs presets)".into());
         }
-        let text = preset.map_or(name, |(_, s)| s.as_str());
+        let text = preset.map_or(name, |p| p.spec.as_str());
         let spec: Spec = text
             .parse()
             .map_err(|e: crate::spec::SpecError| e.to_string())?;
@@ -326,10 +393,7 @@ impl Core {
     fn meta_bytes(&self, ino: u64) -> Vec<u8> {
         match ino {
             inode::META_README => readme().as_bytes().to_vec(),
-            inode::META_STATS => {
-                let (b, n, e) = self.sched.cache.occupancy();
-                self.stats().json(b, n, e, self.inodes.len()).into_bytes()
-            }
+            inode::META_STATS => self.stats_json().into_bytes(),
             inode::META_ERRORS => self.stats().errors_text().into_bytes(),
             _ => Vec::new(),
         }
@@ -490,6 +554,7 @@ impl Core {
     /// Answers a lookup, or gives the reply back when that needs store I/O and `io` is off.
     fn lookup_in(
         &self,
+        parent: u64,
         pnode: &Node,
         name: &OsStr,
         io: bool,
@@ -498,6 +563,16 @@ impl Core {
         let node = match self.child(pnode, name, io) {
             Ok(n) => n,
             Err(Fail::Wait) => return Some(reply),
+            Err(Fail::Errno(Errno::ENOENT)) if !self.negative_ttl.is_zero() => {
+                // Inode 0 with an entry lifetime: the kernel keeps the miss that long.
+                self.negatives
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .put((parent, name.to_os_string()), ());
+                let attr = attr_from(0, &self.root_meta, FileType::RegularFile, 0);
+                reply.entry_with_ttls(&Duration::ZERO, &self.negative_ttl, &attr, Generation(0));
+                return None;
+            }
             Err(Fail::Errno(e)) => {
                 reply.error(e);
                 return None;
@@ -554,7 +629,7 @@ impl Core {
         match node {
             Node::Root => {
                 entries.push((inode::META_DIR, FileType::Directory, ".thumbfs".into()));
-                for (name, _) in &self.presets {
+                for Preset { name, .. } in &self.presets {
                     if let Ok(spec) = self.spec_dir(name) {
                         let i = self.inodes.listed(&Node::Dir {
                             spec,
@@ -750,10 +825,10 @@ impl Filesystem for ThumbFs {
         let Some(pnode) = self.inodes.get(parent.0) else {
             return reply.error(Errno::ENOENT);
         };
-        if let Some(reply) = self.lookup_in(&pnode, name, false, reply) {
+        if let Some(reply) = self.lookup_in(parent.0, &pnode, name, false, reply) {
             let name = name.to_os_string();
             self.later(move |core| {
-                core.lookup_in(&pnode, &name, true, reply);
+                core.lookup_in(parent.0, &pnode, &name, true, reply);
             });
         }
     }

@@ -150,6 +150,19 @@ impl Inodes {
         }
     }
 
+    /// The directories held whose listing `rel` changing may make stale
+    /// ([`crate::store::affected_by`]).
+    pub fn dirs_affected_by(&self, rel: &std::path::Path) -> Vec<u64> {
+        self.lock()
+            .by_ino
+            .iter()
+            .filter(|(_, (n, _))| {
+                matches!(n, Node::Dir { rel: d, .. } if crate::store::affected_by(d, rel))
+            })
+            .map(|(i, _)| *i)
+            .collect()
+    }
+
     /// Inodes held (for `.thumbfs/stats`).
     pub fn len(&self) -> usize {
         self.lock().by_ino.len()

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod cache;
+pub mod control;
 mod daemon;
 pub mod filesystem;
 pub mod inode;
@@ -27,6 +28,7 @@ pub mod scheduler;
 pub mod stats;
 mod work;
 
+pub use control::{ctl, CtlArgs};
 pub use options::{parse_size, MountArgs, DEFAULT_PRESETS};
 
 use crate::pipeline::RenderOptions;
@@ -35,7 +37,7 @@ use filesystem::ThumbFs;
 
 /// glibc gives each busy thread its own malloc arena and rarely hands their memory back:
 /// with FUSE threads, render workers and decode threads that is tens of MiB over the cache
-/// budget (tests/stress.rs: peak RSS 178 MiB with the default, 126 MiB with two arenas).
+/// budget (tests/it/mount/stress.rs: peak RSS 178 MiB with the default, 126 MiB with two arenas).
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter; called before our threads start.
@@ -173,6 +175,7 @@ fn serve(args: &MountArgs, mut setup: options::Setup, mut report: Reporter) -> i
     };
     let bounds = filesystem::Bounds {
         names: usize::try_from(args.list_cache).unwrap_or(usize::MAX),
+        negative_ttl: Duration::from_secs(args.negative_ttl),
         ..filesystem::Bounds::default()
     };
     let fs = match ThumbFs::new(
@@ -191,11 +194,20 @@ fn serve(args: &MountArgs, mut setup: options::Setup, mut report: Reporter) -> i
         Ok(c) => c,
         Err(msg) => return report.fail(&msg),
     };
+    // Before mounting: the path the control socket is named after, as `thumbfs ctl` finds it.
+    let mnt = std::fs::canonicalize(&args.mnt).unwrap_or_else(|_| args.mnt.clone());
+    let core = Arc::downgrade(&fs.core());
     let mut session = match fuser::Session::new(fs, &args.mnt, &config) {
         Ok(s) => s,
         Err(e) => return report.fail(&format!("mounting on {}: {e}", args.mnt.display())),
     };
-    let mnt = std::fs::canonicalize(&args.mnt).unwrap_or_else(|_| args.mnt.clone());
+    // Made while still root (a root daemon's sockets are in /run/thumbfs); owned by whoever
+    // mounted, even after --run-as.
+    let owner = nix::unistd::getuid().as_raw();
+    match control::start(&mnt, owner, core, session.notifier()) {
+        Ok(p) => tracing::info!("control socket {}", p.display()),
+        Err(e) => tracing::warn!("no control socket (`thumbfs ctl` cannot reach this mount): {e}"),
+    }
     if let Some(who) = &setup.run_as {
         // Mounted: root is no longer needed, except by the spawner.
         if let Some(dir) = &args.cache_dir {
@@ -220,7 +232,9 @@ fn serve(args: &MountArgs, mut setup: options::Setup, mut report: Reporter) -> i
     tracing::info!("serving {} on {}", args.src.display(), args.mnt.display());
     report.mounted();
     daemon::notify_systemd(sd_notify::NotifyState::Ready);
-    let code = match session.run() {
+    let ended = session.run();
+    control::remove_socket();
+    let code = match ended {
         Ok(()) => 0,
         // After a stop signal the signal thread may abort the connection under readers that
         // outlived the grace period; the session then ends with ECONNABORTED before that thread

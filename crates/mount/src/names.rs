@@ -139,6 +139,15 @@ impl Names {
             .cloned()
     }
 
+    /// Drops the listings of directories that `rel` changing may make stale (see
+    /// [`crate::store::affected_by`]; `""`: all of them).
+    pub fn forget(&self, rel: &Path) {
+        self.listings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(dir, _, _)| !crate::store::affected_by(dir, rel));
+    }
+
     /// [`Names::list`] of a directory already stat'ed as `dir`: from memory, else built
     /// (once however many callers ask at the same time).
     pub fn list_of(

@@ -10,7 +10,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use super::filesystem::{OpenMode, SpecPolicy, StatMode};
-use crate::store::{LocalStore, ObjectStore, Store};
+use crate::store::Store;
 
 /// Presets listed in the mount root when no others are given.
 pub const DEFAULT_PRESETS: &[(&str, &str)] = &[
@@ -20,10 +20,20 @@ pub const DEFAULT_PRESETS: &[(&str, &str)] = &[
     ("png", "png"),
 ];
 
+/// A named spec listed in the mount root (`--preset NAME=SPEC`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preset {
+    /// The directory name.
+    pub name: String,
+    /// The spec it stands for.
+    pub spec: String,
+}
+
 /// Options of `thumbfs mount`.
 #[derive(Debug, clap::Args)]
 pub struct MountArgs {
-    /// Directory of images to serve (never written), or `s3://BUCKET[/PREFIX]`.
+    /// Directory of images to serve (never written): a path, `file:///PATH` or
+    /// `s3://BUCKET[/PREFIX]`.
     pub src: PathBuf,
     /// Empty directory to mount on.
     pub mnt: PathBuf,
@@ -80,6 +90,10 @@ pub struct MountArgs {
     /// (a changed object shows its new version after at most this long).
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub list_ttl: u64,
+    /// How long the kernel remembers a name that was looked up and not found, so repeated
+    /// misses cost nothing (0: not remembered). `thumbfs ctl MNT forget` drops them at once.
+    #[arg(long, default_value_t = 0, value_name = "SECS")]
+    pub negative_ttl: u64,
     /// Memory for directory listings and sniffed image formats, e.g. 64M: the least recently
     /// used go first beyond it (held twice for `s3://` sources: the bucket's listings, and
     /// what the spec directories show of them).
@@ -201,6 +215,7 @@ pub fn take_thumbfs_options(args: &mut MountArgs) -> Result<(), String> {
             "max_output_pixels" => args.max_output_pixels = num(value)?,
             "render_timeout" => args.render_timeout = num(value)?,
             "list_ttl" => args.list_ttl = num(value)?,
+            "negative_ttl" => args.negative_ttl = num(value)?,
             "isolation" => {
                 args.isolation = <Isolation as clap::ValueEnum>::from_str(&need(value)?, true)
                     .map_err(|_| format!("-o {opt}: expected isolation=process or none"))?
@@ -234,7 +249,7 @@ pub fn take_thumbfs_options(args: &mut MountArgs) -> Result<(), String> {
 /// What the start-up checks produce: the source store, the presets and the modes.
 pub(crate) struct Setup {
     pub store: Arc<dyn Store>,
-    pub presets: Vec<(String, String)>,
+    pub presets: Vec<Preset>,
     pub open_mode: OpenMode,
     /// The shared cache tier (`--cache-url`), its bucket checked.
     pub remote: Option<crate::cache::Remote>,
@@ -366,34 +381,17 @@ fn check_cache_url(url: &str, endpoint: Option<&str>) -> Result<crate::cache::Re
     Ok(crate::cache::Remote::new(client, &u.prefix))
 }
 
-/// The source store: an object store for `s3://`, else a directory (with its canonical path,
-/// for the mount point check).
+/// The source store `SRC` names (a directory, `file://` or `s3://`), with the directory a
+/// local one serves, for the mount point check.
 fn open_store(args: &MountArgs) -> Result<(Arc<dyn Store>, Option<PathBuf>), String> {
-    let src = args.src.as_path();
-    if let Some(text) = src.to_str().filter(|t| t.starts_with("s3://")) {
-        let store = object_store(text, args.s3_endpoint.as_deref(), args.list_ttl)?
-            .with_list_cache(usize::try_from(args.list_cache).unwrap_or(usize::MAX));
-        return Ok((Arc::new(store), None));
-    }
-    let meta = fs::metadata(src).map_err(|e| format!("{}: {e}", src.display()))?;
-    if !meta.is_dir() {
-        return Err(format!("{}: not a directory", src.display()));
-    }
-    let store = LocalStore::new(src).map_err(|e| format!("{}: {e}", src.display()))?;
-    let root = store.root().to_path_buf();
-    Ok((Arc::new(store), Some(root)))
-}
-
-/// An object store for `s3://BUCKET[/PREFIX]`, checked to answer (bucket and credentials).
-pub fn object_store(
-    url: &str,
-    endpoint: Option<&str>,
-    list_ttl: u64,
-) -> Result<ObjectStore, String> {
-    let parsed: crate::s3::S3Url = url.parse().map_err(|e| format!("{e}"))?;
-    let cfg = crate::s3::S3Config::from_env(endpoint).map_err(|e| e.to_string())?;
-    ObjectStore::connect(parsed, &cfg, std::time::Duration::from_secs(list_ttl))
-        .map_err(|e| format!("{url}: {e}"))
+    let opts = crate::store::OpenOptions {
+        s3_endpoint: args.s3_endpoint.clone(),
+        list_ttl: Duration::from_secs(args.list_ttl),
+        list_cache: usize::try_from(args.list_cache).unwrap_or(usize::MAX),
+    };
+    let store = crate::store::open(&args.src, &opts).map_err(|e| e.to_string())?;
+    let root = store.local_root().map(Path::to_path_buf);
+    Ok((store, root))
 }
 
 /// The mount point must be an empty directory, not mounted, not inside a source directory.
@@ -427,8 +425,8 @@ fn check_mount_point(mnt: &Path, root: Option<&Path>) -> Result<(), String> {
 
 /// The presets from `--preset` then `--config` (a later name replaces an earlier one), or the
 /// defaults when none are given.
-fn presets(args: &MountArgs) -> Result<Vec<(String, String)>, String> {
-    let mut presets: Vec<(String, String)> = Vec::new();
+fn presets(args: &MountArgs) -> Result<Vec<Preset>, String> {
+    let mut presets: Vec<Preset> = Vec::new();
     let mut add = |line: &str, origin: &str| -> Result<(), String> {
         let (name, spec) = line
             .split_once('=')
@@ -439,8 +437,11 @@ fn presets(args: &MountArgs) -> Result<Vec<(String, String)>, String> {
         }
         spec.parse::<crate::spec::Spec>()
             .map_err(|e| format!("{origin}: preset {name}: {e}"))?;
-        presets.retain(|(n, _)| n != name);
-        presets.push((name.to_string(), spec.to_string()));
+        presets.retain(|p| p.name != name);
+        presets.push(Preset {
+            name: name.to_string(),
+            spec: spec.to_string(),
+        });
         Ok(())
     };
     for p in &args.presets {
@@ -458,7 +459,10 @@ fn presets(args: &MountArgs) -> Result<Vec<(String, String)>, String> {
     if presets.is_empty() {
         presets = DEFAULT_PRESETS
             .iter()
-            .map(|(n, s)| (n.to_string(), s.to_string()))
+            .map(|(name, spec)| Preset {
+                name: name.to_string(),
+                spec: spec.to_string(),
+            })
             .collect();
     }
     Ok(presets)
@@ -580,7 +584,7 @@ mod tests {
             "-o",
             "stat=estimate,threads=3,max_pixels=1000,max-output-pixels=500,render_timeout=9,foreground,allow_other,open_mode=no-open",
             "-o",
-            "fuse_threads=2,list_cache=8M,metrics=:9100",
+            "fuse_threads=2,list_cache=8M,negative_ttl=30,metrics=:9100",
             "-o",
             "nofail,_netdev,x-systemd.automount,noatime,dev,suid,config=/etc/t.conf,verbose=2",
         ])
@@ -602,6 +606,7 @@ mod tests {
         );
         assert!(a.foreground);
         assert_eq!((a.fuse_threads, a.list_cache), (2, 8 << 20));
+        assert_eq!(a.negative_ttl, 30);
         assert_eq!(a.metrics.as_deref(), Some(":9100"));
         assert_eq!(a.verbose, 2);
         assert_eq!(a.config.as_deref(), Some(Path::new("/etc/t.conf")));

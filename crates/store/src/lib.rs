@@ -1,5 +1,7 @@
 //! Where sources live, behind one trait: a local directory ([`local`]) or an S3-compatible
-//! object store ([`object`]). the mount and the CLI talk only to [`Store`].
+//! object store ([`object`]). The mount and the CLI get one through [`open()`] and
+//! [`open_file`] (from a path or a URL) and talk only to [`Store`] and
+//! [`Source`](thumbfs_core::io::Source).
 //!
 //! Paths are relative to the store's root (`""` is the root). A store never writes.
 
@@ -21,9 +23,11 @@ use thumbfs_core::io::source::Connection;
 
 pub mod local;
 pub mod object;
+pub mod open;
 
 pub use local::LocalStore;
 pub use object::ObjectStore;
+pub use open::{open, open_file, OpenError, OpenOptions, Scheme};
 
 /// File or directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,8 +119,22 @@ pub trait Store: Send + Sync {
     fn is_remote(&self) -> bool {
         false
     }
+    /// The canonical directory a local store serves (the mount point must not be inside it).
+    fn local_root(&self) -> Option<&Path> {
+        None
+    }
     /// How the store is named in messages (`/srv/photos`, `s3://bucket/prefix/`).
     fn describe(&self) -> String;
+    /// Drops what is cached about `rel` (`""`: everything), so that the next request asks
+    /// the source again (`thumbfs ctl MNT forget`). Stores that cache nothing do nothing.
+    fn forget(&self, _rel: &Path) {}
+}
+
+/// Whether what is cached about directory `dir` may be stale once `rel` changed: `dir` is
+/// `rel`, lies under it, or is one of its ancestors (whose listings show `rel`'s first new
+/// component).
+pub fn affected_by(dir: &Path, rel: &Path) -> bool {
+    dir.starts_with(rel) || rel.starts_with(dir)
 }
 
 /// A copy of an error shared by several callers, keeping what [`errno_of`] reads.
@@ -138,5 +156,21 @@ pub fn errno_of(e: &io::Error) -> i32 {
         io::ErrorKind::NotADirectory => libc::ENOTDIR,
         io::ErrorKind::IsADirectory => libc::EISDIR,
         _ => libc::EIO,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::affected_by;
+    use std::path::Path;
+
+    #[test]
+    fn a_change_affects_its_directory_those_below_and_those_above() {
+        let a = |dir: &str, rel: &str| affected_by(Path::new(dir), Path::new(rel));
+        assert!(a("x/y", "x/y/new.jpg"), "its directory");
+        assert!(a("", "x/y/new.jpg") && a("x", "x/y/new.jpg"), "above");
+        assert!(a("x/y/z", "x/y"), "below");
+        assert!(a("anything", ""), "the whole source");
+        assert!(!a("x/yz", "x/y") && !a("w", "x/y/new.jpg"), "elsewhere");
     }
 }

@@ -298,6 +298,10 @@ impl Store for LocalStore {
         self.open_file(rel).map(drop)
     }
 
+    fn local_root(&self) -> Option<&Path> {
+        Some(&self.root)
+    }
+
     fn describe(&self) -> String {
         self.root.display().to_string()
     }

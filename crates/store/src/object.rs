@@ -281,17 +281,6 @@ impl ObjectStore {
             .map(|(_, m, e)| (m.clone(), e.clone()))
             .ok_or_else(not_found)
     }
-
-    /// Opens one object by its full key (the CLI's `s3://BUCKET/KEY`), as it is now.
-    pub fn open_key(&self, key: &str) -> io::Result<ObjectConnection> {
-        let o = self.client.head(key).map_err(s3_io)?;
-        Ok(ObjectConnection::new(
-            self.client.clone(),
-            o.key.clone(),
-            o.etag,
-            o.size,
-        ))
-    }
 }
 
 fn not_found() -> io::Error {
@@ -383,6 +372,17 @@ impl Store for ObjectStore {
         }
         head.truncate(n);
         Ok(head)
+    }
+
+    fn forget(&self, rel: &Path) {
+        let prefix = &self.url.prefix;
+        self.listings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|key| {
+                let dir = key.strip_prefix(prefix.as_str()).unwrap_or(key);
+                !crate::affected_by(Path::new(dir.trim_end_matches('/')), rel)
+            });
     }
 
     fn is_remote(&self) -> bool {

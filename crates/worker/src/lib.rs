@@ -24,5 +24,5 @@ pub mod spawner;
 
 pub use child::NoticingAlloc;
 pub use handle::{Failure, Sink, SourceFeed};
-pub use sandbox::SandboxConfig;
+pub use sandbox::{SandboxConfig, WorkerIds};
 pub use spawner::{Spawned, Spawner};

@@ -17,11 +17,20 @@ use seccompiler::{
 /// worker owns no file.
 pub const FALLBACK_ID: u32 = 61183;
 
+/// The user and group a worker runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerIds {
+    /// User id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+}
+
 /// How workers are confined.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxConfig {
-    /// uid and gid to switch to; None when the daemon is not root (it cannot switch).
-    pub ids: Option<(u32, u32)>,
+    /// The ids to switch to; None when the daemon is not root (it cannot switch).
+    pub ids: Option<WorkerIds>,
     /// The address-space limit in bytes.
     pub memory: u64,
 }
@@ -29,7 +38,7 @@ pub struct SandboxConfig {
 /// The uid and gid for `--worker-user NAME|UID` (None: the `thumbfs` user, else
 /// [`FALLBACK_ID`]). Refuses root and `nobody`: `nobody` is shared with every other service
 /// that drops privileges, so a worker running as it could touch their processes and files.
-pub fn worker_ids(user: Option<&str>) -> Result<(u32, u32), String> {
+pub fn worker_ids(user: Option<&str>) -> Result<WorkerIds, String> {
     let (uid, gid, name) = match user {
         None => match User::from_name("thumbfs") {
             Ok(Some(u)) => (u.uid.as_raw(), u.gid.as_raw(), u.name),
@@ -54,7 +63,7 @@ pub fn worker_ids(user: Option<&str>) -> Result<(u32, u32), String> {
             "--worker-user {name}: not nobody, which other services share; use a dedicated user"
         ));
     }
-    Ok((uid, gid))
+    Ok(WorkerIds { uid, gid })
 }
 
 fn errno(what: &str) -> io::Error {
@@ -111,7 +120,7 @@ pub fn confine_child(channel: i32, cfg: &SandboxConfig) -> io::Result<()> {
     inherit_channel(channel)?;
     // SAFETY: plain syscalls on integers and valid pointers; the process is single-threaded.
     unsafe {
-        if let Some((uid, gid)) = cfg.ids {
+        if let Some(WorkerIds { uid, gid }) = cfg.ids {
             if libc::setgroups(0, std::ptr::null()) != 0 {
                 return Err(errno("setgroups"));
             }
@@ -296,9 +305,14 @@ mod tests {
         assert!(worker_ids(Some("nobody")).is_err());
         assert!(worker_ids(Some("65534")).is_err());
         assert!(worker_ids(Some("no-such-user-here")).is_err());
-        assert_eq!(worker_ids(Some("61999")).unwrap(), (61999, 61999));
-        let (uid, _) = worker_ids(None).unwrap();
-        assert_ne!(uid, 0);
+        assert_eq!(
+            worker_ids(Some("61999")).unwrap(),
+            WorkerIds {
+                uid: 61999,
+                gid: 61999
+            }
+        );
+        assert_ne!(worker_ids(None).unwrap().uid, 0);
     }
 
     #[test]

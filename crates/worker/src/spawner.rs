@@ -17,7 +17,7 @@ use nix::unistd::{fork, ForkResult, Pid};
 
 use super::frame::{Channel, Received};
 use super::protocol::{FromSpawner, FromWorker, ToSpawner};
-use super::sandbox::{confine_child, SandboxConfig};
+use super::sandbox::{confine_child, SandboxConfig, WorkerIds};
 
 /// How long a new worker may take to say it is ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -47,8 +47,8 @@ impl Spawner {
         let mut cmd = Command::new("/proc/self/exe");
         cmd.arg0("thumbfs-spawner").arg("__spawner");
         cmd.arg(config.memory.to_string());
-        if let Some((u, g)) = config.ids {
-            cmd.arg(u.to_string()).arg(g.to_string());
+        if let Some(ids) = config.ids {
+            cmd.arg(ids.uid.to_string()).arg(ids.gid.to_string());
         }
         cmd.stdin(Stdio::null()).stdout(Stdio::null());
         match stderr {
@@ -167,7 +167,10 @@ pub fn main(args: &[String]) -> i32 {
         return 2;
     };
     let ids = match (parse(1), parse(2)) {
-        (Some(u), Some(g)) => Some((u as u32, g as u32)),
+        (Some(u), Some(g)) => Some(WorkerIds {
+            uid: u as u32,
+            gid: g as u32,
+        }),
         _ => None,
     };
     let config = SandboxConfig { ids, memory };

@@ -1,8 +1,10 @@
-//! Shared helpers for integration tests: corpus paths, independent decoders, PSNR.
+//! The one helper module of the integration tests: corpus paths, the thumbfs binary, running
+//! commands (also as nobody), independent decoders, PSNR, a small RNG; mounts (`mount`), S3
+//! servers and proxies (`s3`) and codec helpers (`codec`) in submodules.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
 
 /// A file or folder in `../shared/corpus`.
 pub fn corpus(rel: &str) -> PathBuf {
@@ -121,6 +123,16 @@ pub fn run(cmd: &mut Command) -> Vec<u8> {
     out.stdout
 }
 
+/// The stdout of a finished command that must have succeeded.
+pub fn succeeded(out: Output) -> Vec<u8> {
+    assert!(
+        out.status.success(),
+        "thumbfs failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// A path as the `&str` a command-line argument list wants.
 pub fn p(path: &Path) -> &str {
     path.to_str().unwrap()
@@ -129,6 +141,47 @@ pub fn p(path: &Path) -> &str {
 /// Runs the thumbfs binary with `args`, which must succeed; its stdout.
 pub fn thumbfs(args: &[&str]) -> Vec<u8> {
     run(Command::new(thumbfs_bin()).args(args))
+}
+
+/// Runs the thumbfs binary with `args`, whatever its exit status.
+pub fn thumbfs_output(args: &[&str]) -> Output {
+    Command::new(thumbfs_bin()).args(args).output().unwrap()
+}
+
+/// `setpriv` arguments that make the command run as nobody with no groups.
+pub const NOBODY: [&str; 3] = ["--reuid=65534", "--regid=65534", "--clear-groups"];
+
+/// `cat` as nobody: (success, stderr).
+pub fn cat_as_nobody(p: &Path) -> (bool, String) {
+    let out = Command::new("setpriv")
+        .args(NOBODY)
+        .arg("cat")
+        .arg(p)
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// xorshift64*: cheap reproducible randomness.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
 }
 
 /// The EXIF orientation exiftool reads from `path` (empty when there is none).
@@ -216,6 +269,7 @@ pub fn sample_icc(dir: &Path) -> (PathBuf, Vec<u8>) {
     (path, icc)
 }
 
+pub mod codec;
 mod exiftool;
 pub use exiftool::exiftool;
 pub mod mount;

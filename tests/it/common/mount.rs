@@ -282,3 +282,18 @@ pub fn small_tree() -> tempfile::TempDir {
     }
     src
 }
+
+/// Path relative to the corpus → shown name under a spec directory, from a listing.
+pub fn shown_names(m: &Mount, spec: &str, dir: &str) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(m.dir.path().join(spec).join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Drops the kernel's clean page cache (1) or dentries and inodes (2), which sends FORGETs.
+pub fn drop_caches(what: u8) {
+    fs::write("/proc/sys/vm/drop_caches", format!("{what}\n")).unwrap();
+}

@@ -1,6 +1,8 @@
 //! The S3 test harness: the shared SeaweedFS server started by scripts/test.sh, fresh buckets
-//! on it, and private SeaweedFS instances that fault tests can stop and start.
+//! on it, private SeaweedFS instances that fault tests can stop and start, and proxies in front
+//! of a server that hold responses (`Gate`) or listings (`ListHold`) for as long as a test says.
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -376,4 +378,168 @@ impl Drop for Gate {
         // Wakes the accepting thread so it sees `closed`.
         let _ = TcpStream::connect(("127.0.0.1", self.port));
     }
+}
+
+/// What a [`ListHold`] has held, and whether it lets them go.
+#[derive(Default)]
+pub struct HoldState {
+    /// Whether [`ListHold::release`] has let them go.
+    pub released: bool,
+    closed: bool,
+    /// Prefixes whose listing requests were held.
+    held: BTreeSet<String>,
+}
+
+/// A TCP proxy in front of an S3 endpoint that holds every ListObjectsV2 request for a
+/// prefix starting with `hold` until [`ListHold::release`]: the client waits for their
+/// responses for as long as the test says, however fast or slow the machine is.
+pub struct ListHold {
+    /// `http://127.0.0.1:PORT` of the proxy.
+    pub endpoint: String,
+    port: u16,
+    /// What it holds, and the condition its held requests wait on.
+    pub state: Arc<(Mutex<HoldState>, Condvar)>,
+}
+
+impl ListHold {
+    /// A proxy to `endpoint` (`http://127.0.0.1:PORT`) holding listings of prefixes that
+    /// start with `hold`.
+    pub fn new(endpoint: &str, hold: &str) -> ListHold {
+        let target: u16 = endpoint.rsplit(':').next().unwrap().parse().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state: Arc<(Mutex<HoldState>, Condvar)> = Arc::default();
+        let (st, hold) = (state.clone(), hold.to_string());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if st.0.lock().unwrap().closed {
+                    return;
+                }
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let (mut s_in, mut c_out) =
+                    (server.try_clone().unwrap(), client.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s_in, &mut c_out);
+                    let _ = c_out.shutdown(Shutdown::Both);
+                });
+                let (st, hold) = (st.clone(), hold.clone());
+                std::thread::spawn(move || ListHold::up(client, server, &hold, &st));
+            }
+        });
+        ListHold {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            port,
+            state,
+        }
+    }
+
+    /// Forwards requests from the client one at a time (head, then a Content-Length body),
+    /// holding listings of held prefixes.
+    fn up(
+        mut client: TcpStream,
+        mut server: TcpStream,
+        hold: &str,
+        st: &(Mutex<HoldState>, Condvar),
+    ) {
+        let mut buf = Vec::new();
+        let mut chunk = vec![0u8; 16 * 1024];
+        let mut fill = |buf: &mut Vec<u8>| -> bool {
+            match client.read(&mut chunk) {
+                Ok(0) | Err(_) => false,
+                Ok(n) => {
+                    buf.extend_from_slice(&chunk[..n]);
+                    true
+                }
+            }
+        };
+        loop {
+            let head_end = loop {
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break i + 4;
+                }
+                if !fill(&mut buf) {
+                    let _ = server.shutdown(Shutdown::Write);
+                    return;
+                }
+            };
+            let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+            let body_len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            while buf.len() < head_end + body_len {
+                if !fill(&mut buf) {
+                    return;
+                }
+            }
+            let request: Vec<u8> = buf.drain(..head_end + body_len).collect();
+            if let Some(prefix) = held_prefix(head.lines().next().unwrap_or(""), hold) {
+                let mut g = st.0.lock().unwrap();
+                g.held.insert(prefix);
+                st.1.notify_all();
+                while !g.released {
+                    g = st.1.wait(g).unwrap();
+                }
+            }
+            if server.write_all(&request).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Waits until listings of `n` distinct prefixes are held (panics after `limit`).
+    pub fn wait_held(&self, n: usize, limit: Duration) -> BTreeSet<String> {
+        let t0 = Instant::now();
+        let mut g = self.state.0.lock().unwrap();
+        while g.held.len() < n {
+            assert!(
+                t0.elapsed() < limit,
+                "only {:?} held after {limit:?}",
+                g.held
+            );
+            g = self
+                .state
+                .1
+                .wait_timeout(g, Duration::from_millis(100))
+                .unwrap()
+                .0;
+        }
+        g.held.clone()
+    }
+
+    /// Lets every held and later request through.
+    pub fn release(&self) {
+        self.state.0.lock().unwrap().released = true;
+        self.state.1.notify_all();
+    }
+}
+
+impl Drop for ListHold {
+    fn drop(&mut self) {
+        self.state.0.lock().unwrap().closed = true;
+        self.release();
+        // Wakes the accepting thread so it sees `closed`.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// The prefix of a ListObjectsV2 request line (`GET /bucket?list-type=2&prefix=... HTTP/1.1`)
+/// when it starts with `hold`.
+fn held_prefix(line: &str, hold: &str) -> Option<String> {
+    let target = line.split(' ').nth(1)?;
+    let query = target.split_once('?')?.1;
+    let params: Vec<(&str, &str)> = query.split('&').filter_map(|p| p.split_once('=')).collect();
+    if !params.iter().any(|&(k, v)| k == "list-type" && v == "2") {
+        return None;
+    }
+    let prefix = params.iter().find(|&&(k, _)| k == "prefix")?.1;
+    let prefix = prefix.replace("%2F", "/").replace("%2f", "/");
+    prefix.starts_with(hold).then_some(prefix)
 }

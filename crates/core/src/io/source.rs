@@ -3,8 +3,8 @@
 //! A [`Source`] wraps a [`Connection`] (file, memory, descriptor or closures). Seekable
 //! connections are read at any offset. For unseekable ones (pipes, closures without seek) every
 //! byte read during the *header phase* is kept, so a loader can rewind and open the source again
-//! with better options. [`Source::decode`] switches to the *pixel phase*: kept bytes are served
-//! once more, then dropped, and reads go straight to the connection.
+//! with better options. [`Source::start_pixel_phase`] switches to the *pixel phase*: kept
+//! bytes are served once more, then dropped, and reads go straight to the connection.
 
 use std::fs::File;
 use std::io::{self, BufRead, Read, Seek, SeekFrom};
@@ -314,7 +314,7 @@ impl<'a> Source<'a> {
     }
 
     /// Switches to the pixel phase: kept header bytes are served once more, then dropped.
-    pub fn decode(&mut self) {
+    pub fn start_pixel_phase(&mut self) {
         self.phase = Phase::Pixels;
     }
 
@@ -529,7 +529,7 @@ mod tests {
         let mut head = vec![0; 1000];
         s.read_exact(&mut head).unwrap();
         s.rewind().unwrap();
-        s.decode();
+        s.start_pixel_phase();
         let mut all = Vec::new();
         s.read_to_end(&mut all).unwrap();
         assert_eq!(all, data);
@@ -541,7 +541,7 @@ mod tests {
     fn unseekable_forward_seek_skips() {
         let data = bytes(200_000);
         let mut s = pipe_of(data.clone());
-        s.decode();
+        s.start_pixel_phase();
         s.seek(SeekFrom::Start(150_000)).unwrap();
         let mut b = [0u8; 10];
         s.read_exact(&mut b).unwrap();
@@ -556,7 +556,7 @@ mod tests {
         let mut b = Vec::new();
         s.read_to_end(&mut b).unwrap();
         assert_eq!(b, &data[data.len() - 5..]);
-        s.decode();
+        s.start_pixel_phase();
         s.rewind().unwrap();
         let mut big = vec![0; 70_000];
         s.read_exact(&mut big).unwrap();

@@ -18,9 +18,6 @@ pub use orient::{autorotate, flip, flop, rotate, Rotation};
 pub use resize::resize;
 pub use shrink::shrink;
 
-/// Rows per strip for operations that emit from memory.
-const STRIP_ROWS: u32 = 32;
-
 /// A sample type the generic operations work on.
 pub(crate) trait Sample: Copy + Default + Send + 'static {
     /// Wider type for sums.

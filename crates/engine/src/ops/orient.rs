@@ -3,9 +3,11 @@
 //! Every transform is one of the eight EXIF orientations, expressed as where an output pixel
 //! comes from. flop streams; the others need the whole image.
 
-use super::{Sample, STRIP_ROWS};
+use super::Sample;
 use crate::error::Result;
-use crate::image::{BoxStream, Header, Image, ImageStream, SampleFormat, Samples, Strip};
+use crate::image::{
+    BoxStream, Header, Image, ImageStream, SampleFormat, Samples, Strip, STRIP_ROWS,
+};
 
 /// Right-angle rotation, clockwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -11,7 +11,7 @@ use ureq::Body;
 
 use super::observe;
 use super::time::{parse_http_date, parse_iso8601};
-use super::{Listing, ObjectMeta, S3Config, S3Error};
+use super::{Counters, Listing, ObjectMeta, S3Config, S3Error};
 
 /// How long a presigned URL stays valid: it is used at once, so this only has to absorb
 /// the time a request waits for a connection.
@@ -145,12 +145,12 @@ impl Client {
         self.inner.bucket.name()
     }
 
-    /// (requests sent, response body bytes received) since creation, retries included.
-    pub fn counters(&self) -> (u64, u64) {
-        (
-            self.inner.requests.load(Ordering::Relaxed),
-            self.inner.bytes_in.load(Ordering::Relaxed),
-        )
+    /// Requests sent and response body bytes received since creation, retries included.
+    pub fn counters(&self) -> Counters {
+        Counters {
+            requests: self.inner.requests.load(Ordering::Relaxed),
+            bytes_in: self.inner.bytes_in.load(Ordering::Relaxed),
+        }
     }
 
     /// Wrong credentials, a missing bucket or no permission to list: one clear error.

@@ -70,6 +70,15 @@ pub struct ObjectMeta {
     pub last_modified_ns: i64,
 }
 
+/// What a [`Client`] has cost so far ([`Client::counters`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Requests sent, retries included.
+    pub requests: u64,
+    /// Response body bytes received.
+    pub bytes_in: u64,
+}
+
 /// One level of a listing with delimiter `/`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Listing {

@@ -1,0 +1,3 @@
+//! The mount's output cache: the disk tier across mounts, remembered failures.
+
+mod disk;

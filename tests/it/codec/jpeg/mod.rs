@@ -1,0 +1,5 @@
+//! JPEG: our decoder and saver, and the libjpeg-turbo paths.
+
+mod decode;
+mod save;
+mod turbo;

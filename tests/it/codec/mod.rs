@@ -1,0 +1,15 @@
+//! One module per format: loaders and savers against independent decoders and encoders.
+
+mod alpha;
+mod avif;
+mod cmyk;
+mod gif;
+mod hdr;
+mod heif;
+mod jpeg;
+mod jxl;
+mod png;
+mod pnm;
+mod svg;
+mod tiff;
+mod webp;

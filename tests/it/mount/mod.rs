@@ -1,0 +1,13 @@
+//! The FUSE mount, for real: reads, names, formats, changes under readers, streaming, inodes,
+//! lifecycle, load, control (`thumbfs ctl`).
+
+mod changes;
+mod control;
+mod formats;
+mod inodes;
+mod lifecycle;
+mod names;
+mod nginx;
+mod reads;
+mod streaming;
+mod stress;

@@ -1,0 +1,5 @@
+//! The engine from source to output: rendering, shrink-on-load, orientation.
+
+mod engine;
+mod orientation;
+mod scaled;
