@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::codec::{self, InputFormat};
+use crate::codec::{self, InputFormat, Registry};
 use crate::error::Error;
 use crate::io::target::{DescriptorTarget, FileTarget};
 use crate::io::{Source, Target};
 use crate::pipeline::{self, RenderOptions};
-use crate::spec::{OutputFormat, Spec, SpecError};
+use crate::spec::{Spec, SpecError};
 use crate::store::{self, OpenError, OpenOptions};
 
 /// Where the image comes from.
@@ -141,12 +141,12 @@ fn parse_output(arg: &str, spec: &mut Spec) -> Result<Output, String> {
         };
         spec.add_token(&token).map_err(|e| format!("{arg}: {e}"))?;
     }
-    resolve_output(name, spec)
+    resolve_output(name, spec, Registry::builtin())
 }
 
 /// Turns an output argument into an endpoint, taking the format from its extension when the
 /// spec names none (`.jpg` alone means stdout as JPEG).
-fn resolve_output(name: &str, spec: &mut Spec) -> Result<Output, String> {
+fn resolve_output(name: &str, spec: &mut Spec, registry: &Registry) -> Result<Output, String> {
     if name == "-" {
         return Ok(Output::Stdout);
     }
@@ -155,7 +155,8 @@ fn resolve_output(name: &str, spec: &mut Spec) -> Result<Output, String> {
         _ => (false, Path::new(name).extension().and_then(|e| e.to_str())),
     };
     if let Some(ext) = ext {
-        let f = OutputFormat::from_extension(ext)
+        let f = registry
+            .output(ext)
             .ok_or_else(|| format!("{name}: no saver for the extension .{ext}"))?;
         match spec.format {
             None => spec.format = Some(f),
@@ -188,7 +189,7 @@ pub fn vips_style(
     }
     let input = parse_input(input, &mut spec)?;
     let output = parse_output(output, &mut spec)?;
-    spec.validate("").map_err(|e| e.to_string())?;
+    spec.validate().map_err(|e| e.to_string())?;
     Ok((spec, input, output))
 }
 
@@ -200,8 +201,8 @@ pub fn convert(
     opts: &RenderOptions,
 ) -> Result<(), CliError> {
     let input = input_of(input);
-    let output = resolve_output(output, &mut spec).map_err(CliError::Usage)?;
-    spec.validate("")?;
+    let output = resolve_output(output, &mut spec, &opts.registry).map_err(CliError::Usage)?;
+    spec.validate_with(&opts.registry)?;
     run_with(spec, input, output, opts)
 }
 
@@ -318,6 +319,6 @@ mod tests {
         assert!(split_options("a[Q=1").is_err());
         assert!(split_options("a[=1]").is_err());
         let mut s: Spec = "png".parse().unwrap();
-        assert!(resolve_output("x.jpg", &mut s).is_err());
+        assert!(resolve_output("x.jpg", &mut s, Registry::builtin()).is_err());
     }
 }

@@ -9,7 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use thumbfs::codec::{self, InputFormat, LoadOptions};
+use thumbfs::codec::{self, InputFormat, Limits, LoadOptions};
 use thumbfs::{Error, Source, Spec};
 
 /// Pixel limit for the fuzzers: large enough for every corpus seed after mutation, small
@@ -128,13 +128,16 @@ fn decode_one(
     if !formats.contains(&format) {
         return Err(Error::UnknownFormat);
     }
-    let header = codec::probe(&mut src, format)?;
+    let limits = Limits {
+        max_pixels: MAX_PIXELS,
+        memory_limit: MEMORY_LIMIT,
+    };
+    let header = codec::probe_with(&mut src, format, &limits)?;
     codec::check_limits(&header, MAX_PIXELS)?;
     let opts = LoadOptions {
         shrink,
         page: 0,
-        max_pixels: MAX_PIXELS,
-        memory_limit: MEMORY_LIMIT,
+        limits,
         fit,
     };
     let loaded = codec::load(src, format, &opts)?;

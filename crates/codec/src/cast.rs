@@ -62,49 +62,41 @@ impl ImageStream for Cast<'_> {
             return Ok(None);
         };
         let alpha = self.header.has_alpha();
-        let samples = cast(strip.samples, self.header.format, self.header.bands, alpha);
+        let samples = cast(strip.samples, self.header.format, self.header.bands, alpha)?;
         Ok(Some(Strip { samples, ..strip }))
     }
 }
 
-/// Casts samples of `bands`-sample pixels (the last band alpha when `alpha`) to `to`.
-pub fn cast(samples: Samples, to: SampleFormat, bands: u8, alpha: bool) -> Samples {
+/// Casts samples of `bands`-sample pixels (the last band alpha when `alpha`) to `to`; fails
+/// only when the new buffer cannot be allocated.
+pub fn cast(samples: Samples, to: SampleFormat, bands: u8, alpha: bool) -> Result<Samples> {
     let b = bands.max(1) as usize;
     let is_alpha = |i: usize| alpha && i % b == b - 1;
-    match (samples, to) {
+    Ok(match (samples, to) {
         (s, t) if s.format() == t => s,
-        (Samples::U16(v), SampleFormat::U8) => {
-            Samples::U8(v.iter().map(|&x| u16_to_u8(x)).collect())
+        (Samples::U16(v), SampleFormat::U8) => Samples::U8(map(&v, |_, x| u16_to_u8(x))?),
+        (Samples::U8(v), SampleFormat::U16) => Samples::U16(map(&v, |_, x| u16::from(x) * 257)?),
+        (Samples::F32(v), SampleFormat::U8) => {
+            Samples::U8(map(&v, |i, x| quantise(x, is_alpha(i), 255.0) as u8)?)
         }
-        (Samples::U8(v), SampleFormat::U16) => {
-            Samples::U16(v.iter().map(|&x| u16::from(x) * 257).collect())
+        (Samples::F32(v), SampleFormat::U16) => {
+            Samples::U16(map(&v, |i, x| quantise(x, is_alpha(i), 65535.0) as u16)?)
         }
-        (Samples::F32(v), SampleFormat::U8) => Samples::U8(
-            v.iter()
-                .enumerate()
-                .map(|(i, &x)| quantise(x, is_alpha(i), 255.0) as u8)
-                .collect(),
-        ),
-        (Samples::F32(v), SampleFormat::U16) => Samples::U16(
-            v.iter()
-                .enumerate()
-                .map(|(i, &x)| quantise(x, is_alpha(i), 65535.0) as u16)
-                .collect(),
-        ),
-        (Samples::U8(v), SampleFormat::F32) => Samples::F32(
-            v.iter()
-                .enumerate()
-                .map(|(i, &x)| expand(f32::from(x) / 255.0, is_alpha(i)))
-                .collect(),
-        ),
-        (Samples::U16(v), SampleFormat::F32) => Samples::F32(
-            v.iter()
-                .enumerate()
-                .map(|(i, &x)| expand(f32::from(x) / 65535.0, is_alpha(i)))
-                .collect(),
-        ),
+        (Samples::U8(v), SampleFormat::F32) => {
+            Samples::F32(map(&v, |i, x| expand(f32::from(x) / 255.0, is_alpha(i)))?)
+        }
+        (Samples::U16(v), SampleFormat::F32) => {
+            Samples::F32(map(&v, |i, x| expand(f32::from(x) / 65535.0, is_alpha(i)))?)
+        }
         (s, _) => s,
-    }
+    })
+}
+
+/// `f(index, sample)` for every sample, into a fallibly allocated vector.
+fn map<T: Copy, U>(v: &[T], f: impl Fn(usize, T) -> U) -> Result<Vec<U>> {
+    let mut out = crate::alloc::with_capacity(v.len(), "cast samples")?;
+    out.extend(v.iter().enumerate().map(|(i, &x)| f(i, x)));
+    Ok(out)
 }
 
 /// A 16-bit sample as 8 bits, rounded.
@@ -152,7 +144,7 @@ mod tests {
     fn one_rule_for_every_cast() {
         // Rounded integer scaling.
         assert_eq!(
-            cast(Samples::U16(vec![0, 128, 32896, 65535]), U8, 1, false),
+            cast(Samples::U16(vec![0, 128, 32896, 65535]), U8, 1, false).unwrap(),
             Samples::U8(vec![0, 0, 128, 255])
         );
         // Float colour through the sRGB curve, float alpha linear.
@@ -161,14 +153,15 @@ mod tests {
             U8,
             2,
             true,
-        );
+        )
+        .unwrap();
         assert_eq!(s, Samples::U8(vec![128, 128]));
         // Integer to float and back is the identity.
         let all: Vec<u8> = (0..=255).collect();
-        let f = cast(Samples::U8(all.clone()), F32, 1, false);
-        assert_eq!(cast(f, U8, 1, false), Samples::U8(all));
+        let f = cast(Samples::U8(all.clone()), F32, 1, false).unwrap();
+        assert_eq!(cast(f, U8, 1, false).unwrap(), Samples::U8(all));
         assert_eq!(
-            cast(Samples::F32(vec![f32::NAN, 7.0]), U8, 1, false),
+            cast(Samples::F32(vec![f32::NAN, 7.0]), U8, 1, false).unwrap(),
             Samples::U8(vec![0, 255])
         );
     }

@@ -7,7 +7,7 @@ use gif::{ColorOutput, DecodeOptions, MemoryLimit};
 use crate::error::{Error, Result};
 use crate::image::{Header, Image, Metadata, SampleFormat, Samples};
 use crate::io::Source;
-use crate::{check_limits, LoadOptions, Loaded};
+use crate::{check_limits, About, Codec, Limits, LoadOptions, Loaded};
 
 fn decode_error(e: impl std::fmt::Display) -> Error {
     Error::decode("gif", e)
@@ -34,8 +34,8 @@ fn header(width: u16, height: u16) -> Header {
 }
 
 /// Reads the logical screen size only.
-pub fn probe(src: &mut Source) -> Result<Header> {
-    let dec = options(1 << 30)
+pub fn probe(src: &mut Source, limits: &Limits) -> Result<Header> {
+    let dec = options(limits.memory_limit)
         .read_info(&mut *src)
         .map_err(decode_error)?;
     Ok(header(dec.width(), dec.height()))
@@ -44,11 +44,11 @@ pub fn probe(src: &mut Source) -> Result<Header> {
 /// Decodes the first frame (GIF frames are LZW streams with no row access, so whole).
 pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     src.start_pixel_phase();
-    let mut dec = options(opts.memory_limit)
+    let mut dec = options(opts.limits.memory_limit)
         .read_info(src)
         .map_err(decode_error)?;
     let mut header = header(dec.width(), dec.height());
-    check_limits(&header, opts.max_pixels)?;
+    check_limits(&header, opts.limits.max_pixels)?;
     let (w, h) = (header.width as usize, header.height as usize);
     let mut canvas = crate::alloc::filled(
         crate::alloc::len(&[w, h, 4], "the GIF canvas")?,
@@ -80,10 +80,9 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     let opaque = canvas.chunks_exact(4).all(|p| p[3] == 255);
     let samples = if opaque {
         header.bands = 3;
-        canvas
-            .chunks_exact(4)
-            .flat_map(|p| [p[0], p[1], p[2]])
-            .collect()
+        let mut rgb = crate::alloc::with_capacity(canvas.len() / 4 * 3, "a GIF frame")?;
+        rgb.extend(canvas.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]));
+        rgb
     } else {
         canvas
     };
@@ -91,8 +90,37 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         header,
         samples: Samples::U8(samples),
     };
-    Ok(Loaded {
-        stream: Box::new(image.into_stream(crate::image::STRIP_ROWS)),
-        shrink: 1,
-    })
+    Ok(Loaded::single(
+        Box::new(image.into_stream(crate::image::STRIP_ROWS)),
+        1,
+    ))
+}
+
+static ABOUT: About = About {
+    name: "gif",
+    title: "GIF",
+    extensions: &["gif"],
+    serve_as: None,
+    notes: "gif: first frame, transparency",
+};
+
+/// The GIF codec.
+pub struct Gif;
+
+impl Codec for Gif {
+    fn about(&self) -> &About {
+        &ABOUT
+    }
+
+    fn sniff(&self, head: &[u8]) -> bool {
+        head.starts_with(b"GIF87a") || head.starts_with(b"GIF89a")
+    }
+
+    fn probe(&self, src: &mut Source, limits: &Limits) -> Result<Header> {
+        probe(src, limits)
+    }
+
+    fn load<'a>(&self, src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
+        load(src, opts)
+    }
 }

@@ -6,7 +6,7 @@ use std::io::{BufRead, Read};
 use crate::error::{Error, Result};
 use crate::image::{Header, ImageStream, Metadata, SampleFormat, Samples, Strip};
 use crate::io::Source;
-use crate::{check_limits, LoadOptions, Loaded};
+use crate::{check_limits, About, Codec, Limits, LoadOptions, Loaded};
 
 /// Longest header line we accept; real headers are a few short lines.
 const MAX_LINE: u64 = 4096;
@@ -91,16 +91,16 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     src.start_pixel_phase();
     let (w, h) = read_header(&mut src)?;
     let header = header(w, h);
-    check_limits(&header, opts.max_pixels)?;
-    Ok(Loaded {
-        stream: Box::new(HdrStream {
+    check_limits(&header, opts.limits.max_pixels)?;
+    Ok(Loaded::single(
+        Box::new(HdrStream {
             src,
             header,
             y: 0,
             rgbe: crate::alloc::filled(w as usize * 4, 0, "an HDR scanline")?,
         }),
-        shrink: 1,
-    })
+        1,
+    ))
 }
 
 struct HdrStream<'a> {
@@ -234,5 +234,35 @@ impl ImageStream for HdrStream<'_> {
             height: n,
             samples: Samples::F32(out),
         }))
+    }
+}
+
+static ABOUT: About = About {
+    name: "hdr",
+    title: "Radiance HDR",
+    extensions: &["hdr"],
+    serve_as: None,
+    notes:
+        "hand-written, streamed, linear float (tone-mapped to PNG by default; `pfm` keeps floats)",
+};
+
+/// The Radiance HDR codec.
+pub struct Hdr;
+
+impl Codec for Hdr {
+    fn about(&self) -> &About {
+        &ABOUT
+    }
+
+    fn sniff(&self, head: &[u8]) -> bool {
+        head.starts_with(b"#?RADIANCE") || head.starts_with(b"#?RGBE")
+    }
+
+    fn probe(&self, src: &mut Source, _: &Limits) -> Result<Header> {
+        probe(src)
+    }
+
+    fn load<'a>(&self, src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
+        load(src, opts)
     }
 }

@@ -1,7 +1,8 @@
-//! HEIF (HEVC, the iPhone's HEIC) and AVIF through libheif, the reference C library, linked
-//! from the system (Debian bookworm ships 1.15.1 with libde265 and dav1d for decoding and
-//! aom for AV1 encoding). `libheif-sys` 1.14.4 is the newest bindings release that accepts a
-//! libheif older than 1.16.
+//! HEIF (HEVC, the iPhone's HEIC) and AVIF through libheif, the reference C library, opened
+//! from the system with dlopen on first use (Debian bookworm ships 1.15.1 with libde265 and
+//! dav1d for decoding and aom for AV1 encoding); without libheif only these formats fail.
+//! `libheif-sys` 1.14.4 provides the declarations: the newest bindings release that accepts
+//! a libheif older than 1.16.
 //!
 //! The decoder is whole-image: the file is read into memory (up to the memory limit), the
 //! primary image's size is checked against `--max-pixels` from its `ispe` box before any
@@ -20,7 +21,10 @@ mod items;
 use crate::error::{Error, Result};
 use crate::image::{BoxStream, Header, Image, Metadata, SampleFormat, Samples};
 use crate::io::{Source, Target};
-use crate::{check_limits, exif, LoadOptions, Loaded, SaveOptions};
+use crate::{
+    check_limits, exif, About, Codec, Format, Limits, LoadOptions, Loaded, SaveOptions, Saver,
+    SaverLimits, QUALITY,
+};
 
 /// Largest side libheif may decode (its own check, behind our pixel-count check).
 const MAX_SIDE: i32 = 65535;
@@ -179,7 +183,7 @@ impl File {
     /// The header, from the boxes only (nothing decoded).
     fn header(&self, kind: Kind) -> Result<Header> {
         let (width, height, bands, format, bit_depth) = geometry(kind, self.handle)?;
-        let exif_bytes = self.exif();
+        let exif_bytes = self.exif()?;
         Ok(Header {
             width,
             height,
@@ -189,29 +193,29 @@ impl File {
             meta: Metadata {
                 // libheif applies irot/imir itself; EXIF orientation must not be applied again.
                 orientation: 1,
-                icc: self.icc().map(Arc::new),
+                icc: self.icc()?.map(Arc::new),
                 exif: exif_bytes.map(Arc::new),
-                xmp: self.metadata(b"mime\0").map(Arc::new),
+                xmp: self.metadata(b"mime\0")?.map(Arc::new),
             },
         })
     }
 
-    fn icc(&self) -> Option<Vec<u8>> {
+    fn icc(&self) -> Result<Option<Vec<u8>>> {
         // SAFETY: the size comes from libheif; the buffer is that large.
         unsafe {
             let n = ffi::heif_image_handle_get_raw_color_profile_size(self.handle);
             if n == 0 {
-                return None;
+                return Ok(None);
             }
-            let mut v = vec![0u8; n];
+            let mut v = crate::alloc::filled(n, 0u8, "a HEIF ICC profile")?;
             let e =
                 ffi::heif_image_handle_get_raw_color_profile(self.handle, v.as_mut_ptr().cast());
-            (e.code == ffi::heif_error_code_heif_error_Ok).then_some(v)
+            Ok((e.code == ffi::heif_error_code_heif_error_Ok).then_some(v))
         }
     }
 
     /// The first metadata block of type `kind` (NUL-terminated), raw.
-    fn metadata(&self, kind: &[u8]) -> Option<Vec<u8>> {
+    fn metadata(&self, kind: &[u8]) -> Result<Option<Vec<u8>>> {
         // SAFETY: `kind` is NUL-terminated; buffers are sized by libheif's answers.
         unsafe {
             let mut id: ffi::heif_item_id = 0;
@@ -222,23 +226,28 @@ impl File {
                 1,
             );
             if n < 1 {
-                return None;
+                return Ok(None);
             }
             let size = ffi::heif_image_handle_get_metadata_size(self.handle, id);
             if size == 0 || size > 16 << 20 {
-                return None;
+                return Ok(None);
             }
-            let mut v = vec![0u8; size];
+            let mut v = crate::alloc::filled(size, 0u8, "HEIF metadata")?;
             let e = ffi::heif_image_handle_get_metadata(self.handle, id, v.as_mut_ptr().cast());
-            (e.code == ffi::heif_error_code_heif_error_Ok).then_some(v)
+            Ok((e.code == ffi::heif_error_code_heif_error_Ok).then_some(v))
         }
     }
 
     /// EXIF starting at its TIFF header: HEIF's Exif item starts with a 4-byte offset to it.
-    fn exif(&self) -> Option<Vec<u8>> {
-        let raw = self.metadata(b"Exif\0")?;
-        let skip = u32::from_be_bytes(raw.get(..4)?.try_into().ok()?) as usize;
-        exif::normalize(raw.get(4usize.checked_add(skip)?..)?)
+    fn exif(&self) -> Result<Option<Vec<u8>>> {
+        let Some(raw) = self.metadata(b"Exif\0")? else {
+            return Ok(None);
+        };
+        let exif = || {
+            let skip = u32::from_be_bytes(raw.get(..4)?.try_into().ok()?) as usize;
+            exif::normalize(raw.get(4usize.checked_add(skip)?..)?)
+        };
+        Ok(exif())
     }
 
     /// The embedded thumbnail to decode instead of the primary image when a resize to
@@ -423,26 +432,27 @@ fn read_all(src: &mut Source, limit: u64) -> Result<Vec<u8>> {
 }
 
 /// Reads the header (boxes only; no image data decoded).
-pub fn probe(src: &mut Source, kind: Kind) -> Result<Header> {
-    let bytes = read_all(src, 1 << 30)?;
+pub fn probe(src: &mut Source, kind: Kind, limits: &Limits) -> Result<Header> {
+    let bytes = read_all(src, limits.memory_limit)?;
     File::open(kind, bytes)?.header(kind)
 }
 
 /// Decodes the primary image into memory, then streams it.
 pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions, kind: Kind) -> Result<Loaded<'a>> {
     src.start_pixel_phase();
-    let bytes = read_all(&mut src, opts.memory_limit)?;
+    let bytes = read_all(&mut src, opts.limits.memory_limit)?;
     // libheif sizes grid and overlay canvases from their own data, not from `ispe`.
-    items::check_canvases(&bytes, opts.max_pixels).map_err(|e| Error::decode(kind.name(), e))?;
+    items::check_canvases(&bytes, opts.limits.max_pixels)
+        .map_err(|e| Error::decode(kind.name(), e))?;
     let file = File::open(kind, bytes)?;
     let header = file.header(kind)?;
-    check_limits(&header, opts.max_pixels)?;
+    check_limits(&header, opts.limits.max_pixels)?;
     let need = header.pixels() * header.bands as u64 * header.format.bytes() as u64;
-    if need > opts.memory_limit {
+    if need > opts.limits.memory_limit {
         return Err(Error::Unsupported(format!(
             "{} needs {need} bytes, over the {}-byte memory limit",
             kind.name(),
-            opts.memory_limit
+            opts.limits.memory_limit
         )));
     }
     if let Some(fit) = opts.fit {
@@ -462,52 +472,26 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions, kind: Kind) -> Result<L
                     fit.0,
                     fit.1
                 );
-                return Ok(Loaded {
-                    stream: Box::new(
-                        Image {
-                            header: small,
-                            samples,
-                        }
-                        .into_stream(crate::image::STRIP_ROWS),
-                    ),
-                    // The whole pre-shrink is done: the resize to `fit` takes it from here.
-                    shrink: opts.shrink.max(1),
-                });
+                let image = Image {
+                    header: small,
+                    samples,
+                };
+                // The whole pre-shrink is done: the resize to `fit` takes it from here.
+                let stream = Box::new(image.into_stream(crate::image::STRIP_ROWS));
+                return Ok(Loaded::single(stream, opts.shrink.max(1)));
             }
         }
     }
     let samples = file.decode(kind, &header)?;
-    Ok(Loaded {
-        stream: Box::new(Image { header, samples }.into_stream(crate::image::STRIP_ROWS)),
-        shrink: 1,
-    })
-}
-
-/// HEIC probe for the codec table.
-pub fn probe_heic(src: &mut Source) -> Result<Header> {
-    probe(src, Kind::Heic)
-}
-
-/// HEIC loader for the codec table.
-pub fn load_heic<'a>(src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
-    load(src, opts, Kind::Heic)
-}
-
-/// AVIF probe for the codec table.
-pub fn probe_avif(src: &mut Source) -> Result<Header> {
-    probe(src, Kind::Avif)
-}
-
-/// AVIF loader for the codec table.
-pub fn load_avif<'a>(src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
-    load(src, opts, Kind::Avif)
+    let stream = Box::new(Image { header, samples }.into_stream(crate::image::STRIP_ROWS));
+    Ok(Loaded::single(stream, 1))
 }
 
 /// AV1 encoder speed (aom's cpu-used, 0 slowest .. 9 fastest): 8 keeps a 256-pixel
 /// thumbnail's encode in a few tens of milliseconds.
 const AVIF_SPEED: i32 = 8;
 
-/// Encodes AVIF with libheif's AV1 encoder (aom in Debian) at `opts.quality`, 8-bit 4:2:0,
+/// Encodes AVIF with libheif's AV1 encoder (aom in Debian) at `q<N>`, 8-bit 4:2:0,
 /// single-threaded so the bytes are reproducible. Grey is widened to RGB.
 pub fn save_avif(stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) -> Result<()> {
     let img = Image::collect(stream)?;
@@ -576,7 +560,7 @@ pub fn save_avif(stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target)
         ))?;
         enc_err(ffi::heif_encoder_set_lossy_quality(
             g.enc,
-            i32::from(opts.quality),
+            i32::from(opts.quality()),
         ))?;
         for (name, value) in [(&b"speed\0"[..], AVIF_SPEED), (b"threads\0", 1)] {
             // Parameters an encoder build lacks are skipped, not fatal.
@@ -670,12 +654,97 @@ unsafe extern "C" fn write_vec(
     // bytes.
     unsafe {
         let out = &mut *(userdata as *mut Vec<u8>);
+        if out.try_reserve(size).is_err() {
+            // libheif turns this into an encoder error; the render fails, the process lives.
+            return ffi::heif_error {
+                code: ffi::heif_error_code_heif_error_Memory_allocation_error,
+                subcode: ffi::heif_suberror_code_heif_suberror_Unspecified,
+                message: c"out of memory for the encoded HEIF file".as_ptr(),
+            };
+        }
         out.extend_from_slice(std::slice::from_raw_parts(data.cast::<u8>(), size));
     }
     ffi::heif_error {
         code: ffi::heif_error_code_heif_error_Ok,
         subcode: 0,
         message: c"ok".as_ptr(),
+    }
+}
+
+// Photo formats come out as JPEG, as a camera roll's viewer expects.
+static HEIC: About = About {
+    name: "heic",
+    title: "HEIC / HEIF",
+    extensions: &["heic", "heif", "hif"],
+    serve_as: Some(Format::Jpeg),
+    notes: "libheif 1.15 (Debian bookworm's libheif1, with libde265), opened on first use, with libheif-sys 1.14.4's declarations, the newest bindings that accept libheif < 1.16; whole image, primary image with its irot/imir/clap transforms, grid, alpha, 8-12 bit, ICC, EXIF, XMP; for a resize, the smallest embedded thumbnail larger than the target (as libvips' thumbnail)",
+};
+
+/// The HEIC codec (HEIF with HEVC).
+pub struct Heic;
+
+impl Codec for Heic {
+    fn about(&self) -> &About {
+        &HEIC
+    }
+
+    fn sniff(&self, head: &[u8]) -> bool {
+        sniff_heic(head)
+    }
+
+    fn probe(&self, src: &mut Source, limits: &Limits) -> Result<Header> {
+        probe(src, Kind::Heic, limits)
+    }
+
+    fn load<'a>(&self, src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
+        load(src, opts, Kind::Heic)
+    }
+}
+
+static AVIF: About = About {
+    name: "avif",
+    title: "AVIF",
+    extensions: &["avif"],
+    serve_as: Some(Format::Jpeg),
+    notes: "libheif (with dav1d), as HEIC: transforms, grid, alpha, 8-12 bit, ICC, EXIF",
+};
+
+static AVIF_SAVER: Saver = Saver {
+    token: "avif",
+    aliases: &[],
+    accepts: &[SampleFormat::U8],
+    options: &[QUALITY],
+    limits: SaverLimits {
+        max_side: 32_768,
+        max_bytes: u64::MAX,
+        why: "libheif reads no larger image",
+    },
+    save: save_avif,
+    notes: "libheif with Debian's aom, speed 8, one thread (reproducible bytes), 8-bit 4:2:0, alpha, ICC, EXIF",
+};
+
+/// The AVIF codec (HEIF with AV1).
+pub struct Avif;
+
+impl Codec for Avif {
+    fn about(&self) -> &About {
+        &AVIF
+    }
+
+    fn sniff(&self, head: &[u8]) -> bool {
+        sniff_avif(head)
+    }
+
+    fn probe(&self, src: &mut Source, limits: &Limits) -> Result<Header> {
+        probe(src, Kind::Avif, limits)
+    }
+
+    fn load<'a>(&self, src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
+        load(src, opts, Kind::Avif)
+    }
+
+    fn saver(&self) -> Option<&Saver> {
+        Some(&AVIF_SAVER)
     }
 }
 

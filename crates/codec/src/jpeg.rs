@@ -1,5 +1,7 @@
-//! JPEG: zune-jpeg decodes raw component rows band by band (shrink-on-load at the planes'
-//! stored resolution); libjpeg-turbo (mozjpeg-sys) encodes strips as they come.
+//! JPEG: libjpeg-turbo (mozjpeg-sys) decodes YCbCr and grey files (full size, progressive, or
+//! scaled in the DCT before a resize); zune-jpeg's raw component rows serve exact shrinks of
+//! baseline files and the other codings, band by band at the planes' stored resolution.
+//! libjpeg-turbo encodes strips as they come.
 
 use std::sync::Arc;
 
@@ -10,7 +12,9 @@ use crate::cmyk::InkProfile;
 use crate::error::{Error, Result};
 use crate::image::{BoxStream, Header, Metadata, SampleFormat};
 use crate::io::{Source, Target};
-use crate::{exif, LoadOptions, Loaded, SaveOptions};
+use crate::{
+    exif, About, Codec, Limits, LoadOptions, Loaded, SaveOptions, Saver, SaverLimits, QUALITY,
+};
 
 mod colour;
 mod decode;
@@ -109,22 +113,22 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         });
         (header, coding, ink_icc, progressive, asymmetric)
     };
-    crate::check_limits(&header, opts.max_pixels)?;
+    crate::check_limits(&header, opts.limits.max_pixels)?;
     // The header phase kept every byte read, so this works on pipes too.
     src.rewind().map_err(Error::Read)?;
     src.start_pixel_phase();
     // With a resize to follow, the shrink may be done in the DCT domain (not a box average).
     let dct = opts.fit.is_some();
     // libjpeg decodes 4:2:2 at 1/2 as a full decode plus a 2x2 box (see turbo.rs); for a
-    // baseline file zune's box shrink of the stored planes is faster (w1024 of a 12 MP file:
-    // 1.1-1.2x the time); a progressive one still gains from libjpeg's Huffman decoding.
+    // baseline file zune's box shrink of the stored planes is faster (measured on 12 MP
+    // photos); a progressive one still gains from libjpeg's Huffman decoding.
     let scaled =
         turbo::dct_factor(opts.shrink).filter(|&d| dct && !(asymmetric && d == 2 && !progressive));
     // Progressive files decode with libjpeg at full size too (its progressive Huffman
-    // decoding is ~2x zune's), an exact shrink being a box average of that decode. So do
-    // baseline files at full size: 37-41 % fewer instructions for a whole re-encode of a
-    // 12-16 MP camera photo (callgrind); an exact shrink of a baseline file stays with zune,
-    // which boxes the stored planes before colour conversion (20-50 % fewer than libjpeg).
+    // decoding is faster than zune's), an exact shrink being a box average of that decode. So
+    // do baseline files at full size (libjpeg-turbo's SIMD colour conversion and upsampling win
+    // there, measured with callgrind); an exact shrink of a baseline file stays with zune,
+    // which boxes the stored planes before colour conversion and so does less work.
     let turbo = match scaled {
         Some(d) => Some((d, false)),
         None if progressive => Some((opts.shrink.max(1), true)),
@@ -133,24 +137,61 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     };
     if let Some((d, exact)) = turbo.filter(|_| matches!(coding, Coding::Ycc | Coding::Grey)) {
         let stream = turbo::TurboStream::new(src, header, coding, d, exact, progressive)?;
-        return Ok(Loaded {
-            stream: Box::new(stream),
-            shrink: d,
-        });
+        return Ok(Loaded::single(Box::new(stream), d));
     }
     let mut dec = JpegDecoder::new_with_options(src, options());
     dec.decode_headers().map_err(decode_error)?;
     let ink = ink_icc.and_then(|icc| InkProfile::from_icc(&icc));
     let (stream, shrink) =
         decode::JpegStream::new(dec, header, coding, ink, opts.shrink, dct, name)?;
-    Ok(Loaded {
-        stream: Box::new(stream),
-        shrink,
-    })
+    Ok(Loaded::single(Box::new(stream), shrink))
 }
 
 /// Encodes a stream: quality 1..100, 4:2:0 below Q90 and 4:4:4 from Q90 (as libvips), with
 /// EXIF (orientation made to match the pixels), XMP and ICC unless stripping.
 pub fn save(stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) -> Result<()> {
     encode::save(stream, opts, target)
+}
+
+static ABOUT: About = About {
+    name: "jpeg",
+    title: "JPEG",
+    extensions: &["jpg", "jpeg", "jpe", "jfif"],
+    serve_as: None,
+    notes: "band by band; baseline, progressive, every subsampling, grey, RGB, CMYK/YCCK (through the embedded CMYK profile with moxcms, else the naive formula); YCbCr and grey files at full size, progressive ones and, before a resize, scaled in the DCT (1/2, 1/4, 1/8; progressive 1/8 without the AC scans it does not need) with libjpeg-turbo (mozjpeg-sys); exact shrinks of baseline files and other codings with zune-jpeg's raw rows (the patched copy in `vendor/`), shrunk at the planes' stored resolution",
+};
+
+static SAVER: Saver = Saver {
+    token: "jpg",
+    aliases: &["jpeg", "jpe", "jfif"],
+    accepts: &[SampleFormat::U8],
+    options: &[QUALITY],
+    limits: SaverLimits { max_side: 65_500, max_bytes: u64::MAX, why: "libjpeg's JPEG_MAX_DIMENSION" },
+    save,
+    notes: "libjpeg-turbo (mozjpeg-sys, mozjpeg's extras off), strips written as scanlines; 4:2:0 below `q90`, 4:4:4 from `q90` (as libvips); ICC, EXIF, XMP",
+};
+
+/// The JPEG codec.
+pub struct Jpeg;
+
+impl Codec for Jpeg {
+    fn about(&self) -> &About {
+        &ABOUT
+    }
+
+    fn sniff(&self, head: &[u8]) -> bool {
+        head.starts_with(&[0xFF, 0xD8, 0xFF])
+    }
+
+    fn probe(&self, src: &mut Source, _: &Limits) -> Result<Header> {
+        probe(src)
+    }
+
+    fn load<'a>(&self, src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
+        load(src, opts)
+    }
+
+    fn saver(&self) -> Option<&Saver> {
+        Some(&SAVER)
+    }
 }

@@ -16,7 +16,7 @@ use jxl_oxide::{AllocTracker, AuxBoxData, InitializeResult, JxlImage, PixelForma
 use crate::error::{Error, Result};
 use crate::image::{Header, Image, Metadata, SampleFormat, Samples};
 use crate::io::Source;
-use crate::{check_limits, exif, LoadOptions, Loaded};
+use crate::{check_limits, exif, About, Codec, Format, Limits, LoadOptions, Loaded};
 
 /// A bare codestream (`FF 0A`) or the ISO-BMFF container's signature box.
 pub fn sniff(head: &[u8]) -> bool {
@@ -95,18 +95,18 @@ fn exif_of(image: &JxlImage) -> Option<Vec<u8>> {
 }
 
 /// Reads the header only.
-pub fn probe(src: &mut Source) -> Result<Header> {
-    let bytes = src.read_to_memory(1 << 30)?;
-    header_of(&open(&bytes, 1 << 30)?)
+pub fn probe(src: &mut Source, limits: &Limits) -> Result<Header> {
+    let bytes = src.read_to_memory(limits.memory_limit)?;
+    header_of(&open(&bytes, limits.memory_limit)?)
 }
 
 /// Decodes the first keyframe into memory, then streams it.
 pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     src.start_pixel_phase();
-    let bytes = src.read_to_memory(opts.memory_limit)?;
-    let image = open(&bytes, opts.memory_limit)?;
+    let bytes = src.read_to_memory(opts.limits.memory_limit)?;
+    let image = open(&bytes, opts.limits.memory_limit)?;
     let header = header_of(&image)?;
-    check_limits(&header, opts.max_pixels)?;
+    check_limits(&header, opts.limits.max_pixels)?;
     if image.num_loaded_keyframes() == 0 {
         return Err(decode_err("file is truncated (no complete frame)"));
     }
@@ -138,8 +138,38 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         }
         Samples::U8(v)
     };
-    Ok(Loaded {
-        stream: Box::new(Image { header, samples }.into_stream(crate::image::STRIP_ROWS)),
-        shrink: 1,
-    })
+    Ok(Loaded::single(
+        Box::new(Image { header, samples }.into_stream(crate::image::STRIP_ROWS)),
+        1,
+    ))
+}
+
+// Photo formats come out as JPEG, as a camera roll's viewer expects.
+static ABOUT: About = About {
+    name: "jxl",
+    title: "JPEG XL",
+    extensions: &["jxl"],
+    serve_as: Some(Format::Jpeg),
+    notes: "jxl-oxide (pure Rust); whole image, lossy and lossless, alpha, 8-16 bit, ICC, orientation, EXIF and XMP boxes (also Brotli-compressed). Not: reduced-size decode (jxl-oxide 0.12 renders full resolution only)",
+};
+
+/// The JPEG XL codec.
+pub struct Jxl;
+
+impl Codec for Jxl {
+    fn about(&self) -> &About {
+        &ABOUT
+    }
+
+    fn sniff(&self, head: &[u8]) -> bool {
+        sniff(head)
+    }
+
+    fn probe(&self, src: &mut Source, limits: &Limits) -> Result<Header> {
+        probe(src, limits)
+    }
+
+    fn load<'a>(&self, src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
+        load(src, opts)
+    }
 }

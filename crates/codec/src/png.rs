@@ -9,14 +9,15 @@ use png::{BitDepth, ColorType, Transformations};
 use crate::error::{Error, Result};
 use crate::image::{BoxStream, Header, Image, ImageStream, Metadata, SampleFormat, Samples, Strip};
 use crate::io::{Source, Target, TargetWriter};
-use crate::{check_limits, exif, LoadOptions, Loaded, SaveOptions};
+use crate::{
+    check_limits, exif, About, Codec, Limits, LoadOptions, Loaded, SaveOption, SaveOptions, Saver,
+    SaverLimits,
+};
 
 /// IDAT chunk size for the saver (the png crate's default of 4 KiB adds needless chunk overhead).
 const IDAT_SIZE: usize = 256 * 1024;
 /// Keyword of the iTXt chunk that carries XMP.
 const XMP_KEYWORD: &str = "XML:com.adobe.xmp";
-/// Memory the png crate may use for its own buffers (rows, ICC, text) while probing.
-const PROBE_LIMIT: usize = 1 << 30;
 
 fn decode_err(e: png::DecodingError) -> Error {
     match e {
@@ -103,25 +104,27 @@ fn open<R: BufRead + Seek>(src: R, limit: usize) -> Result<(png::Reader<R>, Head
 }
 
 /// Reads the header only (chunks before the first IDAT; no pixel data is inflated).
-pub fn probe(src: &mut Source) -> Result<Header> {
-    let (_, header) = open(&mut *src, PROBE_LIMIT)?;
+pub fn probe(src: &mut Source, limits: &Limits) -> Result<Header> {
+    // The memory limit bounds the png crate's own buffers (rows, ICC, text).
+    let limit = usize::try_from(limits.memory_limit).unwrap_or(usize::MAX);
+    let (_, header) = open(&mut *src, limit)?;
     Ok(header)
 }
 
 /// Opens the pixel stream.
 pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     src.start_pixel_phase();
-    let limit = usize::try_from(opts.memory_limit).unwrap_or(usize::MAX);
+    let limit = usize::try_from(opts.limits.memory_limit).unwrap_or(usize::MAX);
     let (mut reader, header) = open(src, limit)?;
-    check_limits(&header, opts.max_pixels)?;
+    check_limits(&header, opts.limits.max_pixels)?;
     let stream: BoxStream<'a> = if reader.info().interlaced {
         let size = reader
             .output_buffer_size()
             .ok_or_else(|| Error::decode("png", "image too large to buffer"))?;
-        if size as u64 > opts.memory_limit {
+        if size as u64 > opts.limits.memory_limit {
             return Err(Error::Unsupported(format!(
                 "interlaced PNG needs {size} bytes, over the {}-byte memory limit",
-                opts.memory_limit
+                opts.limits.memory_limit
             )));
         }
         let mut buf = crate::alloc::filled(size, 0u8, "an interlaced PNG")?;
@@ -136,7 +139,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         })
     };
     // PNG has no reduced-resolution decode.
-    Ok(Loaded { stream, shrink: 1 })
+    Ok(Loaded::single(stream, 1))
 }
 
 /// Big-endian PNG bytes to native samples (8-bit ones are moved, not copied).
@@ -230,11 +233,11 @@ pub fn save(mut stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) 
     let mut out = TargetWriter::new(target);
     {
         let mut enc = png::Encoder::with_info(&mut out, info).map_err(encode_err)?;
-        match opts.compression {
+        match opts.value(&COMPRESSION) {
             None => enc.set_compression(png::Compression::Fast),
             Some(0) => enc.set_deflate_compression(png::DeflateCompression::NoCompression),
             Some(level) => {
-                enc.set_deflate_compression(png::DeflateCompression::Level(level.min(9)));
+                enc.set_deflate_compression(png::DeflateCompression::Level(level.min(9) as u8));
                 enc.set_filter(png::Filter::Adaptive);
             }
         }
@@ -264,6 +267,8 @@ pub fn save(mut stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) 
                 ));
             }
             bytes.clear();
+            let n = strip.samples.len() * strip.samples.format().bytes();
+            crate::alloc::reserve(&mut bytes, n, "a PNG strip")?;
             match &strip.samples {
                 Samples::U8(v) => bytes.extend_from_slice(v),
                 Samples::U16(v) => bytes.extend(v.iter().flat_map(|s| s.to_be_bytes())),
@@ -287,4 +292,63 @@ pub fn save(mut stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) 
         writer.finish().map_err(encode_err)?;
     }
     out.finish().map_err(Error::Write)
+}
+
+/// `c<N>`: the deflate level; without it, the png crate's fast mode.
+pub const COMPRESSION: SaveOption = SaveOption {
+    token: "c",
+    name: "compression level",
+    range: Some((0, 9)),
+    default: None,
+    without_format: true,
+    conflicts: &[],
+    help: "deflate level",
+};
+
+static ABOUT: About = About {
+    name: "png",
+    title: "PNG",
+    extensions: &["png"],
+    serve_as: None,
+    notes:
+        "png, row by row (interlaced whole); palette, 1-16 bit, alpha, tRNS; eXIf, iCCP, iTXt XMP",
+};
+
+static SAVER: Saver = Saver {
+    token: "png",
+    aliases: &[],
+    accepts: &[SampleFormat::U8, SampleFormat::U16],
+    options: &[COMPRESSION],
+    limits: SaverLimits {
+        max_side: i32::MAX as u32,
+        max_bytes: u64::MAX,
+        why: "the PNG specification",
+    },
+    save,
+    notes: "png StreamWriter; fast deflate by default, `c<N>`; ICC, EXIF, XMP",
+};
+
+/// The PNG codec.
+pub struct Png;
+
+impl Codec for Png {
+    fn about(&self) -> &About {
+        &ABOUT
+    }
+
+    fn sniff(&self, head: &[u8]) -> bool {
+        head.starts_with(b"\x89PNG\r\n\x1a\n")
+    }
+
+    fn probe(&self, src: &mut Source, limits: &Limits) -> Result<Header> {
+        probe(src, limits)
+    }
+
+    fn load<'a>(&self, src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
+        load(src, opts)
+    }
+
+    fn saver(&self) -> Option<&Saver> {
+        Some(&SAVER)
+    }
 }

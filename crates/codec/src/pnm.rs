@@ -10,7 +10,9 @@ use std::io::{BufRead, Read, Seek, SeekFrom, Write};
 use crate::error::{Error, Result};
 use crate::image::{BoxStream, Header, Image, ImageStream, Metadata, SampleFormat, Samples, Strip};
 use crate::io::{Source, Target, TargetWriter};
-use crate::{check_limits, LoadOptions, Loaded, SaveOptions};
+use crate::{
+    check_limits, About, Codec, Limits, LoadOptions, Loaded, SaveOptions, Saver, SaverLimits,
+};
 
 /// Headers longer than this are refused (real ones are a few dozen bytes).
 const MAX_HEADER: u64 = 64 * 1024;
@@ -311,7 +313,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     src.start_pixel_phase();
     let pnm = parse(&mut src)?;
     let header = pnm.header();
-    check_limits(&header, opts.max_pixels)?;
+    check_limits(&header, opts.limits.max_pixels)?;
     let row_bytes = pnm.row_bytes()?;
     let total = (row_bytes as u64)
         .checked_mul(pnm.height as u64)
@@ -320,20 +322,19 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         (STRIP_BYTES / row_bytes.max(1)).clamp(1, crate::image::STRIP_ROWS as usize) as u32;
     let stream: BoxStream<'a> = match pnm.kind {
         Kind::Plain | Kind::PlainBit => {
-            let text = src.read_to_memory(opts.memory_limit)?;
+            let text = src.read_to_memory(opts.limits.memory_limit)?;
             let samples = parse_plain(&pnm, &header, &text)?;
             Box::new(Image { header, samples }.into_stream(strip_rows))
         }
         Kind::Float { .. } if !src.is_seekable() => {
-            if total > opts.memory_limit {
+            if total > opts.limits.memory_limit {
                 return Err(Error::Unsupported(format!(
                     "PFM from an unseekable source needs {total} bytes, over the memory limit"
                 )));
             }
             let mut raw = crate::alloc::filled(total as usize, 0u8, "a PFM raster")?;
             read_raster(&mut src, &mut raw)?;
-            let rows: Vec<&[u8]> = raw.chunks_exact(row_bytes.max(1)).rev().collect();
-            let samples = Samples::F32(floats(&pnm, &rows.concat()));
+            let samples = Samples::F32(floats(&pnm, &bottom_up(&raw, row_bytes)?)?);
             Box::new(Image { header, samples }.into_stream(strip_rows))
         }
         _ => {
@@ -350,7 +351,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
             })
         }
     };
-    Ok(Loaded { stream, shrink: 1 })
+    Ok(Loaded::single(stream, 1))
 }
 
 fn read_raster(src: &mut Source, buf: &mut [u8]) -> Result<()> {
@@ -408,12 +409,12 @@ fn parse_plain(pnm: &Pnm, header: &Header, text: &[u8]) -> Result<Samples> {
         }
     }
     Ok(match (pnm.kind, header.format) {
-        (Kind::PlainBit, _) => Samples::U8(vals.iter().map(|&v| v as u8).collect()),
+        (Kind::PlainBit, _) => Samples::U8(collect(vals.iter().map(|&v| v as u8))?),
         (_, SampleFormat::U8) => {
             let lut = lut8(pnm.maxval);
-            Samples::U8(vals.iter().map(|&v| lut[v.min(255) as usize]).collect())
+            Samples::U8(collect(vals.iter().map(|&v| lut[v.min(255) as usize]))?)
         }
-        _ => Samples::U16(vals.iter().map(|&v| scale16(v, pnm.maxval)).collect()),
+        _ => Samples::U16(collect(vals.iter().map(|&v| scale16(v, pnm.maxval)))?),
     })
 }
 
@@ -436,23 +437,35 @@ fn scale16(v: u32, maxval: u32) -> u16 {
     ((v * 65535 + maxval as u64 / 2) / maxval as u64) as u16
 }
 
-fn floats(pnm: &Pnm, raw: &[u8]) -> Vec<f32> {
+/// Samples, fallibly collected (the buffers are sized by the header).
+fn collect<T>(iter: impl ExactSizeIterator<Item = T>) -> Result<Vec<T>> {
+    crate::alloc::collect(iter, "PNM samples")
+}
+
+/// PFM rows are stored bottom to top: `raw` with its rows of `row_bytes` in reverse order.
+fn bottom_up(raw: &[u8], row_bytes: usize) -> Result<Vec<u8>> {
+    let mut out = crate::alloc::with_capacity(raw.len(), "a PFM raster")?;
+    for row in raw.chunks_exact(row_bytes.max(1)).rev() {
+        out.extend_from_slice(row);
+    }
+    Ok(out)
+}
+
+fn floats(pnm: &Pnm, raw: &[u8]) -> Result<Vec<f32>> {
     let (little, scale) = match pnm.kind {
         Kind::Float { little, scale } => (little, scale),
         _ => (true, 1.0),
     };
-    raw.chunks_exact(4)
-        .map(|c| {
-            let b = [c[0], c[1], c[2], c[3]];
-            let v = if little {
-                f32::from_le_bytes(b)
-            } else {
-                f32::from_be_bytes(b)
-            };
-            // |scale| multiplies samples, as ImageMagick reads it; it is 1 in practice.
-            v * scale
-        })
-        .collect()
+    collect(raw.chunks_exact(4).map(|c| {
+        let b = [c[0], c[1], c[2], c[3]];
+        let v = if little {
+            f32::from_le_bytes(b)
+        } else {
+            f32::from_be_bytes(b)
+        };
+        // |scale| multiplies samples, as ImageMagick reads it; it is 1 in practice.
+        v * scale
+    }))
 }
 
 /// Raw rasters (P4..P7) and seekable PFM, a strip at a time.
@@ -493,13 +506,12 @@ impl ImageStream for RawRows<'_> {
                 let at = self.start + first * self.row_bytes as u64;
                 self.src.seek(SeekFrom::Start(at)).map_err(Error::Read)?;
                 read_raster(&mut self.src, &mut self.buf)?;
-                let rows: Vec<&[u8]> = self.buf.chunks_exact(self.row_bytes).rev().collect();
-                Samples::F32(floats(p, &rows.concat()))
+                Samples::F32(floats(p, &bottom_up(&self.buf, self.row_bytes)?)?)
             }
             Kind::RawBit => {
                 read_raster(&mut self.src, &mut self.buf)?;
                 let w = p.width as usize;
-                let mut out = Vec::with_capacity(w * n as usize);
+                let mut out = crate::alloc::with_capacity(w * n as usize, "PNM samples")?;
                 for row in self.buf.chunks_exact(self.row_bytes) {
                     out.extend((0..w).map(|x| {
                         if row[x / 8] & (0x80 >> (x % 8)) != 0 {
@@ -514,17 +526,14 @@ impl ImageStream for RawRows<'_> {
             _ => {
                 read_raster(&mut self.src, &mut self.buf)?;
                 if p.maxval > 255 {
-                    Samples::U16(
-                        self.buf
-                            .chunks_exact(2)
-                            .map(|c| scale16(u16::from_be_bytes([c[0], c[1]]) as u32, p.maxval))
-                            .collect(),
-                    )
+                    Samples::U16(collect(self.buf.chunks_exact(2).map(|c| {
+                        scale16(u16::from_be_bytes([c[0], c[1]]) as u32, p.maxval)
+                    }))?)
                 } else if p.maxval == 255 {
-                    Samples::U8(self.buf.clone())
+                    Samples::U8(collect(self.buf.iter().copied())?)
                 } else {
                     let lut = lut8(p.maxval);
-                    Samples::U8(self.buf.iter().map(|&v| lut[v as usize]).collect())
+                    Samples::U8(collect(self.buf.iter().map(|&v| lut[v as usize]))?)
                 }
             }
         };
@@ -583,6 +592,8 @@ pub fn save(
     while let Some(strip) = stream.next_strip()? {
         check_strip(&header, &strip, y)?;
         bytes.clear();
+        let n = strip.samples.len() * strip.samples.format().bytes();
+        crate::alloc::reserve(&mut bytes, n, "a PNM strip")?;
         match &strip.samples {
             Samples::U8(v) => bytes.extend_from_slice(v),
             Samples::U16(v) => bytes.extend(v.iter().flat_map(|s| s.to_be_bytes())),
@@ -631,7 +642,7 @@ fn save_pfm(stream: BoxStream, target: &mut dyn Target) -> Result<()> {
     out.write_all(format!("{magic}\n{w} {h}\n-1.0\n").as_bytes())
         .map_err(write_err)?;
     let row_samples = w as usize * b;
-    let mut bytes = Vec::with_capacity(w as usize * out_bands * 4);
+    let mut bytes = crate::alloc::with_capacity(w as usize * out_bands * 4, "a PFM row")?;
     for row in linear.chunks_exact(row_samples.max(1)).rev() {
         bytes.clear();
         for px in row.chunks_exact(b) {
@@ -642,4 +653,96 @@ fn save_pfm(stream: BoxStream, target: &mut dyn Target) -> Result<()> {
         out.write_all(&bytes).map_err(write_err)?;
     }
     out.finish().map_err(write_err)
+}
+
+static PNM: About = About {
+    name: "pnm",
+    title: "PBM / PGM / PPM / PAM",
+    extensions: &["pbm", "pgm", "ppm", "pnm", "pam"],
+    serve_as: None,
+    notes: "hand-written, streamed; plain and binary, 1-16 bit",
+};
+
+static PNM_SAVER: Saver = Saver {
+    token: "ppm",
+    aliases: &["pgm", "pbm", "pnm", "pam"],
+    accepts: &[SampleFormat::U8, SampleFormat::U16],
+    options: &[],
+    limits: SaverLimits::NONE,
+    save: |s, o, t| save(s, o, t, false),
+    notes: "PGM, PPM or PAM by band count",
+};
+
+/// The PBM/PGM/PPM/PAM codec.
+pub struct PnmCodec;
+
+impl Codec for PnmCodec {
+    fn about(&self) -> &About {
+        &PNM
+    }
+
+    fn sniff(&self, head: &[u8]) -> bool {
+        head.len() >= 3
+            && head[0] == b'P'
+            && (b'1'..=b'7').contains(&head[1])
+            && head[2].is_ascii_whitespace()
+    }
+
+    fn probe(&self, src: &mut Source, _: &Limits) -> Result<Header> {
+        probe(src)
+    }
+
+    fn load<'a>(&self, src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
+        load(src, opts)
+    }
+
+    fn saver(&self) -> Option<&Saver> {
+        Some(&PNM_SAVER)
+    }
+}
+
+static PFM: About = About {
+    name: "pfm",
+    title: "PFM",
+    extensions: &["pfm"],
+    serve_as: None,
+    notes: "hand-written, streamed; linear float",
+};
+
+static PFM_SAVER: Saver = Saver {
+    token: "pfm",
+    aliases: &[],
+    accepts: &[SampleFormat::F32],
+    options: &[],
+    limits: SaverLimits::NONE,
+    save: |s, o, t| save(s, o, t, true),
+    notes: "little-endian float",
+};
+
+/// The PFM codec.
+pub struct PfmCodec;
+
+impl Codec for PfmCodec {
+    fn about(&self) -> &About {
+        &PFM
+    }
+
+    fn sniff(&self, head: &[u8]) -> bool {
+        head.len() >= 3
+            && head[0] == b'P'
+            && matches!(head[1], b'f' | b'F')
+            && head[2].is_ascii_whitespace()
+    }
+
+    fn probe(&self, src: &mut Source, _: &Limits) -> Result<Header> {
+        probe(src)
+    }
+
+    fn load<'a>(&self, src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
+        load(src, opts)
+    }
+
+    fn saver(&self) -> Option<&Saver> {
+        Some(&PFM_SAVER)
+    }
 }

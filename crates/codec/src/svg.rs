@@ -6,7 +6,7 @@ use resvg::{tiny_skia, usvg};
 use crate::error::{Error, Result};
 use crate::image::{Header, Image, Metadata, SampleFormat, Samples};
 use crate::io::Source;
-use crate::{check_limits, LoadOptions, Loaded};
+use crate::{check_limits, About, Codec, Limits, LoadOptions, Loaded};
 
 /// SVG documents are parsed whole; refuse absurd ones before parsing.
 const MAX_DOCUMENT: u64 = 64 << 20;
@@ -55,12 +55,12 @@ pub fn probe(src: &mut Source) -> Result<Header> {
 /// (the whole shrink is applied here, by drawing smaller).
 pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     src.start_pixel_phase();
-    let tree = parse(&mut src, opts.memory_limit)?;
+    let tree = parse(&mut src, opts.limits.memory_limit)?;
     let (iw, ih) = intrinsic(&tree)?;
     let s = opts.shrink.max(1);
     let (w, h) = opts.fit.unwrap_or((iw.div_ceil(s), ih.div_ceil(s)));
     let mut header = header(w, h);
-    check_limits(&header, opts.max_pixels)?;
+    check_limits(&header, opts.limits.max_pixels)?;
     let mut pixmap =
         tiny_skia::Pixmap::new(w, h).ok_or_else(|| bad(format!("cannot draw at {w}x{h}")))?;
     let size = tree.size();
@@ -82,8 +82,44 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         header,
         samples: Samples::U8(data),
     };
-    Ok(Loaded {
-        stream: Box::new(image.into_stream(crate::image::STRIP_ROWS)),
-        shrink: s,
-    })
+    Ok(Loaded::single(
+        Box::new(image.into_stream(crate::image::STRIP_ROWS)),
+        s,
+    ))
+}
+
+/// Whether the head looks like an SVG document (the loosest test: sniffed last).
+fn looks_like_svg(head: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(head);
+    let t = text.trim_start_matches('\u{feff}').trim_start();
+    t.starts_with("<svg") || (t.starts_with("<?xml") && text.contains("<svg"))
+}
+
+static ABOUT: About = About {
+    name: "svg",
+    title: "SVG",
+    extensions: &["svg"],
+    serve_as: None,
+    notes: "resvg (no text), drawn directly at the requested size",
+};
+
+/// The SVG codec.
+pub struct Svg;
+
+impl Codec for Svg {
+    fn about(&self) -> &About {
+        &ABOUT
+    }
+
+    fn sniff(&self, head: &[u8]) -> bool {
+        looks_like_svg(head)
+    }
+
+    fn probe(&self, src: &mut Source, _: &Limits) -> Result<Header> {
+        probe(src)
+    }
+
+    fn load<'a>(&self, src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
+        load(src, opts)
+    }
 }

@@ -32,7 +32,7 @@ use ::tiff::{ColorType, TiffError};
 use crate::error::{Error, Result};
 use crate::image::{BoxStream, Header, ImageStream, Metadata, SampleFormat, Samples, Strip};
 use crate::io::Source;
-use crate::{check_limits, LoadOptions, Loaded};
+use crate::{check_limits, About, Codec, LoadOptions, Loaded, Saver, SaverLimits};
 
 /// `Read + Seek` as one object-safe trait.
 trait ReadSeek: Read + Seek + Send {}
@@ -369,8 +369,9 @@ fn pick_level<R: Read + Seek>(
 }
 
 /// Reads the header (first IFD) only.
-pub fn probe(src: &mut Source) -> Result<Header> {
-    Ok(open(&mut *src, 0, 1 << 30)?.1)
+pub fn probe(src: &mut Source, limits: &crate::Limits) -> Result<Header> {
+    let limit = usize::try_from(limits.memory_limit).unwrap_or(usize::MAX);
+    Ok(open(&mut *src, 0, limit)?.1)
 }
 
 /// Opens the pixel stream of page `opts.page`.
@@ -380,11 +381,11 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         Box::new(src)
     } else {
         // TIFF data can sit anywhere in the file: without seeking, buffer it all.
-        Box::new(Cursor::new(src.read_to_memory(opts.memory_limit)?))
+        Box::new(Cursor::new(src.read_to_memory(opts.limits.memory_limit)?))
     };
-    let limit = usize::try_from(opts.memory_limit).unwrap_or(usize::MAX);
+    let limit = usize::try_from(opts.limits.memory_limit).unwrap_or(usize::MAX);
     let (mut dec, mut header, mut lay) = open(reader, opts.page, limit)?;
-    check_limits(&header, opts.max_pixels)?;
+    check_limits(&header, opts.limits.max_pixels)?;
     let mut applied = 1;
     if opts.page == 0 && opts.shrink > 1 {
         match pick_level(&mut dec, &header, opts.shrink, opts.fit.is_some()) {
@@ -416,7 +417,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
                 "tiff: planar JPEG-compressed data".into(),
             ));
         }
-        Some(JpegChunks::new(&mut dec, tiled, opts.memory_limit)?)
+        Some(JpegChunks::new(&mut dec, tiled, opts.limits.memory_limit)?)
     } else {
         None
     };
@@ -424,7 +425,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         .find_tag_unsigned::<u16>(Tag::Compression)
         .map_err(err)?;
     let fax = if compression == Some(fax3::FAX3) && lay.bits == 1 && !tiled {
-        Some(Fax3Chunks::new(&mut dec, opts.memory_limit)?)
+        Some(Fax3Chunks::new(&mut dec, opts.limits.memory_limit)?)
     } else {
         None
     };
@@ -440,10 +441,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         per_plane,
         row: 0,
     });
-    Ok(Loaded {
-        stream,
-        shrink: applied,
-    })
+    Ok(Loaded::single(stream, applied))
 }
 
 /// Strips, or rows of tiles, in order.
@@ -592,7 +590,7 @@ impl ImageStream for TiffRows<'_> {
                 }
                 out
             }
-            (Colour::Palette(p), Samples::U8(v)) => Samples::U8(p.expand(&v)),
+            (Colour::Palette(p), Samples::U8(v)) => Samples::U8(p.expand(&v)?),
             (Colour::Cmyk(ink), Samples::U8(v)) => {
                 Samples::U8(cmyk_to_rgb(&v, bands, ink.as_ref())?)
             }
@@ -651,11 +649,9 @@ fn cmyk_to_rgb(v: &[u8], bands: usize, ink: Option<&InkProfile>) -> Result<Vec<u
     let inks: Cow<[u8]> = if bands == 4 {
         Cow::Borrowed(v)
     } else {
-        Cow::Owned(
-            v.chunks_exact(bands)
-                .flat_map(|p| [p[0], p[1], p[2], p[3]])
-                .collect(),
-        )
+        let mut owned = crate::alloc::with_capacity(pixels.saturating_mul(4), "CMYK inks")?;
+        owned.extend(v.chunks_exact(bands).flat_map(|p| [p[0], p[1], p[2], p[3]]));
+        Cow::Owned(owned)
     };
     let mut rgb = crate::alloc::filled(pixels.saturating_mul(3), 0u8, "CMYK to RGB")?;
     if !ink.is_some_and(|p| p.to_rgb(&inks, &mut rgb)) {
@@ -664,11 +660,13 @@ fn cmyk_to_rgb(v: &[u8], bands: usize, ink: Option<&InkProfile>) -> Result<Vec<u
     if bands == 4 {
         return Ok(rgb);
     }
-    Ok(rgb
-        .chunks_exact(3)
-        .zip(v.chunks_exact(bands))
-        .flat_map(|(c, p)| [c[0], c[1], c[2], p[4]])
-        .collect())
+    let mut out = crate::alloc::with_capacity(pixels.saturating_mul(4), "CMYK to RGB")?;
+    out.extend(
+        rgb.chunks_exact(3)
+            .zip(v.chunks_exact(bands))
+            .flat_map(|(c, p)| [c[0], c[1], c[2], p[4]]),
+    );
+    Ok(out)
 }
 
 /// Full-range YCbCr (JFIF / TIFF default coefficients) to RGB, in place.
@@ -683,4 +681,54 @@ fn ycbcr_to_rgb(mut v: Vec<u8>) -> Vec<u8> {
         px[2] = c(y + 1.772 * cb);
     }
     v
+}
+
+static ABOUT: About = About {
+    name: "tiff",
+    title: "TIFF",
+    extensions: &["tif", "tiff"],
+    serve_as: None,
+    notes: "tiff: strips and tiles on demand; 1-16 bit, float, grey/RGB(A) with associated alpha un-premultiplied (an unspecified extra sample is alpha, as libvips reads it), palette, 8-bit CMYK (embedded profile or naive formula) and YCbCr, LZW/Deflate/PackBits/CCITT G3 (1-D, via the `fax` crate) and G4, JPEG (chunks decoded by our JPEG loader); pages; pyramids (the smallest usable reduced-resolution page serves shrink-on-load). Not: old-style JPEG, 2-D G3, Lab",
+};
+
+static SAVER: Saver = Saver {
+    token: "tif",
+    aliases: &["tiff"],
+    accepts: &[SampleFormat::U8, SampleFormat::U16],
+    options: &[save::LZW, save::DEFLATE],
+    limits: SaverLimits {
+        max_side: u32::MAX,
+        max_bytes: (1 << 32) - (64 << 20),
+        why: "classic TIFF's 32-bit offsets, less room for tags",
+    },
+    save: save::save,
+    notes: "assembled in memory, then written; uncompressed/`lzw`/`deflate`; unassociated alpha; ICC, XMP",
+};
+
+/// The TIFF codec.
+pub struct Tiff;
+
+impl Codec for Tiff {
+    fn about(&self) -> &About {
+        &ABOUT
+    }
+
+    fn sniff(&self, head: &[u8]) -> bool {
+        head.starts_with(b"II*\0")
+            || head.starts_with(b"MM\0*")
+            || head.starts_with(b"II+\0")
+            || head.starts_with(b"MM\0+")
+    }
+
+    fn probe(&self, src: &mut Source, limits: &crate::Limits) -> Result<Header> {
+        probe(src, limits)
+    }
+
+    fn load<'a>(&self, src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
+        load(src, opts)
+    }
+
+    fn saver(&self) -> Option<&Saver> {
+        Some(&SAVER)
+    }
 }

@@ -12,7 +12,10 @@ use image_webp::{ColorType, DecodingError, WebPDecoder, WebPEncoder};
 use crate::error::{Error, Result};
 use crate::image::{BoxStream, Header, Image, Metadata, SampleFormat, Samples};
 use crate::io::{Source, Target, TargetWriter};
-use crate::{check_limits, exif, LoadOptions, Loaded, SaveOptions};
+use crate::{
+    check_limits, exif, About, Codec, Limits, LoadOptions, Loaded, SaveOption, SaveOptions, Saver,
+    SaverLimits, QUALITY,
+};
 
 fn decode_err(e: DecodingError) -> Error {
     match e {
@@ -59,17 +62,17 @@ pub fn probe(src: &mut Source) -> Result<Header> {
 pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     src.start_pixel_phase();
     let (mut dec, header) = open(src)?;
-    check_limits(&header, opts.max_pixels)?;
+    check_limits(&header, opts.limits.max_pixels)?;
     let size = dec
         .output_buffer_size()
         .ok_or_else(|| Error::decode("webp", "image too large"))?;
-    if size as u64 > opts.memory_limit {
+    if size as u64 > opts.limits.memory_limit {
         return Err(Error::Unsupported(format!(
             "WebP needs {size} bytes, over the {}-byte memory limit",
-            opts.memory_limit
+            opts.limits.memory_limit
         )));
     }
-    dec.set_memory_limit(usize::try_from(opts.memory_limit).unwrap_or(usize::MAX));
+    dec.set_memory_limit(usize::try_from(opts.limits.memory_limit).unwrap_or(usize::MAX));
     let mut buf = crate::alloc::filled(size, 0u8, "WebP pixels")?;
     dec.read_image(&mut buf).map_err(decode_err)?;
     let expected = header.row_samples() * header.height as usize;
@@ -84,13 +87,13 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         samples: Samples::U8(buf),
     };
     // WebP has no reduced-resolution decode.
-    Ok(Loaded {
-        stream: Box::new(image.into_stream(crate::image::STRIP_ROWS)),
-        shrink: 1,
-    })
+    Ok(Loaded::single(
+        Box::new(image.into_stream(crate::image::STRIP_ROWS)),
+        1,
+    ))
 }
 
-/// Encodes WebP: lossless when asked (`lossless`), otherwise lossy at `opts.quality`.
+/// Encodes WebP: lossless when asked (`lossless`), otherwise lossy at `q<N>`.
 /// Takes 8-bit samples, the only depth WebP has.
 pub fn save(stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) -> Result<()> {
     let img = Image::collect(stream)?;
@@ -104,7 +107,7 @@ pub fn save(stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) -> R
     let Samples::U8(data) = img.samples else {
         return Err(Error::encode("webp", "samples not cast to 8 bits"));
     };
-    if opts.lossless {
+    if opts.flag(&LOSSLESS) {
         save_lossless(h, &data, opts, target)
     } else {
         save_lossy(h, data, opts, target)
@@ -142,7 +145,7 @@ fn save_lossy(
     let enc = webp::Encoder::new(&pixels, layout, h.width, h.height);
     let mut config = webp::WebPConfig::new()
         .map_err(|()| Error::encode("webp", "libwebp refused its default configuration"))?;
-    config.quality = f32::from(opts.quality);
+    config.quality = f32::from(opts.quality());
     // Single-threaded: the same input must always give the same bytes.
     config.thread_level = 0;
     let file = enc
@@ -198,4 +201,62 @@ fn save_lossless(
             })?;
     }
     out.finish().map_err(Error::Write)
+}
+
+/// `lossless`: lossless WebP (image-webp) instead of lossy (libwebp).
+pub const LOSSLESS: SaveOption = SaveOption {
+    token: "lossless",
+    name: "lossless compression",
+    range: None,
+    default: None,
+    without_format: false,
+    conflicts: &["q"],
+    help: "lossless compression",
+};
+
+static ABOUT: About = About {
+    name: "webp",
+    title: "WebP",
+    extensions: &["webp"],
+    serve_as: None,
+    notes: "image-webp: lossy, lossless, alpha, first frame, whole image; ICC, EXIF (an `Exif\\0\\0` prefix is dropped), XMP",
+};
+
+static SAVER: Saver = Saver {
+    token: "webp",
+    aliases: &[],
+    accepts: &[SampleFormat::U8],
+    options: &[QUALITY, LOSSLESS],
+    limits: SaverLimits {
+        max_side: 16_383,
+        max_bytes: u64::MAX,
+        why: "WebP's 14-bit size fields",
+    },
+    save,
+    notes: "lossy (libwebp via the `webp` crate, single-threaded so bytes are reproducible) or `lossless` (image-webp); ICC, EXIF, XMP",
+};
+
+/// The WebP codec.
+pub struct Webp;
+
+impl Codec for Webp {
+    fn about(&self) -> &About {
+        &ABOUT
+    }
+
+    fn sniff(&self, head: &[u8]) -> bool {
+        head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP"
+    }
+
+    fn probe(&self, src: &mut Source, _: &Limits) -> Result<Header> {
+        probe(src)
+    }
+
+    fn load<'a>(&self, src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
+        load(src, opts)
+    }
+
+    fn saver(&self) -> Option<&Saver> {
+        Some(&SAVER)
+    }
 }

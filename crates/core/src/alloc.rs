@@ -43,6 +43,14 @@ pub fn resize<T: Clone>(v: &mut Vec<T>, n: usize, value: T, what: &'static str) 
     Ok(())
 }
 
+/// The items of `iter` (`iter.collect()`) in a vector allocated for its exact length, or an
+/// error naming `what`.
+pub fn collect<T>(iter: impl ExactSizeIterator<Item = T>, what: &'static str) -> Result<Vec<T>> {
+    let mut v = with_capacity(iter.len(), what)?;
+    v.extend(iter);
+    Ok(v)
+}
+
 /// `a * b * ...` as a buffer length, or an error naming `what` when it overflows `usize`.
 pub fn len(factors: &[usize], what: &'static str) -> Result<usize> {
     factors
@@ -66,6 +74,10 @@ mod tests {
         let mut v = vec![1u8];
         assert!(resize(&mut v, usize::MAX / 2, 0, "grow").is_err());
         assert_eq!(filled(3, 7u8, "small").unwrap(), [7, 7, 7]);
+        assert_eq!(
+            collect([1, 2].iter().map(|x| x * 2), "doubled").unwrap(),
+            [2, 4]
+        );
         assert!(len(&[usize::MAX, 2], "rows").is_err());
     }
 }

@@ -5,17 +5,19 @@
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::image::Header;
-use crate::pipeline::Plan;
+use crate::pipeline::{orientation, Plan};
 use crate::spec::{OutputFormat, Rotation, Spec};
 
 /// Checks the sizes `plan` will produce for `header` and `spec`: the resize canvas, the
-/// crops, the output, against `max_output_pixels` and the saver of `output`.
+/// crops, the output, against `max_output_pixels` and the saver of `output`; and the image a
+/// right-angle transform collects against `memory_limit` (bytes).
 pub fn check_plan(
     header: &Header,
     plan: &Plan,
     spec: &Spec,
     output: OutputFormat,
     max_output_pixels: u64,
+    memory_limit: u64,
 ) -> Result<()> {
     let (cw, ch) = plan.canvas;
     // The canvas (resize output) is the largest image after loading; crops only cut it.
@@ -36,6 +38,8 @@ pub fn check_plan(
         }
         (w, h) = (r.width as u64, r.height as u64);
     }
+    // The cropped region is what a rotation or flip holds whole (see `ops::orient`).
+    let held = (w, h);
     if matches!(spec.rotate, Some(Rotation::R90 | Rotation::R270)) {
         (w, h) = (h, w);
     }
@@ -62,6 +66,21 @@ pub fn check_plan(
             "output {w}x{h} exceeds --max-output-pixels {max_output_pixels}"
         )));
     }
+    if orientation(plan, spec, header.meta.orientation).collects() {
+        let (hw, hh) = held;
+        let sample = header.format.bytes() as u64;
+        let bytes = hw
+            .saturating_mul(hh)
+            .saturating_mul(header.bands as u64)
+            .saturating_mul(sample);
+        if bytes > memory_limit {
+            return Err(Error::Limit(format!(
+                "rotating or flipping {hw}x{hh} ({} bands of {sample} bytes) holds {bytes} bytes, \
+                 over the render memory limit of {memory_limit} bytes",
+                header.bands
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -85,7 +104,7 @@ mod tests {
     fn check(h: &Header, spec: &str) -> Result<()> {
         let spec: Spec = spec.parse().unwrap();
         let out = spec.format.unwrap_or(OutputFormat::Jpeg);
-        check_plan(h, &plan(h, &spec), &spec, out, 200_000_000)
+        check_plan(h, &plan(h, &spec), &spec, out, 200_000_000, 1 << 30)
     }
 
     #[test]
@@ -141,12 +160,50 @@ mod tests {
     }
 
     #[test]
+    fn a_rotation_is_held_to_the_memory_limit() {
+        let mut h = photo(16000, 12000);
+        h.format = SampleFormat::U16;
+        // 16000x12000x3x2 = 1152000000 bytes > 1 GiB; the spec crop shrinks what is held.
+        let e = check(&h, "rot90_png").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "rotating or flipping 16000x12000 (3 bands of 2 bytes) holds 1152000000 bytes, \
+             over the render memory limit of 1073741824 bytes"
+        );
+        assert!(check(&h, "flip_png").is_err());
+        h.meta.orientation = 6;
+        assert!(check(&h, "png").is_err());
+        check(&h, "noautorotate_png").unwrap();
+        check(&h, "rot90_crop1000x1000+0+0_png").unwrap();
+        // flop streams, and flop twice over a right angle cancels out.
+        h.meta.orientation = 1;
+        check(&h, "flop_png").unwrap();
+    }
+
+    #[test]
+    fn a_spec_crop_outside_the_fill_window_is_refused() {
+        let h = photo(400, 200);
+        // The fill window is 100x100 of a 200x100 canvas: 150 fits the canvas, not the window.
+        let e = check(&h, "100x100_fill_crop10x10+95+0")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("does not fit inside the 100x100 image"), "{e}");
+    }
+
+    #[test]
     fn tiff_is_held_to_classic_offsets() {
         let h = photo(40_000, 40_000);
         let s: Spec = "tif".parse().unwrap();
-        let e = check_plan(&h, &plan(&h, &s), &s, OutputFormat::Tiff, u64::MAX)
-            .unwrap_err()
-            .to_string();
+        let e = check_plan(
+            &h,
+            &plan(&h, &s),
+            &s,
+            OutputFormat::Tiff,
+            u64::MAX,
+            u64::MAX,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.starts_with("TIFF output is limited to"), "{e}");
     }
 }

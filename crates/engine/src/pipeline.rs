@@ -6,12 +6,13 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
 
-use crate::codec::{self, InputFormat, LoadOptions};
+use crate::codec::{self, InputFormat, Limits, LoadOptions, Registry};
 use crate::error::{Error, Result};
 use crate::image::{BoxStream, Header, ImageStream, Strip};
 use crate::io::{Source, Target};
-use crate::ops;
+use crate::ops::{self, Orient};
 use crate::spec::{CropRect, OutputFormat, Spec};
 
 /// Bumped whenever a build would encode different bytes for the same source and spec
@@ -21,21 +22,25 @@ use crate::spec::{CropRect, OutputFormat, Spec};
 /// persistent caches do not serve stale outputs.
 pub const OUTPUT_REVISION: u32 = 5;
 
-/// Limits for one render.
+/// Limits and formats for one render.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderOptions {
+    /// The formats known: which codec loads the source, which saver writes the output.
+    pub registry: Arc<Registry>,
     /// Refuse images with more pixels than this (checked from the header).
     pub max_pixels: u64,
     /// Refuse renders whose output or any planned intermediate (a resize, a fill canvas)
     /// has more pixels than this (checked from the plan, before decoding).
     pub max_output_pixels: u64,
-    /// Largest input a loader may read into memory.
+    /// Largest input a loader may read into memory, and the most a whole-image step (a
+    /// rotation or flip) may hold.
     pub memory_limit: u64,
 }
 
 impl Default for RenderOptions {
     fn default() -> Self {
         RenderOptions {
+            registry: Registry::builtin().clone(),
             max_pixels: 200_000_000,
             max_output_pixels: 200_000_000,
             memory_limit: 1 << 30,
@@ -178,17 +183,27 @@ fn render_inner(
     target: &mut dyn Target,
     opts: &RenderOptions,
 ) -> Result<Rendered> {
-    let input = codec::sniff(&mut src)?;
-    let header = codec::probe(&mut src, input)?;
+    let limits = Limits {
+        max_pixels: opts.max_pixels,
+        memory_limit: opts.memory_limit,
+    };
+    let input = opts.registry.sniff(&mut src)?;
+    let header = codec::probe_with(&mut src, input, &limits)?;
     codec::check_limits(&header, opts.max_pixels)?;
     let plan = plan(&header, spec);
     let output = output_format(input, spec);
-    crate::bounds::check_plan(&header, &plan, spec, output, opts.max_output_pixels)?;
+    crate::bounds::check_plan(
+        &header,
+        &plan,
+        spec,
+        output,
+        opts.max_output_pixels,
+        opts.memory_limit,
+    )?;
     let load_opts = LoadOptions {
         shrink: plan.box_shrink,
         page: spec.page.unwrap_or(0),
-        max_pixels: opts.max_pixels,
-        memory_limit: opts.memory_limit,
+        limits,
         fit: plan.resize,
     };
     let save_opts = spec.save_options();
@@ -238,23 +253,24 @@ fn apply_ops<'a>(
             s = ops::resize(s, w, h)?;
         }
     }
+    // One crop on the stored image and one right-angle transform: the transform collects
+    // only the cropped region, once.
+    let stored = s.header().meta.orientation;
+    if let Some(rect) = upright_crop(plan, spec)? {
+        let a = if plan.autorotate {
+            Orient::exif(stored)
+        } else {
+            Orient::IDENTITY
+        };
+        let h = s.header();
+        let (w, hh) = (h.width, h.height);
+        let (uw, uh) = if a.swaps() { (hh, w) } else { (w, hh) };
+        ops::check_fits(rect, uw, uh)?;
+        s = ops::crop(s, a.source_rect(rect, w, hh))?;
+    }
+    s = ops::orient(s, orientation(plan, spec, stored))?;
     if plan.autorotate {
-        s = ops::autorotate(s)?;
-    }
-    if let Some(rect) = plan.fill_crop {
-        s = ops::crop(s, rect)?;
-    }
-    if let Some(rect) = spec.crop {
-        s = ops::crop(s, rect)?;
-    }
-    if let Some(r) = spec.rotate {
-        s = ops::rotate(s, r)?;
-    }
-    if spec.flip {
-        s = ops::flip(s)?;
-    }
-    if spec.flop {
-        s = ops::flop(s)?;
+        s = ops::upright(s)?;
     }
     if spec.grey {
         s = ops::grey(s)?;
@@ -263,6 +279,42 @@ fn apply_ops<'a>(
         s = ops::invert(s)?;
     }
     Ok(s)
+}
+
+/// The one right-angle transform a render applies: the EXIF orientation `stored` (when the
+/// plan autorotates), then the spec's rotate, flip and flop, in that order.
+pub fn orientation(plan: &Plan, spec: &Spec, stored: u8) -> Orient {
+    let mut t = if plan.autorotate {
+        Orient::exif(stored)
+    } else {
+        Orient::IDENTITY
+    };
+    if let Some(r) = spec.rotate {
+        t = t.then(Orient::rotation(r));
+    }
+    if spec.flip {
+        t = t.then(Orient::FLIP);
+    }
+    if spec.flop {
+        t = t.then(Orient::FLOP);
+    }
+    t
+}
+
+/// The fill crop and the spec crop as one rectangle of the upright image. The spec crop is
+/// relative to the fill window and must fit inside it.
+pub fn upright_crop(plan: &Plan, spec: &Spec) -> Result<Option<CropRect>> {
+    Ok(match (plan.fill_crop, spec.crop) {
+        (Some(f), Some(c)) => {
+            ops::check_fits(c, f.width, f.height)?;
+            Some(CropRect {
+                x: f.x + c.x,
+                y: f.y + c.y,
+                ..c
+            })
+        }
+        (f, c) => c.or(f),
+    })
 }
 
 /// Strips in flight between the decode thread and the rest.

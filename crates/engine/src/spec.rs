@@ -1,7 +1,9 @@
 //! The transform grammar: `q90_shrink2`, `w256_webp`, ... as directory names and CLI arguments.
 //!
 //! Tokens are joined by `_` in any order; operations always run in one fixed order (see
-//! [`Spec`]), so every transform has one canonical spelling, printed by `Display`.
+//! [`Spec`]), so every transform has one canonical spelling, printed by `Display`. The format
+//! and save tokens come from a codec [`Registry`] ([`Spec::parse_with`]); `parse()` uses the
+//! built-in one.
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,7 +17,8 @@ fn err(token: &str, rule: impl Into<String>) -> SpecError {
     }
 }
 
-pub use crate::codec::{OutputFormat, TiffCompression};
+pub use crate::codec::OutputFormat;
+use crate::codec::{option_of, Registry, SaveOption, SaveOptions};
 pub use crate::ops::CropRect;
 pub use crate::ops::Rotation;
 
@@ -24,8 +27,8 @@ pub const MAX_DIMENSION: u32 = 1 << 20;
 
 /// A parsed transform. Operations run in this field order:
 /// load (`page`), autorotate, `shrink`, thumbnail (`w`/`h`/`WxH`, `fill`, `up`), `crop`,
-/// rotate, `flip`, `flop`, `grey`, `invert`; then save (`format`, `q`, `c`, `lossless`,
-/// TIFF compression, `strip`).
+/// rotate, `flip`, `flop`, `grey`, `invert`; then save (`format`, the saver's options in
+/// `save`, `strip`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Spec {
     /// Page of a multi-page file (`page<N>`), 0-based.
@@ -56,19 +59,30 @@ pub struct Spec {
     pub invert: bool,
     /// Output format; `None` keeps the source's (PNG if it has no saver).
     pub format: Option<OutputFormat>,
-    /// Quality 1..100 for JPEG and lossy WebP.
-    pub quality: Option<u8>,
-    /// PNG compression level 0..9.
-    pub compression: Option<u8>,
-    /// Lossless WebP.
-    pub lossless: bool,
-    /// TIFF compression.
-    pub tiff_compression: Option<TiffCompression>,
+    /// The savers' own options (`q90`, `c9`, `lossless`, `lzw`...), in the registry's order
+    /// of options (the canonical spelling's); each saver takes its defaults from its schema.
+    pub save: Vec<SaveSetting>,
     /// Drop EXIF, XMP and ICC metadata.
     pub strip: bool,
 }
 
-pub use crate::codec::DEFAULT_QUALITY;
+/// One saver option as a spec gave it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SaveSetting {
+    /// The option's token (`q`, `lossless`).
+    pub token: &'static str,
+    /// The number after it; `None` for a bare word.
+    pub value: Option<u32>,
+}
+
+impl fmt::Display for SaveSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.value {
+            Some(v) => write!(f, "{}{v}", self.token),
+            None => f.write_str(self.token),
+        }
+    }
+}
 
 fn number(token: &str, digits: &str, what: &str, lo: u32, hi: u32) -> Result<u32, SpecError> {
     let range = format!("{what} must be {lo}..{hi}");
@@ -135,37 +149,57 @@ impl FromStr for Spec {
     type Err = SpecError;
 
     fn from_str(s: &str) -> Result<Self, SpecError> {
+        Spec::parse_with(Registry::builtin(), s)
+    }
+}
+
+/// The registry option a setting belongs to, and its place in the canonical order.
+fn option_index(registry: &Registry, token: &str) -> Option<(usize, &'static SaveOption)> {
+    registry
+        .save_options()
+        .into_iter()
+        .enumerate()
+        .find(|(_, o)| o.token == token)
+}
+
+impl Spec {
+    /// Parses a spec whose format and save tokens are those of `registry`.
+    pub fn parse_with(registry: &Registry, s: &str) -> Result<Spec, SpecError> {
         let mut spec = Spec::default();
         if s.is_empty() {
             return Err(err(s, "empty spec"));
         }
         for token in s.split('_') {
-            spec.add_token(token)?;
+            spec.add_token_with(registry, token)?;
         }
-        spec.validate(s)?;
+        spec.validate_with(registry)?;
         Ok(spec)
     }
-}
 
-impl Spec {
-    /// The save settings this spec asks for.
-    pub fn save_options(&self) -> crate::codec::SaveOptions {
-        crate::codec::SaveOptions {
-            quality: self.quality_or_default(),
-            compression: self.compression,
-            lossless: self.lossless,
-            tiff_compression: self.tiff_compression,
+    /// The save settings this spec asks for (what it leaves out, the saver's schema fills in).
+    pub fn save_options(&self) -> SaveOptions {
+        SaveOptions {
             strip: self.strip,
+            values: self
+                .save
+                .iter()
+                .map(|s| (s.token, s.value.unwrap_or(1)))
+                .collect(),
         }
+    }
+
+    /// Applies one token of the built-in registry's grammar (see [`Spec::add_token_with`]).
+    pub fn add_token(&mut self, token: &str) -> Result<(), SpecError> {
+        self.add_token_with(Registry::builtin(), token)
     }
 
     /// Applies one token to the spec (used by the path grammar and the CLI's bracket options).
-    pub fn add_token(&mut self, token: &str) -> Result<(), SpecError> {
+    pub fn add_token_with(&mut self, registry: &Registry, token: &str) -> Result<(), SpecError> {
         let t = token;
         if t.is_empty() {
             return Err(err(t, "empty token (doubled or trailing '_')"));
         }
-        if let Some(f) = OutputFormat::from_extension(t).filter(|f| f.token() == t) {
+        if let Some(f) = registry.output_token(t) {
             return set(&mut self.format, f, t);
         }
         match t {
@@ -176,14 +210,14 @@ impl Spec {
             "flop" => return flag(&mut self.flop, t),
             "grey" => return flag(&mut self.grey, t),
             "strip" => return flag(&mut self.strip, t),
-            "lossless" => return flag(&mut self.lossless, t),
             "noautorotate" => return flag(&mut self.no_autorotate, t),
             "rot90" => return set(&mut self.rotate, Rotation::R90, t),
             "rot180" => return set(&mut self.rotate, Rotation::R180, t),
             "rot270" => return set(&mut self.rotate, Rotation::R270, t),
-            "lzw" => return set(&mut self.tiff_compression, TiffCompression::Lzw, t),
-            "deflate" => return set(&mut self.tiff_compression, TiffCompression::Deflate, t),
             _ => {}
+        }
+        if let Some((i, o)) = option_index(registry, t).filter(|(_, o)| o.range.is_none()) {
+            return self.add_setting(registry, i, o, None, t);
         }
         if let Some(r) = parse_size(t) {
             let (w, h) = r?;
@@ -202,15 +236,13 @@ impl Spec {
             return set(&mut self.page, n, t);
         }
         let (head, digits) = t.split_at(t.find(|c: char| c.is_ascii_digit()).unwrap_or(t.len()));
+        if let Some((i, o)) = option_index(registry, head) {
+            if let Some((lo, hi)) = o.range {
+                let n = number(t, digits, o.name, lo, hi)?;
+                return self.add_setting(registry, i, o, Some(n), t);
+            }
+        }
         match head {
-            "q" => {
-                let n = number(t, digits, "quality", 1, 100)?;
-                set(&mut self.quality, n as u8, t)
-            }
-            "c" => {
-                let n = number(t, digits, "compression", 0, 9)?;
-                set(&mut self.compression, n as u8, t)
-            }
             "w" => {
                 let n = number(t, digits, "width", 1, MAX_DIMENSION)?;
                 set(&mut self.width, n, t)
@@ -219,67 +251,114 @@ impl Spec {
                 let n = number(t, digits, "height", 1, MAX_DIMENSION)?;
                 set(&mut self.height, n, t)
             }
-            _ => Err(err(
-                t,
-                format!(
-                    "unknown token (see the grammar: q<N> shrink<N> w<N> h<N> <W>x<H> fill up \
-                     crop<W>x<H>+<X>+<Y> invert flip flop rot90 rot180 rot270 noautorotate \
-                     grey strip c<N> lossless lzw deflate page<N> {})",
-                    crate::codec::format_tokens().join(" ")
-                ),
-            )),
+            _ => {
+                let options: Vec<String> = registry
+                    .save_options()
+                    .iter()
+                    .map(|o| o.spelling())
+                    .collect();
+                Err(err(
+                    t,
+                    format!(
+                        "unknown token (see the grammar: shrink<N> w<N> h<N> <W>x<H> fill up \
+                         crop<W>x<H>+<X>+<Y> invert flip flop rot90 rot180 rot270 noautorotate \
+                         grey strip page<N> {} {})",
+                        options.join(" "),
+                        registry.format_tokens().join(" ")
+                    ),
+                ))
+            }
         }
     }
 
-    /// Cross-token rules, checked once every token is in.
-    pub fn validate(&self, whole: &str) -> Result<(), SpecError> {
+    /// Inserts a save setting at its place in the canonical order (`index` in the registry's
+    /// option list).
+    fn add_setting(
+        &mut self,
+        registry: &Registry,
+        index: usize,
+        option: &'static SaveOption,
+        value: Option<u32>,
+        t: &str,
+    ) -> Result<(), SpecError> {
+        if self.save.iter().any(|s| s.token == option.token) {
+            return Err(err(t, "given twice or conflicts with an earlier token"));
+        }
+        let at = self
+            .save
+            .iter()
+            .position(|s| option_index(registry, s.token).is_some_and(|(j, _)| j > index))
+            .unwrap_or(self.save.len());
+        self.save.insert(
+            at,
+            SaveSetting {
+                token: option.token,
+                value,
+            },
+        );
+        Ok(())
+    }
+
+    /// Cross-token rules of the built-in registry (see [`Spec::validate_with`]).
+    pub fn validate(&self) -> Result<(), SpecError> {
+        self.validate_with(Registry::builtin())
+    }
+
+    /// Cross-token rules, checked once every token is in: save options against the output
+    /// format's saver, and conflicts between them.
+    pub fn validate_with(&self, registry: &Registry) -> Result<(), SpecError> {
         if self.fill && (self.width.is_none() || self.height.is_none()) {
             return Err(err("fill", "needs both a width and a height (<W>x<H>)"));
         }
         if self.up && self.width.is_none() && self.height.is_none() {
             return Err(err("up", "needs a size (w<N>, h<N> or <W>x<H>)"));
         }
-        if let (Some(q), Some(f)) = (self.quality, self.format) {
-            if !f.takes_quality() {
-                return Err(err(
-                    &format!("q{q}"),
-                    format!(
-                        "quality applies to {} output, not {}",
-                        crate::codec::quality_tokens().join(", "),
-                        f.token()
-                    ),
-                ));
+        for set in &self.save {
+            let spelled = set.to_string();
+            let Some((_, def)) = option_index(registry, set.token) else {
+                return Err(err(&spelled, "not an option of this registry's savers"));
+            };
+            let takers = registry.takers(set.token);
+            match self.format {
+                Some(f) => {
+                    let Some(own) = option_of(f, set.token) else {
+                        return Err(err(
+                            &spelled,
+                            format!(
+                                "{} applies to {} output, not {}",
+                                def.name,
+                                takers.join(", "),
+                                f.token()
+                            ),
+                        ));
+                    };
+                    // Savers sharing a token may differ in range.
+                    if let (Some((lo, hi)), Some(v)) = (own.range, set.value) {
+                        number(&spelled, &v.to_string(), own.name, lo, hi)?;
+                    }
+                }
+                None if !def.without_format => {
+                    return Err(err(
+                        &spelled,
+                        format!(
+                            "{} applies to {} output (add the {} token)",
+                            def.name,
+                            takers.join(", "),
+                            takers.join(" or ")
+                        ),
+                    ));
+                }
+                None => {}
             }
         }
-        if let Some(c) = self.compression {
-            if self.format.is_some_and(|f| f != OutputFormat::Png) {
-                return Err(err(
-                    &format!("c{c}"),
-                    "compression level applies to png output",
-                ));
+        for set in &self.save {
+            let def = option_index(registry, set.token).map(|(_, o)| o);
+            for c in def.map_or(&[][..], |o| o.conflicts) {
+                if let Some(other) = self.save.iter().find(|s| s.token == *c) {
+                    return Err(err(&other.to_string(), format!("conflicts with {set}")));
+                }
             }
         }
-        if self.lossless {
-            if self.format != Some(OutputFormat::Webp) {
-                return Err(err(
-                    "lossless",
-                    "applies to webp output (add the webp token)",
-                ));
-            }
-            if let Some(q) = self.quality {
-                return Err(err(&format!("q{q}"), "conflicts with lossless"));
-            }
-        }
-        if let Some(tc) = self.tiff_compression {
-            if self.format != Some(OutputFormat::Tiff) {
-                let t = match tc {
-                    TiffCompression::Lzw => "lzw",
-                    TiffCompression::Deflate => "deflate",
-                };
-                return Err(err(t, "applies to tif output (add the tif token)"));
-            }
-        }
-        let _ = whole;
         Ok(())
     }
 
@@ -291,11 +370,6 @@ impl Spec {
     /// Whether the spec resizes (thumbnail box given).
     pub fn has_thumbnail(&self) -> bool {
         self.width.is_some() || self.height.is_some()
-    }
-
-    /// JPEG / WebP quality to use.
-    pub fn quality_or_default(&self) -> u8 {
-        self.quality.unwrap_or(DEFAULT_QUALITY)
     }
 }
 
@@ -344,20 +418,7 @@ impl fmt::Display for Spec {
                 t.push(name.into());
             }
         }
-        if let Some(q) = self.quality {
-            t.push(format!("q{q}"));
-        }
-        if let Some(c) = self.compression {
-            t.push(format!("c{c}"));
-        }
-        if self.lossless {
-            t.push("lossless".into());
-        }
-        match self.tiff_compression {
-            Some(TiffCompression::Lzw) => t.push("lzw".into()),
-            Some(TiffCompression::Deflate) => t.push("deflate".into()),
-            None => {}
-        }
+        t.extend(self.save.iter().map(|s| s.to_string()));
         if let Some(fmt) = self.format {
             t.push(fmt.token().into());
         }
@@ -414,7 +475,10 @@ mod tests {
         assert!(e("rot90_rot180").starts_with("rot180: given twice"));
         assert!(e("q90__w2").starts_with(": empty token"));
         assert!(e("jpg_png").starts_with("png: given twice"));
-        assert!(e("lossless").starts_with("lossless: applies to webp"));
+        assert!(e("lossless").starts_with("lossless: lossless compression applies to webp"));
+        assert!(e("lzw_deflate_tif").starts_with("deflate: conflicts with lzw"));
+        assert!(e("q90_lossless_webp").starts_with("q90: conflicts with lossless"));
+        assert!(e("c10_png").starts_with("c10: compression level must be 0..9"));
         assert!(e("crop10x10").starts_with("crop10x10: crop must be"));
         assert_eq!(e(""), ": empty spec");
     }

@@ -214,21 +214,20 @@ fn attr_from(ino: u64, meta: &Meta, kind: FileType, size: u64) -> FileAttr {
     }
 }
 
-/// The text of `.thumbfs/README`, its format lists filled in from the codec table.
+/// The text of `.thumbfs/README`, its format and save tokens filled in from the codec registry.
 fn readme() -> &'static str {
     static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     TEXT.get_or_init(|| {
+        // The mount renders with the built-in registry (its workers re-create it).
+        let r = crate::codec::Registry::builtin();
         include_str!("README.txt")
             .replace(
                 "{FORMAT_TOKENS}",
-                &format!("{:<19}", crate::codec::format_tokens().join(" ")),
+                &format!("{:<19}", r.format_tokens().join(" ")),
             )
-            .replace(
-                "{QUALITY_TOKENS}",
-                &crate::codec::quality_tokens().join(", "),
-            )
-            .replace("{INPUT_FORMATS}", &crate::codec::input_titles().join(", "))
-            .replace("{DEFAULT_OUTPUTS}", &crate::codec::default_outputs())
+            .replace("{SAVE_OPTIONS}\n", &r.option_help())
+            .replace("{INPUT_FORMATS}", &r.input_titles().join(", "))
+            .replace("{DEFAULT_OUTPUTS}", &r.default_outputs())
     })
 }
 

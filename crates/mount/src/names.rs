@@ -327,7 +327,7 @@ impl Names {
                 return None;
             }
         };
-        let format = codec::detect(&head).filter(|f| f.is_supported());
+        let format = codec::detect(&head);
         self.formats
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -42,10 +42,7 @@ fn output_format(spec: &Spec, render: &Render) -> &'static str {
         return f.token();
     }
     let head = render.head(crate::codec::SNIFF_LEN);
-    crate::codec::CODECS
-        .iter()
-        .find(|c| (c.sniff)(&head))
-        .map_or("other", |c| c.saver.as_ref().map_or(c.name, |s| s.token))
+    crate::codec::detect(&head).map_or("other", |f| f.token())
 }
 
 /// Where renders run.
@@ -359,6 +356,69 @@ impl Scheduler {
         render: &Arc<Render>,
         opts: &RenderOptions,
     ) -> Result<(), Failed> {
+        // A worker that ended while idle (killed from outside) is only found out when the
+        // job is sent: start the render once more, in its replacement.
+        let mut retried = false;
+        loop {
+            let failure = match self.try_in_worker(slot, conn, shown, spec, render, opts)? {
+                None => return Ok(()),
+                Some(f) => f,
+            };
+            // The worker is done for: learn how it ended (killing it unless it is dying by
+            // itself), start the next one now.
+            let pid = slot.worker.take().map_or(0, |w| w.pid);
+            let ended = match failure {
+                Failure::Lost { .. } | Failure::Gone => slot.spawner.wait(pid),
+                _ => slot.spawner.reap(pid),
+            };
+            Stats::bump(&self.stats.worker_restarts);
+            if let Err(e) = slot.ensure() {
+                tracing::warn!("{e}");
+            }
+            if failure == Failure::Gone && !retried {
+                tracing::warn!(
+                    "{shown}: idle render worker had ended ({}); replaced",
+                    ended.how
+                );
+                retried = true;
+                continue;
+            }
+            let mib = slot.spawner.config.memory >> 20;
+            return Err(match failure {
+                // The same bytes would crash or exhaust it again: remember the failure.
+                Failure::Lost { oom: true } => (
+                    libc::EIO,
+                    format!("out of memory (worker limit {mib} MiB)"),
+                    true,
+                    Cause::OutOfMemory,
+                ),
+                // A crash would come again; a kill from outside (an admin, the OOM killer)
+                // says nothing about the bytes.
+                Failure::Lost { oom: false } => (libc::EIO, ended.how, ended.again, Cause::Crash),
+                Failure::Gone => (libc::EIO, ended.how, false, Cause::Crash),
+                Failure::Abandoned(why) => (libc::EIO, why, false, Cause::Timeout),
+                Failure::Runaway(why) => (
+                    libc::EIO,
+                    format!("worker killed: {why}"),
+                    false,
+                    Cause::Crash,
+                ),
+                Failure::Render { .. } => unreachable!("returned by try_in_worker"),
+            });
+        }
+    }
+
+    /// One attempt of [`Self::in_worker`]: `None` when the render succeeded, the failure
+    /// when the worker is done for; a failed render is the error.
+    fn try_in_worker(
+        &self,
+        slot: &mut Slot,
+        conn: &mut Box<dyn Connection>,
+        shown: &str,
+        spec: &Spec,
+        render: &Arc<Render>,
+        opts: &RenderOptions,
+    ) -> Result<Option<Failure>, Failed> {
         let worker = slot
             .ensure()
             .map_err(|e| (libc::EIO, e, false, Cause::Worker))?;
@@ -379,49 +439,20 @@ impl Scheduler {
         };
         let feed = match fd {
             Some(fd) => SourceFeed::Fd(fd),
-            None => SourceFeed::Remote(conn),
+            None => SourceFeed::Remote(&mut **conn),
         };
         // No honest encoder writes more than 16 bytes per pixel plus metadata.
         let pixels = opts.max_pixels.max(opts.max_output_pixels);
         let max_output = pixels.saturating_mul(16).saturating_add(64 << 20);
-        let failure = match worker::handle::render(worker, job, feed, &**render, max_output) {
-            Ok(()) => return Ok(()),
-            Err(f) => f,
-        };
-        if let Failure::Render {
-            errno,
-            again,
-            message,
-        } = failure
-        {
-            return Err((errno, message, again, cause(again)));
+        match worker::handle::render(worker, job, feed, &**render, max_output) {
+            Ok(()) => Ok(None),
+            Err(Failure::Render {
+                errno,
+                again,
+                message,
+            }) => Err((errno, message, again, cause(again))),
+            Err(f) => Ok(Some(f)),
         }
-        // The worker is done for: kill it, learn how it ended, start the next one now.
-        let pid = slot.worker.take().map_or(0, |w| w.pid);
-        let how = slot.spawner.reap(pid);
-        Stats::bump(&self.stats.worker_restarts);
-        if let Err(e) = slot.ensure() {
-            tracing::warn!("{e}");
-        }
-        let mib = slot.spawner.config.memory >> 20;
-        Err(match failure {
-            // The same bytes would crash or exhaust it again: remember the failure.
-            Failure::Lost { oom: true } => (
-                libc::EIO,
-                format!("out of memory (worker limit {mib} MiB)"),
-                true,
-                Cause::OutOfMemory,
-            ),
-            Failure::Lost { oom: false } => (libc::EIO, how, true, Cause::Crash),
-            Failure::Abandoned(why) => (libc::EIO, why, false, Cause::Timeout),
-            Failure::Runaway(why) => (
-                libc::EIO,
-                format!("worker killed: {why}"),
-                false,
-                Cause::Crash,
-            ),
-            Failure::Render { .. } => unreachable!("handled above"),
-        })
     }
 
     /// The message of a render that ran past the timeout.

@@ -167,6 +167,8 @@ fn serve(chan: &Arc<Channel>, job: Job, fd: Option<std::os::fd::OwnedFd>) -> io:
         max_pixels: job.max_pixels,
         max_output_pixels: job.max_output_pixels,
         memory_limit: job.memory_limit,
+        // A worker knows the built-in formats only (it is a fresh process).
+        ..RenderOptions::default()
     };
     // The seekless target: the project's callback target over the outbox.
     let flusher = outbox.clone();

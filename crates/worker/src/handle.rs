@@ -34,6 +34,9 @@ pub enum Failure {
         /// The cause.
         message: String,
     },
+    /// The worker was gone before the job reached it (ended while idle): nothing ran, so
+    /// the render may start again in its replacement.
+    Gone,
     /// The worker died; `oom` when it said an allocation failed just before.
     Lost {
         /// It reported a failed allocation.
@@ -75,7 +78,7 @@ pub fn render(
     };
     if let Err(e) = worker.chan.send(&ToWorker::Job(job).encode(), fd) {
         return Err(if e.raw_os_error() == Some(libc::EPIPE) {
-            Failure::Lost { oom: false }
+            Failure::Gone
         } else {
             lost(e)
         });

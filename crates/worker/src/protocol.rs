@@ -206,13 +206,23 @@ pub enum ToSpawner {
     Unmount(String),
 }
 
+/// How a worker ended, from the spawner's wait status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ending {
+    /// In the words readers see in `.thumbfs/errors`, e.g. "decoder crashed (SIGSEGV)".
+    pub how: String,
+    /// Whether the same job would end it the same way (a crash, an abort), as opposed to an
+    /// end from outside (SIGKILL from an admin or the kernel's OOM killer).
+    pub again: bool,
+}
+
 /// Spawner to daemon.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FromSpawner {
     /// A worker started, with this pid; its channel is attached (tag 1).
     Spawned(i32),
-    /// How a worker ended, e.g. "decoder crashed (SIGSEGV)" (tag 2).
-    Ended(String),
+    /// How a worker ended (tag 2).
+    Ended(Ending),
     /// Done (tag 3).
     Ok,
     /// Failed, with the reason (tag 4).
@@ -248,7 +258,7 @@ impl FromSpawner {
     pub fn encode(&self) -> Vec<u8> {
         match self {
             FromSpawner::Spawned(p) => Enc::new(1).i32(*p).done(),
-            FromSpawner::Ended(s) => Enc::new(2).str(s).done(),
+            FromSpawner::Ended(e) => Enc::new(2).str(&e.how).u64(u64::from(e.again)).done(),
             FromSpawner::Ok => Enc::new(3).done(),
             FromSpawner::Failed(s) => Enc::new(4).str(s).done(),
         }
@@ -259,7 +269,10 @@ impl FromSpawner {
         let (tag, mut d) = Dec::new(body)?;
         Ok(match tag {
             1 => FromSpawner::Spawned(d.i32()?),
-            2 => FromSpawner::Ended(d.str()?),
+            2 => FromSpawner::Ended(Ending {
+                how: d.str()?,
+                again: d.u64()? != 0,
+            }),
             3 => FromSpawner::Ok,
             4 => FromSpawner::Failed(d.str()?),
             _ => return Err(bad("spawner answer")),
@@ -325,7 +338,10 @@ mod tests {
         }
         for m in [
             FromSpawner::Spawned(9),
-            FromSpawner::Ended("decoder crashed (SIGSEGV)".into()),
+            FromSpawner::Ended(Ending {
+                how: "decoder crashed (SIGSEGV)".into(),
+                again: true,
+            }),
             FromSpawner::Ok,
             FromSpawner::Failed("no".into()),
         ] {

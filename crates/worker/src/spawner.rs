@@ -16,11 +16,14 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 
 use super::frame::{Channel, Received};
-use super::protocol::{FromSpawner, FromWorker, ToSpawner};
+use super::protocol::{Ending, FromSpawner, FromWorker, ToSpawner};
 use super::sandbox::{confine_child, SandboxConfig, WorkerIds};
 
 /// How long a new worker may take to say it is ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long a worker whose channel closed may take to end by itself before it is killed.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
 
 /// A started worker, seen from the daemon.
 #[derive(Debug)]
@@ -99,7 +102,7 @@ impl Spawner {
             _ => None,
         };
         if ready != Some(FromWorker::Ready) {
-            let how = self.reap(pid);
+            let how = self.reap(pid).how;
             return Err(io::Error::other(format!(
                 "a new render worker failed: {how}"
             )));
@@ -108,13 +111,25 @@ impl Spawner {
     }
 
     /// Kills a worker (if still running), reaps it and says how it ended.
-    pub fn reap(&self, pid: i32) -> String {
-        match self.ask(ToSpawner::Kill(pid)) {
-            Ok((FromSpawner::Ended(how), _)) => how,
+    pub fn reap(&self, pid: i32) -> Ending {
+        self.ended(ToSpawner::Kill(pid))
+    }
+
+    /// Reaps a worker that is ending by itself (its channel closed) and says how it ended:
+    /// its own wait status, e.g. "worker killed (SIGKILL)" when something outside killed it.
+    /// It is killed if it does not end within a grace period.
+    pub fn wait(&self, pid: i32) -> Ending {
+        self.ended(ToSpawner::Wait(pid))
+    }
+
+    fn ended(&self, req: ToSpawner) -> Ending {
+        let how = match self.ask(req) {
+            Ok((FromSpawner::Ended(e), _)) => return e,
             Ok((FromSpawner::Failed(why), _)) => why,
             Ok(_) => "unknown".into(),
             Err(e) => e.to_string(),
-        }
+        };
+        Ending { how, again: false }
     }
 
     /// Asks the spawner, which stays root, to unmount `mnt` lazily.
@@ -139,6 +154,29 @@ impl From<OwnedFd> for Channel {
     fn from(fd: OwnedFd) -> Channel {
         // SAFETY: we own fd; it came attached to the spawner's answer, a SEQPACKET socket.
         unsafe { Channel::from_raw(std::os::fd::IntoRawFd::into_raw_fd(fd)) }
+    }
+}
+
+/// How a worker ended, in the words readers see in `.thumbfs/errors`, and whether the same
+/// job would end it so again: faults of its own yes, signals from outside (SIGKILL: an
+/// admin, the kernel's OOM killer) no.
+pub fn ending(status: WaitStatus) -> Ending {
+    let again = match status {
+        WaitStatus::Signaled(_, sig, _) => matches!(
+            sig,
+            Signal::SIGSEGV
+                | Signal::SIGBUS
+                | Signal::SIGILL
+                | Signal::SIGFPE
+                | Signal::SIGABRT
+                | Signal::SIGSYS
+        ),
+        WaitStatus::Exited(..) => true,
+        _ => false,
+    };
+    Ending {
+        how: describe(status),
+        again,
     }
 }
 
@@ -195,16 +233,18 @@ pub fn main(args: &[String]) -> i32 {
                 Ok((pid, ch)) => (FromSpawner::Spawned(pid), Some(ch)),
                 Err(e) => (FromSpawner::Failed(format!("starting a worker: {e}")), None),
             },
-            Ok(ToSpawner::Kill(pid)) | Ok(ToSpawner::Wait(pid)) if pid > 0 => {
+            Ok(ToSpawner::Kill(pid)) if pid > 0 => {
                 let pid = Pid::from_raw(pid);
-                if matches!(req, Ok(ToSpawner::Kill(_))) {
-                    let _ = kill(pid, Signal::SIGKILL);
-                }
+                let _ = kill(pid, Signal::SIGKILL);
                 match waitpid(pid, None) {
-                    Ok(st) => (FromSpawner::Ended(describe(st)), None),
+                    Ok(st) => (FromSpawner::Ended(ending(st)), None),
                     Err(e) => (FromSpawner::Failed(format!("waitpid: {e}")), None),
                 }
             }
+            Ok(ToSpawner::Wait(pid)) if pid > 0 => match wait_or_kill(Pid::from_raw(pid)) {
+                Ok(e) => (FromSpawner::Ended(e), None),
+                Err(e) => (FromSpawner::Failed(format!("waitpid: {e}")), None),
+            },
             Ok(ToSpawner::Unmount(path)) => {
                 match nix::mount::umount2(path.as_str(), nix::mount::MntFlags::MNT_DETACH) {
                     Ok(()) => (FromSpawner::Ok, None),
@@ -218,6 +258,25 @@ pub fn main(args: &[String]) -> i32 {
             return 0;
         }
     }
+}
+
+/// Reaps `pid`, giving it [`EXIT_GRACE`] to end by itself (its own status is the cause to
+/// report), then killing it.
+fn wait_or_kill(pid: Pid) -> nix::Result<Ending> {
+    use nix::sys::wait::WaitPidFlag;
+    let start = std::time::Instant::now();
+    while start.elapsed() < EXIT_GRACE {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG))? {
+            WaitStatus::StillAlive => std::thread::sleep(Duration::from_millis(5)),
+            st => return Ok(ending(st)),
+        }
+    }
+    let _ = kill(pid, Signal::SIGKILL);
+    waitpid(pid, None)?;
+    Ok(Ending {
+        how: "worker closed its channel without ending; killed".into(),
+        again: false,
+    })
 }
 
 /// Forks a worker: confined in the child, then the executable run from `exe`.

@@ -12,4 +12,5 @@ mod png;
 mod pnm;
 mod svg;
 mod tiff;
+mod toy;
 mod webp;

@@ -78,12 +78,9 @@ fn png_round_trip_is_exact() {
     for (i, path) in files.iter().enumerate() {
         let img = load(path).unwrap();
         // Every compression setting gives the same pixels.
-        let opts = SaveOptions {
-            compression: [None, Some(0), Some(1), Some(6), Some(9)]
-                .get(i % 5)
-                .copied()
-                .flatten(),
-            ..SaveOptions::default()
+        let opts = match [None, Some(0), Some(1), Some(6), Some(9)][i % 5] {
+            Some(c) => SaveOptions::default().with("c", c),
+            None => SaveOptions::default(),
         };
         let bytes = save(img.clone(), OutputFormat::Png, &opts);
         let out = dir.path().join("out.png");

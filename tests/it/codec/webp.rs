@@ -45,10 +45,7 @@ fn webp_lossless_save_round_trips() {
         "webp/yellow_rose.lossy-with-alpha.webp",
     ] {
         let img = load(&corpus(rel)).unwrap();
-        let opts = SaveOptions {
-            lossless: true,
-            ..SaveOptions::default()
-        };
+        let opts = SaveOptions::default().with("lossless", 1);
         std::fs::write(&out, save(img.clone(), OutputFormat::Webp, &opts)).unwrap();
         let r = dwebp(&out);
         let ours = rgba(&wide(&img), img.header.bands as u32, 255);
@@ -83,10 +80,7 @@ fn webp_lossy_save_is_close_carries_metadata_and_is_deterministic() {
         // Upright pixels: the written EXIF must say 1.
         img.header.meta.orientation = 1;
         img.header.meta.xmp = Some(Arc::new(xmp.clone()));
-        let opts = SaveOptions {
-            quality: q,
-            ..SaveOptions::default()
-        };
+        let opts = SaveOptions::default().with("q", q);
         let bytes = save(img.clone(), OutputFormat::Webp, &opts);
         assert_eq!(
             bytes,
@@ -135,11 +129,8 @@ fn webp_lossy_save_is_close_carries_metadata_and_is_deterministic() {
     }
     // Quality matters: q30 is smaller than q95.
     let img = load(&corpus("tiff/video-001.tiff")).unwrap();
-    let size = |q| {
-        let o = SaveOptions {
-            quality: q,
-            ..SaveOptions::default()
-        };
+    let size = |q: u8| {
+        let o = SaveOptions::default().with("q", q.into());
         save(img.clone(), OutputFormat::Webp, &o).len()
     };
     assert!(size(30) < size(95));

@@ -77,6 +77,7 @@ fn render_bytes(data: &[u8]) -> thumbfs::Result<()> {
         max_pixels: harness::MAX_PIXELS,
         max_output_pixels: harness::MAX_PIXELS,
         memory_limit: harness::MEMORY_LIMIT,
+        ..RenderOptions::default()
     };
     let mut target = MemoryTarget::new();
     render(Source::memory(data), &Spec::identity(), &mut target, &opts).map(|_| ())

@@ -311,3 +311,90 @@ fn run_as_drops_root_after_mounting_and_workers_still_restart() {
     assert!(st.success(), "{st}");
     assert!(!common::mount::is_mounted(&dir), "still mounted");
 }
+
+/// Whether process `pid` has `file` open.
+fn holds(pid: u32, file: &Path) -> bool {
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten()
+        .any(|fd| fs::read_link(fd.path()).is_ok_and(|t| t == file))
+}
+
+/// A worker killed from outside while it renders (an admin's `kill -9`, the kernel's OOM
+/// killer): the reader gets EIO, `.thumbfs/errors` names the signal (from the spawner's wait
+/// status, though the daemon only saw the channel close), the worker is replaced and the next
+/// reads are served. Such a failure says nothing about the file, so it is not remembered.
+#[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs the test loader: --features fault-injection (scripts/test.sh)"
+)]
+fn a_worker_killed_from_outside_is_eio_with_the_signal_and_is_replaced() {
+    let src = small_tree();
+    fault_file(src.path(), "hang");
+    let hang = fs::canonicalize(src.path().join("hang.png")).unwrap();
+    let m = Mount::new(src.path(), &["--threads", "1", "--render-timeout", "5"]);
+    let a = |spec: &str| engine(&src.path().join("a.jpg"), spec).unwrap();
+    assert_eq!(fs::read(m.path("w64/a.jpg")).unwrap(), a("w64"));
+    let path = m.path("w100/hang.png");
+    let reader = std::thread::spawn(move || fs::read(path));
+    // The worker rendering the file holds its descriptor (passed by the daemon).
+    let mut busy = None;
+    for _ in 0..400 {
+        busy = workers_of(m.pid()).into_iter().find(|&w| holds(w, &hang));
+        if busy.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let worker = busy.expect("no worker is rendering hang.png");
+    let before = m.stats()["worker_restarts"];
+    // SAFETY: a plain kill(2) of a process this test found by its parentage.
+    assert_eq!(unsafe { libc::kill(worker as i32, libc::SIGKILL) }, 0);
+    match reader.join().unwrap() {
+        Ok(b) => panic!("hang.png read {} bytes", b.len()),
+        Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}"),
+    }
+    let errors = m.errors();
+    assert!(
+        errors
+            .iter()
+            .any(|l| l.contains("hang.png") && l.contains("worker killed (SIGKILL)")),
+        "no SIGKILL cause in {errors:?}"
+    );
+    assert_eq!(m.stats()["worker_restarts"], before + 1);
+    // Replaced: the next read is served by a new worker.
+    assert_eq!(fs::read(m.path("w65/a.jpg")).unwrap(), a("w65"));
+    let live = workers_of(m.pid());
+    assert!(
+        live.len() == 1 && live[0] != worker,
+        "workers {live:?}, killed {worker}"
+    );
+    // A worker killed while idle is found out when the next job is sent to it: that render
+    // runs in its replacement instead of failing.
+    let idle = live[0];
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(idle as i32, libc::SIGKILL) }, 0);
+    let state = || fs::read_to_string(format!("/proc/{idle}/stat")).unwrap_or_default();
+    for _ in 0..200 {
+        if state()
+            .rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(fs::read(m.path("w66/a.jpg")).unwrap(), a("w66"));
+    assert_eq!(m.stats()["worker_restarts"], before + 2);
+    // Not remembered: the same file renders again (and hangs until the timeout).
+    expect_eio(&m.path("w100/hang.png"));
+    let errors = m.errors();
+    assert!(
+        errors
+            .iter()
+            .any(|l| l.contains("hang.png") && l.contains("timed out after 5 s")),
+        "hang.png was not rendered again: {errors:?}"
+    );
+}

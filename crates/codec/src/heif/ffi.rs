@@ -1,6 +1,6 @@
 //! libheif opened on first use (dlopen) instead of linked. Linked, its static constructor
-//! runs libde265's table set-up in every process at start: 24.7 M instructions, 80 % of a
-//! whole `thumbfs convert` start-up, paid for every JPEG too (callgrind). The types and
+//! runs libde265's table set-up in every process at start, most of a whole `thumbfs convert`
+//! start-up (measured with callgrind), paid for every JPEG too. The types and
 //! constants are libheif-sys' as they are; only the functions used are looked up here, so the
 //! linker (`--as-needed`) leaves libheif out of the binary's needed libraries.
 //!

@@ -123,8 +123,8 @@ pub struct JpegStream<'a> {
 
 /// The largest DCT-domain scale (8 or 4) that divides `shrink`, if the sampling allows one.
 /// Not 2: the scalar 4x4 reduced IDCT costs more than zune's AVX2 8x8 one followed by our box
-/// shrink (callgrind, w1024 of a 16 MP 4:2:0 file: 568 M instructions against 529 M), so a
-/// shrink of 2 stays a box shrink at the planes' stored resolution.
+/// shrink (measured with callgrind on a 16 MP 4:2:0 file), so a shrink of 2 stays a box
+/// shrink at the planes' stored resolution.
 fn dct_factor(shrink: usize, sampling: &[Sampling]) -> Option<usize> {
     let simple = sampling
         .iter()
@@ -249,8 +249,11 @@ impl<'a> JpegStream<'a> {
         let planes = layout
             .iter()
             .zip(&strides)
-            .map(|(p, st)| vec![0u8; st * p.vertical_sampling_factor * 8])
-            .collect();
+            .map(|(p, st)| {
+                let n = crate::alloc::len(&[*st, p.vertical_sampling_factor, 8], "JPEG planes")?;
+                crate::alloc::filled(n, 0u8, "JPEG planes")
+            })
+            .collect::<Result<_>>()?;
         Ok((
             JpegStream {
                 dec,
@@ -286,6 +289,11 @@ impl<'a> JpegStream<'a> {
             RawImcuRowStatus::RowReady { rows_written } => {
                 for (c, rows) in self.rows.iter_mut().enumerate() {
                     let stride = self.strides[c];
+                    crate::alloc::reserve(
+                        &mut rows.data,
+                        rows_written[c] * rows.width,
+                        "JPEG row cache",
+                    )?;
                     for r in 0..rows_written[c] {
                         let at = r * stride;
                         rows.data
@@ -349,11 +357,18 @@ impl<'a> JpegStream<'a> {
         }
     }
 
-    /// Makes output row `y` into `out` (width * bands samples).
-    fn make_row(&self, y: usize, scratch: &mut [Vec<u8>], sums: &mut Vec<u32>, out: &mut [u8]) {
+    /// Makes output row `y` into `out` (width * bands samples). `scratch` holds a row of
+    /// `width` per component and `sums` room for the widest plane row, so nothing here grows.
+    fn make_row(
+        &self,
+        y: usize,
+        scratch: &mut [Vec<u8>],
+        sums: &mut Vec<u32>,
+        out: &mut [u8],
+    ) -> Result<()> {
         let width = self.header.width as usize;
         for (c, buf) in scratch.iter_mut().enumerate().take(self.rows.len()) {
-            buf.resize(width, 0);
+            crate::alloc::resize(buf, width, 0, "a JPEG row")?;
             match &self.mode {
                 Mode::Shrink { factors } => self.shrink_row(c, y, factors[c], sums, buf),
                 Mode::Full => self.upsample_row(c, y, buf),
@@ -366,7 +381,7 @@ impl<'a> JpegStream<'a> {
                 .row_to_rgb(&scratch[0], &scratch[1], &scratch[2], out),
             Coding::Rgb => colour::interleave3(&scratch[0], &scratch[1], &scratch[2], out),
             Coding::Cmyk | Coding::Ycck if self.ink.is_some() => {
-                self.inks_to_rgb(scratch, width, out)
+                self.inks_to_rgb(scratch, width, out)?
             }
             Coding::Cmyk => {
                 colour::cmyk_row_to_rgb(&scratch[0], &scratch[1], &scratch[2], &scratch[3], out)
@@ -376,14 +391,15 @@ impl<'a> JpegStream<'a> {
                     .ycck_row_to_rgb(&scratch[0], &scratch[1], &scratch[2], &scratch[3], out)
             }
         }
+        Ok(())
     }
 
     /// Adobe CMYK/YCCK (stored inverted: 255 = no ink) through the ICC profile.
-    fn inks_to_rgb(&self, scratch: &[Vec<u8>], width: usize, out: &mut [u8]) {
-        let mut inks = vec![0u8; width * 4];
+    fn inks_to_rgb(&self, scratch: &[Vec<u8>], width: usize, out: &mut [u8]) -> Result<()> {
+        let mut inks = crate::alloc::filled(width * 4, 0u8, "a CMYK row")?;
         if self.coding == Coding::Ycck {
             // YCC -> RGB gives libjpeg's 255 - C for the stored (inverted) C: the ink itself.
-            let mut cmy = vec![0u8; width * 3];
+            let mut cmy = crate::alloc::filled(width * 3, 0u8, "a CMYK row")?;
             self.tables
                 .row_to_rgb(&scratch[0], &scratch[1], &scratch[2], &mut cmy);
             for ((px, c), &k) in inks
@@ -404,6 +420,7 @@ impl<'a> JpegStream<'a> {
         if !ink.to_rgb(&inks, out) {
             crate::cmyk::naive_to_rgb(&inks, out);
         }
+        Ok(())
     }
 
     fn upsample_row(&self, c: usize, y: usize, out: &mut [u8]) {
@@ -502,9 +519,10 @@ impl ImageStream for JpegStream<'_> {
         }
         let mut out = crate::alloc::filled(n * row_len, 0u8, "JPEG rows")?;
         let mut scratch = vec![Vec::new(); self.rows.len()];
-        let mut sums = Vec::new();
+        let widest = self.rows.iter().map(|r| r.width).max().unwrap_or(0);
+        let mut sums = crate::alloc::with_capacity(widest, "JPEG row sums")?;
         for (i, row) in out.chunks_exact_mut(row_len).enumerate() {
-            self.make_row(self.next + i, &mut scratch, &mut sums, row);
+            self.make_row(self.next + i, &mut scratch, &mut sums, row)?;
         }
         let y = self.next as u32;
         self.next += n;

@@ -72,8 +72,8 @@ pub fn save(mut stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) 
         );
         ffi::jpeg_set_defaults(c);
         // Baseline tables (values clamped to 255), as libvips asks for.
-        ffi::jpeg_set_quality(c, opts.quality.clamp(1, 100) as c_int, 1);
-        if opts.quality >= 90 && c.num_components == 3 {
+        ffi::jpeg_set_quality(c, opts.quality() as c_int, 1);
+        if opts.quality() >= 90 && c.num_components == 3 {
             // libvips: no chroma subsampling from Q90 on; below, libjpeg's default 4:2:0.
             let comps = std::slice::from_raw_parts_mut(c.comp_info, 3);
             for comp in comps {
@@ -95,19 +95,20 @@ pub fn save(mut stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) 
             Some(s) => s,
             None => return Err(Error::encode("jpeg", format!("stream ended at row {done}"))),
         };
-        let samples = to_u8(strip.samples);
+        let samples = to_u8(strip.samples)?;
         let n = (strip.height as usize).min(header.height as usize - done);
         if samples.len() < n * row_len {
             return Err(Error::encode("jpeg", "strip shorter than its rows"));
         }
         let data: &[u8] = if repack {
-            pack(&samples[..n * row_len], bands, in_bands, &mut packed);
+            pack(&samples[..n * row_len], bands, in_bands, &mut packed)?;
             &packed
         } else {
             &samples[..n * row_len]
         };
         let stride = width * in_bands;
         rows.clear();
+        crate::alloc::reserve(&mut rows, n, "JPEG row pointers")?;
         rows.extend(data.chunks_exact(stride).map(|r| r.as_ptr()));
         let mut at = 0;
         while at < rows.len() {
@@ -127,11 +128,17 @@ pub fn save(mut stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) 
 }
 
 /// Copies grey (+ alpha) or many-band rows into `in_bands` samples per pixel.
-fn pack(src: &[u8], bands: usize, in_bands: usize, out: &mut Vec<u8>) {
+fn pack(src: &[u8], bands: usize, in_bands: usize, out: &mut Vec<u8>) -> Result<()> {
     out.clear();
+    crate::alloc::reserve(
+        out,
+        src.len() / bands.max(1) * in_bands,
+        "a packed JPEG strip",
+    )?;
     for px in src.chunks_exact(bands) {
         out.extend_from_slice(&px[..in_bands]);
     }
+    Ok(())
 }
 
 /// EXIF (orientation made to match the pixels; a minimal block when only the orientation is
@@ -184,11 +191,13 @@ fn add_metadata(enc: &mut Encoder, meta: &crate::image::Metadata) -> Result<()> 
 }
 
 /// 8-bit samples: `codec::save` has already cast them (the one cast rule); this unwraps.
-pub fn to_u8(samples: Samples) -> Vec<u8> {
-    match crate::cast::cast(samples, crate::image::SampleFormat::U8, 1, false) {
-        Samples::U8(v) => v,
-        _ => Vec::new(),
-    }
+pub fn to_u8(samples: Samples) -> Result<Vec<u8>> {
+    Ok(
+        match crate::cast::cast(samples, crate::image::SampleFormat::U8, 1, false)? {
+            Samples::U8(v) => v,
+            _ => Vec::new(),
+        },
+    )
 }
 
 /// The payload our `error_exit` unwinds with: libjpeg's formatted message.

@@ -438,7 +438,8 @@ impl ImageStream for TurboStream<'_> {
             let read = self.read_rows(&mut scratch, in_len, k);
             self.scratch = scratch;
             read?;
-            let mut sums = Vec::new();
+            // Room for a whole input row, so `box_row` never grows it.
+            let mut sums = crate::alloc::with_capacity(in_len, "JPEG row sums")?;
             for (i, o) in out.chunks_exact_mut(row_len).enumerate() {
                 let rows = &self.scratch[b * i * in_len..(b * (i + 1)).min(k) * in_len];
                 box_row(rows, in_len, b, bands, &mut sums, o);

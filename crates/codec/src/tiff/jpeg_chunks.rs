@@ -49,7 +49,7 @@ impl JpegChunks {
         let data = self.raw.read(dec, index, 4)?;
         let stream = match &self.tables {
             Some(t) if data.starts_with(&[0xFF, 0xD8]) => {
-                let mut s = Vec::with_capacity(t.len() + data.len());
+                let mut s = crate::alloc::with_capacity(t.len() + data.len(), "a TIFF JPEG chunk")?;
                 // Tables end with EOI; the chunk starts with SOI.
                 let t = t.strip_suffix(&[0xFF, 0xD9]).unwrap_or(t);
                 s.extend_from_slice(t);

@@ -178,12 +178,12 @@ impl Palette {
     }
 
     /// Maps indices to interleaved RGB.
-    pub fn expand(&self, indices: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(indices.len() * 3);
+    pub fn expand(&self, indices: &[u8]) -> Result<Vec<u8>> {
+        let mut out = crate::alloc::with_capacity(indices.len() * 3, "palette colours")?;
         for &i in indices {
             // Indices past a short palette cannot happen: the table has 2^bits entries.
             out.extend_from_slice(&self.rgb[i as usize]);
         }
-        out
+        Ok(out)
     }
 }

@@ -16,8 +16,7 @@ use ::tiff::TiffError;
 use crate::error::{Error, Result};
 use crate::image::{BoxStream, SampleFormat, Samples};
 use crate::io::Target;
-use crate::SaveOptions;
-use crate::TiffCompression;
+use crate::{SaveOption, SaveOptions};
 
 /// Rows per TIFF strip: small enough for readers that fetch strips, large enough to compress.
 const ROWS_PER_STRIP: u32 = 64;
@@ -51,10 +50,12 @@ pub fn save(stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) -> R
     let header = stream.header().clone();
     let wide = header.format != SampleFormat::U8;
     let mut file = InMemory::default();
-    let compression = match opts.tiff_compression {
-        None => Compression::Uncompressed,
-        Some(TiffCompression::Lzw) => Compression::Lzw,
-        Some(TiffCompression::Deflate) => Compression::Deflate(DeflateLevel::Balanced),
+    let compression = if opts.flag(&LZW) {
+        Compression::Lzw
+    } else if opts.flag(&DEFLATE) {
+        Compression::Deflate(DeflateLevel::Balanced)
+    } else {
+        Compression::Uncompressed
     };
     let mut enc = TiffEncoder::new(&mut file)
         .map_err(encode_err)?
@@ -193,7 +194,7 @@ fn drop_entry(file: &mut [u8], tag: u16) {
 /// 8-bit samples (`codec::save` cast them already).
 fn to_u8(s: &Samples) -> Result<Vec<u8>> {
     match s {
-        Samples::U8(v) => Ok(v.clone()),
+        Samples::U8(v) => crate::alloc::collect(v.iter().copied(), "a TIFF strip"),
         _ => Err(Error::encode("tiff", "samples not cast to 8 bits")),
     }
 }
@@ -201,7 +202,7 @@ fn to_u8(s: &Samples) -> Result<Vec<u8>> {
 /// 16-bit samples (`codec::save` cast them already).
 fn to_u16(s: &Samples) -> Result<Vec<u16>> {
     match s {
-        Samples::U16(v) => Ok(v.clone()),
+        Samples::U16(v) => crate::alloc::collect(v.iter().copied(), "a TIFF strip"),
         _ => Err(Error::encode("tiff", "samples not cast to 16 bits")),
     }
 }
@@ -217,7 +218,7 @@ where
     [T]: TiffValue,
 {
     let h = strips.header().clone();
-    let compressed = opts.tiff_compression.is_some();
+    let compressed = opts.flag(&LZW) || opts.flag(&DEFLATE);
     let mut image = enc.new_image::<C>(h.width, h.height).map_err(encode_err)?;
     image.rows_per_strip(ROWS_PER_STRIP).map_err(encode_err)?;
     if h.bands == 2 || h.bands == 4 {
@@ -281,13 +282,37 @@ where
                 return Err(Error::encode("tiff", "strips out of order"));
             }
             received += strip.height;
+            crate::alloc::reserve(&mut rows, strip.samples.len(), "TIFF rows")?;
             rows.extend(convert(&strip.samples)?);
         }
         // Stream strips rarely align with TIFF strips: keep the overhang for the next one.
-        let rest = rows.split_off(take);
+        let mut rest = crate::alloc::with_capacity(rows.len() - take, "TIFF rows")?;
+        rest.extend(rows.drain(take..));
         image.write_strip(&rows).map_err(encode_err)?;
         rows = rest;
         y += want;
     }
     image.finish().map_err(encode_err)
 }
+
+/// `lzw`: LZW compression.
+pub const LZW: SaveOption = SaveOption {
+    token: "lzw",
+    name: "LZW compression",
+    range: None,
+    default: None,
+    without_format: false,
+    conflicts: &["deflate"],
+    help: "LZW compression",
+};
+
+/// `deflate`: Deflate compression.
+pub const DEFLATE: SaveOption = SaveOption {
+    token: "deflate",
+    name: "Deflate compression",
+    range: None,
+    default: None,
+    without_format: false,
+    conflicts: &[],
+    help: "Deflate compression",
+};

@@ -60,7 +60,7 @@ fn push_chunk(out: &mut Vec<u8>, fourcc: &[u8; 4], data: &[u8]) {
 /// given metadata. Without metadata the file is returned as it is.
 pub fn add_metadata(file: &[u8], width: u32, height: u32, extras: &Extras) -> Result<Vec<u8>> {
     if extras.icc.is_none() && extras.exif.is_none() && extras.xmp.is_none() {
-        return Ok(file.to_vec());
+        return crate::alloc::collect(file.iter().copied(), "the WebP file");
     }
     let parts = chunks(file)?;
     let find = |f: &[u8; 4]| parts.iter().find(|c| &c.fourcc == f).map(|c| c.data);
@@ -86,7 +86,17 @@ pub fn add_metadata(file: &[u8], width: u32, height: u32, extras: &Extras) -> Re
     vp8x[0] = flags;
     vp8x[4..7].copy_from_slice(&(width - 1).to_le_bytes()[..3]);
     vp8x[7..10].copy_from_slice(&(height - 1).to_le_bytes()[..3]);
-    let mut body = b"WEBP".to_vec();
+    // The encoded image is as large as the output: room for it and the metadata, fallibly,
+    // so the pushes below do not grow.
+    let room = [extras.icc, extras.exif, extras.xmp]
+        .iter()
+        .flatten()
+        .map(|m| m.len() + 9)
+        .sum::<usize>()
+        + file.len()
+        + 64;
+    let mut body = crate::alloc::with_capacity(room, "the WebP file")?;
+    body.extend_from_slice(b"WEBP");
     push_chunk(&mut body, b"VP8X", &vp8x);
     if let Some(icc) = extras.icc {
         push_chunk(&mut body, b"ICCP", icc);
@@ -101,7 +111,7 @@ pub fn add_metadata(file: &[u8], width: u32, height: u32, extras: &Extras) -> Re
     if let Some(xmp) = extras.xmp {
         push_chunk(&mut body, b"XMP ", xmp);
     }
-    let mut out = Vec::with_capacity(body.len() + 8);
+    let mut out = crate::alloc::with_capacity(body.len() + 8, "the WebP file")?;
     out.extend_from_slice(b"RIFF");
     out.extend_from_slice(&(body.len() as u32).to_le_bytes());
     out.extend_from_slice(&body);

@@ -17,25 +17,28 @@ pub struct CropRect {
     pub height: u32,
 }
 
-/// Cut out a rectangle; fails if it does not lie inside the image.
-pub fn crop(input: BoxStream, rect: CropRect) -> Result<BoxStream> {
-    let h = input.header();
+/// Fails unless `rect` is non-empty and lies inside a `width x height` image.
+pub fn check_fits(rect: CropRect, width: u32, height: u32) -> Result<()> {
     let fits = rect.width > 0
         && rect.height > 0
-        && rect.x.checked_add(rect.width).is_some_and(|r| r <= h.width)
-        && rect
-            .y
-            .checked_add(rect.height)
-            .is_some_and(|b| b <= h.height);
+        && rect.x.checked_add(rect.width).is_some_and(|r| r <= width)
+        && rect.y.checked_add(rect.height).is_some_and(|b| b <= height);
     if !fits {
         return Err(Error::op(
             "crop",
             format!(
-                "{}x{}+{}+{} does not fit inside the {}x{} image",
-                rect.width, rect.height, rect.x, rect.y, h.width, h.height
+                "{}x{}+{}+{} does not fit inside the {width}x{height} image",
+                rect.width, rect.height, rect.x, rect.y
             ),
         ));
     }
+    Ok(())
+}
+
+/// Cut out a rectangle; fails if it does not lie inside the image.
+pub fn crop(input: BoxStream, rect: CropRect) -> Result<BoxStream> {
+    let h = input.header();
+    check_fits(rect, h.width, h.height)?;
     if (rect.x, rect.y, rect.width, rect.height) == (0, 0, h.width, h.height) {
         return Ok(input);
     }

@@ -1,7 +1,8 @@
 //! Pixel operations as strip-stream adapters: each takes a stream and returns a stream.
 //!
 //! Streaming ones (shrink, resize, crop, flop, grey, invert) hold a few rows or a band; the
-//! right-angle rotations collect their (usually already shrunk) input first.
+//! right-angle rotations, composed into one, collect their (already shrunk and cropped) input
+//! once.
 
 use crate::error::{Error, Result};
 use crate::image::{SampleFormat, Samples};
@@ -13,8 +14,8 @@ mod resize;
 mod shrink;
 
 pub use colour::{grey, invert};
-pub use crop::{crop, CropRect};
-pub use orient::{autorotate, flip, flop, rotate, Rotation};
+pub use crop::{check_fits, crop, CropRect};
+pub use orient::{autorotate, flip, flop, orient, rotate, upright, Orient, Rotation};
 pub use resize::resize;
 pub use shrink::shrink;
 

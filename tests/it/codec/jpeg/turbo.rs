@@ -65,13 +65,7 @@ impl Target for Failing {
 fn failed_write_inside_libjpeg_is_a_write_error() {
     let src = Source::file(corpus("photos/sunset_by_Aitzol_Berasategi.jpg")).unwrap();
     let loaded = codec::load(src, codec::InputFormat::Jpeg, &LoadOptions::default()).unwrap();
-    let opts = SaveOptions {
-        quality: 75,
-        compression: None,
-        lossless: false,
-        tiff_compression: None,
-        strip: false,
-    };
+    let opts = SaveOptions::default();
     let mut target = Failing { left: 100_000 };
     let err = codec::save(loaded.stream, OutputFormat::Jpeg, &opts, &mut target).unwrap_err();
     let msg = err.to_string();

@@ -502,3 +502,76 @@ fn jxl_orientation_all_eight_against_vips_djxl_and_magick() {
         }
     }
 }
+
+/// EXIF orientation, a crop, a quarter turn and mirrors compose into one transform on the
+/// cropped region (ops/orient.rs): every orientation with several chains comes out pixel for
+/// pixel as ImageMagick's `-auto-orient -crop -rotate -flip -flop`, applied in the spec's order.
+#[test]
+fn autorotate_crop_rotate_and_mirrors_compose_as_magick_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base_tif = d.join("base.tif");
+    run(Command::new("convert").arg(base(d)).arg(&base_tif));
+    // (spec, ImageMagick operations after -auto-orient); crops fit both upright geometries.
+    let chains: [(&str, &[&str]); 4] = [
+        (
+            "crop70x50+13+21_rot90_flip",
+            &["-crop", "70x50+13+21", "+repage", "-rotate", "90", "-flip"],
+        ),
+        (
+            "crop101x33+0+140_rot270_flop",
+            &[
+                "-crop",
+                "101x33+0+140",
+                "+repage",
+                "-rotate",
+                "270",
+                "-flop",
+            ],
+        ),
+        (
+            "crop37x61+130+5_rot180_flip_flop",
+            &[
+                "-crop",
+                "37x61+130+5",
+                "+repage",
+                "-rotate",
+                "180",
+                "-flip",
+                "-flop",
+            ],
+        ),
+        ("rot90_flip", &["-rotate", "90", "-flip"]),
+    ];
+    for n in 1..=8u32 {
+        let tif = d.join(format!("o{n}.tif"));
+        std::fs::copy(&base_tif, &tif).unwrap();
+        exiftool(
+            &[
+                "-q",
+                "-overwrite_original",
+                "-n",
+                &format!("-Orientation={n}"),
+            ],
+            &tif,
+        );
+        for (spec, ops) in chains {
+            let ours = d.join(format!("ours{n}_{spec}.png"));
+            thumbfs(&["convert", &format!("png_{spec}"), p(&tif), p(&ours)]);
+            let magick = d.join(format!("magick{n}_{spec}.png"));
+            run(Command::new("convert")
+                .arg(&tif)
+                // +repage: IM 6 leaves a page offset after transposing, which -crop would use.
+                .args(["-auto-orient", "+repage"])
+                .args(ops)
+                .arg(&magick));
+            let (a, b) = (magick_decode(&ours, 8), magick_decode(&magick, 8));
+            assert_eq!(
+                (a.width, a.height, a.bands),
+                (b.width, b.height, b.bands),
+                "orientation {n}, {spec}: geometry"
+            );
+            assert!(a.data == b.data, "orientation {n}, {spec}: pixels differ");
+        }
+    }
+}
