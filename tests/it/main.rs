@@ -6,6 +6,7 @@ mod common;
 mod cache;
 mod cli;
 mod codec;
+mod metrics;
 mod mount;
 mod ops;
 mod pipeline;

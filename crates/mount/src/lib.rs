@@ -20,6 +20,7 @@ pub mod control;
 mod daemon;
 pub mod filesystem;
 pub mod inode;
+pub mod metrics;
 pub mod names;
 pub mod options;
 pub mod render;
@@ -166,6 +167,12 @@ fn serve(args: &MountArgs, mut setup: options::Setup, mut report: Reporter) -> i
         Ok(s) => s,
         Err(msg) => return report.fail(&msg),
     };
+    // Stopped (dropped) when the session ends.
+    let metrics = match args.metrics.as_deref().map(|a| metrics::start(a, &sched)) {
+        None => None,
+        Some(Ok(m)) => Some(m),
+        Some(Err(msg)) => return report.fail(&msg),
+    };
     let bounds = filesystem::Bounds {
         names: usize::try_from(args.list_cache).unwrap_or(usize::MAX),
         negative_ttl: Duration::from_secs(args.negative_ttl),
@@ -227,7 +234,7 @@ fn serve(args: &MountArgs, mut setup: options::Setup, mut report: Reporter) -> i
     daemon::notify_systemd(sd_notify::NotifyState::Ready);
     let ended = session.run();
     control::remove_socket();
-    match ended {
+    let code = match ended {
         Ok(()) => 0,
         // After a stop signal the signal thread may abort the connection under readers that
         // outlived the grace period; the session then ends with ECONNABORTED before that thread
@@ -240,5 +247,7 @@ fn serve(args: &MountArgs, mut setup: options::Setup, mut report: Reporter) -> i
             tracing::error!("session ended: {e}");
             1
         }
-    }
+    };
+    drop(metrics);
+    code
 }

@@ -124,6 +124,10 @@ pub struct MountArgs {
     /// still started with --worker-user by a spawner process kept from before the drop.
     #[arg(long, value_name = "USER")]
     pub run_as: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (off by default). A bare PORT or
+    /// `:PORT` binds loopback (127.0.0.1); give a host (`0.0.0.0:9100`) to listen wider.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
     /// Mount options, comma-separated: FUSE's (`allow_other`, `allow_root`, `noatime`,
     /// `fsname=NAME`, ...) as for sshfs, and every option above in KEY=VALUE form
     /// (`cache_dir=/var/cache/thumbfs,preset=thumb=256x256,stat=estimate`) for fstab.
@@ -223,6 +227,7 @@ pub fn take_thumbfs_options(args: &mut MountArgs) -> Result<(), String> {
             "list_cache" => args.list_cache = parse_size(&need(value)?).map_err(bad)?,
             "fuse_threads" => args.fuse_threads = num(value)? as usize,
             "s3_endpoint" => args.s3_endpoint = Some(need(value)?),
+            "metrics" => args.metrics = Some(need(value)?),
             "foreground" => args.foreground = true,
             "verbose" => args.verbose = args.verbose.max(num(value).unwrap_or(1) as u8),
             // mount(8) / systemd bookkeeping, meaningless to the filesystem.
@@ -579,7 +584,7 @@ mod tests {
             "-o",
             "stat=estimate,threads=3,max_pixels=1000,max-output-pixels=500,render_timeout=9,foreground,allow_other,open_mode=no-open",
             "-o",
-            "fuse_threads=2,list_cache=8M,negative_ttl=30",
+            "fuse_threads=2,list_cache=8M,negative_ttl=30,metrics=:9100",
             "-o",
             "nofail,_netdev,x-systemd.automount,noatime,dev,suid,config=/etc/t.conf,verbose=2",
         ])
@@ -602,6 +607,7 @@ mod tests {
         assert!(a.foreground);
         assert_eq!((a.fuse_threads, a.list_cache), (2, 8 << 20));
         assert_eq!(a.negative_ttl, 30);
+        assert_eq!(a.metrics.as_deref(), Some(":9100"));
         assert_eq!(a.verbose, 2);
         assert_eq!(a.config.as_deref(), Some(Path::new("/etc/t.conf")));
         assert_eq!(a.options, ["allow_other", "noatime"]);

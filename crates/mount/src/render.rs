@@ -37,6 +37,8 @@ struct State {
     outcome: Option<Outcome>,
     readers: Vec<Waiter>,
     done_waiters: Vec<DoneCallback>,
+    /// When the first byte arrived, counted from [`Render::started`].
+    first_byte: Option<std::time::Duration>,
 }
 
 /// A render's shared output buffer and its waiting readers.
@@ -85,6 +87,17 @@ impl Render {
     /// True when nothing has been written yet.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// How long after the render was queued its first byte was written, once it was.
+    pub fn first_byte(&self) -> Option<std::time::Duration> {
+        self.lock().first_byte
+    }
+
+    /// The first `n` bytes written (fewer if there are fewer).
+    pub fn head(&self, n: usize) -> Vec<u8> {
+        let st = self.lock();
+        st.data[..n.min(st.data.len())].to_vec()
     }
 
     /// Total size and a copy-free view are only meaningful when done; this returns the size.
@@ -142,6 +155,9 @@ impl Render {
         if let Some(Outcome::Failed(_, why)) = &st.outcome {
             // Timed out or abandoned: stop the encoder.
             return Err(io::Error::other(why.clone()));
+        }
+        if st.first_byte.is_none() && !buf.is_empty() {
+            st.first_byte = Some(self.started.elapsed());
         }
         st.data.extend_from_slice(buf);
         let have = st.data.len() as u64;

@@ -14,13 +14,36 @@ use std::time::Duration;
 
 use super::cache::{Cache, Lookup, RenderKey};
 use super::render::{Outcome, Render, RenderTarget};
-use super::stats::Stats;
+use super::stats::{Cause, Stats};
 use crate::io::Connection;
 use crate::pipeline::{self, RenderOptions};
 use crate::spec::Spec;
 use crate::store::{errno_of, Opened, Store};
 use crate::worker::{self, protocol, Failure, SourceFeed, Spawned, Spawner};
 use thumbfs_core::Source;
+
+/// A failed render: errno, message, whether the same bytes would fail again, and why.
+type Failed = (i32, String, bool, Cause);
+
+/// The cause of a render's own error: the image when the same bytes would fail again, else
+/// reading or writing.
+fn cause(again: bool) -> Cause {
+    if again {
+        Cause::Image
+    } else {
+        Cause::Io
+    }
+}
+
+/// The output format's token (`jpg`, `png`, ...): the spec's, else recognised from the
+/// output's first bytes (a spec without a format keeps the source's).
+fn output_format(spec: &Spec, render: &Render) -> &'static str {
+    if let Some(f) = spec.format {
+        return f.token();
+    }
+    let head = render.head(crate::codec::SNIFF_LEN);
+    crate::codec::detect(&head).map_or("other", |f| f.token())
+}
 
 /// Where renders run.
 #[derive(Clone)]
@@ -165,7 +188,7 @@ impl Scheduler {
         }
         let from_disk = match self.cache.lookup(key) {
             Lookup::Ready(r) => {
-                Stats::bump(&self.stats.cache_hits);
+                self.stats.hit("memory");
                 return r;
             }
             // A broken image fails the same way again: don't decode it on every stat.
@@ -181,6 +204,7 @@ impl Scheduler {
             Stats::bump(&self.stats.renders);
         }
         Stats::bump(&self.stats.in_flight);
+        Stats::bump(&self.stats.queued);
         let job = Job {
             key: key.clone(),
             source,
@@ -195,6 +219,7 @@ impl Scheduler {
             .unwrap_or_else(|e| e.into_inner())
             .send(job)
         {
+            Stats::drop_one(&self.stats.queued);
             self.end(
                 &e.0.render,
                 Outcome::Failed(libc::EIO, "render pool stopped".into()),
@@ -235,9 +260,11 @@ impl Scheduler {
             render,
             from_disk,
         } = job;
+        Stats::drop_one(&self.stats.queued);
+        let begun = std::time::Instant::now();
         if from_disk && render.outcome().is_none() {
-            if let Some(bytes) = self.cache.load(&key) {
-                Stats::bump(&self.stats.cache_hits);
+            if let Some((bytes, tier)) = self.cache.load_from(&key) {
+                self.stats.hit(tier);
                 render.fill(bytes);
                 self.end(&render, Outcome::Done, || {});
                 self.cache.put(key.clone(), render.clone());
@@ -247,12 +274,18 @@ impl Scheduler {
             // Gone or damaged since the lookup: render it after all.
             Stats::bump(&self.stats.renders);
         }
-        // Errors carry whether the same bytes would fail again (a broken image) or not (I/O).
-        let result = (|| -> Result<(), (i32, String, bool)> {
+        // Errors carry whether the same bytes would fail again (a broken image) or not (I/O),
+        // and the cause for the metrics.
+        let result = (|| -> Result<(), Failed> {
             if render.outcome().is_some() {
-                return Err((libc::EIO, "timed out in the queue".into(), false));
+                return Err((
+                    libc::EIO,
+                    "timed out in the queue".into(),
+                    false,
+                    Cause::Timeout,
+                ));
             }
-            let io = |e: std::io::Error| (errno_of(&e), e.to_string(), false);
+            let io = |e: std::io::Error| (errno_of(&e), e.to_string(), false, Cause::Io);
             let Opened {
                 mut conn,
                 unchanged,
@@ -262,27 +295,46 @@ impl Scheduler {
                 None => {
                     let src = Source::new(conn, shown.clone());
                     let mut target = RenderTarget(render.clone());
-                    pipeline::render(src, &spec, &mut target, opts)
-                        .map_err(|e| (e.errno(), e.to_string(), e.fails_again()))?;
+                    pipeline::render(src, &spec, &mut target, opts).map_err(|e| {
+                        (
+                            e.errno(),
+                            e.to_string(),
+                            e.fails_again(),
+                            cause(e.fails_again()),
+                        )
+                    })?;
                 }
             }
             // Written to while we read it: the bytes may mix old and new content.
             if !unchanged() {
-                return Err((libc::EIO, "source changed while rendering".into(), false));
+                return Err((
+                    libc::EIO,
+                    "source changed while rendering".into(),
+                    false,
+                    Cause::Io,
+                ));
             }
             Ok(())
         })();
         match result {
             Ok(()) => {
-                if self.end(&render, Outcome::Done, || {}) {
+                // Timed before any reader hears it is done (end runs this under the
+                // render's lock: nothing in it may take that lock again).
+                let (format, took, first) = (
+                    output_format(&spec, &render),
+                    begun.elapsed(),
+                    render.first_byte(),
+                );
+                let record = || self.stats.timings.observe(format, took, first);
+                if self.end(&render, Outcome::Done, record) {
                     self.cache.put(key.clone(), render.clone());
                 }
             }
-            Err((errno, msg, again)) => {
+            Err((errno, msg, again, why)) => {
                 // Unless the watchdog already failed it (and logged and recorded it).
                 let record = || {
                     tracing::warn!("{shown} [{}]: {msg}", key.spec);
-                    self.stats.failed(&shown, &key.spec, &msg);
+                    self.stats.failed(&shown, &key.spec, &msg, why);
                 };
                 if self.end(&render, Outcome::Failed(errno, msg.clone()), record) && again {
                     self.cache.fail(key.clone(), render.clone());
@@ -303,7 +355,7 @@ impl Scheduler {
         spec: &Spec,
         render: &Arc<Render>,
         opts: &RenderOptions,
-    ) -> Result<(), (i32, String, bool)> {
+    ) -> Result<(), Failed> {
         // A worker that ended while idle (killed from outside) is only found out when the
         // job is sent: start the render once more, in its replacement.
         let mut retried = false;
@@ -338,13 +390,19 @@ impl Scheduler {
                     libc::EIO,
                     format!("out of memory (worker limit {mib} MiB)"),
                     true,
+                    Cause::OutOfMemory,
                 ),
                 // A crash would come again; a kill from outside (an admin, the OOM killer)
                 // says nothing about the bytes.
-                Failure::Lost { oom: false } => (libc::EIO, ended.how, ended.again),
-                Failure::Gone => (libc::EIO, ended.how, false),
-                Failure::Abandoned(why) => (libc::EIO, why, false),
-                Failure::Runaway(why) => (libc::EIO, format!("worker killed: {why}"), false),
+                Failure::Lost { oom: false } => (libc::EIO, ended.how, ended.again, Cause::Crash),
+                Failure::Gone => (libc::EIO, ended.how, false, Cause::Crash),
+                Failure::Abandoned(why) => (libc::EIO, why, false, Cause::Timeout),
+                Failure::Runaway(why) => (
+                    libc::EIO,
+                    format!("worker killed: {why}"),
+                    false,
+                    Cause::Crash,
+                ),
                 Failure::Render { .. } => unreachable!("returned by try_in_worker"),
             });
         }
@@ -360,8 +418,10 @@ impl Scheduler {
         spec: &Spec,
         render: &Arc<Render>,
         opts: &RenderOptions,
-    ) -> Result<Option<Failure>, (i32, String, bool)> {
-        let worker = slot.ensure().map_err(|e| (libc::EIO, e, false))?;
+    ) -> Result<Option<Failure>, Failed> {
+        let worker = slot
+            .ensure()
+            .map_err(|e| (libc::EIO, e, false, Cause::Worker))?;
         let fd = conn.file_descriptor();
         let job = protocol::Job {
             name: shown.to_string(),
@@ -390,7 +450,7 @@ impl Scheduler {
                 errno,
                 again,
                 message,
-            }) => Err((errno, message, again)),
+            }) => Err((errno, message, again, cause(again))),
             Err(f) => Ok(Some(f)),
         }
     }
@@ -418,7 +478,7 @@ impl Scheduler {
             let msg = self.timeout_message();
             self.end(&r, Outcome::Failed(libc::EIO, msg.clone()), || {
                 tracing::warn!("{shown} [{}]: {msg}", key.spec);
-                self.stats.failed(&shown, &key.spec, &msg);
+                self.stats.failed(&shown, &key.spec, &msg, Cause::Timeout);
             });
         }
     }

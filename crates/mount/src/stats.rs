@@ -21,13 +21,67 @@ pub struct Failure {
     pub cause: String,
 }
 
+/// Why a render failed (the `cause` label of the error metric).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// The image itself: broken, unsupported, too large (fails again with the same bytes).
+    Image,
+    /// Reading the source or writing the output failed, or the source changed meanwhile.
+    Io,
+    /// Ran past `--render-timeout`.
+    Timeout,
+    /// The render worker process crashed or was killed.
+    Crash,
+    /// The render worker ran out of memory.
+    OutOfMemory,
+    /// No render worker could be started.
+    Worker,
+}
+
+impl Cause {
+    /// Every cause, in the order of [`Stats::errors_by_cause`].
+    pub const ALL: [Cause; 6] = [
+        Cause::Image,
+        Cause::Io,
+        Cause::Timeout,
+        Cause::Crash,
+        Cause::OutOfMemory,
+        Cause::Worker,
+    ];
+
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Cause::Image => "image",
+            Cause::Io => "io",
+            Cause::Timeout => "timeout",
+            Cause::Crash => "crash",
+            Cause::OutOfMemory => "out_of_memory",
+            Cause::Worker => "worker",
+        }
+    }
+}
+
 /// Daemon-wide counters.
 #[derive(Default)]
 pub struct Stats {
     /// Renders started.
     pub renders: AtomicU64,
-    /// Opens or stats answered from a finished output in memory or on disk.
+    /// Opens or stats answered from a finished output in memory or on disk: the sum of
+    /// the per-tier hits below.
     pub cache_hits: AtomicU64,
+    /// Hits in memory.
+    pub memory_hits: AtomicU64,
+    /// Hits loaded from `--cache-dir`.
+    pub disk_hits: AtomicU64,
+    /// Hits loaded from `--cache-url`.
+    pub remote_hits: AtomicU64,
+    /// Renders and loads waiting for a render thread (part of `in_flight`).
+    pub queued: AtomicU64,
+    /// Failed renders by [`Cause`], in the order of [`Cause::ALL`].
+    pub errors_by_cause: [AtomicU64; Cause::ALL.len()],
+    /// Render and first-byte times by output format.
+    pub timings: crate::metrics::Timings,
     /// Bytes returned by read().
     pub bytes_served: AtomicU64,
     /// Failed renders.
@@ -45,9 +99,28 @@ impl Stats {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Records a failed render.
-    pub fn failed(&self, path: &str, spec: &str, cause: &str) {
+    /// Takes one from a gauge.
+    pub fn drop_one(gauge: &AtomicU64) {
+        gauge.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Counts a hit in the tier named `tier` (`memory`, `disk`, `remote`).
+    pub fn hit(&self, tier: &str) {
+        Stats::bump(&self.cache_hits);
+        match tier {
+            "memory" => Stats::bump(&self.memory_hits),
+            "disk" => Stats::bump(&self.disk_hits),
+            "remote" => Stats::bump(&self.remote_hits),
+            _ => {}
+        }
+    }
+
+    /// Records a failed render and why it failed.
+    pub fn failed(&self, path: &str, spec: &str, cause: &str, why: Cause) {
         Stats::bump(&self.errors);
+        if let Some(i) = Cause::ALL.iter().position(|c| *c == why) {
+            Stats::bump(&self.errors_by_cause[i]);
+        }
         let time = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());

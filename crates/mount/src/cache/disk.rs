@@ -78,6 +78,15 @@ impl Disk {
 }
 
 impl Tier for Disk {
+    fn name(&self) -> &'static str {
+        "disk"
+    }
+
+    fn occupancy(&self) -> Option<(u64, u64)> {
+        let files = self.inner.files();
+        Some((files.bytes, files.lru.len() as u64))
+    }
+
     fn holds(&self, key: &RenderKey) -> bool {
         self.inner.files().lru.contains(&key.hash())
     }

@@ -136,7 +136,15 @@ impl Cache {
     /// render workers only). A damaged copy is a miss (a disk file is removed; the render
     /// that follows replaces it), as is an unreachable server.
     pub fn load(&self, key: &RenderKey) -> Option<Vec<u8>> {
-        let found = self.tiers.iter().find_map(|t| t.load(key))?;
+        self.load_from(key).map(|(bytes, _)| bytes)
+    }
+
+    /// [`Cache::load`], with the name of the tier that had it.
+    pub fn load_from(&self, key: &RenderKey) -> Option<(Vec<u8>, &'static str)> {
+        let found = self
+            .tiers
+            .iter()
+            .find_map(|t| t.load(key).map(|b| (b, t.name())))?;
         lock(&self.loaded).insert(key.hash());
         Some(found)
     }
@@ -175,6 +183,14 @@ impl Cache {
     /// one more render of its key (how single flight is checked).
     pub fn occupancy(&self) -> (u64, usize, u64) {
         self.memory.occupancy()
+    }
+
+    /// Bytes and entries held by each tier behind memory that keeps count, by tier name.
+    pub fn tier_occupancy(&self) -> Vec<(&'static str, u64, u64)> {
+        self.tiers
+            .iter()
+            .filter_map(|t| t.occupancy().map(|(b, n)| (t.name(), b, n)))
+            .collect()
     }
 
     /// Waits until every write and upload queued so far is done (tests, shutdown).
@@ -299,6 +315,9 @@ mod tests {
     }
 
     impl Tier for Arc<MapTier> {
+        fn name(&self) -> &'static str {
+            "map"
+        }
         fn holds(&self, key: &RenderKey) -> bool {
             lock(&self.held).contains_key(key)
         }

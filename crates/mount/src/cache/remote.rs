@@ -66,6 +66,10 @@ impl RemoteTier {
 }
 
 impl Tier for RemoteTier {
+    fn name(&self) -> &'static str {
+        "remote"
+    }
+
     /// Always perhaps: only a GET can tell, and that is I/O.
     fn holds(&self, _: &RenderKey) -> bool {
         true

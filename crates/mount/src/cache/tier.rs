@@ -24,6 +24,14 @@ pub enum Origin {
 /// but the tier's own leaf locks (see the lock order in [`super`]). I/O happens in
 /// [`Tier::load`] (render threads only) and on the tier's own background thread.
 pub trait Tier: Send + Sync {
+    /// The tier's name in metrics labels (`disk`, `remote`).
+    fn name(&self) -> &'static str;
+
+    /// Bytes and entries held now, if the tier keeps count (metrics).
+    fn occupancy(&self) -> Option<(u64, u64)> {
+        None
+    }
+
     /// Whether `key` may be held here, from memory alone: a yes sends the request to a render
     /// thread, which [`Tier::load`]s it (and renders after all on a miss).
     fn holds(&self, key: &RenderKey) -> bool;

@@ -9,6 +9,7 @@ use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 use ureq::http::{HeaderMap, Response};
 use ureq::Body;
 
+use super::observe;
 use super::time::{parse_http_date, parse_iso8601};
 use super::{Counters, Listing, ObjectMeta, S3Config, S3Error};
 
@@ -161,7 +162,7 @@ impl Client {
     /// Creates the bucket (tests and benches); an existing bucket of ours is fine.
     pub fn create_bucket(&self) -> Result<(), S3Error> {
         let what = self.bucket_label();
-        self.with_retries(&what, || {
+        self.with_retries("create_bucket", &what, || {
             let action = self.inner.bucket.create_bucket(&self.inner.credentials);
             let url = action.sign(SIGN_TTL);
             let body = action.body();
@@ -226,7 +227,7 @@ impl Client {
         } else {
             prefix.to_string()
         };
-        self.with_retries(&what, || {
+        self.with_retries("list", &what, || {
             let mut action = self
                 .inner
                 .bucket
@@ -257,7 +258,7 @@ impl Client {
     /// Size, ETag and Last-Modified of `key`.
     pub fn head(&self, key: &str) -> Result<ObjectMeta, S3Error> {
         self.check_key(key)?;
-        self.with_retries(key, || {
+        self.with_retries("head", key, || {
             let action = self
                 .inner
                 .bucket
@@ -285,7 +286,7 @@ impl Client {
             return Ok(Vec::new());
         }
         let want = if_match.map(clean_etag);
-        self.with_retries(key, || {
+        self.with_retries("get", key, || {
             let action = self
                 .inner
                 .bucket
@@ -303,6 +304,7 @@ impl Client {
                 // Range starts at or past the end: nothing there (not an error for a reader).
                 Ok(r) if r.status().as_u16() == 416 => {
                     self.inner.requests.fetch_add(1, Ordering::Relaxed);
+                    observe::note_status(416);
                     return Attempt::Done(Vec::new());
                 }
                 other => other,
@@ -345,7 +347,7 @@ impl Client {
     /// The whole object and its metadata (from the same response, so they match).
     pub fn get(&self, key: &str) -> Result<(ObjectMeta, Vec<u8>), S3Error> {
         self.check_key(key)?;
-        self.with_retries(key, || {
+        self.with_retries("get", key, || {
             let action = self
                 .inner
                 .bucket
@@ -375,7 +377,7 @@ impl Client {
     ) -> Result<(), S3Error> {
         self.check_key(key)?;
         let md5 = content_md5(body);
-        self.with_retries(key, || {
+        self.with_retries("put", key, || {
             let mut action = self
                 .inner
                 .bucket
@@ -404,7 +406,7 @@ impl Client {
         key: &str,
     ) -> Result<(ObjectMeta, Vec<(String, String)>), S3Error> {
         self.check_key(key)?;
-        self.with_retries(key, || {
+        self.with_retries("head", key, || {
             let action = self
                 .inner
                 .bucket
@@ -432,7 +434,7 @@ impl Client {
         headers: &[(String, String)],
     ) -> Result<String, S3Error> {
         self.check_key(key)?;
-        self.with_retries(key, || {
+        self.with_retries("create_multipart", key, || {
             let mut action = self
                 .inner
                 .bucket
@@ -468,7 +470,7 @@ impl Client {
     ) -> Result<String, S3Error> {
         self.check_key(key)?;
         let md5 = content_md5(body);
-        self.with_retries(key, || {
+        self.with_retries("upload_part", key, || {
             let action =
                 self.inner
                     .bucket
@@ -499,7 +501,7 @@ impl Client {
         etags: &[String],
     ) -> Result<(), S3Error> {
         self.check_key(key)?;
-        self.with_retries(key, || {
+        self.with_retries("complete_multipart", key, || {
             let action = self.inner.bucket.complete_multipart_upload(
                 Some(&self.inner.credentials),
                 key,
@@ -531,7 +533,7 @@ impl Client {
     /// Aborts upload `upload_id`, dropping its parts (an upload already gone is not an error).
     pub fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), S3Error> {
         self.check_key(key)?;
-        self.with_retries(key, || {
+        self.with_retries("abort_multipart", key, || {
             let action = self.inner.bucket.abort_multipart_upload(
                 Some(&self.inner.credentials),
                 key,
@@ -550,7 +552,7 @@ impl Client {
     /// (up to 1000), keys as the XML spells them (entities not decoded).
     pub fn list_multipart_uploads(&self, prefix: &str) -> Result<Vec<(String, String)>, S3Error> {
         let what = self.bucket_label();
-        self.with_retries(&what, || {
+        self.with_retries("list_multipart_uploads", &what, || {
             // rusty-s3 has no action for this one: signed by hand, GET BUCKET?uploads&prefix=.
             let query = [("prefix", prefix), ("uploads", "")];
             let url = rusty_s3::signing::sign(
@@ -580,7 +582,7 @@ impl Client {
     /// Deletes `key` (a missing key is not an error, as in S3).
     pub fn delete(&self, key: &str) -> Result<(), S3Error> {
         self.check_key(key)?;
-        self.with_retries(key, || {
+        self.with_retries("delete", key, || {
             let action = self
                 .inner
                 .bucket
@@ -612,6 +614,7 @@ impl Client {
     /// 50 ms, 100 ms, 200 ms ... between attempts.
     fn with_retries<T>(
         &self,
+        op: &'static str,
         what: &str,
         mut attempt: impl FnMut() -> Attempt<T>,
     ) -> Result<T, S3Error> {
@@ -622,7 +625,7 @@ impl Client {
                 std::thread::sleep(delay);
                 delay *= 2;
             }
-            match attempt() {
+            match observe::timed(op, &mut attempt) {
                 Attempt::Done(v) => return Ok(v),
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Retry(e) => {
@@ -659,6 +662,7 @@ impl Client {
             Err(e) => return transport(&e),
         };
         let status = resp.status().as_u16();
+        observe::note_status(status);
         let limit = if (200..300).contains(&status) {
             limit
         } else {

@@ -7,11 +7,13 @@
 
 mod client;
 mod config;
+mod observe;
 mod time;
 mod upload;
 
 pub use client::{is_addressable, Client};
 pub use config::S3Config;
+pub use observe::{set_observer, Observer};
 pub use upload::{S3Target, PART_SIZE};
 
 use std::fmt;
