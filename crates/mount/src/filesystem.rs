@@ -315,8 +315,13 @@ impl Core {
 
     /// The text of `.thumbfs/stats`.
     pub fn stats_json(&self) -> String {
-        let (b, n, e) = self.sched.cache.occupancy();
-        self.stats().json(b, n, e, self.inodes.len())
+        let (held, evictions) = self.sched.cache.occupancy();
+        self.stats().json(
+            held.bytes,
+            held.entries as usize,
+            evictions,
+            self.inodes.len(),
+        )
     }
 
     /// Drops what is remembered about source path `rel` (`""`: the whole mount) so that the

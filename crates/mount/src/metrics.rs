@@ -178,13 +178,13 @@ impl Collector for StatsCollector {
             "Render worker processes replaced after a crash, a timeout or running out of memory",
             load(&s.worker_restarts),
         )?;
-        let (mem_bytes, mem_entries, evictions) = sched.cache.occupancy();
+        let (memory, evictions) = sched.cache.occupancy();
         let tiers = sched.cache.tier_occupancy();
-        let mut bytes = vec![("memory", mem_bytes)];
-        let mut entries = vec![("memory", mem_entries as u64)];
-        for (tier, b, n) in tiers {
-            bytes.push((tier, b));
-            entries.push((tier, n));
+        let mut bytes = vec![("memory", memory.bytes)];
+        let mut entries = vec![("memory", memory.entries)];
+        for (tier, held) in tiers {
+            bytes.push((tier, held.bytes));
+            entries.push((tier, held.entries));
         }
         labelled(
             &mut e,

@@ -22,8 +22,28 @@ use crate::store::{errno_of, Opened, Store};
 use crate::worker::{self, protocol, Failure, SourceFeed, Spawned, Spawner};
 use thumbfs_core::Source;
 
-/// A failed render: errno, message, whether the same bytes would fail again, and why.
-type Failed = (i32, String, bool, Cause);
+/// A failed render.
+struct Failed {
+    /// What the reader gets.
+    errno: i32,
+    /// The log line and `.thumbfs/errors` entry.
+    message: String,
+    /// Whether the same bytes would fail again (then the failure is remembered).
+    again: bool,
+    /// Why, for the metrics.
+    cause: Cause,
+}
+
+impl Failed {
+    fn new(errno: i32, message: impl Into<String>, again: bool, cause: Cause) -> Failed {
+        Failed {
+            errno,
+            message: message.into(),
+            again,
+            cause,
+        }
+    }
+}
 
 /// The cause of a render's own error: the image when the same bytes would fail again, else
 /// reading or writing.
@@ -278,14 +298,14 @@ impl Scheduler {
         // and the cause for the metrics.
         let result = (|| -> Result<(), Failed> {
             if render.outcome().is_some() {
-                return Err((
+                return Err(Failed::new(
                     libc::EIO,
-                    "timed out in the queue".into(),
+                    "timed out in the queue",
                     false,
                     Cause::Timeout,
                 ));
             }
-            let io = |e: std::io::Error| (errno_of(&e), e.to_string(), false, Cause::Io);
+            let io = |e: std::io::Error| Failed::new(errno_of(&e), e.to_string(), false, Cause::Io);
             let Opened {
                 mut conn,
                 unchanged,
@@ -296,7 +316,7 @@ impl Scheduler {
                     let src = Source::new(conn, shown.clone());
                     let mut target = RenderTarget(render.clone());
                     pipeline::render(src, &spec, &mut target, opts).map_err(|e| {
-                        (
+                        Failed::new(
                             e.errno(),
                             e.to_string(),
                             e.fails_again(),
@@ -307,9 +327,9 @@ impl Scheduler {
             }
             // Written to while we read it: the bytes may mix old and new content.
             if !unchanged() {
-                return Err((
+                return Err(Failed::new(
                     libc::EIO,
-                    "source changed while rendering".into(),
+                    "source changed while rendering",
                     false,
                     Cause::Io,
                 ));
@@ -330,7 +350,12 @@ impl Scheduler {
                     self.cache.put(key.clone(), render.clone());
                 }
             }
-            Err((errno, msg, again, why)) => {
+            Err(Failed {
+                errno,
+                message: msg,
+                again,
+                cause: why,
+            }) => {
                 // Unless the watchdog already failed it (and logged and recorded it).
                 let record = || {
                     tracing::warn!("{shown} [{}]: {msg}", key.spec);
@@ -386,7 +411,7 @@ impl Scheduler {
             let mib = slot.spawner.config.memory >> 20;
             return Err(match failure {
                 // The same bytes would crash or exhaust it again: remember the failure.
-                Failure::Lost { oom: true } => (
+                Failure::Lost { oom: true } => Failed::new(
                     libc::EIO,
                     format!("out of memory (worker limit {mib} MiB)"),
                     true,
@@ -394,10 +419,12 @@ impl Scheduler {
                 ),
                 // A crash would come again; a kill from outside (an admin, the OOM killer)
                 // says nothing about the bytes.
-                Failure::Lost { oom: false } => (libc::EIO, ended.how, ended.again, Cause::Crash),
-                Failure::Gone => (libc::EIO, ended.how, false, Cause::Crash),
-                Failure::Abandoned(why) => (libc::EIO, why, false, Cause::Timeout),
-                Failure::Runaway(why) => (
+                Failure::Lost { oom: false } => {
+                    Failed::new(libc::EIO, ended.how, ended.again, Cause::Crash)
+                }
+                Failure::Gone => Failed::new(libc::EIO, ended.how, false, Cause::Crash),
+                Failure::Abandoned(why) => Failed::new(libc::EIO, why, false, Cause::Timeout),
+                Failure::Runaway(why) => Failed::new(
                     libc::EIO,
                     format!("worker killed: {why}"),
                     false,
@@ -421,7 +448,7 @@ impl Scheduler {
     ) -> Result<Option<Failure>, Failed> {
         let worker = slot
             .ensure()
-            .map_err(|e| (libc::EIO, e, false, Cause::Worker))?;
+            .map_err(|e| Failed::new(libc::EIO, e, false, Cause::Worker))?;
         let fd = conn.file_descriptor();
         let job = protocol::Job {
             name: shown.to_string(),
@@ -450,7 +477,7 @@ impl Scheduler {
                 errno,
                 again,
                 message,
-            }) => Err((errno, message, again, cause(again))),
+            }) => Err(Failed::new(errno, message, again, cause(again))),
             Err(f) => Ok(Some(f)),
         }
     }

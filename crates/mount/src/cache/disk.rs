@@ -15,7 +15,7 @@ use lru::LruCache;
 use super::key::RenderKey;
 use super::lock;
 use super::queue::Queue;
-use super::tier::{Origin, Tier};
+use super::tier::{Occupancy, Origin, Tier};
 use super::trailer::{trailer, unseal, TRAILER};
 use crate::render::Render;
 
@@ -82,9 +82,12 @@ impl Tier for Disk {
         "disk"
     }
 
-    fn occupancy(&self) -> Option<(u64, u64)> {
+    fn occupancy(&self) -> Option<Occupancy> {
         let files = self.inner.files();
-        Some((files.bytes, files.lru.len() as u64))
+        Some(Occupancy {
+            bytes: files.bytes,
+            entries: files.lru.len() as u64,
+        })
     }
 
     fn holds(&self, key: &RenderKey) -> bool {

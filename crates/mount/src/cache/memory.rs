@@ -8,6 +8,7 @@ use lru::LruCache;
 
 use super::key::RenderKey;
 use super::lock;
+use super::tier::Occupancy;
 use crate::render::{Outcome, Render};
 
 /// The memory tier.
@@ -81,10 +82,14 @@ impl Memory {
         }
     }
 
-    /// Bytes held, entries held, and evictions (outputs evicted or never admitted, being
-    /// larger than the whole budget).
-    pub fn occupancy(&self) -> (u64, usize, u64) {
+    /// What is held, and the evictions (outputs evicted or never admitted, being larger
+    /// than the whole budget).
+    pub fn occupancy(&self) -> (Occupancy, u64) {
         let st = self.state();
-        (st.bytes, st.lru.len(), st.evictions)
+        let held = Occupancy {
+            bytes: st.bytes,
+            entries: st.lru.len() as u64,
+        };
+        (held, st.evictions)
     }
 }

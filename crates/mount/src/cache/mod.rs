@@ -45,7 +45,7 @@ mod trailer;
 
 pub use key::{RenderKey, SourceId};
 pub use remote::Remote;
-pub use tier::{Origin, Tier};
+pub use tier::{Occupancy, Origin, Tier};
 
 use super::render::Render;
 use disk::Disk;
@@ -178,18 +178,18 @@ impl Cache {
         self.failures.put(key, render);
     }
 
-    /// Bytes held in memory, entries held in memory, and evictions: outputs evicted from
-    /// memory or never admitted (larger than the whole budget), each of which allows at most
-    /// one more render of its key (how single flight is checked).
-    pub fn occupancy(&self) -> (u64, usize, u64) {
+    /// What memory holds, and its evictions: outputs evicted from memory or never admitted
+    /// (larger than the whole budget), each of which allows at most one more render of its
+    /// key (how single flight is checked).
+    pub fn occupancy(&self) -> (Occupancy, u64) {
         self.memory.occupancy()
     }
 
     /// Bytes and entries held by each tier behind memory that keeps count, by tier name.
-    pub fn tier_occupancy(&self) -> Vec<(&'static str, u64, u64)> {
+    pub fn tier_occupancy(&self) -> Vec<(&'static str, Occupancy)> {
         self.tiers
             .iter()
-            .filter_map(|t| t.occupancy().map(|(b, n)| (t.name(), b, n)))
+            .filter_map(|t| t.occupancy().map(|o| (t.name(), o)))
             .collect()
     }
 
@@ -239,12 +239,12 @@ mod tests {
         let c = Cache::new(10, None).unwrap();
         c.put(key(1), finished(b"123456"));
         c.put(key(2), finished(b"abcdef"));
-        let (bytes, _, evictions) = c.occupancy();
+        let (Occupancy { bytes, .. }, evictions) = c.occupancy();
         assert!(bytes <= 10);
         assert!(ready(&c, &key(1)).is_none(), "oldest evicted");
         assert_eq!(evictions, 1);
         c.put(key(3), finished(b"far too large to keep"));
-        assert_eq!(c.occupancy().2, 2, "never admitted counts too");
+        assert_eq!(c.occupancy().1, 2, "never admitted counts too");
         assert_eq!(c.size(&key(1)), Some(6));
         assert_eq!(ready(&c, &key(2)).unwrap(), b"abcdef");
     }

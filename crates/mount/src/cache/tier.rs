@@ -17,6 +17,15 @@ pub enum Origin {
     Loaded,
 }
 
+/// What a cache part holds now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Occupancy {
+    /// Bytes of outputs held.
+    pub bytes: u64,
+    /// Outputs held.
+    pub entries: u64,
+}
+
 /// A cache tier behind memory, asked in the order it was added (faster tiers first).
 ///
 /// [`Tier::holds`] and [`Tier::store`] are called on FUSE request threads and under the
@@ -28,7 +37,7 @@ pub trait Tier: Send + Sync {
     fn name(&self) -> &'static str;
 
     /// Bytes and entries held now, if the tier keeps count (metrics).
-    fn occupancy(&self) -> Option<(u64, u64)> {
+    fn occupancy(&self) -> Option<Occupancy> {
         None
     }
 
