@@ -46,19 +46,42 @@ fn op_error(e: impl std::fmt::Display) -> Error {
 
 /// Lanczos3 resample to exactly `width x height`, band by band.
 pub fn resize(input: BoxStream, width: u32, height: u32) -> Result<BoxStream> {
-    resize_banded(input, width, height, None)
+    let h = input.header();
+    let extent = (h.width as f64, h.height as f64);
+    resize_banded(input, extent, width, height, None)
 }
 
-/// As [`resize`], with a fixed number of output rows per band (tests) instead of the byte
-/// budget.
+/// Lanczos3 resample of the input's top-left `extent` (fractional input pixels, at most its
+/// size) to exactly `width x height`. A shrink-on-load of a size that is not a multiple of
+/// its factor leaves a last column or row that stands for only part of a pixel: the extent
+/// says how much, so the picture is not stretched over it.
+pub fn resize_extent(
+    input: BoxStream,
+    extent: (f64, f64),
+    width: u32,
+    height: u32,
+) -> Result<BoxStream> {
+    resize_banded(input, extent, width, height, None)
+}
+
+/// As [`resize_extent`], with a fixed number of output rows per band (tests) instead of the
+/// byte budget.
 pub(crate) fn resize_banded(
     input: BoxStream,
+    extent: (f64, f64),
     width: u32,
     height: u32,
     band_rows: Option<usize>,
 ) -> Result<BoxStream> {
     let header = input.header().clone();
-    if (header.width, header.height) == (width, height) {
+    let (w, h) = (header.width as f64, header.height as f64);
+    // An extent of a pixel or less, or past the image, is no extent: use the whole image.
+    let valid = |e: f64, n: f64| e.is_finite() && e > n - 1.0 && e <= n;
+    let extent = (
+        if valid(extent.0, w) { extent.0 } else { w },
+        if valid(extent.1, h) { extent.1 } else { h },
+    );
+    if (header.width, header.height) == (width, height) && extent == (w, h) {
         return Ok(input);
     }
     if width == 0 || height == 0 {
@@ -67,7 +90,7 @@ pub(crate) fn resize_banded(
     let pt = pixel_type(header.format, header.bands)
         .ok_or_else(|| op_error(format!("{} bands", header.bands)))?;
     Ok(Box::new(BandResize::new(
-        input, header, width, height, pt, band_rows,
+        input, header, extent, width, height, pt, band_rows,
     )))
 }
 
@@ -78,6 +101,8 @@ struct BandResize<'a> {
     pt: PixelType,
     in_width: u32,
     in_height: usize,
+    /// Input columns the output spans (at most `in_width`; fractional after a shrink).
+    extent_width: f64,
     in_row_bytes: usize,
     /// Input rows per output row (the filter's step).
     scale: f64,
@@ -97,6 +122,7 @@ impl<'a> BandResize<'a> {
     fn new(
         input: BoxStream<'a>,
         in_header: Header,
+        extent: (f64, f64),
         width: u32,
         height: u32,
         pt: PixelType,
@@ -104,7 +130,7 @@ impl<'a> BandResize<'a> {
     ) -> Self {
         let in_row_bytes = in_header.row_samples() * in_header.format.bytes();
         let out_row_bytes = width as usize * pt.size();
-        let scale = in_header.height as f64 / height as f64;
+        let scale = extent.1 / height as f64;
         let radius = LANCZOS_SUPPORT * scale.max(1.0);
         let band_rows = band_rows.unwrap_or_else(|| {
             // Input rows that fit the budget, less the support, mapped to output rows; and no
@@ -128,6 +154,7 @@ impl<'a> BandResize<'a> {
             pt,
             in_width: in_header.width,
             in_height: in_header.height as usize,
+            extent_width: extent.0,
             in_row_bytes,
             scale,
             radius,
@@ -217,7 +244,7 @@ impl ImageStream for BandResize<'_> {
         // against rounding so the crop stays inside the rows held.
         let top = (y0 as f64 * self.scale - first as f64).max(0.0);
         let crop_h = ((y1 - y0) as f64 * self.scale).min(rows as f64 - top);
-        let options = ResizeOptions::new().crop(0.0, top, self.in_width as f64, crop_h);
+        let options = ResizeOptions::new().crop(0.0, top, self.extent_width, crop_h);
         let n = y1 - y0;
         let len = crate::alloc::len(&[n, self.header.row_samples()], "a resize band")?;
         let mut out = Samples::try_zeroed(self.header.format, len)?;
@@ -346,7 +373,7 @@ mod tests {
         let want = whole(&img, to.0, to.1);
         // Input strips of an odd height, so bands and strips never line up.
         let stream = Box::new(img.into_stream(7));
-        let got = Image::collect(resize_banded(stream, to.0, to.1, Some(band)).unwrap()).unwrap();
+        let got = Image::collect(resize_banded(stream, (w as f64, h as f64), to.0, to.1, Some(band)).unwrap()).unwrap();
         assert_eq!((got.header.width, got.header.height), to);
         let (psnr, differing) = compare(&got.samples, &want);
         assert!(
@@ -385,7 +412,8 @@ mod tests {
             let img = test_image(700, 467, 3, SampleFormat::U8);
             let want = whole(&img, to.0, to.1);
             let got = Image::collect(
-                resize_banded(Box::new(img.into_stream(16)), to.0, to.1, Some(32)).unwrap(),
+                resize_banded(Box::new(img.into_stream(16)), (700.0, 467.0), to.0, to.1, Some(32))
+                    .unwrap(),
             )
             .unwrap();
             let (_, differing) = compare(&got.samples, &want);
