@@ -422,6 +422,24 @@ mod tests {
     }
 
     #[test]
+    fn shrunk_extent_is_the_source_over_the_factor() {
+        // libjpeg's 1/8 of 4217x2817 is 528x353: 527.125 x 352.125 of it is the picture.
+        assert_eq!(
+            super::shrunk_extent((4217, 2817), 8, (528, 353)),
+            (527.125, 352.125)
+        );
+        // Multiples are whole; a size not rounded up (an embedded thumbnail) is taken whole.
+        assert_eq!(
+            super::shrunk_extent((4096, 2816), 8, (512, 352)),
+            (512.0, 352.0)
+        );
+        assert_eq!(
+            super::shrunk_extent((4217, 2817), 8, (320, 214)),
+            (320.0, 214.0)
+        );
+    }
+
+    #[test]
     fn thumbnail_plan_preshrinks_leaving_2x() {
         let p = plan(&header(6000, 4000, 1), &"w256".parse().unwrap());
         assert_eq!(p.resize, Some((256, 171)));

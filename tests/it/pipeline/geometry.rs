@@ -34,9 +34,15 @@ fn sources(d: &Path) -> Vec<(PathBuf, Vec<u32>)> {
     vec![
         (sunset, vec![256, 400]),
         // 5312x2988: 2988 / 8 = 373.5 rows.
-        (corpus("photos/seeding_by_Clements_Engelhardt.jpg"), vec![256, 300]),
+        (
+            corpus("photos/seeding_by_Clements_Engelhardt.jpg"),
+            vec![256, 300],
+        ),
         // Progressive 2268x1512: 2268 / 8 = 283.5 columns at w128.
-        (corpus("jpeg/flower.png.im_q85_420_progr.jpg"), vec![128, 200]),
+        (
+            corpus("jpeg/flower.png.im_q85_420_progr.jpg"),
+            vec![128, 200],
+        ),
         (png, vec![100, 200]),
         (pyramid, vec![256, 400]),
     ]
@@ -68,8 +74,11 @@ fn thumbnails_of_odd_sizes_match_a_full_decode_lanczos3() {
                 .arg(&reference));
             let reference = magick_rgb8(&reference);
             let ours = d.join(format!("ours-{name}-{w}.png"));
-            std::fs::write(&ours, common::mount::engine(&src, &format!("w{w}_png")).unwrap())
-                .unwrap();
+            std::fs::write(
+                &ours,
+                common::mount::engine(&src, &format!("w{w}_png")).unwrap(),
+            )
+            .unwrap();
             let vips = d.join(format!("vips-{name}-{w}.png"));
             run(Command::new("vips")
                 .arg("thumbnail")

@@ -281,6 +281,12 @@ mod tests {
 
     /// The whole-image resize this module did before it streamed: the reference.
     fn whole(img: &Image, width: u32, height: u32) -> Samples {
+        let extent = (img.header.width as f64, img.header.height as f64);
+        whole_extent(img, extent, width, height)
+    }
+
+    /// As [`whole`], from the top-left `extent` of the image.
+    fn whole_extent(img: &Image, extent: (f64, f64), width: u32, height: u32) -> Samples {
         let h = &img.header;
         let pt = pixel_type(h.format, h.bands).unwrap();
         let src_bytes: &[u8] = match &img.samples {
@@ -299,7 +305,11 @@ mod tests {
         let mut dst =
             fast_image_resize::images::Image::from_slice_u8(width, height, dst_bytes, pt).unwrap();
         Resizer::new()
-            .resize(&src, &mut dst, &ResizeOptions::new())
+            .resize(
+                &src,
+                &mut dst,
+                &ResizeOptions::new().crop(0.0, 0.0, extent.0, extent.1),
+            )
             .unwrap();
         out
     }
@@ -373,7 +383,10 @@ mod tests {
         let want = whole(&img, to.0, to.1);
         // Input strips of an odd height, so bands and strips never line up.
         let stream = Box::new(img.into_stream(7));
-        let got = Image::collect(resize_banded(stream, (w as f64, h as f64), to.0, to.1, Some(band)).unwrap()).unwrap();
+        let got = Image::collect(
+            resize_banded(stream, (w as f64, h as f64), to.0, to.1, Some(band)).unwrap(),
+        )
+        .unwrap();
         assert_eq!((got.header.width, got.header.height), to);
         let (psnr, differing) = compare(&got.samples, &want);
         assert!(
@@ -412,12 +425,39 @@ mod tests {
             let img = test_image(700, 467, 3, SampleFormat::U8);
             let want = whole(&img, to.0, to.1);
             let got = Image::collect(
-                resize_banded(Box::new(img.into_stream(16)), (700.0, 467.0), to.0, to.1, Some(32))
-                    .unwrap(),
+                resize_banded(
+                    Box::new(img.into_stream(16)),
+                    (700.0, 467.0),
+                    to.0,
+                    to.1,
+                    Some(32),
+                )
+                .unwrap(),
             )
             .unwrap();
             let (_, differing) = compare(&got.samples, &want);
             assert_eq!(differing, 0, "-> {to:?}");
+        }
+    }
+
+    #[test]
+    fn a_fractional_extent_streams_as_the_whole_image_crop() {
+        // 150x100 shrunk by 8 from 1197x797: 149.625 x 99.625 of the 150x100 pixels.
+        let extent = (1197.0 / 8.0, 797.0 / 8.0);
+        for band in [1, 7, 1000] {
+            for to in [(60, 40), (97, 65)] {
+                let img = test_image(150, 100, 3, SampleFormat::U8);
+                let want = whole_extent(&img, extent, to.0, to.1);
+                let stream = Box::new(img.into_stream(7));
+                let got =
+                    Image::collect(resize_banded(stream, extent, to.0, to.1, Some(band)).unwrap())
+                        .unwrap();
+                let (psnr, _) = compare(&got.samples, &want);
+                assert!(psnr >= 60.0, "-> {to:?}, bands of {band}: {psnr:.1} dB");
+                // And it differs from resizing all 150x100 pixels (the stretch it corrects).
+                let img = test_image(150, 100, 3, SampleFormat::U8);
+                assert_ne!(whole(&img, to.0, to.1), want);
+            }
         }
     }
 }
