@@ -18,9 +18,9 @@ use crate::spec::{CropRect, OutputFormat, Spec};
 /// Bumped whenever a build would encode different bytes for the same source and spec
 /// (2: lossy WebP by default, TIFF saver; 3: JPEG thumbnails decoded at DCT scale; 4: one
 /// cast rule before every saver, float TIFF through the sRGB curve; 5: full-size baseline
-/// JPEGs decoded by libjpeg-turbo), so
+/// JPEGs decoded by libjpeg-turbo; 6: resize from a shrunk image's exact extent), so
 /// persistent caches do not serve stale outputs.
-pub const OUTPUT_REVISION: u32 = 5;
+pub const OUTPUT_REVISION: u32 = 6;
 
 /// Limits and formats for one render.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +71,9 @@ pub struct Plan {
     pub box_shrink: u32,
     /// Lanczos3 target size in stored (not yet rotated) orientation, if resizing.
     pub resize: Option<(u32, u32)>,
+    /// Source size in stored orientation: a shrunk image's exact extent is this over the
+    /// factor applied, which the resize needs when the size is not a multiple of it.
+    pub source: (u32, u32),
     /// Centre crop on the upright image (for `fill`).
     pub fill_crop: Option<CropRect>,
     /// Whether to apply the EXIF orientation.
@@ -97,6 +100,7 @@ pub fn plan(header: &Header, spec: &Spec) -> Plan {
         return Plan {
             box_shrink: s,
             resize: None,
+            source: (header.width, header.height),
             fill_crop: None,
             autorotate,
             canvas: (uw as u64, uh as u64),
@@ -150,6 +154,7 @@ pub fn plan(header: &Header, spec: &Spec) -> Plan {
     Plan {
         box_shrink: s * pre,
         resize,
+        source: (header.width, header.height),
         fill_crop,
         autorotate,
         canvas,
@@ -249,8 +254,9 @@ fn apply_ops<'a>(
     }
     if let Some((w, h)) = plan.resize {
         let hd = s.header();
-        if (hd.width, hd.height) != (w, h) {
-            s = ops::resize(s, w, h)?;
+        let extent = shrunk_extent(plan.source, applied * rest, (hd.width, hd.height));
+        if (hd.width, hd.height) != (w, h) || extent != (w as f64, h as f64) {
+            s = ops::resize_extent(s, extent, w, h)?;
         }
     }
     // One crop on the stored image and one right-angle transform: the transform collects
@@ -279,6 +285,23 @@ fn apply_ops<'a>(
         s = ops::invert(s)?;
     }
     Ok(s)
+}
+
+/// The part of a `size` image shrunk by `factor` from `source` that stands for the source, in
+/// its own (fractional) pixels. A box or DCT shrink rounds sizes up, so when the source is not
+/// a multiple of the factor the last column or row stands for fewer source pixels: the
+/// extent is then `source / factor` (4217 / 8 = 527.125 of 528 columns), not the size.
+/// Any other size (an embedded thumbnail, a pyramid level rounded down) is taken whole.
+fn shrunk_extent(source: (u32, u32), factor: u32, size: (u32, u32)) -> (f64, f64) {
+    let f = factor.max(1);
+    let axis = |n: u32, m: u32| {
+        if n.div_ceil(f) == m {
+            n as f64 / f as f64
+        } else {
+            m as f64
+        }
+    };
+    (axis(source.0, size.0), axis(source.1, size.1))
 }
 
 /// The one right-angle transform a render applies: the EXIF orientation `stored` (when the
@@ -396,6 +419,24 @@ mod tests {
                 ..Default::default()
             },
         }
+    }
+
+    #[test]
+    fn shrunk_extent_is_the_source_over_the_factor() {
+        // libjpeg's 1/8 of 4217x2817 is 528x353: 527.125 x 352.125 of it is the picture.
+        assert_eq!(
+            super::shrunk_extent((4217, 2817), 8, (528, 353)),
+            (527.125, 352.125)
+        );
+        // Multiples are whole; a size not rounded up (an embedded thumbnail) is taken whole.
+        assert_eq!(
+            super::shrunk_extent((4096, 2816), 8, (512, 352)),
+            (512.0, 352.0)
+        );
+        assert_eq!(
+            super::shrunk_extent((4217, 2817), 8, (320, 214)),
+            (320.0, 214.0)
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ mod shrink;
 pub use colour::{grey, invert};
 pub use crop::{check_fits, crop, CropRect};
 pub use orient::{autorotate, flip, flop, orient, rotate, upright, Orient, Rotation};
-pub use resize::resize;
+pub use resize::{resize, resize_extent};
 pub use shrink::shrink;
 
 /// A sample type the generic operations work on.

@@ -46,19 +46,42 @@ fn op_error(e: impl std::fmt::Display) -> Error {
 
 /// Lanczos3 resample to exactly `width x height`, band by band.
 pub fn resize(input: BoxStream, width: u32, height: u32) -> Result<BoxStream> {
-    resize_banded(input, width, height, None)
+    let h = input.header();
+    let extent = (h.width as f64, h.height as f64);
+    resize_banded(input, extent, width, height, None)
 }
 
-/// As [`resize`], with a fixed number of output rows per band (tests) instead of the byte
-/// budget.
+/// Lanczos3 resample of the input's top-left `extent` (fractional input pixels, at most its
+/// size) to exactly `width x height`. A shrink-on-load of a size that is not a multiple of
+/// its factor leaves a last column or row that stands for only part of a pixel: the extent
+/// says how much, so the picture is not stretched over it.
+pub fn resize_extent(
+    input: BoxStream,
+    extent: (f64, f64),
+    width: u32,
+    height: u32,
+) -> Result<BoxStream> {
+    resize_banded(input, extent, width, height, None)
+}
+
+/// As [`resize_extent`], with a fixed number of output rows per band (tests) instead of the
+/// byte budget.
 pub(crate) fn resize_banded(
     input: BoxStream,
+    extent: (f64, f64),
     width: u32,
     height: u32,
     band_rows: Option<usize>,
 ) -> Result<BoxStream> {
     let header = input.header().clone();
-    if (header.width, header.height) == (width, height) {
+    let (w, h) = (header.width as f64, header.height as f64);
+    // An extent of a pixel or less, or past the image, is no extent: use the whole image.
+    let valid = |e: f64, n: f64| e.is_finite() && e > n - 1.0 && e <= n;
+    let extent = (
+        if valid(extent.0, w) { extent.0 } else { w },
+        if valid(extent.1, h) { extent.1 } else { h },
+    );
+    if (header.width, header.height) == (width, height) && extent == (w, h) {
         return Ok(input);
     }
     if width == 0 || height == 0 {
@@ -67,7 +90,7 @@ pub(crate) fn resize_banded(
     let pt = pixel_type(header.format, header.bands)
         .ok_or_else(|| op_error(format!("{} bands", header.bands)))?;
     Ok(Box::new(BandResize::new(
-        input, header, width, height, pt, band_rows,
+        input, header, extent, width, height, pt, band_rows,
     )))
 }
 
@@ -78,6 +101,8 @@ struct BandResize<'a> {
     pt: PixelType,
     in_width: u32,
     in_height: usize,
+    /// Input columns the output spans (at most `in_width`; fractional after a shrink).
+    extent_width: f64,
     in_row_bytes: usize,
     /// Input rows per output row (the filter's step).
     scale: f64,
@@ -97,6 +122,7 @@ impl<'a> BandResize<'a> {
     fn new(
         input: BoxStream<'a>,
         in_header: Header,
+        extent: (f64, f64),
         width: u32,
         height: u32,
         pt: PixelType,
@@ -104,7 +130,7 @@ impl<'a> BandResize<'a> {
     ) -> Self {
         let in_row_bytes = in_header.row_samples() * in_header.format.bytes();
         let out_row_bytes = width as usize * pt.size();
-        let scale = in_header.height as f64 / height as f64;
+        let scale = extent.1 / height as f64;
         let radius = LANCZOS_SUPPORT * scale.max(1.0);
         let band_rows = band_rows.unwrap_or_else(|| {
             // Input rows that fit the budget, less the support, mapped to output rows; and no
@@ -128,6 +154,7 @@ impl<'a> BandResize<'a> {
             pt,
             in_width: in_header.width,
             in_height: in_header.height as usize,
+            extent_width: extent.0,
             in_row_bytes,
             scale,
             radius,
@@ -217,7 +244,7 @@ impl ImageStream for BandResize<'_> {
         // against rounding so the crop stays inside the rows held.
         let top = (y0 as f64 * self.scale - first as f64).max(0.0);
         let crop_h = ((y1 - y0) as f64 * self.scale).min(rows as f64 - top);
-        let options = ResizeOptions::new().crop(0.0, top, self.in_width as f64, crop_h);
+        let options = ResizeOptions::new().crop(0.0, top, self.extent_width, crop_h);
         let n = y1 - y0;
         let len = crate::alloc::len(&[n, self.header.row_samples()], "a resize band")?;
         let mut out = Samples::try_zeroed(self.header.format, len)?;
@@ -254,6 +281,12 @@ mod tests {
 
     /// The whole-image resize this module did before it streamed: the reference.
     fn whole(img: &Image, width: u32, height: u32) -> Samples {
+        let extent = (img.header.width as f64, img.header.height as f64);
+        whole_extent(img, extent, width, height)
+    }
+
+    /// As [`whole`], from the top-left `extent` of the image.
+    fn whole_extent(img: &Image, extent: (f64, f64), width: u32, height: u32) -> Samples {
         let h = &img.header;
         let pt = pixel_type(h.format, h.bands).unwrap();
         let src_bytes: &[u8] = match &img.samples {
@@ -272,7 +305,11 @@ mod tests {
         let mut dst =
             fast_image_resize::images::Image::from_slice_u8(width, height, dst_bytes, pt).unwrap();
         Resizer::new()
-            .resize(&src, &mut dst, &ResizeOptions::new())
+            .resize(
+                &src,
+                &mut dst,
+                &ResizeOptions::new().crop(0.0, 0.0, extent.0, extent.1),
+            )
             .unwrap();
         out
     }
@@ -346,7 +383,10 @@ mod tests {
         let want = whole(&img, to.0, to.1);
         // Input strips of an odd height, so bands and strips never line up.
         let stream = Box::new(img.into_stream(7));
-        let got = Image::collect(resize_banded(stream, to.0, to.1, Some(band)).unwrap()).unwrap();
+        let got = Image::collect(
+            resize_banded(stream, (w as f64, h as f64), to.0, to.1, Some(band)).unwrap(),
+        )
+        .unwrap();
         assert_eq!((got.header.width, got.header.height), to);
         let (psnr, differing) = compare(&got.samples, &want);
         assert!(
@@ -385,11 +425,39 @@ mod tests {
             let img = test_image(700, 467, 3, SampleFormat::U8);
             let want = whole(&img, to.0, to.1);
             let got = Image::collect(
-                resize_banded(Box::new(img.into_stream(16)), to.0, to.1, Some(32)).unwrap(),
+                resize_banded(
+                    Box::new(img.into_stream(16)),
+                    (700.0, 467.0),
+                    to.0,
+                    to.1,
+                    Some(32),
+                )
+                .unwrap(),
             )
             .unwrap();
             let (_, differing) = compare(&got.samples, &want);
             assert_eq!(differing, 0, "-> {to:?}");
+        }
+    }
+
+    #[test]
+    fn a_fractional_extent_streams_as_the_whole_image_crop() {
+        // 150x100 shrunk by 8 from 1197x797: 149.625 x 99.625 of the 150x100 pixels.
+        let extent = (1197.0 / 8.0, 797.0 / 8.0);
+        for band in [1, 7, 1000] {
+            for to in [(60, 40), (97, 65)] {
+                let img = test_image(150, 100, 3, SampleFormat::U8);
+                let want = whole_extent(&img, extent, to.0, to.1);
+                let stream = Box::new(img.into_stream(7));
+                let got =
+                    Image::collect(resize_banded(stream, extent, to.0, to.1, Some(band)).unwrap())
+                        .unwrap();
+                let (psnr, _) = compare(&got.samples, &want);
+                assert!(psnr >= 60.0, "-> {to:?}, bands of {band}: {psnr:.1} dB");
+                // And it differs from resizing all 150x100 pixels (the stretch it corrects).
+                let img = test_image(150, 100, 3, SampleFormat::U8);
+                assert_ne!(whole(&img, to.0, to.1), want);
+            }
         }
     }
 }
