@@ -8,9 +8,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
+use crate::codec::jpeg::preview::Preview;
 use crate::codec::{self, InputFormat, Limits, LoadOptions, Registry};
 use crate::error::{Error, Result};
-use crate::image::{BoxStream, Header, Image, ImageStream, Strip, STRIP_ROWS};
+use crate::image::{BoxStream, Header, ImageStream, Strip, STRIP_ROWS};
 use crate::io::{Source, Target};
 use crate::ops::{self, Orient};
 use crate::spec::{CropRect, OutputFormat, Spec};
@@ -210,12 +211,15 @@ fn render_inner(
     };
     let save_opts = spec.save_options();
     let preview = preview(&mut src, input, &header, &plan, spec, &limits);
-    let used = preview.as_ref().map(|p| (p.header.width, p.header.height));
+    let used = preview.as_ref().map(|p| p.stored);
     std::thread::scope(|scope| {
         // A preview stands in for the loader having applied the whole box shrink; the
         // resize takes it to the planned size.
         let (stream, applied) = match preview {
-            Some(p) => (Box::new(p.into_stream(STRIP_ROWS)) as BoxStream, plan.box_shrink),
+            Some(p) => (
+                Box::new(p.image.into_stream(STRIP_ROWS)) as BoxStream,
+                plan.box_shrink,
+            ),
             None => {
                 let loaded = codec::load(src, input, &load_opts)?;
                 (spawn_stream(scope, loaded.stream), loaded.shrink)
@@ -243,7 +247,7 @@ fn preview(
     plan: &Plan,
     spec: &Spec,
     limits: &Limits,
-) -> Option<Image> {
+) -> Option<Preview> {
     let (w, h) = plan.resize?;
     if spec.exact || input != InputFormat::Jpeg || spec.page.is_some_and(|p| p > 0) {
         return None;

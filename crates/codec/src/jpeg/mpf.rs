@@ -120,8 +120,7 @@ fn parse_index(t: &[u8], base: u64) -> Option<Vec<MpEntry>> {
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let e = off.checked_add(16 * i)?;
-        let (Some(attr), Some(size), Some(rel)) = (u32_at(e), u32_at(e + 4), u32_at(e + 8))
-        else {
+        let (Some(attr), Some(size), Some(rel)) = (u32_at(e), u32_at(e + 4), u32_at(e + 8)) else {
             break;
         };
         out.push(MpEntry {

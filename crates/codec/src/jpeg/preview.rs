@@ -16,16 +16,24 @@ const HEAD_LEN: usize = 1 << 17;
 /// Preview candidates tried at most (cameras write one or two).
 const MAX_CANDIDATES: usize = 4;
 
+/// A decoded preview and its stored size.
+pub struct Preview {
+    /// The pixels (DCT-scaled), with the primary image's metadata.
+    pub image: Image,
+    /// Width and height as stored in the file.
+    pub stored: (u32, u32),
+}
+
 /// The smallest usable preview of the JPEG in `src` whose stored size is at least `min`,
 /// decoded (with DCT scaling down to `min`) and carrying the primary image's metadata;
 /// `None` when there is none or any guard fails. `src` is rewound to byte 0 either way.
-pub fn load(src: &mut Source, main: &Header, min: (u32, u32), limits: &Limits) -> Option<Image> {
+pub fn load(src: &mut Source, main: &Header, min: (u32, u32), limits: &Limits) -> Option<Preview> {
     let found = find(src, main, min, limits);
     src.rewind().ok()?;
     found
 }
 
-fn find(src: &mut Source, main: &Header, min: (u32, u32), limits: &Limits) -> Option<Image> {
+fn find(src: &mut Source, main: &Header, min: (u32, u32), limits: &Limits) -> Option<Preview> {
     if !src.is_seekable() {
         return None;
     }
@@ -34,7 +42,11 @@ fn find(src: &mut Source, main: &Header, min: (u32, u32), limits: &Limits) -> Op
     let entries = mpf::entries(&head)?;
     let len = src.len()?;
     let mut found = Vec::new();
-    for e in entries.iter().filter(|e| e.is_preview()).take(MAX_CANDIDATES) {
+    for e in entries
+        .iter()
+        .filter(|e| e.is_preview())
+        .take(MAX_CANDIDATES)
+    {
         let end = e.offset.checked_add(e.size as u64)?;
         if e.offset == 0 || end > len || e.size as u64 > limits.memory_limit || gain_map(main, e) {
             continue;
@@ -93,7 +105,7 @@ fn read_at(src: &mut Source, offset: u64, size: usize) -> Option<Vec<u8>> {
 
 /// Decodes the whole preview (a decode error means no preview), scaled in the DCT while it
 /// stays at least `min`.
-fn decode(bytes: Vec<u8>, main: &Header, min: (u32, u32), limits: &Limits) -> Option<Image> {
+fn decode(bytes: Vec<u8>, main: &Header, min: (u32, u32), limits: &Limits) -> Option<Preview> {
     let mut src = Source::memory(bytes);
     let ph = super::probe(&mut src).ok()?;
     src.rewind().ok()?;
@@ -110,5 +122,8 @@ fn decode(bytes: Vec<u8>, main: &Header, min: (u32, u32), limits: &Limits) -> Op
     let loaded = super::load(src, &opts).ok()?;
     let mut image = Image::collect(loaded.stream).ok()?;
     image.header.meta = main.meta.clone();
-    Some(image)
+    Some(Preview {
+        image,
+        stored: (ph.width, ph.height),
+    })
 }
