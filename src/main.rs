@@ -49,6 +49,10 @@ enum Command {
         /// canvas), has more pixels than this (checked before decoding).
         #[arg(long, default_value_t = 200_000_000, value_name = "N")]
         max_output_pixels: u64,
+        /// `off`: a JPEG thumbnail is made from the main image, never from the camera's
+        /// embedded preview (as the spec token `exact`).
+        #[arg(long, value_enum, default_value = "on")]
+        previews: thumbfs::mount::options::Previews,
     },
     /// Print format, size, bands, depth, orientation and ICC presence, from headers only.
     Info {
@@ -201,11 +205,14 @@ fn main() -> ExitCode {
             output,
             max_pixels,
             max_output_pixels,
+            previews,
         } => {
-            let spec: Spec = match spec.parse() {
+            let mut spec: Spec = match spec.parse() {
                 Ok(s) => s,
                 Err(e) => return usage(&format!("spec {e}")),
             };
+            spec.exact |=
+                previews == thumbfs::mount::options::Previews::Off && spec.has_thumbnail();
             let opts = thumbfs::RenderOptions {
                 max_pixels,
                 max_output_pixels,

@@ -94,6 +94,11 @@ pub struct MountArgs {
     /// misses cost nothing (0: not remembered). `thumbfs ctl MNT forget` drops them at once.
     #[arg(long, default_value_t = 0, value_name = "SECS")]
     pub negative_ttl: u64,
+    /// `on`: a JPEG thumbnail may be made from the camera's own smaller JPEG (an MPF
+    /// preview) when it is large enough; `off`: always from the main image (as the spec
+    /// token `exact`). Also `-o previews=...`.
+    #[arg(long, value_enum, default_value = "on")]
+    pub previews: Previews,
     /// Memory for directory listings and sniffed image formats, e.g. 64M: the least recently
     /// used go first beyond it (held twice for `s3://` sources: the bucket's listings, and
     /// what the spec directories show of them).
@@ -132,6 +137,15 @@ pub struct MountArgs {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// Whether thumbnails may use embedded previews (`--previews`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Previews {
+    /// From an MPF preview when one is large enough.
+    On,
+    /// Always from the main image.
+    Off,
 }
 
 /// Where renders run (`--isolation`).
@@ -212,6 +226,10 @@ pub fn take_thumbfs_options(args: &mut MountArgs) -> Result<(), String> {
             "render_timeout" => args.render_timeout = num(value)?,
             "list_ttl" => args.list_ttl = num(value)?,
             "negative_ttl" => args.negative_ttl = num(value)?,
+            "previews" => {
+                args.previews = <Previews as clap::ValueEnum>::from_str(&need(value)?, false)
+                    .map_err(|_| format!("-o {opt}: expected previews=on or previews=off"))?
+            }
             "isolation" => {
                 args.isolation = <Isolation as clap::ValueEnum>::from_str(&need(value)?, true)
                     .map_err(|_| format!("-o {opt}: expected isolation=process or none"))?
