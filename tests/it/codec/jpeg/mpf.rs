@@ -191,3 +191,23 @@ fn failed_guards_fall_back_to_the_main_image() {
         Some((1620, 1080))
     );
 }
+
+/// `thumbfs convert --previews off` gives `exact`'s bytes; the default uses the preview.
+#[test]
+fn convert_previews_off_is_exact() {
+    let main = std::fs::read(corpus(PHOTO)).unwrap();
+    let hd = preview("1620x1080");
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("mpf.jpg");
+    std::fs::write(&src, with_mpf(&main, &[(FULL_HD, &hd, hd.len() as u32)])).unwrap();
+    let convert = |args: &[&str]| {
+        run(Command::new(thumbfs_bin())
+            .arg("convert")
+            .args(args)
+            .arg(&src)
+            .arg(".png"))
+    };
+    let off = convert(&["--previews", "off", "w256"]);
+    assert_eq!(off, convert(&["w256_exact"]));
+    assert_ne!(off, convert(&["w256"]), "the default uses the preview");
+}
