@@ -597,7 +597,7 @@ mod tests {
             "-o",
             "stat=estimate,threads=3,max_pixels=1000,max-output-pixels=500,render_timeout=9,foreground,allow_other,open_mode=no-open",
             "-o",
-            "fuse_threads=2,list_cache=8M,negative_ttl=30",
+            "fuse_threads=2,list_cache=8M,negative_ttl=30,previews=off",
             "-o",
             "nofail,_netdev,x-systemd.automount,noatime,dev,suid,config=/etc/t.conf,verbose=2",
         ])
@@ -620,6 +620,7 @@ mod tests {
         assert!(a.foreground);
         assert_eq!((a.fuse_threads, a.list_cache), (2, 8 << 20));
         assert_eq!(a.negative_ttl, 30);
+        assert_eq!(a.previews, Previews::Off);
         assert_eq!(a.verbose, 2);
         assert_eq!(a.config.as_deref(), Some(Path::new("/etc/t.conf")));
         assert_eq!(a.options, ["allow_other", "noatime"]);
