@@ -58,6 +58,10 @@ enum Command {
         /// source prefix hashes to I modulo N (the hash of `warm --shard`).
         #[arg(long, value_name = "I/N")]
         shard: Option<thumbfs::warm::Shard>,
+        /// `off`: a JPEG thumbnail is made from the main image, never from the camera's
+        /// embedded preview (as the spec token `exact`).
+        #[arg(long, value_enum, default_value = "on")]
+        previews: thumbfs::mount::options::Previews,
     },
     /// Print format, size, bands, depth, orientation and ICC presence, from headers only.
     Info {
@@ -212,11 +216,14 @@ fn main() -> ExitCode {
             max_output_pixels,
             jobs,
             shard,
+            previews,
         } => {
-            let spec: Spec = match spec.parse() {
+            let mut spec: Spec = match spec.parse() {
                 Ok(s) => s,
                 Err(e) => return usage(&format!("spec {e}")),
             };
+            spec.exact |=
+                previews == thumbfs::mount::options::Previews::Off && spec.has_thumbnail();
             let opts = thumbfs::RenderOptions {
                 max_pixels,
                 max_output_pixels,

@@ -1,4 +1,5 @@
-//! The jpeg loader, driven like a render: sniff, probe, limits, load, every strip.
+//! The jpeg loader, driven like a render: sniff, probe, limits, load, every strip; then the
+//! MPF index and embedded-preview loader.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -6,4 +7,5 @@ use thumbfs::codec::InputFormat;
 
 fuzz_target!(init: thumbfs_fuzz::init(), |data: &[u8]| {
     let _ = thumbfs_fuzz::decode(data, &[InputFormat::Jpeg]);
+    let _ = thumbfs_fuzz::previews(data);
 });

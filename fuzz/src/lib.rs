@@ -205,6 +205,21 @@ pub fn decode(data: &[u8], formats: &[InputFormat]) -> [thumbfs::Result<u32>; 3]
     results
 }
 
+/// The MPF index and the preview loader (jpeg target): hostile offsets and counts give no
+/// preview or a bounded one, never a panic. Returns whether a preview was used.
+pub fn previews(data: &[u8]) -> bool {
+    let _ = thumbfs::codec::jpeg::mpf::entries(data);
+    let limits = Limits {
+        max_pixels: MAX_PIXELS,
+        memory_limit: MEMORY_LIMIT,
+    };
+    let mut src = Source::memory(data);
+    let Ok(header) = thumbfs::codec::jpeg::probe(&mut src) else {
+        return false;
+    };
+    thumbfs::codec::jpeg::preview::load(&mut src, &header, (16, 16), &limits).is_some()
+}
+
 /// The `spec` target: whatever parses has a canonical spelling that parses to the same spec
 /// and prints the same again. Returns whether `text` parsed.
 pub fn spec_round_trip(text: &str) -> bool {

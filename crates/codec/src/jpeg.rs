@@ -19,6 +19,8 @@ use crate::{
 mod colour;
 mod decode;
 mod encode;
+pub mod mpf;
+pub mod preview;
 mod scans;
 mod turbo;
 

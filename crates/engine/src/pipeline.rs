@@ -8,9 +8,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
+use crate::codec::jpeg::preview::Preview;
 use crate::codec::{self, InputFormat, Limits, LoadOptions, Registry};
 use crate::error::{Error, Result};
-use crate::image::{BoxStream, Header, ImageStream, Strip};
+use crate::image::{BoxStream, Header, ImageStream, Strip, STRIP_ROWS};
 use crate::io::{Source, Target};
 use crate::ops::{self, Orient};
 use crate::spec::{CropRect, OutputFormat, Spec};
@@ -18,9 +19,9 @@ use crate::spec::{CropRect, OutputFormat, Spec};
 /// Bumped whenever a build would encode different bytes for the same source and spec
 /// (2: lossy WebP by default, TIFF saver; 3: JPEG thumbnails decoded at DCT scale; 4: one
 /// cast rule before every saver, float TIFF through the sRGB curve; 5: full-size baseline
-/// JPEGs decoded by libjpeg-turbo; 6: resize from a shrunk image's exact extent), so
-/// persistent caches do not serve stale outputs.
-pub const OUTPUT_REVISION: u32 = 6;
+/// JPEGs decoded by libjpeg-turbo; 6: resize from a shrunk image's exact extent; 7: JPEG
+/// thumbnails from MPF previews), so persistent caches do not serve stale outputs.
+pub const OUTPUT_REVISION: u32 = 7;
 
 /// Limits and formats for one render.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +58,8 @@ pub struct Rendered {
     pub output: OutputFormat,
     /// Header of the image as saved.
     pub header: Header,
+    /// Stored size of the embedded preview the thumbnail was made from, if one was.
+    pub preview: Option<(u32, u32)>,
 }
 
 /// The output format for a source format and a spec.
@@ -212,18 +215,50 @@ fn render_inner(
         fit: plan.resize,
     };
     let save_opts = spec.save_options();
+    let preview = preview(&mut src, input, &header, &plan, spec, &limits);
+    let used = preview.as_ref().map(|p| p.stored);
     std::thread::scope(|scope| {
-        let loaded = codec::load(src, input, &load_opts)?;
-        let stream = spawn_stream(scope, loaded.stream);
-        let stream = apply_ops(stream, loaded.shrink, &plan, spec)?;
+        // A preview stands in for the loader having applied the whole box shrink; the
+        // resize takes it to the planned size.
+        let (stream, applied) = match preview {
+            Some(p) => (
+                Box::new(p.image.into_stream(STRIP_ROWS)) as BoxStream,
+                plan.box_shrink,
+            ),
+            None => {
+                let loaded = codec::load(src, input, &load_opts)?;
+                (spawn_stream(scope, loaded.stream), loaded.shrink)
+            }
+        };
+        let stream = apply_ops(stream, applied, &plan, spec)?;
         let header = stream.header().clone();
         codec::save(stream, output, &save_opts, target)?;
         Ok(Rendered {
             input,
             output,
             header,
+            preview: used,
         })
     })
+}
+
+/// A JPEG thumbnail's embedded preview (see [`codec::jpeg::preview`]), unless the spec says
+/// `exact`: its stored size must be at least twice the planned resize, as the pre-shrink
+/// leaves for Lanczos3.
+fn preview(
+    src: &mut Source,
+    input: InputFormat,
+    header: &Header,
+    plan: &Plan,
+    spec: &Spec,
+    limits: &Limits,
+) -> Option<Preview> {
+    let (w, h) = plan.resize?;
+    if spec.exact || input != InputFormat::Jpeg || spec.page.is_some_and(|p| p > 0) {
+        return None;
+    }
+    let min = (w.saturating_mul(2), h.saturating_mul(2));
+    codec::jpeg::preview::load(src, header, min, limits)
 }
 
 /// Applies everything after loading, in the spec's fixed order.

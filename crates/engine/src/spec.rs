@@ -45,6 +45,8 @@ pub struct Spec {
     pub fill: bool,
     /// Allow enlarging (`up`).
     pub up: bool,
+    /// Thumbnail from the primary image, never from an embedded preview (`exact`).
+    pub exact: bool,
     /// Crop after resizing (`crop<W>x<H>+<X>+<Y>`).
     pub crop: Option<CropRect>,
     /// Right-angle rotation.
@@ -205,6 +207,7 @@ impl Spec {
         match t {
             "fill" => return flag(&mut self.fill, t),
             "up" => return flag(&mut self.up, t),
+            "exact" => return flag(&mut self.exact, t),
             "invert" => return flag(&mut self.invert, t),
             "flip" => return flag(&mut self.flip, t),
             "flop" => return flag(&mut self.flop, t),
@@ -260,7 +263,7 @@ impl Spec {
                 Err(err(
                     t,
                     format!(
-                        "unknown token (see the grammar: shrink<N> w<N> h<N> <W>x<H> fill up \
+                        "unknown token (see the grammar: shrink<N> w<N> h<N> <W>x<H> fill up exact \
                          crop<W>x<H>+<X>+<Y> invert flip flop rot90 rot180 rot270 noautorotate \
                          grey strip page<N> {} {})",
                         options.join(" "),
@@ -312,6 +315,9 @@ impl Spec {
         }
         if self.up && self.width.is_none() && self.height.is_none() {
             return Err(err("up", "needs a size (w<N>, h<N> or <W>x<H>)"));
+        }
+        if self.exact && !self.has_thumbnail() {
+            return Err(err("exact", "needs a size (w<N>, h<N> or <W>x<H>)"));
         }
         for set in &self.save {
             let spelled = set.to_string();
@@ -397,6 +403,9 @@ impl fmt::Display for Spec {
         }
         if self.up {
             t.push("up".into());
+        }
+        if self.exact {
+            t.push("exact".into());
         }
         if let Some(c) = self.crop {
             t.push(format!("crop{}x{}+{}+{}", c.width, c.height, c.x, c.y));

@@ -98,6 +98,9 @@ pub struct Bounds {
     pub negative_ttl: Duration,
     /// Names found missing remembered for `thumbfs ctl forget` to invalidate in the kernel.
     pub negatives: usize,
+    /// Whether JPEG thumbnails may come from embedded previews (`--previews`); off makes
+    /// every thumbnail spec `exact`.
+    pub previews: bool,
 }
 
 impl Default for Bounds {
@@ -107,6 +110,7 @@ impl Default for Bounds {
             spec_dirs: 4096,
             negative_ttl: Duration::ZERO,
             negatives: 65536,
+            previews: true,
         }
     }
 }
@@ -167,6 +171,8 @@ pub struct Core {
     meta_snapshots: Mutex<HashMap<u64, Arc<Vec<u8>>>>,
     /// Entry lifetime of a name found missing (see [`Bounds::negative_ttl`]).
     negative_ttl: Duration,
+    /// See [`Bounds::previews`].
+    previews: bool,
     /// Names answered as missing with a lifetime, by parent inode: what the kernel may hold
     /// as negative entries (the oldest are dropped beyond the bound, and then only expire).
     negatives: Mutex<LruCache<(u64, OsString), ()>>,
@@ -261,6 +267,7 @@ impl ThumbFs {
             pool: Pool::new(STORE_THREADS),
             meta_snapshots: Mutex::default(),
             negative_ttl: bounds.negative_ttl,
+            previews: bounds.previews,
             negatives: Mutex::new(LruCache::new(negatives)),
         })))
     }
@@ -379,9 +386,11 @@ impl Core {
             return Err("not a preset (--specs presets)".into());
         }
         let text = preset.map_or(name, |p| p.spec.as_str());
-        let spec: Spec = text
+        let mut spec: Spec = text
             .parse()
             .map_err(|e: crate::spec::SpecError| e.to_string())?;
+        // `--previews off`: the canonical spec (the render key, the workers' spec) says so.
+        spec.exact |= !self.previews && spec.has_thumbnail();
         let dir = Arc::new(SpecDir {
             name: name.to_string(),
             canonical: spec.to_string(),

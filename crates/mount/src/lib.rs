@@ -176,6 +176,7 @@ fn serve(args: &MountArgs, mut setup: options::Setup, mut report: Reporter) -> i
     let bounds = filesystem::Bounds {
         names: usize::try_from(args.list_cache).unwrap_or(usize::MAX),
         negative_ttl: Duration::from_secs(args.negative_ttl),
+        previews: args.previews == options::Previews::On,
         ..filesystem::Bounds::default()
     };
     let fs = match ThumbFs::new(

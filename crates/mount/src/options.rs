@@ -94,6 +94,11 @@ pub struct MountArgs {
     /// misses cost nothing (0: not remembered). `thumbfs ctl MNT forget` drops them at once.
     #[arg(long, default_value_t = 0, value_name = "SECS")]
     pub negative_ttl: u64,
+    /// `on`: a JPEG thumbnail may be made from the camera's own smaller JPEG (an MPF
+    /// preview) when it is large enough; `off`: always from the main image (as the spec
+    /// token `exact`). Also `-o previews=...`.
+    #[arg(long, value_enum, default_value = "on")]
+    pub previews: Previews,
     /// Memory for directory listings and sniffed image formats, e.g. 64M: the least recently
     /// used go first beyond it (held twice for `s3://` sources: the bucket's listings, and
     /// what the spec directories show of them).
@@ -136,6 +141,15 @@ pub struct MountArgs {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// Whether thumbnails may use embedded previews (`--previews`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Previews {
+    /// From an MPF preview when one is large enough.
+    On,
+    /// Always from the main image.
+    Off,
 }
 
 /// Where renders run (`--isolation`).
@@ -216,6 +230,10 @@ pub fn take_thumbfs_options(args: &mut MountArgs) -> Result<(), String> {
             "render_timeout" => args.render_timeout = num(value)?,
             "list_ttl" => args.list_ttl = num(value)?,
             "negative_ttl" => args.negative_ttl = num(value)?,
+            "previews" => {
+                args.previews = <Previews as clap::ValueEnum>::from_str(&need(value)?, false)
+                    .map_err(|_| format!("-o {opt}: expected previews=on or previews=off"))?
+            }
             "isolation" => {
                 args.isolation = <Isolation as clap::ValueEnum>::from_str(&need(value)?, true)
                     .map_err(|_| format!("-o {opt}: expected isolation=process or none"))?
@@ -584,7 +602,7 @@ mod tests {
             "-o",
             "stat=estimate,threads=3,max_pixels=1000,max-output-pixels=500,render_timeout=9,foreground,allow_other,open_mode=no-open",
             "-o",
-            "fuse_threads=2,list_cache=8M,negative_ttl=30,metrics=:9100",
+            "fuse_threads=2,list_cache=8M,negative_ttl=30,metrics=:9100,previews=off",
             "-o",
             "nofail,_netdev,x-systemd.automount,noatime,dev,suid,config=/etc/t.conf,verbose=2",
         ])
@@ -608,6 +626,7 @@ mod tests {
         assert_eq!((a.fuse_threads, a.list_cache), (2, 8 << 20));
         assert_eq!(a.negative_ttl, 30);
         assert_eq!(a.metrics.as_deref(), Some(":9100"));
+        assert_eq!(a.previews, Previews::Off);
         assert_eq!(a.verbose, 2);
         assert_eq!(a.config.as_deref(), Some(Path::new("/etc/t.conf")));
         assert_eq!(a.options, ["allow_other", "noatime"]);
