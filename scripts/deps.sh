@@ -11,9 +11,10 @@ have nasm        || need+=(nasm)
 have cc          || need+=(gcc)
 # The C++ frame that catches libheif's exceptions (crates/codec/src/heif/guard.cpp).
 have g++         || need+=(g++)
-# libheif-sys' build script finds libheif with pkg-config, although thumbfs opens libheif only
-# at run time (crates/codec/src/heif/ffi.rs); libheif-dev also brings that runtime library, libheif1.
-pkg-config --exists libheif 2>/dev/null || need+=(libheif-dev pkg-config)
+# HEIC/AVIF at run time: thumbfs opens libheif.so.1 on first use (crates/codec/src/heif/ffi.rs);
+# building needs no libheif (its declarations are in crates/codec/src/heif/sys.rs).
+compgen -G '/usr/lib/*/libheif.so.1' >/dev/null || compgen -G '/usr/lib/libheif.so.1' >/dev/null \
+  || need+=(libheif1)
 # Mounting without root and unmounting (`fusermount3 -u`).
 have fusermount3 || need+=(fuse3)
 [ ${#need[@]} -gt 0 ] || exit 0

@@ -1,8 +1,8 @@
 //! HEIF (HEVC, the iPhone's HEIC) and AVIF through libheif, the reference C library, opened
 //! from the system with dlopen on first use (Debian bookworm ships 1.15.1 with libde265 and
 //! dav1d for decoding and aom for AV1 encoding); without libheif only these formats fail.
-//! `libheif-sys` 1.14.4 provides the declarations: the newest bindings release that accepts
-//! a libheif older than 1.16.
+//! The C declarations are our own (`heif/sys.rs`, from libheif 1.15's header): building needs
+//! no libheif development files.
 //!
 //! The decoder is whole-image: the file is read into memory (up to the memory limit), the
 //! primary image's size is checked against `--max-pixels` from its `ispe` box before any
@@ -17,6 +17,7 @@ use std::sync::{Arc, Once};
 
 mod ffi;
 mod items;
+mod sys;
 
 use crate::error::{Error, Result};
 use crate::image::{BoxStream, Header, Image, Metadata, SampleFormat, Samples};
@@ -677,7 +678,7 @@ static HEIC: About = About {
     title: "HEIC / HEIF",
     extensions: &["heic", "heif", "hif"],
     serve_as: Some(Format::Jpeg),
-    notes: "libheif 1.15 (Debian bookworm's libheif1, with libde265), opened on first use, with libheif-sys 1.14.4's declarations, the newest bindings that accept libheif < 1.16; whole image, primary image with its irot/imir/clap transforms, grid, alpha, 8-12 bit, ICC, EXIF, XMP; for a resize, the smallest embedded thumbnail larger than the target (as libvips' thumbnail)",
+    notes: "libheif 1.15 (Debian bookworm's libheif1, with libde265), opened on first use (declared from its 1.15 header: no build-time libheif); whole image, primary image with its irot/imir/clap transforms, grid, alpha, 8-12 bit, ICC, EXIF, XMP; for a resize, the smallest embedded thumbnail larger than the target (as libvips' thumbnail)",
 };
 
 /// The HEIC codec (HEIF with HEVC).

@@ -1,8 +1,9 @@
 //! libheif opened on first use (dlopen) instead of linked. Linked, its static constructor
 //! runs libde265's table set-up in every process at start, most of a whole `thumbfs convert`
 //! start-up (measured with callgrind), paid for every JPEG too. The types and
-//! constants are libheif-sys' as they are; only the functions used are looked up here, so the
-//! linker (`--as-needed`) leaves libheif out of the binary's needed libraries.
+//! constants are our own (`sys.rs`, from libheif 1.15's header), so building needs no libheif
+//! headers or pkg-config; only the functions used are looked up here, and nothing links
+//! libheif.
 //!
 //! Every call runs inside a C++ frame that catches exceptions (`guard.cpp`): libheif lets some
 //! escape its C API, and one reaching a Rust frame would abort the process. A call that threw
@@ -10,7 +11,7 @@
 
 #![allow(non_snake_case)] // libheif's own names
 
-pub use libheif_sys::*;
+pub use super::sys::*;
 
 use std::sync::OnceLock;
 
@@ -94,8 +95,7 @@ fn guarded<F: FnOnce() -> R, R: OnThrow>(name: &str, call: F) -> R {
 }
 
 /// Declares the functions: a table of pointers filled by `open`, and a wrapper per function
-/// with libheif-sys' signature (local items shadow the glob import's extern ones) that runs
-/// the call inside the guard.
+/// with libheif's C signature (from heif.h 1.15) that runs the call inside the guard.
 macro_rules! api {
     ($(fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)?;)*) => {
         /// Pointers to libheif's functions; C-unwind, as C++ exceptions may leave them.
@@ -105,7 +105,7 @@ macro_rules! api {
 
         fn open() -> Result<Api, String> {
             // SAFETY: loading runs libheif's constructors (its plugin registration), which is
-            // what linking it did; each symbol gets the type libheif-sys declares for it.
+            // what linking it did; each symbol gets the type heif.h (1.15) declares for it.
             unsafe {
                 let lib = libloading::Library::new(LIB).map_err(|e| e.to_string())?;
                 let api = Api {
