@@ -55,6 +55,9 @@ pub struct Saver {
     pub options: &'static [SaveOption],
     /// Largest image the format (or its library) can hold, checked when a render is planned.
     pub limits: SaverLimits,
+    /// Box the image must fit for this format (a placeholder hash): the planner thumbnails
+    /// into it, or caps a larger size the spec gives; `None`: any size within `limits`.
+    pub fit: Option<(u32, u32)>,
     /// Encodes a stream into a target, then finishes the target.
     pub save: fn(BoxStream, &SaveOptions, &mut dyn Target) -> Result<()>,
     /// How it saves, with which library (the README's table).

@@ -4,6 +4,7 @@
 //! a bounded queue, so decoding and encoding overlap. Strips are processed in order, so the
 //! output is byte-identical whatever the thread count.
 
+use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
@@ -62,6 +63,23 @@ pub struct Rendered {
 /// The output format for a source format and a spec.
 pub fn output_format(input: InputFormat, spec: &Spec) -> OutputFormat {
     spec.format.unwrap_or_else(|| input.default_output())
+}
+
+/// The spec as rendered into `output`: a saver's [`crate::codec::Saver::fit`] box (a
+/// placeholder hash) thumbnails into it when the spec gives no size, and caps a larger one.
+/// With a `crop` (which applies to the thumbnail) the spec is kept; the saver's limits then
+/// refuse an output over the box.
+pub fn fit_output(spec: &Spec, output: OutputFormat) -> Cow<'_, Spec> {
+    let Some((bw, bh)) = output.saver().and_then(|s| s.fit) else {
+        return Cow::Borrowed(spec);
+    };
+    if spec.crop.is_some() {
+        return Cow::Borrowed(spec);
+    }
+    let mut fitted = spec.clone();
+    fitted.width = Some(spec.width.map_or(bw, |w| w.min(bw)));
+    fitted.height = Some(spec.height.map_or(bh, |h| h.min(bh)));
+    Cow::Owned(fitted)
 }
 
 /// Sizes and factors for one render, computed from the header before decoding.
@@ -190,8 +208,9 @@ fn render_inner(
     let input = opts.registry.sniff(&mut src)?;
     let header = codec::probe_with(&mut src, input, &limits)?;
     codec::check_limits(&header, opts.max_pixels)?;
-    let plan = plan(&header, spec);
     let output = output_format(input, spec);
+    let spec = &*fit_output(spec, output);
+    let plan = plan(&header, spec);
     crate::bounds::check_plan(
         &header,
         &plan,
