@@ -33,7 +33,8 @@ pub struct About {
     pub name: &'static str,
     /// What the README's format table calls it.
     pub title: &'static str,
-    /// Typical extensions of source files (documentation: sources are recognised by content).
+    /// Typical extensions of source files (documentation: sources are recognised by content);
+    /// none for an output-only format.
     pub extensions: &'static [&'static str],
     /// Output when a spec names none; `None`: its own saver's format, else [`Format::FALLBACK`].
     pub serve_as: Option<Format>,

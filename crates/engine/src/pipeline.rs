@@ -418,6 +418,25 @@ mod tests {
     }
 
     #[test]
+    fn a_fit_box_thumbnails_and_caps() {
+        let fitted = |spec: &str| {
+            let spec: Spec = spec.parse().unwrap();
+            let out = spec.format.unwrap();
+            let s = fit_output(&spec, out).into_owned();
+            (s.width, s.height)
+        };
+        assert_eq!(fitted("thumbhash"), (Some(100), Some(100)));
+        assert_eq!(fitted("w800_thumbhash"), (Some(100), Some(100)));
+        assert_eq!(fitted("w50_thumbhash"), (Some(50), Some(100)));
+        assert_eq!(fitted("w800_png"), (Some(800), None));
+        assert_eq!(fitted("crop10x10+0+0_thumbhash"), (None, None));
+        // A 20 MP photo's hash: 1/8 in the DCT (as for a w256 thumbnail), then a box of 3.
+        let spec: Spec = "thumbhash".parse().unwrap();
+        let p = plan(&header(5472, 3648, 1), &fit_output(&spec, spec.format.unwrap()));
+        assert_eq!((p.box_shrink, p.resize), (24, Some((100, 67))));
+    }
+
+    #[test]
     fn thumbnail_plan_preshrinks_leaving_2x() {
         let p = plan(&header(6000, 4000, 1), &"w256".parse().unwrap());
         assert_eq!(p.resize, Some((256, 171)));
