@@ -54,11 +54,15 @@ impl Codec for ThumbHash {
     }
 
     fn probe(&self, _: &mut Source, _: &Limits) -> Result<Header> {
-        Err(Error::Unsupported("ThumbHash is an output format only".into()))
+        Err(Error::Unsupported(
+            "ThumbHash is an output format only".into(),
+        ))
     }
 
     fn load<'a>(&self, _: Source<'a>, _: &LoadOptions) -> Result<Loaded<'a>> {
-        Err(Error::Unsupported("ThumbHash is an output format only".into()))
+        Err(Error::Unsupported(
+            "ThumbHash is an output format only".into(),
+        ))
     }
 
     fn saver(&self) -> Option<&Saver> {

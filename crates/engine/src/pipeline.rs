@@ -432,7 +432,10 @@ mod tests {
         assert_eq!(fitted("crop10x10+0+0_thumbhash"), (None, None));
         // A 20 MP photo's hash: 1/8 in the DCT (as for a w256 thumbnail), then a box of 3.
         let spec: Spec = "thumbhash".parse().unwrap();
-        let p = plan(&header(5472, 3648, 1), &fit_output(&spec, spec.format.unwrap()));
+        let p = plan(
+            &header(5472, 3648, 1),
+            &fit_output(&spec, spec.format.unwrap()),
+        );
         assert_eq!((p.box_shrink, p.resize), (24, Some((100, 67))));
     }
 

@@ -87,7 +87,11 @@ fn channel(rgba: &[u8], c: usize) -> Vec<u16> {
 /// Colour premultiplied by alpha (what a placeholder shows over any background), widened.
 fn premultiplied(rgba: &[u8]) -> Vec<u16> {
     rgba.chunks_exact(4)
-        .flat_map(|px| px[..3].iter().map(move |&s| (s as u32 * px[3] as u32 / 255) as u16))
+        .flat_map(|px| {
+            px[..3]
+                .iter()
+                .map(move |&s| (s as u32 * px[3] as u32 / 255) as u16)
+        })
         .collect()
 }
 
@@ -104,7 +108,12 @@ fn mean(rgba: &[u8]) -> [f64; 4] {
         weight += a;
     }
     let n = (rgba.len() / 4) as f64;
-    [sum[0] / weight, sum[1] / weight, sum[2] / weight, sum[3] / n]
+    [
+        sum[0] / weight,
+        sum[1] / weight,
+        sum[2] / weight,
+        sum[3] / n,
+    ]
 }
 
 /// PSNR of the premultiplied colour of `d` against `reference`, and the largest difference of
@@ -141,7 +150,10 @@ fn photo_through_the_cli_matches_the_reference_decode() {
     let text = std::fs::read(&out).unwrap();
     let d = decode(&text);
     let (db, worst) = score(&src, &d);
-    eprintln!("photo: {}x{} {db:.1} dB, mean within {worst:.2}", d.width, d.height);
+    eprintln!(
+        "photo: {}x{} {db:.1} dB, mean within {worst:.2}",
+        d.width, d.height
+    );
     assert!(db >= MIN_DB, "{db:.1} dB");
     assert!(worst <= MAX_MEAN_LEVELS, "average off by {worst:.2} levels");
     // Deterministic: the same bytes again, and from stdout via the extension.
@@ -159,7 +171,11 @@ fn png_with_alpha_keeps_its_transparency() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("alpha.png");
     run(Command::new("convert")
-        .args(["-size", "150x90", "radial-gradient:rgba(255,160,0,1)-rgba(0,40,255,0)"])
+        .args([
+            "-size",
+            "150x90",
+            "radial-gradient:rgba(255,160,0,1)-rgba(0,40,255,0)",
+        ])
         .arg(&src));
     let text = thumbfs(&["convert", "thumbhash", p(&src), "-"]);
     let d = decode(&text);
@@ -168,7 +184,10 @@ fn png_with_alpha_keeps_its_transparency() {
     let alpha_db = psnr(&channel(&d.rgba, 3), &channel(&reference, 3), 255);
     eprintln!("alpha: {db:.1} dB colour, {alpha_db:.1} dB alpha, mean within {worst:.2}");
     assert!(d.average[3] < 0.9, "alpha lost: average {:?}", d.average);
-    assert!(db >= MIN_DB && alpha_db >= MIN_DB, "{db:.1} / {alpha_db:.1} dB");
+    assert!(
+        db >= MIN_DB && alpha_db >= MIN_DB,
+        "{db:.1} / {alpha_db:.1} dB"
+    );
     assert!(worst <= MAX_MEAN_LEVELS, "average off by {worst:.2} levels");
 }
 
@@ -189,4 +208,3 @@ fn mount_serves_the_cli_bytes() {
     eprintln!("mount: {db:.1} dB, mean within {worst:.2}");
     assert!(db >= MIN_DB && worst <= MAX_MEAN_LEVELS);
 }
-
