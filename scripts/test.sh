@@ -141,6 +141,13 @@ if ! "$mvenv/bin/python" -c 'import prometheus_client' 2>/dev/null; then
   rm -rf "$mvenv" && python3 -m venv "$mvenv" && "$mvenv/bin/pip" install -q prometheus-client==0.26.0
 fi
 export THUMBFS_TEST_PROM_PYTHON="$PWD/$mvenv/bin/python"
+# tests/it/codec/thumbhash.rs decodes hashes with the reference implementation (npm thumbhash).
+thdir=target/thumbhash-npm
+if [ ! -f "$thdir/node_modules/thumbhash/thumbhash.js" ]; then
+  echo "test.sh: installing thumbhash@0.1.1 (npm) into $thdir"
+  mkdir -p "$thdir" && npm install -q --prefix "$thdir" --no-audit --no-fund thumbhash@0.1.1 >/dev/null
+fi
+export THUMBFS_TEST_THUMBHASH_JS="$PWD/$thdir/node_modules/thumbhash/thumbhash.js"
 # Ten free loopback ports: every listener weed mini opens is named, so runs can coexist.
 # Below the kernel's ephemeral range: a port from there can become the local end of an
 # outgoing connection before weed listens on it (tests/it/common/s3.rs, free_ports).

@@ -33,7 +33,8 @@ pub struct About {
     pub name: &'static str,
     /// What the README's format table calls it.
     pub title: &'static str,
-    /// Typical extensions of source files (documentation: sources are recognised by content).
+    /// Typical extensions of source files (documentation: sources are recognised by content);
+    /// none for an output-only format.
     pub extensions: &'static [&'static str],
     /// Output when a spec names none; `None`: its own saver's format, else [`Format::FALLBACK`].
     pub serve_as: Option<Format>,
@@ -55,6 +56,9 @@ pub struct Saver {
     pub options: &'static [SaveOption],
     /// Largest image the format (or its library) can hold, checked when a render is planned.
     pub limits: SaverLimits,
+    /// Box the image must fit for this format (a placeholder hash): the planner thumbnails
+    /// into it, or caps a larger size the spec gives; `None`: any size within `limits`.
+    pub fit: Option<(u32, u32)>,
     /// Encodes a stream into a target, then finishes the target.
     pub save: fn(BoxStream, &SaveOptions, &mut dyn Target) -> Result<()>,
     /// How it saves, with which library (the README's table).

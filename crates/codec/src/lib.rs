@@ -34,6 +34,7 @@ pub mod jxl;
 pub mod png;
 pub mod pnm;
 pub mod svg;
+pub mod thumbhash;
 pub mod tiff;
 pub mod webp;
 
@@ -52,6 +53,7 @@ pub static BUILTIN: &[&dyn Codec] = &[
     &pnm::PnmCodec,
     &pnm::PfmCodec,
     &svg::Svg,
+    &thumbhash::ThumbHash,
 ];
 
 /// How many leading bytes [`detect`] needs.

@@ -325,6 +325,7 @@ static SAVER: Saver = Saver {
         max_bytes: u64::MAX,
         why: "the PNG specification",
     },
+    fit: None,
     save,
     notes: "png StreamWriter; fast deflate by default, `c<N>`; ICC, EXIF, XMP",
 };

@@ -670,6 +670,7 @@ static PNM_SAVER: Saver = Saver {
     accepts: &[SampleFormat::U8, SampleFormat::U16],
     options: &[],
     limits: SaverLimits::NONE,
+    fit: None,
     save: |s, o, t| save(s, o, t, false),
     notes: "PGM, PPM or PAM by band count",
 };
@@ -717,6 +718,7 @@ static PFM_SAVER: Saver = Saver {
     accepts: &[SampleFormat::F32],
     options: &[],
     limits: SaverLimits::NONE,
+    fit: None,
     save: |s, o, t| save(s, o, t, true),
     notes: "little-endian float",
 };

@@ -100,9 +100,14 @@ impl Registry {
             .collect()
     }
 
-    /// The titles of every loadable format, for help texts.
+    /// The titles of every loadable format, for help texts (an output-only format lists no
+    /// source extensions).
     pub fn input_titles(&self) -> Vec<&'static str> {
-        self.formats().map(|f| f.about().title).collect()
+        self.formats()
+            .map(|f| f.about())
+            .filter(|a| !a.extensions.is_empty())
+            .map(|a| a.title)
+            .collect()
     }
 
     /// Which sources come out in which format when a spec names none (`HEIC / HEIF as jpg`).
@@ -187,12 +192,11 @@ impl Registry {
                 None => format!("(served as {})", f.default_output().token()),
             };
             let exts: Vec<String> = a.extensions.iter().map(|e| format!(".{e}")).collect();
-            t.push_str(&format!(
-                "| {} ({}) | {} | {save} |\n",
-                a.title,
-                exts.join(" "),
-                a.notes
-            ));
+            let title = match exts.is_empty() {
+                true => a.title.to_string(),
+                false => format!("{} ({})", a.title, exts.join(" ")),
+            };
+            t.push_str(&format!("| {title} | {} | {save} |\n", a.notes));
         }
         t
     }

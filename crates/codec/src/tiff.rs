@@ -702,6 +702,7 @@ static SAVER: Saver = Saver {
         max_bytes: (1 << 32) - (64 << 20),
         why: "classic TIFF's 32-bit offsets, less room for tags",
     },
+    fit: None,
     save: save::save,
     notes: "assembled in memory, then written; uncompressed/`lzw`/`deflate`; unassociated alpha; ICC, XMP",
 };

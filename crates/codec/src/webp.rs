@@ -233,6 +233,7 @@ static SAVER: Saver = Saver {
         max_bytes: u64::MAX,
         why: "WebP's 14-bit size fields",
     },
+    fit: None,
     save,
     notes: "lossy (libwebp via the `webp` crate, single-threaded so bytes are reproducible) or `lossless` (image-webp); ICC, EXIF, XMP",
 };

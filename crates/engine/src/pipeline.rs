@@ -4,6 +4,7 @@
 //! a bounded queue, so decoding and encoding overlap. Strips are processed in order, so the
 //! output is byte-identical whatever the thread count.
 
+use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
@@ -65,6 +66,23 @@ pub struct Rendered {
 /// The output format for a source format and a spec.
 pub fn output_format(input: InputFormat, spec: &Spec) -> OutputFormat {
     spec.format.unwrap_or_else(|| input.default_output())
+}
+
+/// The spec as rendered into `output`: a saver's [`crate::codec::Saver::fit`] box (a
+/// placeholder hash) thumbnails into it when the spec gives no size, and caps a larger one.
+/// With a `crop` (which applies to the thumbnail) the spec is kept; the saver's limits then
+/// refuse an output over the box.
+pub fn fit_output(spec: &Spec, output: OutputFormat) -> Cow<'_, Spec> {
+    let Some((bw, bh)) = output.saver().and_then(|s| s.fit) else {
+        return Cow::Borrowed(spec);
+    };
+    if spec.crop.is_some() {
+        return Cow::Borrowed(spec);
+    }
+    let mut fitted = spec.clone();
+    fitted.width = Some(spec.width.map_or(bw, |w| w.min(bw)));
+    fitted.height = Some(spec.height.map_or(bh, |h| h.min(bh)));
+    Cow::Owned(fitted)
 }
 
 /// Sizes and factors for one render, computed from the header before decoding.
@@ -198,8 +216,9 @@ fn render_inner(
     let input = opts.registry.sniff(&mut src)?;
     let header = codec::probe_with(&mut src, input, &limits)?;
     codec::check_limits(&header, opts.max_pixels)?;
-    let plan = plan(&header, spec);
     let output = output_format(input, spec);
+    let spec = &*fit_output(spec, output);
+    let plan = plan(&header, spec);
     crate::bounds::check_plan(
         &header,
         &plan,
@@ -472,6 +491,28 @@ mod tests {
             super::shrunk_extent((4217, 2817), 8, (320, 214)),
             (320.0, 214.0)
         );
+    }
+
+    #[test]
+    fn a_fit_box_thumbnails_and_caps() {
+        let fitted = |spec: &str| {
+            let spec: Spec = spec.parse().unwrap();
+            let out = spec.format.unwrap();
+            let s = fit_output(&spec, out).into_owned();
+            (s.width, s.height)
+        };
+        assert_eq!(fitted("thumbhash"), (Some(100), Some(100)));
+        assert_eq!(fitted("w800_thumbhash"), (Some(100), Some(100)));
+        assert_eq!(fitted("w50_thumbhash"), (Some(50), Some(100)));
+        assert_eq!(fitted("w800_png"), (Some(800), None));
+        assert_eq!(fitted("crop10x10+0+0_thumbhash"), (None, None));
+        // A 20 MP photo's hash: 1/8 in the DCT (as for a w256 thumbnail), then a box of 3.
+        let spec: Spec = "thumbhash".parse().unwrap();
+        let p = plan(
+            &header(5472, 3648, 1),
+            &fit_output(&spec, spec.format.unwrap()),
+        );
+        assert_eq!((p.box_shrink, p.resize), (24, Some((100, 67))));
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod jxl;
 mod png;
 mod pnm;
 mod svg;
+mod thumbhash;
 mod tiff;
 mod toy;
 mod webp;

@@ -50,6 +50,7 @@ static SAVER: Saver = Saver {
         max_bytes: u64::MAX,
         why: "16-bit size fields",
     },
+    fit: None,
     save,
     notes: "8-bit grey, top `bits<N>` bits kept",
 };
