@@ -277,6 +277,61 @@ struct GateState {
     closed: bool,
 }
 
+/// Which way a [`proxy`] copies bytes untouched; the other way goes through its relay.
+#[derive(Clone, Copy)]
+pub enum Plain {
+    /// Client to server copied as they are (the relay sees the server's answers).
+    Up,
+    /// Server to client copied as they are (the relay sees the client's requests).
+    Down,
+}
+
+/// A TCP proxy on a new loopback port in front of `endpoint` (`http://127.0.0.1:PORT`): each
+/// connection is copied as it is in the `plain` direction and handed, the other way, to
+/// `relay(from, to)` on a thread of its own. Stops accepting once `closed()` says so. A server
+/// that is down: the client sees its connection closed at once. Returns the proxy's port.
+pub fn proxy(
+    endpoint: &str,
+    plain: Plain,
+    closed: impl Fn() -> bool + Send + 'static,
+    relay: impl Fn(TcpStream, TcpStream) + Send + Sync + 'static,
+) -> u16 {
+    let target: u16 = endpoint.rsplit(':').next().unwrap().parse().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let relay = Arc::new(relay);
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            if closed() {
+                return;
+            }
+            let Ok(client) = client else { continue };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                continue;
+            };
+            let (from, to) = match plain {
+                Plain::Up => (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                Plain::Down => (server.try_clone().unwrap(), client.try_clone().unwrap()),
+            };
+            let how = match plain {
+                Plain::Up => Shutdown::Write,
+                Plain::Down => Shutdown::Both,
+            };
+            std::thread::spawn(move || {
+                let (mut from, mut to) = (from, to);
+                let _ = std::io::copy(&mut from, &mut to);
+                let _ = to.shutdown(how);
+            });
+            let relay = relay.clone();
+            std::thread::spawn(move || match plain {
+                Plain::Up => relay(server, client),
+                Plain::Down => relay(client, server),
+            });
+        }
+    });
+    port
+}
+
 /// A TCP proxy in front of an S3 endpoint that lets at most `limit` bytes travel from the
 /// server to its clients until [`Gate::open`]: a test holds a render at a point it knows,
 /// however fast or slow the machine is.
@@ -290,9 +345,6 @@ pub struct Gate {
 impl Gate {
     /// A gate to `endpoint` (`http://127.0.0.1:PORT`) passing `limit` bytes downstream.
     pub fn new(endpoint: &str, limit: u64) -> Gate {
-        let target: u16 = endpoint.rsplit(':').next().unwrap().parse().unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
         let state = Arc::new((
             Mutex::new(GateState {
                 passed: 0,
@@ -301,27 +353,13 @@ impl Gate {
             }),
             Condvar::new(),
         ));
-        let st = state.clone();
-        std::thread::spawn(move || {
-            for client in listener.incoming() {
-                if st.0.lock().unwrap().closed {
-                    return;
-                }
-                let Ok(client) = client else { continue };
-                // A server that is down: the client sees its connection closed at once.
-                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
-                    continue;
-                };
-                let (mut c_in, mut s_out) =
-                    (client.try_clone().unwrap(), server.try_clone().unwrap());
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut c_in, &mut s_out);
-                    let _ = s_out.shutdown(Shutdown::Write);
-                });
-                let st = st.clone();
-                std::thread::spawn(move || Gate::down(server, client, &st));
-            }
-        });
+        let (st, closed) = (state.clone(), state.clone());
+        let port = proxy(
+            endpoint,
+            Plain::Up,
+            move || closed.0.lock().unwrap().closed,
+            move |server, client| Gate::down(server, client, &st),
+        );
         Gate {
             endpoint: format!("http://127.0.0.1:{port}"),
             port,
@@ -405,30 +443,14 @@ impl ListHold {
     /// A proxy to `endpoint` (`http://127.0.0.1:PORT`) holding listings of prefixes that
     /// start with `hold`.
     pub fn new(endpoint: &str, hold: &str) -> ListHold {
-        let target: u16 = endpoint.rsplit(':').next().unwrap().parse().unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
         let state: Arc<(Mutex<HoldState>, Condvar)> = Arc::default();
-        let (st, hold) = (state.clone(), hold.to_string());
-        std::thread::spawn(move || {
-            for client in listener.incoming() {
-                if st.0.lock().unwrap().closed {
-                    return;
-                }
-                let Ok(client) = client else { continue };
-                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
-                    continue;
-                };
-                let (mut s_in, mut c_out) =
-                    (server.try_clone().unwrap(), client.try_clone().unwrap());
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut s_in, &mut c_out);
-                    let _ = c_out.shutdown(Shutdown::Both);
-                });
-                let (st, hold) = (st.clone(), hold.clone());
-                std::thread::spawn(move || ListHold::up(client, server, &hold, &st));
-            }
-        });
+        let (st, closed, hold) = (state.clone(), state.clone(), hold.to_string());
+        let port = proxy(
+            endpoint,
+            Plain::Down,
+            move || closed.0.lock().unwrap().closed,
+            move |client, server| ListHold::up(client, server, &hold, &st),
+        );
         ListHold {
             endpoint: format!("http://127.0.0.1:{port}"),
             port,

@@ -6,12 +6,13 @@
 use crate::common;
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use common::s3::{proxy, Plain};
 use common::{corpus, p, s3, thumbfs, thumbfs_bin};
 use thumbfs::io::Target;
 use thumbfs::s3::{Client, S3Error, S3Target, PART_SIZE};
@@ -218,33 +219,17 @@ struct Cut {
 
 impl Cut {
     fn new(server: &str, cut: &str) -> Cut {
-        let target: u16 = server.rsplit(':').next().unwrap().parse().unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
         let (cuts, closed) = (
             Arc::new(AtomicU64::new(0)),
             Arc::new(AtomicBool::new(false)),
         );
         let (n, stop, cut) = (cuts.clone(), closed.clone(), cut.to_string());
-        std::thread::spawn(move || {
-            for client in listener.incoming() {
-                if stop.load(Ordering::Relaxed) {
-                    return;
-                }
-                let Ok(client) = client else { continue };
-                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
-                    continue;
-                };
-                let (mut s_in, mut c_out) =
-                    (server.try_clone().unwrap(), client.try_clone().unwrap());
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut s_in, &mut c_out);
-                    let _ = c_out.shutdown(Shutdown::Both);
-                });
-                let (n, cut) = (n.clone(), cut.clone());
-                std::thread::spawn(move || Cut::up(client, server, &cut, &n));
-            }
-        });
+        let port = proxy(
+            server,
+            Plain::Down,
+            move || stop.load(Ordering::Relaxed),
+            move |client, server| Cut::up(client, server, &cut, &n),
+        );
         Cut {
             endpoint: format!("http://127.0.0.1:{port}"),
             cuts,
