@@ -94,6 +94,20 @@ fn get(s: &Samples, name: &str) -> f64 {
         .1
 }
 
+/// The only listening socket on `port` is 127.0.0.1's.
+fn assert_listens_on_loopback_only(port: u16) {
+    let listening: Vec<String> = sockets_on(port)
+        .into_iter()
+        .filter(|(_, state)| state == "0A")
+        .map(|(local, _)| local)
+        .collect();
+    assert_eq!(
+        listening,
+        [format!("0100007F:{port:04X}")],
+        "127.0.0.1 only"
+    );
+}
+
 /// The state of the TCP sockets bound to `port` (from /proc/net/tcp{,6}), as
 /// (local address in hex, state).
 fn sockets_on(port: u16) -> Vec<(String, String)> {
@@ -131,16 +145,7 @@ fn counters_move_as_reads_happen() {
     let m = Mount::new(src.path(), &["--metrics", &addr]);
 
     // Listening on loopback only.
-    let listening: Vec<String> = sockets_on(port)
-        .into_iter()
-        .filter(|(_, state)| state == "0A")
-        .map(|(local, _)| local)
-        .collect();
-    assert_eq!(
-        listening,
-        [format!("0100007F:{port:04X}")],
-        "127.0.0.1 only"
-    );
+    assert_listens_on_loopback_only(port);
 
     let s0 = scrape(port);
     assert_eq!(s0["thumbfs_renders_total{}"].0, "counter");
@@ -270,16 +275,7 @@ fn s3_requests_are_counted_by_operation_and_status() {
             &format!("metrics=:{port}"),
         ],
     );
-    let listening: Vec<String> = sockets_on(port)
-        .into_iter()
-        .filter(|(_, state)| state == "0A")
-        .map(|(local, _)| local)
-        .collect();
-    assert_eq!(
-        listening,
-        [format!("0100007F:{port:04X}")],
-        "127.0.0.1 only"
-    );
+    assert_listens_on_loopback_only(port);
     let out = fs::read(m.path("w64_png/a.png")).unwrap();
     assert!(!out.is_empty());
     let s = scrape(port);

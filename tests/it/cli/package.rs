@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::mount::{engine, is_mounted, lazy_unmount};
+use common::mount::{engine, Unmount};
 use common::{corpus, thumbfs_bin};
 
 /// The epoch the packages are built at: every file's mtime.
@@ -43,17 +43,6 @@ fn text(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&o.stderr)
     );
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Unmounts lazily on drop, so a failed assertion leaves no mount behind.
-struct Unmount(PathBuf);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        if is_mounted(&self.0) {
-            lazy_unmount(&self.0);
-        }
-    }
 }
 
 #[test]

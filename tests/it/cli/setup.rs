@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::mount::{engine, is_mounted, lazy_unmount, Mount};
+use common::mount::{engine, is_mounted, Mount, Unmount};
 use common::*;
 
 /// A tree of `n` copies of small corpus images in two folders, plus `broken.jpg` (a JPEG cut
@@ -278,17 +278,6 @@ fn mount_helper_fstab_and_umount() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cache_mem=lots"));
     assert!(!is_mounted(mnt.path()));
     drop(guard);
-}
-
-/// Unmounts lazily on drop, so a failed assertion leaves no mount behind.
-struct Unmount(PathBuf);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        if is_mounted(&self.0) {
-            lazy_unmount(&self.0);
-        }
-    }
 }
 
 /// systemd's `Type=notify`: READY=1 arrives once the mount answers, STOPPING=1 on SIGTERM,

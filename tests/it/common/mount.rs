@@ -196,6 +196,17 @@ pub fn lazy_unmount(p: &Path) {
         .status();
 }
 
+/// Unmounts lazily on drop, so a failed assertion leaves no mount behind.
+pub struct Unmount(pub PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        if is_mounted(&self.0) {
+            lazy_unmount(&self.0);
+        }
+    }
+}
+
 /// True when `p` is a mount point of this mount namespace.
 pub fn is_mounted(p: &Path) -> bool {
     let want = p.to_str().unwrap();
