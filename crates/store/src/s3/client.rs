@@ -257,18 +257,7 @@ impl Client {
 
     /// Size, ETag and Last-Modified of `key`.
     pub fn head(&self, key: &str) -> Result<ObjectMeta, S3Error> {
-        self.check_key(key)?;
-        self.with_retries("head", key, || {
-            let action = self
-                .inner
-                .bucket
-                .head_object(Some(&self.inner.credentials), key);
-            let url = action.sign(SIGN_TTL);
-            let resp = self.inner.agent.head(url.as_str()).call();
-            self.finish(key, resp, SMALL_BODY, |h, _| {
-                meta_from_headers(key, h, None)
-            })
-        })
+        self.head_with_metadata(key).map(|(meta, _)| meta)
     }
 
     /// Bytes [start, end) of `key` (fewer at the object's end; none past it); with `if_match`
