@@ -277,6 +277,18 @@ struct GateState {
     closed: bool,
 }
 
+/// The Content-Length of an HTTP request head (0 without one), for proxies that forward
+/// requests one at a time.
+pub fn content_length(head: &str) -> usize {
+    head.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0)
+}
+
 /// Which way a [`proxy`] copies bytes untouched; the other way goes through its relay.
 #[derive(Clone, Copy)]
 pub enum Plain {
@@ -488,14 +500,7 @@ impl ListHold {
                 }
             };
             let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-            let body_len: usize = head
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse().ok())?
-                })
-                .unwrap_or(0);
+            let body_len = content_length(&head);
             while buf.len() < head_end + body_len {
                 if !fill(&mut buf) {
                     return;

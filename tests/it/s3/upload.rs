@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use common::s3::{proxy, Plain};
+use common::s3::{content_length, proxy, Plain};
 use common::{corpus, p, s3, thumbfs, thumbfs_bin};
 use thumbfs::io::Target;
 use thumbfs::s3::{Client, S3Error, S3Target, PART_SIZE};
@@ -262,14 +262,7 @@ impl Cut {
                 let _ = server.shutdown(Shutdown::Both);
                 return;
             }
-            let body_len: usize = head
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse().ok())?
-                })
-                .unwrap_or(0);
+            let body_len = content_length(&head);
             while buf.len() < head_end + body_len {
                 match client.read(&mut chunk) {
                     Ok(0) | Err(_) => return,
