@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -245,6 +246,8 @@ CAMERA_ROWS = [
     ("full re-encode Q75", "q75", "jpg", (0.9, 1.0)),
     ("JPEG -> PNG", "png", "png", None),
 ]
+# Issue 24 item 1: w256 of a camera file with MPF previews, target 0.2x libvips' time.
+MPF_ROW = ("w256 Q75 (MPF preview)", "w256_q75", "jpg", (0.2, 0.2))
 
 
 def pyvips_op(pyvips, row, src, dst):
@@ -306,39 +309,121 @@ def camera(runs, out, rep):
     rep.camera_libvips = libvips
     for src in inputs:
         desc, progressive = describe_jpeg(src)
-        name = os.path.basename(src)
-        rep.camera_files.append((name, desc))
-        for row, spec, ext, target in CAMERA_ROWS:
-            ours_out = os.path.join(out, f"w8-ours.{ext}")
-            vips_out = os.path.join(out, f"w8-vips.{ext}")
-            ours = lambda: run_cpu([BIN, "convert", spec, src, ours_out])
-            vop = pyvips_op(pyvips, row, src, vips_out)
+        rep.camera_files.append((os.path.basename(src), desc))
+        for row in CAMERA_ROWS:
+            camera_row(rep, runs, out, pyvips, src, row, progressive)
+    # Issue 24 item 1: a camera file with MPF previews (the corpus has none: built here from
+    # each baseline twin, as a Nikon writes them: a VGA and a full-HD preview appended).
+    for src in inputs[1::2]:
+        mpf = os.path.join(out, os.path.basename(src).replace(".jpg", ".mpf.jpg"))
+        sizes = with_mpf_previews(src, mpf, out)
+        desc, progressive = describe_jpeg(mpf)
+        rep.camera_files.append((os.path.basename(mpf), desc + ", MPF previews "
+                                 + " and ".join(sizes) + " appended by bench.py"))
+        camera_row(rep, runs, out, pyvips, mpf, MPF_ROW, progressive)
+        # The same through a mount: a warm daemon (no process start-up, as for libvips), each
+        # read a fresh copy of the file so that nothing comes from the render cache.
+        copies = os.path.join(out, "mpf-copies")
+        shutil.rmtree(copies, ignore_errors=True)
+        os.makedirs(copies)
+        for i in range(runs + 1):
+            shutil.copyfile(mpf, os.path.join(copies, f"m{i:03}.jpg"))
+        with Mount(copies) as m:
+            fresh = iter(range(runs + 1))
+            ours_out = os.path.join(out, "w8-ours.jpg")
 
-            def theirs():
-                t0, c0 = time.perf_counter(), time.process_time()
-                vop()
-                return time.perf_counter() - t0, time.process_time() - c0
+            def through_mount():
+                path = m.path("w256_q75", f"m{next(fresh):03}.jpg")
+                t0 = time.perf_counter()
+                shutil.copyfile(path, ours_out)
+                return time.perf_counter() - t0, float("nan")
 
-            a, b = alternate(runs, ours, theirs)
-            ratio = median([x[0] / y[0] for x, y in zip(a, b)])
-            goal = None if target is None else target[1 if progressive else 0]
-            if goal is None:
-                verdict = "no target"
-            elif ratio <= goal:
-                verdict = f"<= {goal}x: met"
-            else:
-                verdict = f"<= {goal}x: missed by {(ratio - goal) / goal * 100:.0f} %"
-            cli, magick = cli_anchors(row, src, os.path.join(out, f"w8-cli.{ext}"))
-            cli_t = median([run_cpu(cli)[0] for _ in range(max(1, min(runs, 3)))])
-            im_t = run_cpu(magick[:-1] + [os.path.join(out, f"w8-im.{ext}")])[0]
-            size = os.path.getsize(ours_out) / os.path.getsize(vips_out)
-            rep.camera_rows.append((
-                name, row,
-                f"{median([x[0] for x in a]):.3f} / {median([x[1] for x in a]):.3f}",
-                f"{median([y[0] for y in b]):.3f} / {median([y[1] for y in b]):.3f}",
-                f"{ratio:.2f}x", verdict, f"{cli_t:.3f}", f"{im_t:.3f}",
-                f"{size:.2f}x", f"{float(psnr(ours_out, vips_out)):.1f}"))
-            print(f"W8 {name} {row}: {ratio:.2f}x ({verdict})", flush=True)
+            label, spec, ext, target = MPF_ROW
+            camera_row(rep, runs, out, pyvips, mpf, (label + ", through a mount", spec, ext,
+                       target), progressive, ours=through_mount)
+
+
+def camera_row(rep, runs, out, pyvips, src, row, progressive, ours=None):
+    """One W8 row: `thumbfs convert` (or `ours`, which writes w8-ours) and libvips in-process
+    on `src`, alternating."""
+    row, spec, ext, target = row
+    name = os.path.basename(src)
+    ours_out = os.path.join(out, f"w8-ours.{ext}")
+    vips_out = os.path.join(out, f"w8-vips.{ext}")
+    ours = ours or (lambda: run_cpu([BIN, "convert", spec, src, ours_out]))
+    vop = pyvips_op(pyvips, row, src, vips_out)
+
+    def theirs():
+        t0, c0 = time.perf_counter(), time.process_time()
+        vop()
+        return time.perf_counter() - t0, time.process_time() - c0
+
+    a, b = alternate(runs, ours, theirs)
+    ratio = median([x[0] / y[0] for x, y in zip(a, b)])
+    goal = None if target is None else target[1 if progressive else 0]
+    if goal is None:
+        verdict = "no target"
+    elif ratio <= goal:
+        verdict = f"<= {goal}x: met"
+    else:
+        verdict = f"<= {goal}x: missed by {(ratio - goal) / goal * 100:.0f} %"
+    cli, magick = cli_anchors(row, src, os.path.join(out, f"w8-cli.{ext}"))
+    cli_t = median([run_cpu(cli)[0] for _ in range(max(1, min(runs, 3)))])
+    im_t = run_cpu(magick[:-1] + [os.path.join(out, f"w8-im.{ext}")])[0]
+    size = os.path.getsize(ours_out) / os.path.getsize(vips_out)
+    rep.camera_rows.append((
+        name, row,
+        wall_cpu(a), wall_cpu(b), f"{ratio:.2f}x", verdict, f"{cli_t:.3f}", f"{im_t:.3f}",
+        f"{size:.2f}x", f"{float(psnr(ours_out, vips_out)):.1f}"))
+    print(f"W8 {name} {row}: {ratio:.2f}x ({verdict})", flush=True)
+
+
+def wall_cpu(times):
+    """"wall / CPU" medians of (wall, CPU) pairs; CPU "-" where it was not measured (NaN)."""
+    cpu = median([x[1] for x in times])
+    return f"{median([x[0] for x in times]):.3f} / " + ("-" if cpu != cpu else f"{cpu:.3f}")
+
+
+# MP type codes of camera previews (CIPA DC-007): large thumbnails, VGA and full-HD class.
+MPF_VGA, MPF_FULL_HD = 0x010001, 0x010002
+
+
+def with_mpf_previews(src, dst, tmp):
+    """Writes `src` with an MPF index after SOI and two previews appended (VGA and full-HD
+    widths, the photo's aspect, 4:2:0 Q90 by libvips, as cameras write them); returns their
+    sizes as "WxH" strings."""
+    w, h = (int(v) for v in subprocess.run(
+        ["identify", "-format", "%w %h", src], capture_output=True, text=True,
+        check=True).stdout.split())
+    previews, sizes = [], []
+    for code, width in ((MPF_VGA, 640), (MPF_FULL_HD, 1920 if w * 9 >= h * 16 else 1620)):
+        p = os.path.join(tmp, f"preview{width}.jpg")
+        sh("vips", "thumbnail", src, p + "[Q=90,subsample_mode=on,strip]", str(width),
+           "--height", "10000000")
+        with open(p, "rb") as f:
+            previews.append((code, f.read()))
+        sizes.append(f"{width}x{round(width * h / w)}")
+    with open(src, "rb") as f:
+        main = f.read()
+    n = 1 + len(previews)
+    entries_at = 8 + 2 + 3 * 12 + 4
+    t = b"II*\0" + struct.pack("<IH", 8, 3)
+    t += struct.pack("<HHI4s", 0xB000, 7, 4, b"0100")
+    t += struct.pack("<HHII", 0xB001, 4, 1, n) + struct.pack("<HHII", 0xB002, 7, 16 * n, entries_at)
+    t += struct.pack("<I", 0)
+    segment_len = 2 + 4 + len(t) + 16 * n
+    main_len = len(main) + 2 + segment_len
+    tiff_at = 2 + 4 + 4  # SOI, marker and length, "MPF\0"
+    t += struct.pack("<IIII", 0x20030000, main_len, 0, 0)
+    at = main_len
+    for code, data in previews:
+        t += struct.pack("<IIII", code, len(data), at - tiff_at, 0)
+        at += len(data)
+    out = b"\xff\xd8\xff\xe2" + struct.pack(">H", segment_len) + b"MPF\0" + t + main[2:]
+    assert len(out) == main_len
+    with open(dst, "wb") as f:
+        f.write(out + b"".join(d for _, d in previews))
+    return sizes
 
 
 # W10 (issue 13): the camera photo as a phone or an exporter would write it, made by the
