@@ -45,6 +45,9 @@ const FINISHED_TTL: Duration = Duration::from_secs(60);
 /// How opens are handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OpenMode {
+    /// `no-open` with `--stat exact` (a lookup already waits for the whole render, so
+    /// opens would add a round trip and stream nothing), `per-open` with `--stat estimate`.
+    Auto,
     /// Every open and close reaches the daemon: reads of a file still rendering stream as
     /// its bytes are made (direct I/O), and a handle pins its output.
     PerOpen,
@@ -52,6 +55,17 @@ pub enum OpenMode {
     /// finished outputs run at page-cache speed. Reads find the output by inode instead
     /// (re-rendering an evicted one); needs `--stat exact`.
     NoOpen,
+}
+
+impl OpenMode {
+    /// The mode a mount runs in: [`OpenMode::Auto`] resolved for `stat`.
+    pub fn effective(self, stat: StatMode) -> OpenMode {
+        match (self, stat) {
+            (OpenMode::Auto, StatMode::Exact) => OpenMode::NoOpen,
+            (OpenMode::Auto, StatMode::Estimate) => OpenMode::PerOpen,
+            (mode, _) => mode,
+        }
+    }
 }
 
 /// How lookups report sizes of files never rendered.
@@ -260,7 +274,7 @@ impl ThumbFs {
             names: Names::new(bounds.names),
             sched,
             stat_mode,
-            open_mode,
+            open_mode: open_mode.effective(stat_mode),
             handles: Mutex::default(),
             next_fh: AtomicU64::new(1),
             spec_dirs: Mutex::new(LruCache::new(spec_dirs)),
