@@ -28,6 +28,7 @@ use super::cache::RenderKey;
 use super::inode::{self, Inodes, Node, SpecDir};
 use super::names::Names;
 use super::options::Preset;
+use super::pins::ReadPins;
 use super::render::Render;
 use super::scheduler::{Scheduler, SourceRef};
 use super::stats::Stats;
@@ -53,7 +54,7 @@ pub enum OpenMode {
     PerOpen,
     /// Opens are answered ENOSYS once, so the kernel stops sending them: re-reads of
     /// finished outputs run at page-cache speed. Reads find the output by inode instead
-    /// (re-rendering an evicted one); needs `--stat exact`.
+    /// (a read pin, the cache, else rendering it again); needs `--stat exact`.
     NoOpen,
 }
 
@@ -183,6 +184,8 @@ pub struct Core {
     /// In no-open mode, the `.thumbfs` file contents as of their last getattr: reads slice
     /// the same snapshot whose size the kernel was told.
     meta_snapshots: Mutex<HashMap<u64, Arc<Vec<u8>>>>,
+    /// In no-open mode, the outputs read lately: what an open handle would hold.
+    read_pins: ReadPins,
     /// Entry lifetime of a name found missing (see [`Bounds::negative_ttl`]).
     negative_ttl: Duration,
     /// See [`Bounds::previews`].
@@ -280,6 +283,7 @@ impl ThumbFs {
             spec_dirs: Mutex::new(LruCache::new(spec_dirs)),
             pool: Pool::new(STORE_THREADS),
             meta_snapshots: Mutex::default(),
+            read_pins: ReadPins::default(),
             negative_ttl: bounds.negative_ttl,
             previews: bounds.previews,
             negatives: Mutex::new(LruCache::new(negatives)),
@@ -757,8 +761,9 @@ impl Core {
     }
 
     /// What a read without a handle (no-open mode) reads: the output of the inode's source
-    /// version (from memory, else rendered again: outputs are deterministic; if the source
-    /// changed since, that render fails with EIO), or a `.thumbfs` snapshot.
+    /// version (pinned by a recent read, from memory, else rendered again: outputs are
+    /// deterministic; if the source changed since, that render fails with EIO), or a
+    /// `.thumbfs` snapshot.
     fn by_inode(&self, ino: u64) -> Result<Arc<Render>, Option<Arc<Vec<u8>>>> {
         match self.inodes.get(ino) {
             Some(Node::File { spec, rel, source }) => {
@@ -766,7 +771,9 @@ impl Core {
                     source,
                     spec: spec.canonical.clone(),
                 };
-                Ok(self.sched.get(&key, self.source(&rel), &spec.spec))
+                Ok(self
+                    .read_pins
+                    .get_or(ino, || self.sched.get(&key, self.source(&rel), &spec.spec)))
             }
             Some(Node::Meta(m)) if m != inode::META_DIR => {
                 let snap = self
