@@ -113,8 +113,8 @@ fn every_mode_serves_the_same_bytes() {
 #[test]
 fn default_mode_keeps_the_memory_cache_bounded() {
     let src = corpus("photos");
-    let limit = 600u64 << 10;
-    let m = Mount::new(&src, &["--cache-mem", "600K"]);
+    let limit = 300u64 << 10;
+    let m = Mount::new(&src, &["--cache-mem", "300K"]);
     let mut outputs = BTreeMap::new();
     for spec in ["w200_png", "w300_png", "w400_png", "w500_png"] {
         for name in [
