@@ -43,6 +43,10 @@ const TTL: Duration = Duration::from_secs(1);
 /// output size never changes.
 const FINISHED_TTL: Duration = Duration::from_secs(60);
 
+/// Size of `.thumbfs/stats` in no-open mode: its JSON, padded with spaces (see
+/// `Core::meta_bytes`).
+const STATS_SIZE: usize = 1024;
+
 /// How opens are handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OpenMode {
@@ -424,6 +428,16 @@ impl Core {
     fn meta_bytes(&self, ino: u64) -> Vec<u8> {
         match ino {
             inode::META_README => readme().as_bytes().to_vec(),
+            inode::META_STATS if self.open_mode == OpenMode::NoOpen => {
+                // One size for every snapshot: a reader's read that finds the end of the
+                // file (its attributes asked again, so maybe a newer, longer snapshot) then
+                // adds nothing from that snapshot to what it read of the older one.
+                let mut text = self.stats_json();
+                let pad = STATS_SIZE.saturating_sub(text.len());
+                // Before the closing newline.
+                text.insert_str(text.len().saturating_sub(1), &" ".repeat(pad));
+                text.into_bytes()
+            }
             inode::META_STATS => self.stats_json().into_bytes(),
             inode::META_ERRORS => self.stats().errors_text().into_bytes(),
             _ => Vec::new(),
