@@ -142,7 +142,9 @@ fn counters_move_as_reads_happen() {
         .unwrap()
         .port();
     let addr = format!("127.0.0.1:{port}");
-    let m = Mount::new(src.path(), &["--metrics", &addr]);
+    // per-open: every open reaches the daemon, so the second read below is a memory hit
+    // (in the default mode it would come from the page cache unseen).
+    let m = Mount::new(src.path(), &["--metrics", &addr, "--open-mode", "per-open"]);
 
     // Listening on loopback only.
     assert_listens_on_loopback_only(port);

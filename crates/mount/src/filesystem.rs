@@ -28,6 +28,7 @@ use super::cache::RenderKey;
 use super::inode::{self, Inodes, Node, SpecDir};
 use super::names::Names;
 use super::options::Preset;
+use super::pins::ReadPins;
 use super::render::Render;
 use super::scheduler::{Scheduler, SourceRef};
 use super::stats::Stats;
@@ -42,16 +43,34 @@ const TTL: Duration = Duration::from_secs(1);
 /// output size never changes.
 const FINISHED_TTL: Duration = Duration::from_secs(60);
 
+/// Size of `.thumbfs/stats` in no-open mode: its JSON, padded with spaces (see
+/// `Core::meta_bytes`).
+const STATS_SIZE: usize = 1024;
+
 /// How opens are handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OpenMode {
+    /// `no-open` with `--stat exact` (a lookup already waits for the whole render, so
+    /// opens would add a round trip and stream nothing), `per-open` with `--stat estimate`.
+    Auto,
     /// Every open and close reaches the daemon: reads of a file still rendering stream as
     /// its bytes are made (direct I/O), and a handle pins its output.
     PerOpen,
     /// Opens are answered ENOSYS once, so the kernel stops sending them: re-reads of
     /// finished outputs run at page-cache speed. Reads find the output by inode instead
-    /// (re-rendering an evicted one); needs `--stat exact`.
+    /// (a read pin, the cache, else rendering it again); needs `--stat exact`.
     NoOpen,
+}
+
+impl OpenMode {
+    /// The mode a mount runs in: [`OpenMode::Auto`] resolved for `stat`.
+    pub fn effective(self, stat: StatMode) -> OpenMode {
+        match (self, stat) {
+            (OpenMode::Auto, StatMode::Exact) => OpenMode::NoOpen,
+            (OpenMode::Auto, StatMode::Estimate) => OpenMode::PerOpen,
+            (mode, _) => mode,
+        }
+    }
 }
 
 /// How lookups report sizes of files never rendered.
@@ -169,6 +188,8 @@ pub struct Core {
     /// In no-open mode, the `.thumbfs` file contents as of their last getattr: reads slice
     /// the same snapshot whose size the kernel was told.
     meta_snapshots: Mutex<HashMap<u64, Arc<Vec<u8>>>>,
+    /// In no-open mode, the outputs read lately: what an open handle would hold.
+    read_pins: ReadPins,
     /// Entry lifetime of a name found missing (see [`Bounds::negative_ttl`]).
     negative_ttl: Duration,
     /// See [`Bounds::previews`].
@@ -260,12 +281,13 @@ impl ThumbFs {
             names: Names::new(bounds.names),
             sched,
             stat_mode,
-            open_mode,
+            open_mode: open_mode.effective(stat_mode),
             handles: Mutex::default(),
             next_fh: AtomicU64::new(1),
             spec_dirs: Mutex::new(LruCache::new(spec_dirs)),
             pool: Pool::new(STORE_THREADS),
             meta_snapshots: Mutex::default(),
+            read_pins: ReadPins::default(),
             negative_ttl: bounds.negative_ttl,
             previews: bounds.previews,
             negatives: Mutex::new(LruCache::new(negatives)),
@@ -406,6 +428,16 @@ impl Core {
     fn meta_bytes(&self, ino: u64) -> Vec<u8> {
         match ino {
             inode::META_README => readme().as_bytes().to_vec(),
+            inode::META_STATS if self.open_mode == OpenMode::NoOpen => {
+                // One size for every snapshot: a reader's read that finds the end of the
+                // file (its attributes asked again, so maybe a newer, longer snapshot) then
+                // adds nothing from that snapshot to what it read of the older one.
+                let mut text = self.stats_json();
+                let pad = STATS_SIZE.saturating_sub(text.len());
+                // Before the closing newline.
+                text.insert_str(text.len().saturating_sub(1), &" ".repeat(pad));
+                text.into_bytes()
+            }
             inode::META_STATS => self.stats_json().into_bytes(),
             inode::META_ERRORS => self.stats().errors_text().into_bytes(),
             _ => Vec::new(),
@@ -743,8 +775,9 @@ impl Core {
     }
 
     /// What a read without a handle (no-open mode) reads: the output of the inode's source
-    /// version (from memory, else rendered again: outputs are deterministic; if the source
-    /// changed since, that render fails with EIO), or a `.thumbfs` snapshot.
+    /// version (pinned by a recent read, from memory, else rendered again: outputs are
+    /// deterministic; if the source changed since, that render fails with EIO), or a
+    /// `.thumbfs` snapshot.
     fn by_inode(&self, ino: u64) -> Result<Arc<Render>, Option<Arc<Vec<u8>>>> {
         match self.inodes.get(ino) {
             Some(Node::File { spec, rel, source }) => {
@@ -752,7 +785,9 @@ impl Core {
                     source,
                     spec: spec.canonical.clone(),
                 };
-                Ok(self.sched.get(&key, self.source(&rel), &spec.spec))
+                Ok(self
+                    .read_pins
+                    .get_or(ino, || self.sched.get(&key, self.source(&rel), &spec.spec)))
             }
             Some(Node::Meta(m)) if m != inode::META_DIR => {
                 let snap = self

@@ -23,6 +23,7 @@ pub mod inode;
 pub mod metrics;
 pub mod names;
 pub mod options;
+mod pins;
 pub mod render;
 pub mod scheduler;
 pub mod stats;

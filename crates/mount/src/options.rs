@@ -66,8 +66,9 @@ pub struct MountArgs {
     pub stat: StatMode,
     /// `per-open`: every open reaches the daemon (reads stream while a file renders);
     /// `no-open`: the kernel stops sending opens, so finished outputs re-read at page-cache
-    /// speed (needs `--stat exact`). Also `-o open_mode=...`.
-    #[arg(long, value_enum, default_value = "per-open")]
+    /// speed (needs `--stat exact`); `auto`: no-open with `--stat exact`, per-open with
+    /// `--stat estimate`. Also `-o open_mode=...`.
+    #[arg(long, value_enum, default_value = "auto")]
     pub open_mode: OpenMode,
     /// `any`: every valid spec resolves as a directory under the root; `presets`: only the
     /// presets do, any other name is ENOENT. Also `-o specs=...`.
@@ -214,7 +215,7 @@ pub fn take_thumbfs_options(args: &mut MountArgs) -> Result<(), String> {
             "cache_url" => args.cache_url = Some(need(value)?),
             "open_mode" => {
                 args.open_mode = <OpenMode as clap::ValueEnum>::from_str(&need(value)?, false)
-                    .map_err(|_| format!("-o {opt}: expected per-open or no-open"))?
+                    .map_err(|_| format!("-o {opt}: expected auto, per-open or no-open"))?
             }
             "stat" => {
                 args.stat = <StatMode as clap::ValueEnum>::from_str(&need(value)?, true)
@@ -330,7 +331,7 @@ pub(crate) fn check(args: &MountArgs) -> Result<Setup, String> {
             format!("/dev/fuse: {e} (load the fuse module, or install fuse3 and check permissions)")
         })?;
     let presets = presets(args)?;
-    let open_mode = args.open_mode;
+    let open_mode = args.open_mode.effective(args.stat);
     if open_mode == OpenMode::NoOpen && args.stat == StatMode::Estimate {
         // Without opens the size a stat reported is never corrected, and page-cache reads
         // stop at it.
@@ -657,6 +658,38 @@ mod tests {
         assert!(take_thumbfs_options(&mut a)
             .unwrap_err()
             .contains("specs=presets"));
+    }
+
+    #[test]
+    fn open_mode_defaults_to_auto_which_follows_stat() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct P {
+            #[command(flatten)]
+            m: MountArgs,
+        }
+        let mut a = P::parse_from(["x", "/src", "/mnt"]).m;
+        assert_eq!(a.open_mode, OpenMode::Auto);
+        assert_eq!(a.open_mode.effective(StatMode::Exact), OpenMode::NoOpen);
+        assert_eq!(a.open_mode.effective(StatMode::Estimate), OpenMode::PerOpen);
+        for (text, mode) in [
+            ("no-open", OpenMode::NoOpen),
+            ("per-open", OpenMode::PerOpen),
+            ("auto", OpenMode::Auto),
+        ] {
+            a.options = vec![format!("open_mode={text}")];
+            take_thumbfs_options(&mut a).unwrap();
+            assert_eq!(a.open_mode, mode);
+        }
+        assert_eq!(
+            OpenMode::PerOpen.effective(StatMode::Exact),
+            OpenMode::PerOpen,
+            "an explicit mode stays"
+        );
+        a.options = vec!["open_mode=never".into()];
+        assert!(take_thumbfs_options(&mut a)
+            .unwrap_err()
+            .contains("auto, per-open or no-open"));
     }
 
     #[test]

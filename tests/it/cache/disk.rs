@@ -223,6 +223,9 @@ fn stats_and_cached_reads_answer_while_the_disk_cache_writer_is_stuck() {
             "4",
             "--render-timeout",
             "120",
+            // Opens reach the daemon: each probe below is a request it must answer.
+            "--open-mode",
+            "per-open",
         ],
     );
     // The first output's disk write blocks in open() on a FIFO.

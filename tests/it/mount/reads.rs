@@ -317,6 +317,11 @@ fn no_open_mode_serves_the_engines_bytes() {
     }
     let renders = m.stats()["renders"];
     assert_eq!(renders, 6, "one render per output");
+    // One size for every snapshot, so a reader never joins two of them.
+    let stats = fs::read(m.path(".thumbfs/stats")).unwrap();
+    assert_eq!(stats.len(), 1024);
+    assert!(stats.ends_with(b" \n"));
+    m.assert_stats_json();
     assert_eq!(
         m.stats()["renders"],
         renders,
