@@ -219,7 +219,9 @@ impl ImageStream for Convert<'_> {
                 // them so for the profile's curve, and back after.
                 let colour = 3.min(*bands);
                 for px in v.chunks_exact_mut(*bands) {
-                    px[..colour].iter_mut().for_each(|c| *c = linear_to_srgb(*c));
+                    px[..colour]
+                        .iter_mut()
+                        .for_each(|c| *c = linear_to_srgb(*c));
                 }
                 let mut out = crate::alloc::filled(v.len(), 0f32, WHAT)?;
                 t.transform(&v, &mut out).map_err(cms_error)?;
@@ -233,7 +235,10 @@ impl ImageStream for Convert<'_> {
             (_, other) => {
                 return Err(Error::op(
                     "srgb",
-                    format!("strip holds {:?} samples, unlike its header", other.format()),
+                    format!(
+                        "strip holds {:?} samples, unlike its header",
+                        other.format()
+                    ),
                 ))
             }
         };
