@@ -142,7 +142,10 @@ impl Converter {
         let probe = profile
             .create_transform_8bit(Layout::Rgb, &srgb, Layout::Rgb, options())
             .ok()?;
+        let identity = moves_nothing(probe.as_ref())?;
+        // Building a transform costs more than converting a thumbnail: reuse the probe's.
         let exec = match header.format {
+            SampleFormat::U8 if layout == Layout::Rgb => Exec::U8(probe),
             SampleFormat::U8 => Exec::U8(
                 profile
                     .create_transform_8bit(layout, &srgb, layout, options())
@@ -160,10 +163,7 @@ impl Converter {
                 header.bands as usize,
             ),
         };
-        Some(Converter {
-            exec,
-            identity: moves_nothing(probe.as_ref())?,
-        })
+        Some(Converter { exec, identity })
     }
 }
 
