@@ -334,12 +334,13 @@ fn apply_ops<'a>(
     if plan.autorotate {
         s = ops::upright(s)?;
     }
-    // On the final size, as libvips' thumbnail does: the fewest pixels to convert.
+    // On the final size, as libvips' thumbnail does: the fewest pixels to convert. An RGB
+    // profile cannot describe a `grey` result, so greyscale is taken from sRGB values.
     s = ops::colour_manage(
         s,
         ColourTarget {
             srgb: spec.srgb,
-            keeps_profile: !spec.strip && output.saver().is_some_and(|v| v.icc),
+            keeps_profile: !spec.strip && !spec.grey && output.saver().is_some_and(|v| v.icc),
         },
     )?;
     if spec.grey {

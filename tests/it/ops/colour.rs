@@ -289,3 +289,17 @@ fn a_mount_serves_converted_and_tagged_outputs() {
     assert_eq!(icc_of(&copy("w256/p3.jpg")), icc_of(&p3));
     assert_eq!(description(&copy("w256/r03.jpg")), "Adobe RGB 1998");
 }
+
+#[test]
+fn grey_is_taken_from_srgb_values_and_carries_no_rgb_profile() {
+    let d = tempfile::tempdir().unwrap();
+    let o = |n: &str| d.path().join(n);
+    let base = base(d.path());
+    let src = p3(d.path(), &base, "p3.jpg");
+    convert("w256_grey_png", &src, &o("grey.png"));
+    assert!(icc_of(&o("grey.png")).is_empty());
+    // The same as greying the converted thumbnail: resize, convert, grey.
+    convert("w256_strip_png", &src, &o("srgb.png"));
+    convert("grey_png", &o("srgb.png"), &o("regrey.png"));
+    assert_eq!(vips_decode(&o("grey.png")), vips_decode(&o("regrey.png")));
+}
