@@ -34,11 +34,11 @@ pub fn to_output(input: BoxStream, target: ColourTarget) -> Result<BoxStream> {
     let meta = &input.header().meta;
     let hinted = meta.icc.is_none() && meta.exif.as_deref().is_some_and(|e| exif::adobe_rgb(e));
     let source = if hinted {
-        Some(adobe_rgb_icc())
+        adobe_rgb_icc()
     } else {
         meta.icc.clone()
     };
-    let srgb_tag = (target.srgb && target.keeps_profile).then(srgb_icc);
+    let srgb_tag = srgb_icc().filter(|_| target.srgb && target.keeps_profile);
     let Some(icc) = source else {
         return Ok(match srgb_tag {
             Some(tag) => retag(input, Some(tag)),
@@ -67,19 +67,28 @@ pub fn to_output(input: BoxStream, target: ColourTarget) -> Result<BoxStream> {
     }
 }
 
-/// A compact sRGB profile (moxcms' own, ICC v4), built once.
-pub fn srgb_icc() -> Arc<Vec<u8>> {
-    static ICC: OnceLock<Arc<Vec<u8>>> = OnceLock::new();
-    ICC.get_or_init(|| Arc::new(ColorProfile::new_srgb().encode().unwrap_or_default()))
+/// A compact sRGB profile (moxcms' own, ICC v4), built once (`None` if moxcms could not
+/// encode it: then nothing is tagged).
+pub fn srgb_icc() -> Option<Arc<Vec<u8>>> {
+    static ICC: OnceLock<Option<Arc<Vec<u8>>>> = OnceLock::new();
+    ICC.get_or_init(|| encoded(ColorProfile::new_srgb()))
         .clone()
 }
 
 /// An Adobe RGB (1998) profile (moxcms' own: the specification's primaries, D65 white and
 /// gamma 563/256), built once.
-pub fn adobe_rgb_icc() -> Arc<Vec<u8>> {
-    static ICC: OnceLock<Arc<Vec<u8>>> = OnceLock::new();
-    ICC.get_or_init(|| Arc::new(ColorProfile::new_adobe_rgb().encode().unwrap_or_default()))
+pub fn adobe_rgb_icc() -> Option<Arc<Vec<u8>>> {
+    static ICC: OnceLock<Option<Arc<Vec<u8>>>> = OnceLock::new();
+    ICC.get_or_init(|| encoded(ColorProfile::new_adobe_rgb()))
         .clone()
+}
+
+fn encoded(profile: ColorProfile) -> Option<Arc<Vec<u8>>> {
+    profile
+        .encode()
+        .ok()
+        .filter(|b| !b.is_empty())
+        .map(Arc::new)
 }
 
 /// `input` with its header's profile replaced by `icc`.
@@ -340,7 +349,7 @@ mod tests {
                 keeps_profile: true,
             },
         );
-        assert_eq!(out.header.meta.icc, Some(srgb_icc()));
+        assert_eq!(out.header.meta.icc, srgb_icc());
         assert_ne!(out.samples, src.samples);
         // No profile: `srgb` tags only.
         let plain = image(SampleFormat::U8, 3, None);
@@ -353,13 +362,13 @@ mod tests {
         );
         assert_eq!(
             (out.samples, out.header.meta.icc),
-            (plain.samples, Some(srgb_icc()))
+            (plain.samples, srgb_icc())
         );
     }
 
     #[test]
     fn srgb_profiles_and_unusable_ones_change_no_pixel() {
-        let src = image(SampleFormat::U8, 3, Some(srgb_icc()));
+        let src = image(SampleFormat::U8, 3, srgb_icc());
         assert_eq!(run(src.clone(), STRIP).samples, src.samples);
         let grey = image(SampleFormat::U8, 1, Some(p3()));
         assert_eq!(run(grey.clone(), STRIP), grey);
@@ -370,7 +379,7 @@ mod tests {
     #[test]
     fn built_profiles_parse_back() {
         for icc in [srgb_icc(), adobe_rgb_icc()] {
-            let p = ColorProfile::new_from_slice(&icc).unwrap();
+            let p = ColorProfile::new_from_slice(&icc.unwrap()).unwrap();
             assert_eq!(p.color_space, DataColorSpace::Rgb);
         }
     }
