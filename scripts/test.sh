@@ -25,6 +25,8 @@ have curl        || need+=(curl)
 have setpriv     || need+=(util-linux)
 # tests/it/codec/cmyk.rs: a real CMYK profile (Ghostscript's SWOP) to build test files with.
 [ -f /usr/share/color/icc/ghostscript/default_cmyk.icc ] || need+=(libgs-common)
+# tests/it/ops/colour.rs: an Adobe RGB (1998) compatible profile to build test files with.
+[ -f /usr/share/color/icc/compatibleWithAdobeRGB1998.icc ] || need+=(icc-profiles-free)
 # tests/it/cli/setup.rs: the unit file check and the man page check.
 have systemd-analyze || need+=(systemd)
 have man         || need+=(man-db)

@@ -59,6 +59,9 @@ pub struct Saver {
     /// Box the image must fit for this format (a placeholder hash): the planner thumbnails
     /// into it, or caps a larger size the spec gives; `None`: any size within `limits`.
     pub fit: Option<(u32, u32)>,
+    /// Whether the format embeds an ICC profile: when it cannot, the pipeline converts
+    /// profiled pixels to sRGB before saving.
+    pub icc: bool,
     /// Encodes a stream into a target, then finishes the target.
     pub save: fn(BoxStream, &SaveOptions, &mut dyn Target) -> Result<()>,
     /// How it saves, with which library (the README's table).

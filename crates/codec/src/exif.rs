@@ -1,4 +1,5 @@
-//! The two EXIF facts thumbfs acts on: reading the orientation, and resetting it after rotating.
+//! The EXIF facts thumbfs acts on: the orientation (read, and reset after rotating) and the
+//! Adobe RGB marking of profile-less camera files.
 
 use crate::image::Metadata;
 
@@ -28,6 +29,26 @@ pub fn orientation(exif: &[u8]) -> u8 {
         .and_then(|f| f.value.get_uint(0))
         .filter(|o| (1..=8).contains(o))
         .map_or(1, |o| o as u8)
+}
+
+/// Whether EXIF marks the pixels as Adobe RGB (1998) without an ICC profile, as cameras set
+/// to Adobe RGB write it (DCF 2.0's optional colour space): ColorSpace "uncalibrated"
+/// (0xFFFF) and InteroperabilityIndex "R03".
+pub fn adobe_rgb(exif: &[u8]) -> bool {
+    let Ok(parsed) = ::exif::Reader::new().read_raw(exif.to_vec()) else {
+        return false;
+    };
+    let uncalibrated = parsed
+        .get_field(::exif::Tag::ColorSpace, ::exif::In::PRIMARY)
+        .and_then(|f| f.value.get_uint(0))
+        == Some(0xFFFF);
+    let r03 = parsed
+        .get_field(::exif::Tag::InteroperabilityIndex, ::exif::In::PRIMARY)
+        .is_some_and(|f| match &f.value {
+            ::exif::Value::Ascii(v) => v.first().is_some_and(|s| s.starts_with(b"R03")),
+            _ => false,
+        });
+    uncalibrated && r03
 }
 
 /// A copy of `exif` whose IFD0 orientation tag says `value`. EXIF without the tag, or that
@@ -181,6 +202,43 @@ mod tests {
         meta.exif = Some(std::sync::Arc::new(exif_with(6, true)));
         meta.orientation = 1;
         assert_eq!(orientation(&for_output(&meta).unwrap()), 1);
+    }
+
+    /// Little-endian EXIF: IFD0 -> Exif IFD (ColorSpace = `space`) -> Interop IFD (`index`).
+    fn exif_colour(space: u16, index: &[u8; 4]) -> Vec<u8> {
+        let entry = |tag: u16, kind: u16, count: u32, value: [u8; 4]| {
+            let mut e = tag.to_le_bytes().to_vec();
+            e.extend_from_slice(&kind.to_le_bytes());
+            e.extend_from_slice(&count.to_le_bytes());
+            e.extend_from_slice(&value);
+            e
+        };
+        let ifd = |entries: Vec<Vec<u8>>| {
+            let mut v = (entries.len() as u16).to_le_bytes().to_vec();
+            entries.iter().for_each(|e| v.extend_from_slice(e));
+            v.extend_from_slice(&0u32.to_le_bytes());
+            v
+        };
+        // IFD0 at 8 (18 bytes), Exif IFD at 26 (30 bytes), Interop IFD at 56.
+        let mut e = b"II*\0".to_vec();
+        e.extend_from_slice(&8u32.to_le_bytes());
+        e.extend(ifd(vec![entry(0x8769, 4, 1, 26u32.to_le_bytes())]));
+        let [a, b] = space.to_le_bytes();
+        e.extend(ifd(vec![
+            entry(0xA001, 3, 1, [a, b, 0, 0]),
+            entry(0xA005, 4, 1, 56u32.to_le_bytes()),
+        ]));
+        e.extend(ifd(vec![entry(0x0001, 2, 4, *index)]));
+        e
+    }
+
+    #[test]
+    fn adobe_rgb_needs_uncalibrated_and_r03() {
+        assert!(adobe_rgb(&exif_colour(0xFFFF, b"R03\0")));
+        assert!(!adobe_rgb(&exif_colour(1, b"R03\0")));
+        assert!(!adobe_rgb(&exif_colour(0xFFFF, b"R98\0")));
+        assert!(!adobe_rgb(&exif_with(1, true)));
+        assert!(!adobe_rgb(b"nonsense"));
     }
 
     #[test]

@@ -722,6 +722,7 @@ static AVIF_SAVER: Saver = Saver {
         why: "libheif reads no larger image",
     },
     fit: None,
+    icc: true,
     save: save_avif,
     notes: "libheif with Debian's aom, speed 8, one thread (reproducible bytes), 8-bit 4:2:0, alpha, ICC, EXIF",
 };

@@ -171,6 +171,7 @@ static SAVER: Saver = Saver {
     options: &[QUALITY],
     limits: SaverLimits { max_side: 65_500, max_bytes: u64::MAX, why: "libjpeg's JPEG_MAX_DIMENSION" },
     fit: None,
+    icc: true,
     save,
     notes: "libjpeg-turbo (mozjpeg-sys, mozjpeg's extras off), strips written as scanlines; 4:2:0 below `q90`, 4:4:4 from `q90` (as libvips); ICC, EXIF, XMP",
 };

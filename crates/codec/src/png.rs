@@ -326,6 +326,7 @@ static SAVER: Saver = Saver {
         why: "the PNG specification",
     },
     fit: None,
+    icc: true,
     save,
     notes: "png StreamWriter; fast deflate by default, `c<N>`; ICC, EXIF, XMP",
 };

@@ -671,6 +671,7 @@ static PNM_SAVER: Saver = Saver {
     options: &[],
     limits: SaverLimits::NONE,
     fit: None,
+    icc: false,
     save: |s, o, t| save(s, o, t, false),
     notes: "PGM, PPM or PAM by band count",
 };
@@ -719,6 +720,7 @@ static PFM_SAVER: Saver = Saver {
     options: &[],
     limits: SaverLimits::NONE,
     fit: None,
+    icc: false,
     save: |s, o, t| save(s, o, t, true),
     notes: "little-endian float",
 };

@@ -36,6 +36,7 @@ static SAVER: Saver = Saver {
         why: "ThumbHash encodes at most 100x100",
     },
     fit: Some((MAX_SIDE, MAX_SIDE)),
+    icc: false,
     save,
     notes: "`thumbhash` crate (evanw's port); one line of base64, fitted to 100x100 first",
 };

@@ -703,6 +703,7 @@ static SAVER: Saver = Saver {
         why: "classic TIFF's 32-bit offsets, less room for tags",
     },
     fit: None,
+    icc: true,
     save: save::save,
     notes: "assembled in memory, then written; uncompressed/`lzw`/`deflate`; unassociated alpha; ICC, XMP",
 };

@@ -234,6 +234,7 @@ static SAVER: Saver = Saver {
         why: "WebP's 14-bit size fields",
     },
     fit: None,
+    icc: true,
     save,
     notes: "lossy (libwebp via the `webp` crate, single-threaded so bytes are reproducible) or `lossless` (image-webp); ICC, EXIF, XMP",
 };

@@ -14,15 +14,16 @@ use crate::codec::{self, InputFormat, Limits, LoadOptions, Registry};
 use crate::error::{Error, Result};
 use crate::image::{BoxStream, Header, ImageStream, Strip, STRIP_ROWS};
 use crate::io::{Source, Target};
-use crate::ops::{self, Orient};
+use crate::ops::{self, ColourTarget, Orient};
 use crate::spec::{CropRect, OutputFormat, Spec};
 
 /// Bumped whenever a build would encode different bytes for the same source and spec
 /// (2: lossy WebP by default, TIFF saver; 3: JPEG thumbnails decoded at DCT scale; 4: one
 /// cast rule before every saver, float TIFF through the sRGB curve; 5: full-size baseline
 /// JPEGs decoded by libjpeg-turbo; 6: resize from a shrunk image's exact extent; 7: JPEG
-/// thumbnails from MPF previews), so persistent caches do not serve stale outputs.
-pub const OUTPUT_REVISION: u32 = 7;
+/// thumbnails from MPF previews; 8: pixels converted to sRGB where their profile is dropped),
+/// so persistent caches do not serve stale outputs.
+pub const OUTPUT_REVISION: u32 = 8;
 
 /// Limits and formats for one render.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,7 +250,7 @@ fn render_inner(
                 (spawn_stream(scope, loaded.stream), loaded.shrink)
             }
         };
-        let stream = apply_ops(stream, applied, &plan, spec)?;
+        let stream = apply_ops(stream, applied, &plan, spec, output)?;
         let header = stream.header().clone();
         codec::save(stream, output, &save_opts, target)?;
         Ok(Rendered {
@@ -286,6 +287,7 @@ fn apply_ops<'a>(
     applied: u32,
     plan: &Plan,
     spec: &Spec,
+    output: OutputFormat,
 ) -> Result<BoxStream<'a>> {
     // With a resize to follow, a loader may apply any factor up to the box shrink (pyramid
     // levels); the resize absorbs the remainder.
@@ -332,6 +334,15 @@ fn apply_ops<'a>(
     if plan.autorotate {
         s = ops::upright(s)?;
     }
+    // On the final size, as libvips' thumbnail does: the fewest pixels to convert. An RGB
+    // profile cannot describe a `grey` result, so greyscale is taken from sRGB values.
+    s = ops::colour_manage(
+        s,
+        ColourTarget {
+            srgb: spec.srgb,
+            keeps_profile: !spec.strip && !spec.grey && output.saver().is_some_and(|v| v.icc),
+        },
+    )?;
     if spec.grey {
         s = ops::grey(s)?;
     }

@@ -27,7 +27,7 @@ pub const MAX_DIMENSION: u32 = 1 << 20;
 
 /// A parsed transform. Operations run in this field order:
 /// load (`page`), autorotate, `shrink`, thumbnail (`w`/`h`/`WxH`, `fill`, `up`), `crop`,
-/// rotate, `flip`, `flop`, `grey`, `invert`; then save (`format`, the saver's options in
+/// rotate, `flip`, `flop`, `srgb`, `grey`, `invert`; then save (`format`, the saver's options in
 /// `save`, `strip`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Spec {
@@ -55,6 +55,8 @@ pub struct Spec {
     pub flip: bool,
     /// Mirror left-right.
     pub flop: bool,
+    /// Convert to sRGB and tag the output so (`srgb`; untagged under `strip`).
+    pub srgb: bool,
     /// Convert to greyscale.
     pub grey: bool,
     /// Invert colour samples (alpha untouched).
@@ -64,7 +66,7 @@ pub struct Spec {
     /// The savers' own options (`q90`, `c9`, `lossless`, `lzw`...), in the registry's order
     /// of options (the canonical spelling's); each saver takes its defaults from its schema.
     pub save: Vec<SaveSetting>,
-    /// Drop EXIF, XMP and ICC metadata.
+    /// Drop EXIF, XMP and ICC metadata (pixels in another profile are converted to sRGB).
     pub strip: bool,
 }
 
@@ -212,6 +214,7 @@ impl Spec {
             "flip" => return flag(&mut self.flip, t),
             "flop" => return flag(&mut self.flop, t),
             "grey" => return flag(&mut self.grey, t),
+            "srgb" => return flag(&mut self.srgb, t),
             "strip" => return flag(&mut self.strip, t),
             "noautorotate" => return flag(&mut self.no_autorotate, t),
             "rot90" => return set(&mut self.rotate, Rotation::R90, t),
@@ -265,7 +268,7 @@ impl Spec {
                     format!(
                         "unknown token (see the grammar: shrink<N> w<N> h<N> <W>x<H> fill up exact \
                          crop<W>x<H>+<X>+<Y> invert flip flop rot90 rot180 rot270 noautorotate \
-                         grey strip page<N> {} {})",
+                         srgb grey strip page<N> {} {})",
                         options.join(" "),
                         registry.format_tokens().join(" ")
                     ),
@@ -419,6 +422,7 @@ impl fmt::Display for Spec {
         for (on, name) in [
             (self.flip, "flip"),
             (self.flop, "flop"),
+            (self.srgb, "srgb"),
             (self.grey, "grey"),
             (self.invert, "invert"),
             (self.strip, "strip"),
@@ -453,14 +457,16 @@ mod tests {
         assert_eq!(p("shrink2_q90").to_string(), "shrink2_q90");
         assert_eq!(p("webp_w256").to_string(), "w256_webp");
         assert_eq!(p("invert_q90_shrink2").to_string(), "shrink2_invert_q90");
+        assert_eq!(p("jpg_strip_srgb_w64").to_string(), "w64_srgb_strip_jpg");
     }
 
     #[test]
     fn canonical_spelling_round_trips() {
         for s in [
-            "page2_noautorotate_shrink3_200x100_fill_up_crop10x20+3+4_rot270_flip_flop_grey_invert_strip_q80_jpg",
+            "page2_noautorotate_shrink3_200x100_fill_up_crop10x20+3+4_rot270_flip_flop_srgb_grey_invert_strip_q80_jpg",
             "w256_c9_png",
             "h64_lossless_webp",
+            "w256_srgb_webp",
             "deflate_tif",
             "pfm",
         ] {

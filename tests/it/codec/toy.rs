@@ -51,6 +51,7 @@ static SAVER: Saver = Saver {
         why: "16-bit size fields",
     },
     fit: None,
+    icc: false,
     save,
     notes: "8-bit grey, top `bits<N>` bits kept",
 };

@@ -1,6 +1,6 @@
 //! Pixel operations as strip-stream adapters: each takes a stream and returns a stream.
 //!
-//! Streaming ones (shrink, resize, crop, flop, grey, invert) hold a few rows or a band; the
+//! Streaming ones (shrink, resize, crop, flop, colour conversion, grey, invert) hold a few rows or a band; the
 //! right-angle rotations, composed into one, collect their (already shrunk and cropped) input
 //! once.
 
@@ -9,12 +9,14 @@ use crate::image::{SampleFormat, Samples};
 
 mod colour;
 mod crop;
+mod icc;
 mod orient;
 mod resize;
 mod shrink;
 
 pub use colour::{grey, invert};
 pub use crop::{check_fits, crop, CropRect};
+pub use icc::{adobe_rgb_icc, srgb_icc, to_output as colour_manage, ColourTarget};
 pub use orient::{autorotate, flip, flop, orient, rotate, upright, Orient, Rotation};
 pub use resize::{resize, resize_extent};
 pub use shrink::shrink;
