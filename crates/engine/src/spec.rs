@@ -28,7 +28,7 @@ pub const MAX_DIMENSION: u32 = 1 << 20;
 /// A parsed transform. Operations run in this field order:
 /// load (`page`), autorotate, `shrink`, thumbnail (`w`/`h`/`WxH`, `fill`, `up`), `crop`,
 /// rotate, `flip`, `flop`, `grey`, `invert`; then save (`format`, the saver's options in
-/// `save`, `strip`).
+/// `save`, `strip`, `sdr`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Spec {
     /// Page of a multi-page file (`page<N>`), 0-based.
@@ -66,6 +66,8 @@ pub struct Spec {
     pub save: Vec<SaveSetting>,
     /// Drop EXIF, XMP and ICC metadata.
     pub strip: bool,
+    /// Drop a gain map: the output is the base (SDR) image only (`sdr`).
+    pub sdr: bool,
 }
 
 /// One saver option as a spec gave it.
@@ -213,6 +215,7 @@ impl Spec {
             "flop" => return flag(&mut self.flop, t),
             "grey" => return flag(&mut self.grey, t),
             "strip" => return flag(&mut self.strip, t),
+            "sdr" => return flag(&mut self.sdr, t),
             "noautorotate" => return flag(&mut self.no_autorotate, t),
             "rot90" => return set(&mut self.rotate, Rotation::R90, t),
             "rot180" => return set(&mut self.rotate, Rotation::R180, t),
@@ -265,7 +268,7 @@ impl Spec {
                     format!(
                         "unknown token (see the grammar: shrink<N> w<N> h<N> <W>x<H> fill up exact \
                          crop<W>x<H>+<X>+<Y> invert flip flop rot90 rot180 rot270 noautorotate \
-                         grey strip page<N> {} {})",
+                         grey strip sdr page<N> {} {})",
                         options.join(" "),
                         registry.format_tokens().join(" ")
                     ),
@@ -422,6 +425,7 @@ impl fmt::Display for Spec {
             (self.grey, "grey"),
             (self.invert, "invert"),
             (self.strip, "strip"),
+            (self.sdr, "sdr"),
         ] {
             if on {
                 t.push(name.into());
@@ -458,7 +462,7 @@ mod tests {
     #[test]
     fn canonical_spelling_round_trips() {
         for s in [
-            "page2_noautorotate_shrink3_200x100_fill_up_crop10x20+3+4_rot270_flip_flop_grey_invert_strip_q80_jpg",
+            "page2_noautorotate_shrink3_200x100_fill_up_crop10x20+3+4_rot270_flip_flop_grey_invert_strip_sdr_q80_jpg",
             "w256_c9_png",
             "h64_lossless_webp",
             "deflate_tif",
