@@ -20,9 +20,10 @@ use crate::ops::{self, Orient};
 use crate::pipeline::{orientation, upright_crop, Plan};
 use crate::spec::Spec;
 
-/// Lowest quality a map is encoded at (libultrahdr's default for gain maps): a map is small,
-/// and its errors are multiplied into every highlight.
-const MIN_QUALITY: u8 = 85;
+/// Lowest quality a map is encoded at: a map is small (a quarter of the primary's sides, one
+/// band), and its errors are multiplied into every highlight. libvips encodes it at the
+/// primary's quality; at Q85 a thumbnail's map was 33.8 dB from a full-precision resize.
+const MIN_QUALITY: u8 = 90;
 
 /// The output's gain map, encoded, and what the primary needs to point at it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,10 +89,12 @@ fn render_found(
         ((out.0 as f64 * rx).round() as u32).max(1),
         ((out.1 as f64 * ry).round() as u32).max(1),
     );
-    // Shrink in the DCT while at least 2x is left for Lanczos3, as for the primary.
+    // Shrink in the DCT while at least 4x is left for Lanczos3 (the primary leaves 2x): a map
+    // is small, and its detail is the photo's. Measured on a 534x356 map to 64x43: libjpeg's
+    // 1/4 then Lanczos3 is 32 dB from a full decode's Lanczos3, 1/2 then Lanczos3 57 dB.
     let fold = ((map_region[2] - map_region[0]) / size.0 as f64)
         .min((map_region[3] - map_region[1]) / size.1 as f64)
-        / 2.0;
+        / 4.0;
     let shrink = [8u32, 4, 2, 1]
         .into_iter()
         .find(|&d| d as f64 <= fold)
