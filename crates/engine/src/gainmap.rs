@@ -14,7 +14,7 @@ use fast_image_resize::{images::ImageRef, CpuExtensions, PixelType, ResizeOption
 use crate::codec::jpeg::gainmap::{self, SourceMap};
 use crate::codec::{InputFormat, Limits, LoadOptions, OutputFormat, SaveOptions};
 use crate::error::{Error, Result};
-use crate::image::{Header, Image, Metadata, Samples, STRIP_ROWS};
+use crate::image::{BoxStream, Header, Image, ImageStream, Metadata, Samples, Strip, STRIP_ROWS};
 use crate::io::Source;
 use crate::ops::{self, Orient};
 use crate::pipeline::{orientation, upright_crop, Plan};
@@ -126,6 +126,39 @@ fn render_found(
         size,
         primary_iso: found.primary_iso.clone(),
     })
+}
+
+/// `stream` with an XMP that no longer announces a gain map, when it did: the output carries
+/// none.
+pub fn unannounced(stream: BoxStream<'_>) -> BoxStream<'_> {
+    let Some(xmp) = stream.header().meta.xmp.as_deref() else {
+        return stream;
+    };
+    let Some(clean) = gainmap::without_announcement(xmp) else {
+        return stream;
+    };
+    let mut header = stream.header().clone();
+    header.meta.xmp = Some(std::sync::Arc::new(clean));
+    Box::new(Retagged {
+        input: stream,
+        header,
+    })
+}
+
+/// A stream under another header (same pixels, other metadata).
+struct Retagged<'a> {
+    input: BoxStream<'a>,
+    header: Header,
+}
+
+impl ImageStream for Retagged<'_> {
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn next_strip(&mut self) -> Result<Option<Strip>> {
+        self.input.next_strip()
+    }
 }
 
 /// The part of the source (stored orientation, source pixels: x0, y0, x1, y1) that the

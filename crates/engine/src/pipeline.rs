@@ -278,7 +278,7 @@ fn render_inner(
                     target,
                 )?
             }
-            None => codec::save(stream, output, &save_opts, target)?,
+            None => codec::save(gainmap::unannounced(stream), output, &save_opts, target)?,
         }
         Ok(Rendered {
             input,

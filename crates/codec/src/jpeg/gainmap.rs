@@ -245,6 +245,27 @@ pub fn set_container_length(xmp: &[u8], len: u32) -> Vec<u8> {
     .concat()
 }
 
+/// `xmp` without what announces a gain map (the `hdrgm:Version` attribute and the GContainer
+/// directory), for an output that does not carry the map; `None` when it announces none.
+pub fn without_announcement(xmp: &[u8]) -> Option<Vec<u8>> {
+    let v = search(xmp, b"hdrgm:Version=\"", 0)?;
+    let end = search(xmp, b"\"", v + b"hdrgm:Version=\"".len())? + 1;
+    // The attribute and the whitespace before it.
+    let start = v - xmp[..v]
+        .iter()
+        .rev()
+        .take_while(|c| c.is_ascii_whitespace())
+        .count();
+    let mut out = [&xmp[..start], &xmp[end..]].concat();
+    if let Some(a) = search(&out, b"<Container:Directory", 0) {
+        let close = b"</Container:Directory>";
+        if let Some(b) = search(&out, close, a) {
+            out.drain(a..b + close.len());
+        }
+    }
+    Some(out)
+}
+
 fn has(hay: &[u8], needle: &[u8]) -> bool {
     search(hay, needle, 0).is_some()
 }
@@ -315,6 +336,16 @@ mod tests {
         let y = set_container_length(e, 1234);
         assert!(String::from_utf8(y).unwrap().contains("<Item:Length>1234<"));
         assert_eq!(set_container_length(b"<x/>", 5), b"<x/>");
+    }
+
+    #[test]
+    fn the_announcement_is_removed() {
+        let x = br#"<rdf:Description xmlns:hdrgm="h" hdrgm:Version="1.0"><Container:Directory><rdf:Seq/></Container:Directory></rdf:Description>"#;
+        assert_eq!(
+            without_announcement(x).unwrap(),
+            br#"<rdf:Description xmlns:hdrgm="h"></rdf:Description>"#
+        );
+        assert_eq!(without_announcement(b"<x/>"), None);
     }
 
     #[test]

@@ -445,6 +445,17 @@ fn xmp_map_gets_its_new_length() {
         curve,
         exiftool(&["-s", "-s", "-s", "-XMP-hdrgm:GainMapMax"], &map_path)
     );
+    // Without the map (sdr, or another format) the XMP no longer announces one.
+    for spec in ["w256_sdr", "w256_png"] {
+        let (dropped, _) = render(&std::fs::read(&src).unwrap(), spec);
+        std::fs::write(&path, &dropped).unwrap();
+        let tags = exiftool(&["-s", "-XMP-hdrgm:all", "-XMP-Container:all"], &path);
+        assert!(
+            tags.is_empty(),
+            "{spec}: {}",
+            String::from_utf8_lossy(&tags)
+        );
+    }
 }
 
 /// What drops the map: `sdr`, `strip`, colour changes, other formats, a source that cannot
