@@ -47,3 +47,18 @@ for f in $files; do
     done
     echo "$line"
 done
+# Gain maps: an Ultra HDR JPEG made by libultrahdr (libvips 8.18's uhdrsave) from the sunset
+# photo, highlights boosted up to 4x, quarter-size map; w256 keeps the map, w256_sdr drops it.
+# libvips' thumbnail keeps it too (8.18).
+"$py" -c 'import sys, pyvips
+im = pyvips.Image.new_from_file(sys.argv[1])
+lin = im.colourspace("scrgb")
+(lin * (1 + 3 * lin.colourspace("b-w"))).copy(interpretation="scrgb").uhdrsave(sys.argv[2], Q=92, gainmap_scale_factor=4)' \
+    "$corpus/sunset_by_Aitzol_Berasategi.jpg" "$tmp/uhdr.jpg"
+one=$(count "$py" "$tmp/op.py" w256 "$tmp/uhdr.jpg" "$tmp/v.jpg" 1)
+two=$(count "$py" "$tmp/op.py" w256 "$tmp/uhdr.jpg" "$tmp/v.jpg" 2)
+line="ultra hdr sunset (map 1068x712):"
+for spec in w256_q75 w256_sdr_q75; do
+    line="$line $spec $(( $(count "$bin" convert "$spec" "$tmp/uhdr.jpg" "$tmp/o.jpg") / 1000000 )) M;"
+done
+echo "$line libvips w256 (map kept) $(((two - one) / 1000000)) M"

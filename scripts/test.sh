@@ -143,6 +143,14 @@ if ! "$mvenv/bin/python" -c 'import prometheus_client' 2>/dev/null; then
   rm -rf "$mvenv" && python3 -m venv "$mvenv" && "$mvenv/bin/pip" install -q prometheus-client==0.26.0
 fi
 export THUMBFS_TEST_PROM_PYTHON="$PWD/$mvenv/bin/python"
+# tests/it/codec/jpeg/gainmap.rs makes and reads Ultra HDR JPEGs with libultrahdr, bundled in
+# libvips 8.18's wheel (uhdrsave, uhdrload): the reference encoder and decoder.
+uvenv=target/uhdr-venv
+if ! "$uvenv/bin/python" -c 'import pyvips; pyvips.Image.uhdrload' 2>/dev/null; then
+  echo "test.sh: installing pyvips==3.2.0 pyvips-binary==8.18.7 into $uvenv"
+  rm -rf "$uvenv" && python3 -m venv "$uvenv" && "$uvenv/bin/pip" install -q pyvips==3.2.0 pyvips-binary==8.18.7
+fi
+export THUMBFS_TEST_UHDR_PYTHON="$PWD/$uvenv/bin/python"
 # tests/it/codec/thumbhash.rs decodes hashes with the reference implementation (npm thumbhash).
 thdir=target/thumbhash-npm
 if [ ! -f "$thdir/node_modules/thumbhash/thumbhash.js" ]; then

@@ -19,6 +19,7 @@ use crate::{
 mod colour;
 mod decode;
 mod encode;
+pub mod gainmap;
 pub mod mpf;
 pub mod preview;
 mod scans;

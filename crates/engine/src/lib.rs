@@ -10,6 +10,7 @@ use thumbfs_codec as codec;
 use thumbfs_core::{alloc, error, image, io, simd};
 
 pub mod bounds;
+pub mod gainmap;
 pub mod ops;
 pub mod pipeline;
 pub mod spec;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::codec::jpeg::preview::Preview;
 use crate::codec::{self, InputFormat, Limits, LoadOptions, Registry};
 use crate::error::{Error, Result};
+use crate::gainmap;
 use crate::image::{BoxStream, Header, ImageStream, Strip, STRIP_ROWS};
 use crate::io::{Source, Target};
 use crate::ops::{self, ColourTarget, Orient};
@@ -21,9 +22,10 @@ use crate::spec::{CropRect, OutputFormat, Spec};
 /// (2: lossy WebP by default, TIFF saver; 3: JPEG thumbnails decoded at DCT scale; 4: one
 /// cast rule before every saver, float TIFF through the sRGB curve; 5: full-size baseline
 /// JPEGs decoded by libjpeg-turbo; 6: resize from a shrunk image's exact extent; 7: JPEG
-/// thumbnails from MPF previews; 8: pixels converted to sRGB where their profile is dropped),
-/// so persistent caches do not serve stale outputs.
-pub const OUTPUT_REVISION: u32 = 8;
+/// thumbnails from MPF previews; 8: pixels converted to sRGB where their profile is dropped;
+/// 9: JPEG outputs keep a JPEG source's gain map), so persistent caches do not serve stale
+/// outputs.
+pub const OUTPUT_REVISION: u32 = 9;
 
 /// Limits and formats for one render.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +64,8 @@ pub struct Rendered {
     pub header: Header,
     /// Stored size of the embedded preview the thumbnail was made from, if one was.
     pub preview: Option<(u32, u32)>,
+    /// Size of the gain map written with the output, if one was (see [`crate::gainmap`]).
+    pub gain_map: Option<(u32, u32)>,
 }
 
 /// The output format for a source format and a spec.
@@ -235,6 +239,10 @@ fn render_inner(
         fit: plan.resize,
     };
     let save_opts = spec.save_options();
+    // The map is rendered first: the output's header points at it.
+    let map = gainmap::wanted(input, output, spec)
+        .then(|| gainmap::render(&mut src, &header, &plan, spec, &save_opts, &limits))
+        .flatten();
     let preview = preview(&mut src, input, &header, &plan, spec, &limits);
     let used = preview.as_ref().map(|p| p.stored);
     std::thread::scope(|scope| {
@@ -252,12 +260,33 @@ fn render_inner(
         };
         let stream = apply_ops(stream, applied, &plan, spec, output)?;
         let header = stream.header().clone();
-        codec::save(stream, output, &save_opts, target)?;
+        let gain_map = map.as_ref().map(|m| m.size);
+        match map {
+            Some(m) => {
+                codec::check_saver(
+                    output,
+                    header.width as u64,
+                    header.height as u64,
+                    header.bands,
+                    header.format,
+                )?;
+                let stream = codec::cast::to_accepted(stream, &[crate::image::SampleFormat::U8]);
+                codec::jpeg::gainmap::save(
+                    stream,
+                    &save_opts,
+                    &m.jpeg,
+                    m.primary_iso.as_deref(),
+                    target,
+                )?
+            }
+            None => codec::save(gainmap::unannounced(stream), output, &save_opts, target)?,
+        }
         Ok(Rendered {
             input,
             output,
             header,
             preview: used,
+            gain_map,
         })
     })
 }

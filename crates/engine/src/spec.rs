@@ -28,7 +28,7 @@ pub const MAX_DIMENSION: u32 = 1 << 20;
 /// A parsed transform. Operations run in this field order:
 /// load (`page`), autorotate, `shrink`, thumbnail (`w`/`h`/`WxH`, `fill`, `up`), `crop`,
 /// rotate, `flip`, `flop`, `srgb`, `grey`, `invert`; then save (`format`, the saver's options in
-/// `save`, `strip`).
+/// `save`, `strip`, `sdr`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Spec {
     /// Page of a multi-page file (`page<N>`), 0-based.
@@ -68,6 +68,8 @@ pub struct Spec {
     pub save: Vec<SaveSetting>,
     /// Drop EXIF, XMP and ICC metadata (pixels in another profile are converted to sRGB).
     pub strip: bool,
+    /// Drop a gain map: the output is the base (SDR) image only (`sdr`).
+    pub sdr: bool,
 }
 
 /// One saver option as a spec gave it.
@@ -216,6 +218,7 @@ impl Spec {
             "grey" => return flag(&mut self.grey, t),
             "srgb" => return flag(&mut self.srgb, t),
             "strip" => return flag(&mut self.strip, t),
+            "sdr" => return flag(&mut self.sdr, t),
             "noautorotate" => return flag(&mut self.no_autorotate, t),
             "rot90" => return set(&mut self.rotate, Rotation::R90, t),
             "rot180" => return set(&mut self.rotate, Rotation::R180, t),
@@ -268,7 +271,7 @@ impl Spec {
                     format!(
                         "unknown token (see the grammar: shrink<N> w<N> h<N> <W>x<H> fill up exact \
                          crop<W>x<H>+<X>+<Y> invert flip flop rot90 rot180 rot270 noautorotate \
-                         srgb grey strip page<N> {} {})",
+                         srgb grey strip sdr page<N> {} {})",
                         options.join(" "),
                         registry.format_tokens().join(" ")
                     ),
@@ -426,6 +429,7 @@ impl fmt::Display for Spec {
             (self.grey, "grey"),
             (self.invert, "invert"),
             (self.strip, "strip"),
+            (self.sdr, "sdr"),
         ] {
             if on {
                 t.push(name.into());
@@ -463,7 +467,7 @@ mod tests {
     #[test]
     fn canonical_spelling_round_trips() {
         for s in [
-            "page2_noautorotate_shrink3_200x100_fill_up_crop10x20+3+4_rot270_flip_flop_srgb_grey_invert_strip_q80_jpg",
+            "page2_noautorotate_shrink3_200x100_fill_up_crop10x20+3+4_rot270_flip_flop_srgb_grey_invert_strip_sdr_q80_jpg",
             "w256_c9_png",
             "h64_lossless_webp",
             "w256_srgb_webp",

@@ -33,8 +33,27 @@ const MAX_MARKER: usize = 65533;
 /// Output buffer handed to libjpeg: as large as `TargetWriter`'s, so its writes pass through.
 const OUT_BUF: usize = 64 * 1024;
 
+/// Segments written beside an image's own metadata (a gain map's, an MPF index).
+#[derive(Debug, Default)]
+pub struct Extras<'a> {
+    /// Replaces the image's XMP packet.
+    pub xmp: Option<&'a [u8]>,
+    /// APP2 payloads (signature included) written after the ICC profile, in order.
+    pub app2: Vec<&'a [u8]>,
+}
+
 /// Encodes `stream` as a baseline JPEG into `target`, then finishes it.
-pub fn save(mut stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) -> Result<()> {
+pub fn save(stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) -> Result<()> {
+    save_with(stream, opts, &Extras::default(), target)
+}
+
+/// As [`save`], with `extras` written among the metadata (unless stripping).
+pub fn save_with(
+    mut stream: BoxStream,
+    opts: &SaveOptions,
+    extras: &Extras,
+    target: &mut dyn Target,
+) -> Result<()> {
     let header = stream.header().clone();
     if header.width == 0 || header.height == 0 {
         return Err(Error::encode("jpeg", "empty image"));
@@ -84,7 +103,10 @@ pub fn save(mut stream: BoxStream, opts: &SaveOptions, target: &mut dyn Target) 
         ffi::jpeg_start_compress(c, 1);
     })?;
     if !opts.strip {
-        add_metadata(&mut enc, &header.meta)?;
+        add_metadata(&mut enc, &header.meta, extras.xmp)?;
+        for seg in &extras.app2 {
+            enc.marker(ffi::jpeg_marker::APP0 as c_int + 2, seg)?;
+        }
     }
     let row_len = width * bands;
     let mut packed = Vec::new();
@@ -143,7 +165,11 @@ fn pack(src: &[u8], bands: usize, in_bands: usize, out: &mut Vec<u8>) -> Result<
 
 /// EXIF (orientation made to match the pixels; a minimal block when only the orientation is
 /// left to say), XMP and ICC segments; one too large for JPEG is dropped with a debug message.
-fn add_metadata(enc: &mut Encoder, meta: &crate::image::Metadata) -> Result<()> {
+fn add_metadata(
+    enc: &mut Encoder,
+    meta: &crate::image::Metadata,
+    xmp: Option<&[u8]>,
+) -> Result<()> {
     if let Some(fixed) = exif::for_output(meta) {
         let mut seg = EXIF_SIG.to_vec();
         seg.extend_from_slice(&fixed);
@@ -156,7 +182,7 @@ fn add_metadata(enc: &mut Encoder, meta: &crate::image::Metadata) -> Result<()> 
             );
         }
     }
-    if let Some(x) = &meta.xmp {
+    if let Some(x) = xmp.or(meta.xmp.as_deref().map(|x| x.as_slice())) {
         let mut seg = XMP_SIG.to_vec();
         seg.extend_from_slice(x);
         if seg.len() <= MAX_MARKER {

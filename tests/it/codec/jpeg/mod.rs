@@ -1,6 +1,7 @@
 //! JPEG: our decoder and saver, and the libjpeg-turbo paths.
 
 mod decode;
+mod gainmap;
 mod mpf;
 mod save;
 mod turbo;
