@@ -2,7 +2,7 @@
 //!
 //! Streaming ones (shrink, resize, crop, flop, grey, invert) hold a few rows or a band; the
 //! right-angle rotations, composed into one, collect their (already shrunk and cropped) input
-//! once.
+//! once, and a smart `fill` gravity looks at the whole resized image before it crops.
 
 use crate::error::{Error, Result};
 use crate::image::{SampleFormat, Samples};
@@ -12,12 +12,14 @@ mod crop;
 mod orient;
 mod resize;
 mod shrink;
+mod smartcrop;
 
 pub use colour::{grey, invert};
 pub use crop::{check_fits, crop, CropRect};
 pub use orient::{autorotate, flip, flop, orient, rotate, upright, Orient, Rotation};
 pub use resize::{resize, resize_extent};
 pub use shrink::shrink;
+pub use smartcrop::{smart_window, Gravity};
 
 /// A sample type the generic operations work on.
 pub(crate) trait Sample: Copy + Default + Send + 'static {
