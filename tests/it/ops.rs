@@ -2,6 +2,8 @@
 
 use crate::common;
 
+mod smartcrop;
+
 use std::path::Path;
 use std::process::Command;
 
