@@ -132,16 +132,19 @@ pub fn smart_window(
     })
 }
 
-/// An image as sRGB-encoded colour, 0..1, alpha premultiplied (as libvips premultiplies
-/// before looking, so content under transparency does not count). Grey is R = G = B.
-struct Pixels {
+/// An image read as sRGB-encoded colour, 0..1, alpha premultiplied (as libvips premultiplies
+/// before looking, so content under transparency does not count); grey is R = G = B. Pixels
+/// are converted as they are read, so nothing but the image itself is held at its size.
+struct Pixels<'a> {
     width: usize,
     height: usize,
-    rgb: Vec<[f32; 3]>,
+    bands: usize,
+    alpha: bool,
+    samples: &'a Samples,
 }
 
-impl Pixels {
-    fn new(img: &Image) -> Result<Pixels> {
+impl<'a> Pixels<'a> {
+    fn new(img: &'a Image) -> Result<Pixels<'a>> {
         let h = &img.header;
         let bands = h.bands as usize;
         if !(1..=4).contains(&bands) {
@@ -150,41 +153,34 @@ impl Pixels {
                 format!("{bands} bands: expected 1 to 4"),
             ));
         }
-        let samples: Vec<f32> = match &img.samples {
-            Samples::U8(v) => v.iter().map(|&s| s as f32 / 255.0).collect(),
-            Samples::U16(v) => v.iter().map(|&s| s as f32 / 65535.0).collect(),
-            // Float images hold linear light; the scores are defined on sRGB-encoded values.
-            Samples::F32(v) => {
-                let alpha = h.has_alpha();
-                v.iter()
-                    .enumerate()
-                    .map(|(i, &s)| {
-                        if alpha && i % bands == bands - 1 {
-                            s.clamp(0.0, 1.0)
-                        } else {
-                            crate::image::linear_to_srgb(s)
-                        }
-                    })
-                    .collect()
-            }
-        };
-        let alpha = h.has_alpha();
-        let rgb = samples
-            .chunks_exact(bands)
-            .map(|px| {
-                let a = if alpha { px[bands - 1] } else { 1.0 };
-                if bands < 3 {
-                    [px[0] * a; 3]
-                } else {
-                    [px[0] * a, px[1] * a, px[2] * a]
-                }
-            })
-            .collect();
         Ok(Pixels {
             width: h.width as usize,
             height: h.height as usize,
-            rgb,
+            bands,
+            alpha: h.has_alpha(),
+            samples: &img.samples,
         })
+    }
+
+    /// Pixel `i` (row-major).
+    fn at(&self, i: usize) -> [f32; 3] {
+        let b = self.bands;
+        let s = |k: usize| -> f32 {
+            match self.samples {
+                Samples::U8(v) => v[i * b + k] as f32 / 255.0,
+                Samples::U16(v) => v[i * b + k] as f32 / 65535.0,
+                // Float images hold linear light (alpha as it is); the scores are defined on
+                // sRGB-encoded values.
+                Samples::F32(v) if self.alpha && k == b - 1 => v[i * b + k].clamp(0.0, 1.0),
+                Samples::F32(v) => crate::image::linear_to_srgb(v[i * b + k]),
+            }
+        };
+        let a = if self.alpha { s(b - 1) } else { 1.0 };
+        if b < 3 {
+            [s(0) * a; 3]
+        } else {
+            [s(0) * a, s(1) * a, s(2) * a]
+        }
     }
 }
 
@@ -205,7 +201,8 @@ fn grid(px: &Pixels) -> Result<Vec<[f32; 3]>> {
             let cols = bx * kx..((bx + 1) * kx).min(px.width);
             let mut acc = [0.0f64; 3];
             for y in rows.clone() {
-                for p in &px.rgb[y * px.width + cols.start..y * px.width + cols.end] {
+                for i in y * px.width + cols.start..y * px.width + cols.end {
+                    let p = px.at(i);
                     for c in 0..3 {
                         acc[c] += p[c] as f64;
                     }
@@ -433,7 +430,8 @@ fn entropy(px: &Pixels, orient: Orient, upright: (u32, u32), window: (u32, u32))
 fn region_entropy(px: &Pixels, r: CropRect) -> f64 {
     let mut hist = [[0u32; 256]; 3];
     for y in r.y as usize..(r.y + r.height) as usize {
-        for p in &px.rgb[y * px.width + r.x as usize..y * px.width + (r.x + r.width) as usize] {
+        for i in y * px.width + r.x as usize..y * px.width + (r.x + r.width) as usize {
+            let p = px.at(i);
             for c in 0..3 {
                 hist[c][(p[c] * 255.0).round().clamp(0.0, 255.0) as usize] += 1;
             }
