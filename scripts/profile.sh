@@ -2,6 +2,8 @@
 # Instruction counts (callgrind) of the W8 rows, thumbfs against libvips 8.18 in-process, as in
 # bench/PROFILE.md. Exact and repeatable on a busy machine, where wall times are not.
 #   scripts/profile.sh [thumbfs binary]   (default target/release/thumbfs, built if missing)
+#   scripts/profile.sh BINARY fill   thumbfs alone: fill gravities and placeholders against a
+#                                    centre fill and w256, on a 24 MP JPEG (no libvips rows)
 # thumbfs: a whole `thumbfs convert` process. libvips: the operation done twice minus once in
 # one Python process (pyvips from target/bench-venv, made by scripts/bench.sh), so the
 # interpreter and library start-up are left out.
@@ -36,6 +38,19 @@ for n in seeding_by_Clements_Engelhardt sunset_by_Aitzol_Berasategi; do
 done
 vips black "$tmp/tiny.jpg" 16 16
 echo "thumbfs start-up: $(( $(count "$bin" convert w8_q75 "$tmp/tiny.jpg" "$tmp/o.jpg") / 1000000 )) M (a 16x16 image)"
+if [ "${2:-}" = fill ]; then
+    # The 15.9 MP seeding photo enlarged 1.23x by libvips (as scripts/memory_bench.py): 24 MP,
+    # baseline 4:2:0 Q90. One process per spec; the output is what a mount would serve.
+    big="$tmp/seeding24.jpg"
+    vips resize "$corpus/seeding_by_Clements_Engelhardt.jpg" "$big[Q=90]" 1.23
+    line="$(vipsheader "$big" | cut -d, -f1):"
+    for spec in 256x256_fill 256x256_fill_attention 256x256_fill_entropy 256x256_fill_se \
+        w256 thumbhash blurhash; do
+        line="$line $spec $(( $(count "$bin" convert "$spec" "$big" "$tmp/o") / 100000 ))"
+    done
+    echo "$line (x 0.1 M instructions)"
+    exit 0
+fi
 for f in $files; do
     line="$(basename "$f"):"
     for row in "w256 w256_q75" "w1024 w1024_q75" "shrink2inv shrink2_invert_q90" "q75 q75"; do

@@ -158,6 +158,13 @@ if [ ! -f "$thdir/node_modules/thumbhash/thumbhash.js" ]; then
   mkdir -p "$thdir" && npm install -q --prefix "$thdir" --no-audit --no-fund thumbhash@0.1.1 >/dev/null
 fi
 export THUMBFS_TEST_THUMBHASH_JS="$PWD/$thdir/node_modules/thumbhash/thumbhash.js"
+# tests/it/codec/blurhash.rs decodes hashes with the reference implementation (npm blurhash).
+bhdir=target/blurhash-npm
+if [ ! -f "$bhdir/node_modules/blurhash/dist/index.js" ]; then
+  echo "test.sh: installing blurhash@2.0.5 (npm) into $bhdir"
+  mkdir -p "$bhdir" && npm install -q --prefix "$bhdir" --no-audit --no-fund blurhash@2.0.5 >/dev/null
+fi
+export THUMBFS_TEST_BLURHASH_JS="$PWD/$bhdir/node_modules/blurhash/dist/index.js"
 # Ten free loopback ports: every listener weed mini opens is named, so runs can coexist.
 # Below the kernel's ephemeral range: a port from there can become the local end of an
 # outgoing connection before weed listens on it (tests/it/common/s3.rs, free_ports).

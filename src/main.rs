@@ -127,7 +127,8 @@ enum Command {
         /// `down` (default), `up` or `both`: whether enlarging is allowed.
         #[arg(long, default_value = "down")]
         size: String,
-        /// `none` (default) or `centre`: fill the box and crop the overflow.
+        /// `none` (default), or fill the box and crop the overflow keeping the `centre`, the
+        /// most salient part (`attention`) or the part with the most detail (`entropy`).
         #[arg(long, default_value = "none")]
         crop: String,
     },
@@ -258,7 +259,12 @@ fn main() -> ExitCode {
             match crop.as_str() {
                 "none" => {}
                 "centre" | "center" => t.push("fill".into()),
-                other => return usage(&format!("--crop {other}: expected none or centre")),
+                g @ ("attention" | "entropy") => t.extend(["fill".into(), g.into()]),
+                other => {
+                    return usage(&format!(
+                        "--crop {other}: expected none, centre, attention or entropy"
+                    ))
+                }
             }
             (t, input, output)
         }

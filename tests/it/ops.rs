@@ -3,6 +3,7 @@
 use crate::common;
 
 mod colour;
+mod smartcrop;
 
 use std::path::Path;
 use std::process::Command;

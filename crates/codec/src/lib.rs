@@ -22,6 +22,7 @@ pub use contract::{
 pub use format::{Format, InputFormat, OutputFormat};
 pub use registry::{option_of, Registry};
 
+pub mod blurhash;
 pub mod cmyk;
 pub mod exif;
 #[cfg(feature = "fault-injection")]
@@ -54,6 +55,7 @@ pub static BUILTIN: &[&dyn Codec] = &[
     &pnm::PfmCodec,
     &svg::Svg,
     &thumbhash::ThumbHash,
+    &blurhash::BlurHash,
 ];
 
 /// How many leading bytes [`detect`] needs.

@@ -66,6 +66,22 @@ pub fn check_plan(
             "output {w}x{h} exceeds --max-output-pixels {max_output_pixels}"
         )));
     }
+    if spec.gravity.is_smart() && plan.fill_crop.is_some() {
+        // A smart fill gravity looks at the whole resized canvas before it crops.
+        let sample = header.format.bytes() as u64;
+        let bytes = cw
+            .saturating_mul(ch)
+            .saturating_mul(header.bands as u64)
+            .saturating_mul(sample);
+        if bytes > memory_limit {
+            return Err(Error::Limit(format!(
+                "choosing the {} window holds the {cw}x{ch} canvas ({} bands of {sample} \
+                 bytes), {bytes} bytes, over the render memory limit of {memory_limit} bytes",
+                spec.gravity.token().unwrap_or("fill"),
+                header.bands
+            )));
+        }
+    }
     if orientation(plan, spec, header.meta.orientation).collects() {
         let (hw, hh) = held;
         let sample = header.format.bytes() as u64;
@@ -178,6 +194,39 @@ mod tests {
         // flop streams, and flop twice over a right angle cancels out.
         h.meta.orientation = 1;
         check(&h, "flop_png").unwrap();
+    }
+
+    #[test]
+    fn a_smart_gravity_is_held_to_the_memory_limit() {
+        let h = photo(4000, 3000);
+        let s: Spec = "20000x1000_fill_up_attention_png".parse().unwrap();
+        let e = check_plan(
+            &h,
+            &plan(&h, &s),
+            &s,
+            OutputFormat::Png,
+            u64::MAX,
+            100 << 20,
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "choosing the attention window holds the 20000x15000 canvas (3 bands of 1 bytes), \
+             900000000 bytes, over the render memory limit of 104857600 bytes"
+        );
+        // A fixed gravity streams.
+        let s: Spec = "20000x1000_fill_up_n_png".parse().unwrap();
+        check_plan(
+            &h,
+            &plan(&h, &s),
+            &s,
+            OutputFormat::Png,
+            u64::MAX,
+            100 << 20,
+        )
+        .unwrap();
+        check(&h, "256x256_fill_entropy").unwrap();
     }
 
     #[test]

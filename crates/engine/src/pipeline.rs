@@ -13,7 +13,7 @@ use crate::codec::jpeg::preview::Preview;
 use crate::codec::{self, InputFormat, Limits, LoadOptions, Registry};
 use crate::error::{Error, Result};
 use crate::gainmap;
-use crate::image::{BoxStream, Header, ImageStream, Strip, STRIP_ROWS};
+use crate::image::{BoxStream, Header, Image, ImageStream, Strip, STRIP_ROWS};
 use crate::io::{Source, Target};
 use crate::ops::{self, ColourTarget, Orient};
 use crate::spec::{CropRect, OutputFormat, Spec};
@@ -100,7 +100,8 @@ pub struct Plan {
     /// Source size in stored orientation: a shrunk image's exact extent is this over the
     /// factor applied, which the resize needs when the size is not a multiple of it.
     pub source: (u32, u32),
-    /// Centre crop on the upright image (for `fill`).
+    /// The `fill` window on the upright image, placed by its gravity (a smart gravity is
+    /// planned as the centre and moved once the resized image is seen).
     pub fill_crop: Option<CropRect>,
     /// Whether to apply the EXIF orientation.
     pub autorotate: bool,
@@ -157,11 +158,14 @@ pub fn plan(header: &Header, spec: &Spec) -> Plan {
             spec.width.unwrap_or(tw).min(tw),
             spec.height.unwrap_or(th).min(th),
         );
-        (bw < tw || bh < th).then(|| CropRect {
-            x: (tw - bw) / 2,
-            y: (th - bh) / 2,
-            width: bw,
-            height: bh,
+        (bw < tw || bh < th).then(|| {
+            let (x, y) = spec.gravity.place(tw, th, bw, bh);
+            CropRect {
+                x,
+                y,
+                width: bw,
+                height: bh,
+            }
         })
     } else {
         None
@@ -347,12 +351,20 @@ fn apply_ops<'a>(
     // One crop on the stored image and one right-angle transform: the transform collects
     // only the cropped region, once.
     let stored = s.header().meta.orientation;
-    if let Some(rect) = upright_crop(plan, spec)? {
-        let a = if plan.autorotate {
-            Orient::exif(stored)
-        } else {
-            Orient::IDENTITY
-        };
+    let a = if plan.autorotate {
+        Orient::exif(stored)
+    } else {
+        Orient::IDENTITY
+    };
+    let mut fill = plan.fill_crop;
+    if let Some(f) = fill.as_mut().filter(|_| spec.gravity.is_smart()) {
+        // The resized image is small (the plan held it to the memory limit): look at all of
+        // it, then stream it on.
+        let img = Image::collect(s)?;
+        (f.x, f.y) = ops::smart_window(&img, spec.gravity, a, (f.width, f.height))?;
+        s = Box::new(img.into_stream(STRIP_ROWS));
+    }
+    if let Some(rect) = combine_crops(fill, spec.crop)? {
         let h = s.header();
         let (w, hh) = (h.width, h.height);
         let (uw, uh) = if a.swaps() { (hh, w) } else { (w, hh) };
@@ -421,7 +433,12 @@ pub fn orientation(plan: &Plan, spec: &Spec, stored: u8) -> Orient {
 /// The fill crop and the spec crop as one rectangle of the upright image. The spec crop is
 /// relative to the fill window and must fit inside it.
 pub fn upright_crop(plan: &Plan, spec: &Spec) -> Result<Option<CropRect>> {
-    Ok(match (plan.fill_crop, spec.crop) {
+    combine_crops(plan.fill_crop, spec.crop)
+}
+
+/// A fill window and a spec crop relative to it as one rectangle (see [`upright_crop`]).
+fn combine_crops(fill: Option<CropRect>, crop: Option<CropRect>) -> Result<Option<CropRect>> {
+    Ok(match (fill, crop) {
         (Some(f), Some(c)) => {
             ops::check_fits(c, f.width, f.height)?;
             Some(CropRect {
@@ -583,6 +600,22 @@ mod tests {
         assert_eq!(p.resize, None);
         let p = plan(&header(100, 50, 1), &"w400_up".parse().unwrap());
         assert_eq!(p.resize, Some((400, 200)));
+    }
+
+    #[test]
+    fn fill_gravity_places_the_window() {
+        let window = |spec: &str| {
+            let r = plan(&header(400, 200, 1), &spec.parse().unwrap())
+                .fill_crop
+                .unwrap();
+            (r.x, r.y, r.width, r.height)
+        };
+        assert_eq!(window("100x100_fill_w"), (0, 0, 100, 100));
+        assert_eq!(window("100x100_fill_e"), (100, 0, 100, 100));
+        assert_eq!(window("100x100_fill_n"), (50, 0, 100, 100));
+        assert_eq!(window("100x100_fill_se"), (100, 0, 100, 100));
+        // Smart gravities are planned as the centre; the window moves once pixels are seen.
+        assert_eq!(window("100x100_fill_attention"), (50, 0, 100, 100));
     }
 
     #[test]

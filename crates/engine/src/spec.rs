@@ -20,6 +20,7 @@ fn err(token: &str, rule: impl Into<String>) -> SpecError {
 pub use crate::codec::OutputFormat;
 use crate::codec::{option_of, Registry, SaveOption, SaveOptions};
 pub use crate::ops::CropRect;
+pub use crate::ops::Gravity;
 pub use crate::ops::Rotation;
 
 /// Largest width or height any token may ask for.
@@ -41,8 +42,10 @@ pub struct Spec {
     pub width: Option<u32>,
     /// Thumbnail height bound (`h<N>` or the H of `<W>x<H>`).
     pub height: Option<u32>,
-    /// Fill the box exactly and centre-crop the overflow (`fill`).
+    /// Fill the box exactly and crop the overflow (`fill`).
     pub fill: bool,
+    /// Which part `fill` keeps (`attention`, `entropy`, `n`, `se`...; the centre by default).
+    pub gravity: Gravity,
     /// Allow enlarging (`up`).
     pub up: bool,
     /// Thumbnail from the primary image, never from an embedded preview (`exact`).
@@ -208,6 +211,13 @@ impl Spec {
         if let Some(f) = registry.output_token(t) {
             return set(&mut self.format, f, t);
         }
+        if let Some(g) = Gravity::from_token(t) {
+            if self.gravity != Gravity::Centre {
+                return Err(err(t, "a second fill gravity (give one)"));
+            }
+            self.gravity = g;
+            return Ok(());
+        }
         match t {
             "fill" => return flag(&mut self.fill, t),
             "up" => return flag(&mut self.up, t),
@@ -269,9 +279,10 @@ impl Spec {
                 Err(err(
                     t,
                     format!(
-                        "unknown token (see the grammar: shrink<N> w<N> h<N> <W>x<H> fill up exact \
-                         crop<W>x<H>+<X>+<Y> invert flip flop rot90 rot180 rot270 noautorotate \
-                         srgb grey strip sdr page<N> {} {})",
+                        "unknown token (see the grammar: shrink<N> w<N> h<N> <W>x<H> fill \
+                         [{}] up exact crop<W>x<H>+<X>+<Y> invert flip flop rot90 rot180 rot270 \
+                         noautorotate srgb grey strip sdr page<N> {} {})",
+                        Gravity::tokens().collect::<Vec<_>>().join("|"),
                         options.join(" "),
                         registry.format_tokens().join(" ")
                     ),
@@ -318,6 +329,12 @@ impl Spec {
     pub fn validate_with(&self, registry: &Registry) -> Result<(), SpecError> {
         if self.fill && (self.width.is_none() || self.height.is_none()) {
             return Err(err("fill", "needs both a width and a height (<W>x<H>)"));
+        }
+        if let (Some(g), false) = (self.gravity.token(), self.fill) {
+            return Err(err(
+                g,
+                "a fill gravity: needs fill (<W>x<H>_fill_<gravity>)",
+            ));
         }
         if self.up && self.width.is_none() && self.height.is_none() {
             return Err(err("up", "needs a size (w<N>, h<N> or <W>x<H>)"));
@@ -407,6 +424,9 @@ impl fmt::Display for Spec {
         if self.fill {
             t.push("fill".into());
         }
+        if let Some(g) = self.gravity.token() {
+            t.push(g.into());
+        }
         if self.up {
             t.push("up".into());
         }
@@ -476,6 +496,37 @@ mod tests {
         ] {
             assert_eq!(p(s).to_string(), s);
         }
+    }
+
+    #[test]
+    fn fill_gravities_parse_and_round_trip() {
+        for g in Gravity::tokens() {
+            let s = format!("256x256_fill_{g}");
+            let spec = p(&s);
+            assert_eq!(spec.gravity.token(), Some(g));
+            assert_eq!(spec.to_string(), s);
+            // Any order, one canonical spelling.
+            assert_eq!(p(&format!("{g}_fill_jpg_256x256")).to_string(), s + "_jpg");
+        }
+        assert_eq!(p("256x256_fill").gravity, Gravity::Centre);
+        assert_eq!(
+            p("100x50_fill_attention_crop10x10+0+0_q80_jpg").to_string(),
+            "100x50_fill_attention_crop10x10+0+0_q80_jpg"
+        );
+    }
+
+    #[test]
+    fn fill_gravity_errors_are_clear() {
+        assert!(e("256x256_attention").starts_with("attention: a fill gravity: needs fill"));
+        assert!(e("w256_ne").starts_with("ne: a fill gravity: needs fill"));
+        assert!(e("256x256_fill_n_s").starts_with("s: a second fill gravity"));
+        assert!(e("256x256_fill_n_n").starts_with("n: a second fill gravity"));
+        let unknown = e("256x256_fill_north");
+        assert!(unknown.starts_with("north: unknown token"), "{unknown}");
+        assert!(
+            unknown.contains("fill [attention|entropy|n|s|e|w|ne|nw|se|sw]"),
+            "{unknown}"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod alpha;
 mod avif;
+mod blurhash;
 mod cmyk;
 mod gif;
 mod hdr;

@@ -2,7 +2,7 @@
 //!
 //! Streaming ones (shrink, resize, crop, flop, colour conversion, grey, invert) hold a few rows or a band; the
 //! right-angle rotations, composed into one, collect their (already shrunk and cropped) input
-//! once.
+//! once, and a smart `fill` gravity looks at the whole resized image before it crops.
 
 use crate::error::{Error, Result};
 use crate::image::{SampleFormat, Samples};
@@ -13,6 +13,7 @@ mod icc;
 mod orient;
 mod resize;
 mod shrink;
+mod smartcrop;
 
 pub use colour::{grey, invert};
 pub use crop::{check_fits, crop, CropRect};
@@ -20,6 +21,7 @@ pub use icc::{adobe_rgb_icc, srgb_icc, to_output as colour_manage, ColourTarget}
 pub use orient::{autorotate, flip, flop, orient, rotate, upright, Orient, Rotation};
 pub use resize::{resize, resize_extent};
 pub use shrink::shrink;
+pub use smartcrop::{smart_window, Gravity};
 
 /// A sample type the generic operations work on.
 pub(crate) trait Sample: Copy + Default + Send + 'static {
