@@ -296,7 +296,7 @@ fn image(frame: &Frame, header: &Header) -> Result<Image> {
 
 static VIDEO: About = About {
     name: "video",
-    title: "Video (MP4, MOV, M4V, MKV, WebM, AVI)",
+    title: "Video (poster frame)",
     extensions: &["mp4", "mov", "m4v", "mkv", "webm", "avi"],
     serve_as: Some(Format::Jpeg),
     notes: "poster frame through FFmpeg 5.x (Debian bookworm's libavformat59, libavcodec59, libswscale6), opened on first use (declared from its 5.1 headers: no build-time FFmpeg); the first frame that is not dark from 10 % of the duration (1 s for clips under 10 s), exact seek, the display matrix's rotation, 8-bit RGB by swscale with the stream's matrix and range",
