@@ -6,8 +6,9 @@
 # mount reading the shared cache, written to bench/S3.md; `memory` only W11, peak RSS against
 # vips thumbnail, scripts/memory_bench.py; `isolation` only the overhead of sandboxed render
 # workers, W5 and first-byte time with --isolation process against none, alternating,
-# scripts/isolation_bench.py, default 9 runs; THUMBFS_BENCH_PROFILE=test-release measures that
-# profile's binary instead of building the release one)
+# scripts/isolation_bench.py, default 9 runs; `video` only W12, a 4K video's poster frame
+# against ffmpeg + vips thumbnail_source, scripts/video_bench.py; THUMBFS_BENCH_PROFILE=test-release
+# measures that profile's binary instead of building the release one)
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -32,6 +33,8 @@ python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need="$need python3-venv"
 command -v heif-enc >/dev/null 2>&1 || need="$need libheif-examples"
 command -v avifenc >/dev/null 2>&1 || need="$need libavif-bin"
 command -v cjxl >/dev/null 2>&1 || need="$need libjxl-tools"
+# W12: makes the 4K clip, and is the anchor's decoder.
+command -v ffmpeg >/dev/null 2>&1 || need="$need ffmpeg"
 if [ -n "$need" ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
 fi
@@ -41,6 +44,12 @@ if [ "$mode" = isolation ]; then
     profile=${THUMBFS_BENCH_PROFILE:-release}
     cargo build --profile "$profile" --locked --quiet
     exec python3 scripts/isolation_bench.py "${runs:-9}" "target/$profile/thumbfs" "$profile"
+fi
+
+if [ "$mode" = video ]; then
+    profile=${THUMBFS_BENCH_PROFILE:-release}
+    cargo build --profile "$profile" --locked --quiet
+    exec python3 scripts/video_bench.py "${runs:-5}" "target/$profile/thumbfs"
 fi
 
 # The in-process anchor: libvips 8.18 from the pyvips-binary wheel, pinned (W8).
@@ -75,5 +84,6 @@ fi
 if [ -z "$mode" ]; then
     python3 scripts/memory_bench.py 3
     python3 scripts/isolation_bench.py 9
+    python3 scripts/video_bench.py "${runs:-5}" target/release/thumbfs
     python3 scripts/s3_bench.py "${runs:-5}" "$s3venv/bin/weed"
 fi

@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use thumbfs::codec::{video, InputFormat};
+use thumbfs::codec::{video, Format};
 
 fuzz_target!(init: thumbfs_fuzz::init(), |data: &[u8]| {
-    let _ = thumbfs_fuzz::decode(data, &[InputFormat(&video::Video)]);
+    let _ = thumbfs_fuzz::decode(data, &[Format(&video::Video)]);
 });

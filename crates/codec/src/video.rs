@@ -278,16 +278,15 @@ fn poster(input: &mut Input, limits: &Limits) -> Result<Image> {
 
 /// The frame as an RGB image of the header's size.
 fn image(frame: &Frame, header: &Header) -> Result<Image> {
-    let (w, h, rgb) = demux::to_rgb(frame)?;
-    if (w, h) != (header.width, header.height) {
-        return Err(Error::decode(
-            "video",
-            format!(
-                "decoded {w}x{h}, the container said {}x{}",
-                header.width, header.height
-            ),
-        ));
+    let (w, h, _) = frame.geometry();
+    if (w as u32, h as u32) != (header.width, header.height) {
+        tracing::debug!(
+            "video: a {w}x{h} frame scaled to the container's {}x{}",
+            header.width,
+            header.height
+        );
     }
+    let rgb = demux::to_rgb(frame, (header.width, header.height))?;
     Ok(Image {
         header: header.clone(),
         samples: Samples::U8(rgb),

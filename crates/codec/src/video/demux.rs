@@ -238,7 +238,7 @@ impl<'s, 'a> Input<'s, 'a> {
         if whole > 0 && whole != ffi::AV_NOPTS_VALUE {
             return Some(whole as f64 / ffi::AV_TIME_BASE as f64);
         }
-        (own > 0 && own != ffi::AV_NOPTS_VALUE && tb > 0.0).then(|| own as f64 * tb)
+        (own > 0 && own != ffi::AV_NOPTS_VALUE && tb > 0.0).then_some(own as f64 * tb)
     }
 
     /// Seeks to the key frame at or before `ts` (stream time base); false when the container
@@ -492,11 +492,13 @@ impl Decoder {
     }
 }
 
-/// Converts a decoded frame to 8-bit RGB of the same size, with the frame's own YUV matrix
-/// and range (BT.601 when it names none, as swscale and `ffmpeg` default to).
-pub fn to_rgb(frame: &Frame) -> Result<(u32, u32, Vec<u8>)> {
+/// Converts a decoded frame to 8-bit RGB of `size` (the container's: a frame of another size,
+/// after a mid-stream change, is scaled to it), with the frame's own YUV matrix and range
+/// (BT.601 when it names none, as swscale and `ffmpeg` default to).
+pub fn to_rgb(frame: &Frame, size: (u32, u32)) -> Result<Vec<u8>> {
     let (w, h, fmt) = frame.geometry();
-    if w <= 0 || h <= 0 {
+    let (out_w, out_h) = (size.0 as c_int, size.1 as c_int);
+    if w <= 0 || h <= 0 || out_w <= 0 || out_h <= 0 {
         return Err(Error::decode("video", format!("decoded frame of {w}x{h}")));
     }
     // SAFETY: a pixel format of a decoded frame; descriptor checked for null.
@@ -507,9 +509,9 @@ pub fn to_rgb(frame: &Frame) -> Result<(u32, u32, Vec<u8>)> {
     {
         return Err(Error::decode("video", format!("pixel format {fmt}")));
     }
-    let row = w as usize * 3;
+    let row = out_w as usize * 3;
     let mut rgb = crate::alloc::filled(
-        crate::alloc::len(&[row, h as usize], "a video frame")?,
+        crate::alloc::len(&[row, out_h as usize], "a video frame")?,
         0u8,
         "a video frame",
     )?;
@@ -531,8 +533,8 @@ pub fn to_rgb(frame: &Frame) -> Result<(u32, u32, Vec<u8>)> {
             w,
             h,
             fmt,
-            w,
-            h,
+            out_w,
+            out_h,
             ffi::AV_PIX_FMT_RGB24,
             flags,
             ptr::null_mut(),
@@ -584,12 +586,12 @@ pub fn to_rgb(frame: &Frame) -> Result<(u32, u32, Vec<u8>)> {
             dst.as_ptr(),
             dst_lines.as_ptr(),
         );
-        if n != h {
+        if n != out_h {
             return Err(Error::decode(
                 "video",
-                format!("swscale converted {n} of {h} rows"),
+                format!("swscale wrote {n} of {out_h} rows"),
             ));
         }
     }
-    Ok((w as u32, h as u32, rgb))
+    Ok(rgb)
 }

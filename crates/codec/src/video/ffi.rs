@@ -178,18 +178,8 @@ macro_rules! api {
                 for name in LIBS {
                     libs.push(libloading::Library::new(name).map_err(|e| e.to_string())?);
                 }
-                let find = |sym: &str| -> Result<*mut c_void, String> {
-                    for lib in &libs {
-                        if let Ok(f) = lib.get::<*mut c_void>(sym.as_bytes()) {
-                            return Ok(*f);
-                        }
-                    }
-                    Err(format!("{} not found in FFmpeg", sym.trim_end_matches('\0')))
-                };
                 let api = Api {
-                    $($name: std::mem::transmute::<*mut c_void, _>(
-                        find(concat!(stringify!($name), "\0"))?,
-                    ),)*
+                    $($name: find(&libs, concat!(stringify!($name), "\0"))?,)*
                 };
                 // Never unloaded: the pointers must stay valid for the process.
                 std::mem::forget(libs);
@@ -313,6 +303,20 @@ api! {
         seek: Option<Seek>,
     ) -> *mut AVIOContext;
     fn avio_context_free(s: *mut *mut AVIOContext);
+}
+
+/// The symbol `sym` (NUL-terminated) from the first of `libs` that has it, as a `T`.
+///
+/// # Safety
+/// `T` is the symbol's type.
+unsafe fn find<T: Copy>(libs: &[libloading::Library], sym: &str) -> Result<T, String> {
+    for lib in libs {
+        // SAFETY: the caller's promise.
+        if let Ok(f) = unsafe { lib.get::<T>(sym.as_bytes()) } {
+            return Ok(*f);
+        }
+    }
+    Err(format!("{} not found in FFmpeg", sym.trim_end_matches('\0')))
 }
 
 static API: OnceLock<Result<Api, String>> = OnceLock::new();
