@@ -316,7 +316,10 @@ unsafe fn find<T: Copy>(libs: &[libloading::Library], sym: &str) -> Result<T, St
             return Ok(*f);
         }
     }
-    Err(format!("{} not found in FFmpeg", sym.trim_end_matches('\0')))
+    Err(format!(
+        "{} not found in FFmpeg",
+        sym.trim_end_matches('\0')
+    ))
 }
 
 static API: OnceLock<Result<Api, String>> = OnceLock::new();
