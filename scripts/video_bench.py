@@ -95,6 +95,9 @@ def main():
                               capture_output=True, text=True).stdout
         db = psnr(ours_out, theirs_out)
         load = os.getloadavg()[0]
+        busy = ("" if load <= (os.cpu_count() or 1) / 2 else
+                " The machine was busy (other jobs ran), so the times are inflated; the"
+                " alternating pairs' ratio is the estimate.")
         when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         section = f"""{TITLE}
 
@@ -105,7 +108,7 @@ Written by `scripts/video_bench.py` (`scripts/bench.sh video`) on {when}: {os.cp
 | time to first byte | {med['ours'][0]:.3f} s | {med['theirs'][0]:.3f} s | {ratio_first:.2f}x |
 | whole time | {med['ours'][1]:.3f} s | {med['theirs'][1]:.3f} s | {ratio_total:.2f}x |
 
-Outputs: {dims}, thumbfs {sizes[0]} bytes, ffmpeg + vips {sizes[1]} bytes, PSNR between them {db} dB.
+Outputs: {dims}, thumbfs {sizes[0]} bytes, ffmpeg + vips {sizes[1]} bytes, PSNR between them {db} dB.{busy}
 """
         text = open(REPORT).read() if os.path.exists(REPORT) else ""
         if TITLE in text:
