@@ -6,10 +6,11 @@
 # mount reading the shared cache, written to bench/S3.md; `memory` only W11, peak RSS against
 # vips thumbnail, scripts/memory_bench.py; `isolation` only the overhead of sandboxed render
 # workers, W5 and first-byte time with --isolation process against none, alternating,
-# scripts/isolation_bench.py, default 9 runs; `w6` only W6, warm re-reads by Python, cat and
-# nginx in the default mount mode against tmpfs, scripts/w6_bench.py, default 9 runs;
-# THUMBFS_BENCH_PROFILE=test-release measures that profile's binary instead of building the
-# release one)
+# W6: nginx serving the mount, ab as its client.
+command -v nginx >/dev/null 2>&1 || need="$need nginx-light"
+command -v ab >/dev/null 2>&1 || need="$need apache2-utils"
+# W12: makes the 4K clip, and is the anchor's decoder.
+command -v ffmpeg >/dev/null 2>&1 || need="$need ffmpeg"
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -34,9 +35,11 @@ python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need="$need python3-venv"
 command -v heif-enc >/dev/null 2>&1 || need="$need libheif-examples"
 command -v avifenc >/dev/null 2>&1 || need="$need libavif-bin"
 command -v cjxl >/dev/null 2>&1 || need="$need libjxl-tools"
-# W6: nginx serving the mount, ab as its client.
-command -v nginx >/dev/null 2>&1 || need="$need nginx-light"
-command -v ab >/dev/null 2>&1 || need="$need apache2-utils"
+# scripts/isolation_bench.py, default 9 runs; `w6` only W6, warm re-reads by Python, cat and
+# nginx in the default mount mode against tmpfs, scripts/w6_bench.py, default 9 runs; `video`
+# only W12, a 4K video's poster frame against ffmpeg + vips thumbnail_source,
+# scripts/video_bench.py; THUMBFS_BENCH_PROFILE=test-release measures that profile's binary
+# instead of building the release one)
 if [ -n "$need" ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
 fi
@@ -51,6 +54,12 @@ if [ "$mode" = w6 ]; then
     profile=${THUMBFS_BENCH_PROFILE:-release}
     cargo build --profile "$profile" --locked --quiet
     exec python3 scripts/w6_bench.py "${runs:-9}" "target/$profile/thumbfs" "$profile"
+fi
+
+if [ "$mode" = video ]; then
+    profile=${THUMBFS_BENCH_PROFILE:-release}
+    cargo build --profile "$profile" --locked --quiet
+    exec python3 scripts/video_bench.py "${runs:-5}" "target/$profile/thumbfs"
 fi
 
 # The in-process anchor: libvips 8.18 from the pyvips-binary wheel, pinned (W8).
@@ -85,6 +94,10 @@ fi
 if [ -z "$mode" ]; then
     python3 scripts/memory_bench.py 3
     python3 scripts/isolation_bench.py 9
-    python3 scripts/w6_bench.py 9
+# scripts/isolation_bench.py, default 9 runs; `w6` only W6, warm re-reads by Python, cat and
+# nginx in the default mount mode against tmpfs, scripts/w6_bench.py, default 9 runs; `video`
+# only W12, a 4K video's poster frame against ffmpeg + vips thumbnail_source,
+# scripts/video_bench.py; THUMBFS_BENCH_PROFILE=test-release measures that profile's binary
+# instead of building the release one)
     python3 scripts/s3_bench.py "${runs:-5}" "$s3venv/bin/weed"
 fi

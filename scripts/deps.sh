@@ -15,6 +15,12 @@ have g++         || need+=(g++)
 # building needs no libheif (its declarations are in crates/codec/src/heif/sys.rs).
 compgen -G '/usr/lib/*/libheif.so.1' >/dev/null || compgen -G '/usr/lib/libheif.so.1' >/dev/null \
   || need+=(libheif1)
+# Videos at run time: thumbfs opens FFmpeg 5.x by soname on first use (crates/codec/src/video/ffi.rs);
+# building needs no FFmpeg (its declarations are in that file). libavutil57 comes with them.
+for lib in libavformat.so.59:libavformat59 libavcodec.so.59:libavcodec59 libswscale.so.6:libswscale6; do
+  compgen -G "/usr/lib/*/${lib%%:*}" >/dev/null || compgen -G "/usr/lib/${lib%%:*}" >/dev/null \
+    || need+=("${lib##*:}")
+done
 # Mounting without root and unmounting (`fusermount3 -u`).
 have fusermount3 || need+=(fuse3)
 [ ${#need[@]} -gt 0 ] || exit 0

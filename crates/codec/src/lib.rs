@@ -37,6 +37,7 @@ pub mod pnm;
 pub mod svg;
 pub mod thumbhash;
 pub mod tiff;
+pub mod video;
 pub mod webp;
 
 /// The built-in codecs, one line per format, in sniffing order (SVG last: its test is the
@@ -53,6 +54,7 @@ pub static BUILTIN: &[&dyn Codec] = &[
     &hdr::Hdr,
     &pnm::PnmCodec,
     &pnm::PfmCodec,
+    &video::Video,
     &svg::Svg,
     &thumbhash::ThumbHash,
     &blurhash::BlurHash,
@@ -77,9 +79,10 @@ pub fn help_text() -> String {
 }
 
 /// Opens, before a render worker is sandboxed, what codecs would otherwise open on first use
-/// (libheif and its plugins), since a sandboxed worker can open no file.
+/// (libheif and its plugins, FFmpeg), since a sandboxed worker can open no file.
 pub fn preload() {
     let _ = heif::init();
+    let _ = video::init();
 }
 
 /// Reads only the header within the default [`Limits`]; the source is rewound afterwards.

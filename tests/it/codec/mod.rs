@@ -15,4 +15,5 @@ mod svg;
 mod thumbhash;
 mod tiff;
 mod toy;
+mod video;
 mod webp;
