@@ -57,14 +57,6 @@ struct TiffFile {
 impl TiffFile {
     fn build(&self) -> Vec<u8> {
         let mut out = self.header.clone();
-        let mut blob_at = Vec::new();
-        for b in &self.blobs {
-            blob_at.push(out.len() as u32);
-            out.extend_from_slice(b);
-            if out.len() % 2 == 1 {
-                out.push(0);
-            }
-        }
         // IFD sizes, with their out-of-line values right after each.
         let extra = |e: &[(u16, V)]| -> usize {
             e.iter()
@@ -75,11 +67,17 @@ impl TiffFile {
                 })
                 .sum()
         };
+        // IFDs first, as cameras write them (detection reads IFD0 from the head), then blobs.
         let mut ifd_at = Vec::new();
         let mut at = out.len();
         for e in &self.ifds {
             ifd_at.push(at as u32);
             at += 2 + 12 * e.len() + 4 + extra(e);
+        }
+        let mut blob_at = Vec::new();
+        for b in &self.blobs {
+            blob_at.push(at as u32);
+            at += (b.len() + 1) & !1;
         }
         for (i, e) in self.ifds.iter().enumerate() {
             let mut e: Vec<&(u16, V)> = e.iter().collect();
@@ -132,6 +130,12 @@ impl TiffFile {
                 .map_or(0, |&n| ifd_at[n]);
             out.extend_from_slice(&next.to_le_bytes());
             out.extend_from_slice(&data);
+        }
+        for b in &self.blobs {
+            out.extend_from_slice(b);
+            if out.len() % 2 == 1 {
+                out.push(0);
+            }
         }
         out[4..8].copy_from_slice(&ifd_at[self.chain[0]].to_le_bytes());
         out
@@ -534,27 +538,36 @@ fn pidng_dng(dir: &Path, orientation: u16) -> Vec<u8> {
     std::fs::read(&out).unwrap()
 }
 
-/// `dng` with a preview IFD (NewSubfileType 1, one JPEG strip) added as IFD0's SubIFD: the
-/// JPEG, the preview IFD and a copy of IFD0 with the SubIFDs entry are appended, and the
-/// header points at the new IFD0.
+/// `dng` with a preview IFD (NewSubfileType 1, one JPEG strip) added as IFD0's SubIFD: IFD0
+/// (at byte 8, as pidng and cameras write it) gets the SubIFDs entry, everything after it moves
+/// 12 bytes on (offsets adjusted), and the JPEG and the preview IFD are appended.
 fn with_preview(dng: &[u8], jpg: &[u8], (w, h): (u32, u32)) -> Vec<u8> {
     let u16_at = |b: &[u8], o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
     let u32_at = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
     assert_eq!(&dng[..4], b"II*\0");
     let ifd0 = u32_at(dng, 4) as usize;
     let n = u16_at(dng, ifd0) as usize;
+    let table_end = ifd0 + 2 + 12 * n + 4;
+    assert!(dng.len() > table_end, "IFD0 comes before the data");
+    let moved = |o: u32| if o as usize >= table_end { o + 12 } else { o };
+    let size = |typ: u16| match typ {
+        1 | 2 | 6 | 7 => 1,
+        3 | 8 => 2,
+        5 | 10 | 12 => 8,
+        _ => 4,
+    };
     let mut entries: Vec<[u8; 12]> = (0..n)
-        .map(|i| dng[ifd0 + 2 + 12 * i..][..12].try_into().unwrap())
+        .map(|i| {
+            let mut e: [u8; 12] = dng[ifd0 + 2 + 12 * i..][..12].try_into().unwrap();
+            let (tag, typ, count) = (u16_at(&e, 0), u16_at(&e, 2), u32_at(&e, 4));
+            let offset_value = matches!(tag, 0x111 | 0x144) && count == 1;
+            if size(typ) * count as usize > 4 || offset_value {
+                let v = moved(u32_at(&e, 8));
+                e[8..12].copy_from_slice(&v.to_le_bytes());
+            }
+            e
+        })
         .collect();
-    let mut out = dng.to_vec();
-    if out.len() % 2 == 1 {
-        out.push(0);
-    }
-    let jpg_at = out.len() as u32;
-    out.extend_from_slice(jpg);
-    if out.len() % 2 == 1 {
-        out.push(0);
-    }
     let entry = |tag: u16, typ: u16, value: u32| {
         let mut e = [0u8; 12];
         e[..2].copy_from_slice(&tag.to_le_bytes());
@@ -567,6 +580,29 @@ fn with_preview(dng: &[u8], jpg: &[u8], (w, h): (u32, u32)) -> Vec<u8> {
         }
         e
     };
+    let mut tail = dng[table_end..].to_vec();
+    if (table_end + 12 + tail.len()) % 2 == 1 {
+        tail.push(0);
+    }
+    let jpg_at = (table_end + 12 + tail.len()) as u32;
+    let len = jpg.len() as u32;
+    let mut jpg = jpg.to_vec();
+    if jpg.len() % 2 == 1 {
+        jpg.push(0);
+    }
+    let preview_at = jpg_at + jpg.len() as u32;
+    entries.push(entry(0x14A, 4, preview_at));
+    entries.sort_by_key(|e| u16::from_le_bytes([e[0], e[1]]));
+    let mut out = dng[..ifd0].to_vec();
+    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    for e in &entries {
+        out.extend_from_slice(e);
+    }
+    let next = u32_at(dng, ifd0 + 2 + 12 * n);
+    out.extend_from_slice(&(if next == 0 { 0 } else { moved(next) }).to_le_bytes());
+    out.extend_from_slice(&tail);
+    assert_eq!(out.len() as u32, jpg_at);
+    out.extend_from_slice(&jpg);
     let preview = [
         entry(0xFE, 4, 1),
         entry(0x100, 4, w),
@@ -576,23 +612,13 @@ fn with_preview(dng: &[u8], jpg: &[u8], (w, h): (u32, u32)) -> Vec<u8> {
         entry(0x111, 4, jpg_at),
         entry(0x115, 3, 3),
         entry(0x116, 4, h),
-        entry(0x117, 4, jpg.len() as u32),
+        entry(0x117, 4, len),
     ];
-    let preview_at = out.len() as u32;
     out.extend_from_slice(&(preview.len() as u16).to_le_bytes());
     for e in &preview {
         out.extend_from_slice(e);
     }
     out.extend_from_slice(&0u32.to_le_bytes());
-    entries.push(entry(0x14A, 4, preview_at));
-    entries.sort_by_key(|e| u16::from_le_bytes([e[0], e[1]]));
-    let new_ifd0 = out.len() as u32;
-    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
-    for e in &entries {
-        out.extend_from_slice(e);
-    }
-    out.extend_from_slice(&u32_at(dng, ifd0 + 2 + 12 * n).to_le_bytes());
-    out[4..8].copy_from_slice(&new_ifd0.to_le_bytes());
     out
 }
 
@@ -765,7 +791,7 @@ fn raw_through_a_mount() {
         assert_eq!(std::fs::metadata(&p).unwrap().len(), bytes.len() as u64, "{name}");
         assert_eq!(bytes, engine(&src.path().join(source), "w256").unwrap(), "{name}");
     }
-    assert_eq!(identify_size(&m.path("w256/a.jpg")), "171x256");
+    assert_eq!(identify_size(&m.path("w256/a.jpg")), "256x384");
     let e = std::fs::read(m.path("w256/c.jpg")).unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}");
     assert!(m.alive());
