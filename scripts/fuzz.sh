@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 secs=${1:-600}
 shift || true
-all=(jpeg png webp tiff gif hdr svg pnm heic avif jxl spec options)
+all=(jpeg png webp tiff gif hdr svg pnm heic avif jxl raw spec options)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 corpus=${THUMBFS_CORPUS:-$root/../shared/corpus}

@@ -34,6 +34,7 @@ fn formats(target: &str) -> Option<&'static [InputFormat]> {
         "heic" => &[InputFormat::Heic],
         "avif" => &[InputFormat::Avif],
         "jxl" => &[InputFormat::Jxl],
+        "raw" => &[InputFormat::Raw],
         _ => return None,
     })
 }
