@@ -104,7 +104,10 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
             ),
         ));
     }
-    Ok(Loaded::single(Box::new(Image::into_stream(image, STRIP_ROWS)), 1))
+    Ok(Loaded::single(
+        Box::new(Image::into_stream(image, STRIP_ROWS)),
+        1,
+    ))
 }
 
 static ABOUT: About = About {

@@ -342,10 +342,7 @@ fn cr3(j: &Jpegs, orientation: u16) -> Vec<u8> {
         bmff(b"THMB", &thmb),
     ]
     .concat();
-    let moov = bmff(
-        b"moov",
-        &uuid("85c0b687820f11e08111f4ce462b6a48", &canon),
-    );
+    let moov = bmff(b"moov", &uuid("85c0b687820f11e08111f4ce462b6a48", &canon));
     let mut pv = vec![0u8; 8];
     pv.extend_from_slice(&bmff(b"PRVW", &prvw));
     [
@@ -421,7 +418,10 @@ fn extracted(file: &Path, want: &[u8], dir: &Path) -> PathBuf {
             return p;
         }
     }
-    panic!("{}: exiftool extracts no such embedded JPEG", file.display());
+    panic!(
+        "{}: exiftool extracts no such embedded JPEG",
+        file.display()
+    );
 }
 
 /// Every container: recognised as RAW (not TIFF), sized by its largest JPEG, and a w256
@@ -487,13 +487,7 @@ fn raw_orientation_from_its_own_exif() {
         let p = dir.path().join("turned.png");
         std::fs::write(&p, &out).unwrap();
         let back = parse_pnm(&run(Command::new("convert").arg(&p).args([
-            "-rotate",
-            "-90",
-            "-resize",
-            "256x171!",
-            "-depth",
-            "8",
-            "ppm:-",
+            "-rotate", "-90", "-resize", "256x171!", "-depth", "8", "ppm:-",
         ])));
         let db = psnr(&back.data, &upright.data, 255);
         assert!(db >= 30.0, "{what}: {db:.1} dB from the upright thumbnail");
@@ -517,17 +511,20 @@ fn python() -> PathBuf {
 /// A 1200x800 DNG of the photo (linear light, RGGB, 12-bit) by pidng.
 fn pidng_dng(dir: &Path, orientation: u16) -> Vec<u8> {
     let ppm = dir.join("linear.ppm");
-    run(Command::new("convert").arg(corpus(PHOTO)).args([
-        "-resize",
-        "1200x800!",
-        "-colorspace",
-        "RGB",
-        "-set",
-        "colorspace",
-        "sRGB",
-        "-depth",
-        "16",
-    ]).arg(&ppm));
+    run(Command::new("convert")
+        .arg(corpus(PHOTO))
+        .args([
+            "-resize",
+            "1200x800!",
+            "-colorspace",
+            "RGB",
+            "-set",
+            "colorspace",
+            "sRGB",
+            "-depth",
+            "16",
+        ])
+        .arg(&ppm));
     let out = dir.join("pidng.dng");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/codec/raw_dng.py");
     run(Command::new(python())
@@ -627,7 +624,9 @@ fn with_preview(dng: &[u8], jpg: &[u8], (w, h): (u32, u32)) -> Vec<u8> {
 fn dcraw_thumb(dng: &Path, width: u32) -> Pixels {
     let tiff = dng.with_extension("dcraw.tiff");
     run(Command::new("dcraw_emu")
-        .args(["-w", "-W", "-o", "1", "-g", "2.4", "12.92", "-q", "2", "-T", "-Z"])
+        .args([
+            "-w", "-W", "-o", "1", "-g", "2.4", "12.92", "-q", "2", "-T", "-Z",
+        ])
         .arg(&tiff)
         .arg(dng));
     vips_thumb(&tiff, width)
@@ -761,7 +760,10 @@ fn raw_through_the_cli() {
 }
 
 fn identify_size(path: &Path) -> String {
-    String::from_utf8(run(Command::new("identify").args(["-format", "%wx%h"]).arg(path))).unwrap()
+    String::from_utf8(run(Command::new("identify")
+        .args(["-format", "%wx%h"])
+        .arg(path)))
+    .unwrap()
 }
 
 /// Through a real mount: under `w256/` a NEF and a DNG are `.jpg` files whose stat size is
@@ -788,8 +790,16 @@ fn raw_through_a_mount() {
     for (name, source) in [("a.jpg", "a.nef"), ("b.jpg", "b.dng")] {
         let p = m.path(&format!("w256/{name}"));
         let bytes = std::fs::read(&p).unwrap();
-        assert_eq!(std::fs::metadata(&p).unwrap().len(), bytes.len() as u64, "{name}");
-        assert_eq!(bytes, engine(&src.path().join(source), "w256").unwrap(), "{name}");
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().len(),
+            bytes.len() as u64,
+            "{name}"
+        );
+        assert_eq!(
+            bytes,
+            engine(&src.path().join(source), "w256").unwrap(),
+            "{name}"
+        );
     }
     assert_eq!(identify_size(&m.path("w256/a.jpg")), "256x384");
     let e = std::fs::read(m.path("w256/c.jpg")).unwrap_err();

@@ -48,7 +48,10 @@ pub fn kind(head: &[u8]) -> Option<Kind> {
     if head.get(4..12) == Some(b"ftypcrx ") {
         return Some(Kind::Cr3);
     }
-    if [b"IIRO", b"IIRS", b"MMOR"].iter().any(|m| head.starts_with(*m)) {
+    if [b"IIRO", b"IIRS", b"MMOR"]
+        .iter()
+        .any(|m| head.starts_with(*m))
+    {
         return Some(Kind::Orf);
     }
     if head.starts_with(b"IIU\0") {
@@ -91,7 +94,10 @@ mod tests {
     #[test]
     fn magic_bytes() {
         assert_eq!(kind(b"FUJIFILMCCD-RAW 0201"), Some(Kind::Raf));
-        assert_eq!(kind(b"\0\0\0\x18ftypcrx \0\0\0\x01crx isom"), Some(Kind::Cr3));
+        assert_eq!(
+            kind(b"\0\0\0\x18ftypcrx \0\0\0\x01crx isom"),
+            Some(Kind::Cr3)
+        );
         assert_eq!(kind(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic"), None);
         assert_eq!(kind(b"IIRO\x08\0\0\0"), Some(Kind::Orf));
         assert_eq!(kind(b"IIU\0\x08\0\0\0"), Some(Kind::Rw2));

@@ -69,9 +69,7 @@ pub fn develop(file: Arc<Vec<u8>>, meta: &Metadata, limits: &Limits) -> Result<I
             limits.memory_limit
         )));
     }
-    let raw = decoder
-        .raw_image(&src, &params, false)
-        .map_err(raw_error)?;
+    let raw = decoder.raw_image(&src, &params, false).map_err(raw_error)?;
     let developed = RawDevelop::default()
         .develop_intermediate(&raw)
         .map_err(raw_error)?;

@@ -39,7 +39,10 @@ pub fn read(kind: Kind, r: &mut dyn ReadAt) -> Option<Layout> {
 fn tiff(kind: Kind, r: &mut dyn ReadAt) -> Layout {
     let ifds = ifd::walk(r);
     let mut out = Layout {
-        orientation: ifds.first().and_then(|i| i.uint(ifd::ORIENTATION)).map(valid),
+        orientation: ifds
+            .first()
+            .and_then(|i| i.uint(ifd::ORIENTATION))
+            .map(valid),
         ..Layout::default()
     };
     for d in &ifds {
