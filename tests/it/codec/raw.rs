@@ -424,6 +424,9 @@ fn extracted(file: &Path, want: &[u8], dir: &Path) -> PathBuf {
     );
 }
 
+/// A container case: extension, file, the embedded JPEG a w256 uses, the header's size.
+type Case<'a> = (&'static str, Vec<u8>, &'a Vec<u8>, (u32, u32));
+
 /// Every container: recognised as RAW (not TIFF), sized by its largest JPEG, and a w256
 /// thumbnail from the smallest JPEG covering 512x342, within 40 dB of libvips' thumbnail of
 /// what exiftool extracts; a full-size conversion from the full-size JPEG; `exact` refused,
@@ -432,7 +435,7 @@ fn extracted(file: &Path, want: &[u8], dir: &Path) -> PathBuf {
 fn raw_previews_match_exiftool_extractions() {
     let dir = tempfile::tempdir().unwrap();
     let j = jpegs();
-    let cases: Vec<(&str, Vec<u8>, &Vec<u8>, (u32, u32))> = vec![
+    let cases: Vec<Case> = vec![
         ("cr2", cr2(&j, 1), &j.full, (1800, 1200)),
         ("nef", nef(&j, 1), &j.preview, (1800, 1200)),
         ("arw", arw(&j), &j.preview, (900, 600)),
