@@ -63,9 +63,17 @@ fn probe_inner(src: &mut Source, limits: &Limits) -> Result<Probed> {
     Ok(Probed { header, candidates })
 }
 
+/// The whole file, for rawler; a CR3 whose boxes are not sound is refused first (rawler
+/// allocates what their sizes and counts say).
 fn whole(src: &mut Source, limits: &Limits) -> Result<Arc<Vec<u8>>> {
     src.rewind().map_err(Error::Read)?;
-    Ok(Arc::new(src.read_to_memory(limits.memory_limit)?))
+    let bytes = src.read_to_memory(limits.memory_limit)?;
+    if detect::kind(&bytes) == Some(Kind::Cr3)
+        && !layout::cr3_sound(&mut bytes.as_slice(), bytes.len() as u64)
+    {
+        return Err(Error::decode("raw", "CR3 boxes do not fit their containers"));
+    }
+    Ok(Arc::new(bytes))
 }
 
 /// Reads the header: the developed size of a DNG, else the size of the largest embedded

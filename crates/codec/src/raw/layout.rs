@@ -183,6 +183,45 @@ fn cr3(r: &mut dyn ReadAt) -> Option<Layout> {
     Some(out)
 }
 
+/// Whether the boxes of a CR3 file of `len` bytes nest and tile exactly, and the sample
+/// tables' entry counts fit their boxes: rawler trusts these sizes and counts for its
+/// allocations, so a file failing this is never handed to it.
+pub fn cr3_sound(r: &mut dyn ReadAt, len: u64) -> bool {
+    sound_level(r, 0, len, 0)
+}
+
+fn sound_level(r: &mut dyn ReadAt, start: u64, end: u64, depth: u32) -> bool {
+    if depth > 8 {
+        return false;
+    }
+    let list = boxes(r, start, end);
+    if list.len() >= MAX_BOXES || list.last().map_or(start, |b| b.end) != end {
+        return false;
+    }
+    list.iter().all(|b| {
+        let body = b.end - b.body;
+        // (count field offset in the payload, bytes per entry) of the sample tables.
+        let table = match &b.typ {
+            b"stsz" => Some((8, 4)),
+            b"stco" => Some((4, 4)),
+            b"co64" | b"stts" => Some((4, 8)),
+            b"stsc" => Some((4, 12)),
+            _ => None,
+        };
+        match &b.typ {
+            b"moov" | b"trak" | b"mdia" | b"minf" | b"stbl" | b"dinf" => {
+                sound_level(r, b.body, b.end, depth + 1)
+            }
+            _ => table.is_none_or(|(at, size)| {
+                r.read_at(b.body + at, 4).is_some_and(|c| {
+                    let n = u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as u64;
+                    n * size <= body
+                })
+            }),
+        }
+    })
+}
+
 /// The JPEG of a THMB or PRVW box: its length at `len_at` in the payload, its data at 16.
 fn sized_jpeg(r: &mut dyn ReadAt, b: &Bmff, len_at: u64) -> Option<(u64, u64)> {
     let l = r.read_at(b.body + len_at, 4)?;
@@ -201,8 +240,17 @@ mod tests {
         let mut f = b"\0\0\0\x18ftypcrx \0\0\0\x01crx isom".to_vec();
         f.extend_from_slice(b"\xFF\xFF\xFF\xFFmoov");
         assert_eq!(read(Kind::Cr3, &mut f.as_slice()), Some(Layout::default()));
+        assert!(!cr3_sound(&mut f.as_slice(), f.len() as u64));
         let f = b"\0\0\0\x03moov".to_vec();
         assert_eq!(read(Kind::Cr3, &mut f.as_slice()), Some(Layout::default()));
+        assert!(!cr3_sound(&mut f.as_slice(), f.len() as u64));
+        // A sample table claiming more entries than its box holds.
+        let mut f = b"\0\0\0\x08ftyp".to_vec();
+        f.extend_from_slice(b"\0\0\0\x18moov\0\0\0\x10co64\0\0\0\0\xFF\xFF\xFF\xFF");
+        assert!(!cr3_sound(&mut f.as_slice(), f.len() as u64));
+        f.truncate(28);
+        f.extend_from_slice(b"\0\0\0\0");
+        assert!(cr3_sound(&mut f.as_slice(), f.len() as u64));
         assert_eq!(read(Kind::Raf, &mut &b"FUJIFILM"[..]), None);
     }
 }
