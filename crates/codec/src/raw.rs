@@ -63,15 +63,22 @@ fn probe_inner(src: &mut Source, limits: &Limits) -> Result<Probed> {
     Ok(Probed { header, candidates })
 }
 
-/// The whole file, for rawler; a CR3 whose boxes are not sound is refused first (rawler
-/// allocates what their sizes and counts say).
+/// The whole file, for rawler; a CR3 whose boxes, or a TIFF-based RAW whose IFD entries, claim
+/// more than the file holds is refused first (rawler allocates what they say).
 fn whole(src: &mut Source, limits: &Limits) -> Result<Arc<Vec<u8>>> {
     src.rewind().map_err(Error::Read)?;
     let bytes = src.read_to_memory(limits.memory_limit)?;
-    if detect::kind(&bytes) == Some(Kind::Cr3)
-        && !layout::cr3_sound(&mut bytes.as_slice(), bytes.len() as u64)
-    {
-        return Err(Error::decode("raw", "CR3 boxes do not fit their containers"));
+    let len = bytes.len() as u64;
+    let sound = match detect::kind(&bytes) {
+        Some(Kind::Cr3) => layout::cr3_sound(&mut bytes.as_slice(), len),
+        Some(Kind::Raf) | None => true,
+        Some(_) => ifd::sound(&mut bytes.as_slice(), len),
+    };
+    if !sound {
+        return Err(Error::decode(
+            "raw",
+            "boxes or IFD entries claim more than the file holds",
+        ));
     }
     Ok(Arc::new(bytes))
 }

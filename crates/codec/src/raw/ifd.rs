@@ -40,6 +40,8 @@ pub const DNG_VERSION: u16 = 0xC612;
 pub const DEFAULT_CROP_SIZE: u16 = 0xC620;
 /// DNG ActiveArea (top, left, bottom, right).
 pub const ACTIVE_AREA: u16 = 0xC68D;
+/// ExifIFD.
+pub const EXIF_IFD: u16 = 0x8769;
 /// PhotometricInterpretation of colour filter array data.
 pub const CFA: u32 = 32803;
 
@@ -162,6 +164,22 @@ pub fn walk(r: &mut dyn ReadAt) -> Vec<Ifd> {
         out.push(ifd);
     }
     out
+}
+
+/// Whether every entry of every IFD reachable from IFD0 (and their EXIF IFDs) claims no more
+/// bytes than a file of `len` bytes has: rawler allocates what entries claim before reading.
+pub fn sound(r: &mut dyn ReadAt, len: u64) -> bool {
+    let mut ifds = walk(r);
+    let exif: Vec<u32> = ifds.iter().filter_map(|d| d.uint(EXIF_IFD)).collect();
+    let le = header(r).is_some_and(|h| h.0);
+    ifds.extend(exif.into_iter().filter_map(|at| Ifd::read(r, le, at)));
+    !ifds.is_empty()
+        && ifds.iter().all(|d| {
+            d.entries.iter().all(|e| {
+                let size = type_size(e.typ).unwrap_or(1) as u64;
+                size * e.count as u64 <= len
+            })
+        })
 }
 
 fn u16_of(le: bool, b: &[u8]) -> u16 {
@@ -310,5 +328,12 @@ mod tests {
         let t = b"II*\0\x08\0\0\0\xFF\xFF".to_vec();
         assert!(walk(&mut t.as_slice()).is_empty());
         assert!(first(&mut &b"XX*\0"[..]).is_none());
+        // An entry claiming 4 G bytes of a 30-byte file is not sound.
+        let mut t = b"II*\0\x08\0\0\0\x01\0".to_vec();
+        t.extend_from_slice(&[0x0F, 0x01, 2, 0, 0xFF, 0xFF, 0xFF, 0xFF, 8, 0, 0, 0]);
+        t.extend_from_slice(&0u32.to_le_bytes());
+        assert!(!sound(&mut t.as_slice(), t.len() as u64));
+        t[14..18].copy_from_slice(&4u32.to_le_bytes());
+        assert!(sound(&mut t.as_slice(), t.len() as u64));
     }
 }
