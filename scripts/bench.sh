@@ -1,16 +1,16 @@
 #!/bin/sh
 # Benchmarks thumbfs against libvips and ImageMagick side by side and writes bench/REPORT.md.
-# Usage: scripts/bench.sh [runs] [camera|s3|memory|isolation]   (either order; default 5
+# Usage: scripts/bench.sh [runs] [camera|s3|memory|isolation|w6|video]   (either order; default 5
 # measured runs per workload, after a warm-up; `camera` runs only the in-process libvips
 # comparisons, W8 on camera photos and W10 on HEIC/AVIF/JPEG XL; `s3` only W9, object-store sources against local disk and a second
 # mount reading the shared cache, written to bench/S3.md; `memory` only W11, peak RSS against
 # vips thumbnail, scripts/memory_bench.py; `isolation` only the overhead of sandboxed render
 # workers, W5 and first-byte time with --isolation process against none, alternating,
-# W6: nginx serving the mount, ab as its client.
-command -v nginx >/dev/null 2>&1 || need="$need nginx-light"
-command -v ab >/dev/null 2>&1 || need="$need apache2-utils"
-# W12: makes the 4K clip, and is the anchor's decoder.
-command -v ffmpeg >/dev/null 2>&1 || need="$need ffmpeg"
+# scripts/isolation_bench.py, default 9 runs; `w6` only W6, warm re-reads by Python, cat and
+# nginx in the default mount mode against tmpfs, scripts/w6_bench.py, default 9 runs; `video`
+# only W12, a 4K video's poster frame against ffmpeg + vips thumbnail_source,
+# scripts/video_bench.py; THUMBFS_BENCH_PROFILE=test-release measures that profile's binary
+# instead of building the release one)
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -35,11 +35,11 @@ python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need="$need python3-venv"
 command -v heif-enc >/dev/null 2>&1 || need="$need libheif-examples"
 command -v avifenc >/dev/null 2>&1 || need="$need libavif-bin"
 command -v cjxl >/dev/null 2>&1 || need="$need libjxl-tools"
-# scripts/isolation_bench.py, default 9 runs; `w6` only W6, warm re-reads by Python, cat and
-# nginx in the default mount mode against tmpfs, scripts/w6_bench.py, default 9 runs; `video`
-# only W12, a 4K video's poster frame against ffmpeg + vips thumbnail_source,
-# scripts/video_bench.py; THUMBFS_BENCH_PROFILE=test-release measures that profile's binary
-# instead of building the release one)
+# W6: nginx serving the mount, ab as its client.
+command -v nginx >/dev/null 2>&1 || need="$need nginx-light"
+command -v ab >/dev/null 2>&1 || need="$need apache2-utils"
+# W12: makes the 4K clip, and is the anchor's decoder.
+command -v ffmpeg >/dev/null 2>&1 || need="$need ffmpeg"
 if [ -n "$need" ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
 fi
@@ -94,10 +94,7 @@ fi
 if [ -z "$mode" ]; then
     python3 scripts/memory_bench.py 3
     python3 scripts/isolation_bench.py 9
-# scripts/isolation_bench.py, default 9 runs; `w6` only W6, warm re-reads by Python, cat and
-# nginx in the default mount mode against tmpfs, scripts/w6_bench.py, default 9 runs; `video`
-# only W12, a 4K video's poster frame against ffmpeg + vips thumbnail_source,
-# scripts/video_bench.py; THUMBFS_BENCH_PROFILE=test-release measures that profile's binary
-# instead of building the release one)
+    python3 scripts/video_bench.py "${runs:-5}" target/release/thumbfs
+    python3 scripts/w6_bench.py 9
     python3 scripts/s3_bench.py "${runs:-5}" "$s3venv/bin/weed"
 fi

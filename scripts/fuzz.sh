@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 secs=${1:-600}
 shift || true
-all=(jpeg png webp tiff gif hdr svg pnm heic avif jxl video spec options)
+all=(jpeg png webp tiff gif hdr svg pnm heic avif jxl raw video spec options)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 corpus=${THUMBFS_CORPUS:-$root/../shared/corpus}

@@ -14,6 +14,8 @@ have vips        || need+=(libvips-tools)
 have djpeg       || need+=(libjpeg-turbo-progs)
 have dwebp       || need+=(webp)
 have exiftool    || need+=(libimage-exiftool-perl)
+# tests/it/codec/raw.rs develops DNGs with LibRaw's dcraw_emu too.
+have dcraw_emu   || need+=(libraw-bin)
 have rsync       || need+=(rsync)
 have nginx       || need+=(nginx-light)
 # tests/it/mount/nginx.rs fetches with curl (headers and body as sent).
@@ -153,6 +155,13 @@ if ! "$uvenv/bin/python" -c 'import pyvips; pyvips.Image.uhdrload' 2>/dev/null; 
   rm -rf "$uvenv" && python3 -m venv "$uvenv" && "$uvenv/bin/pip" install -q pyvips==3.2.0 pyvips-binary==8.18.7
 fi
 export THUMBFS_TEST_UHDR_PYTHON="$PWD/$uvenv/bin/python"
+# tests/it/codec/raw.rs makes its DNGs with PyPI's pidng.
+rvenv=target/raw-venv
+if ! "$rvenv/bin/python" -c 'import pidng' 2>/dev/null; then
+  echo "test.sh: installing pidng==4.0.9 into $rvenv"
+  rm -rf "$rvenv" && python3 -m venv "$rvenv" && "$rvenv/bin/pip" install -q pidng==4.0.9
+fi
+export THUMBFS_TEST_RAW_PYTHON="$PWD/$rvenv/bin/python"
 # tests/it/codec/thumbhash.rs decodes hashes with the reference implementation (npm thumbhash).
 thdir=target/thumbhash-npm
 if [ ! -f "$thdir/node_modules/thumbhash/thumbhash.js" ]; then

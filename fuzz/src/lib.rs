@@ -139,6 +139,7 @@ fn decode_one(
         page: 0,
         limits,
         fit,
+        previews: true,
     };
     let loaded = codec::load(src, format, &opts)?;
     let fits = if fit.is_some() {

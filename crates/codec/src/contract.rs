@@ -197,6 +197,9 @@ pub struct LoadOptions {
     pub limits: Limits,
     /// For vector formats: render to fit this box directly.
     pub fit: Option<(u32, u32)>,
+    /// Whether an embedded picture may stand in for the primary image (a RAW's full-size
+    /// JPEG); false for `exact`.
+    pub previews: bool,
 }
 
 impl Default for LoadOptions {
@@ -206,6 +209,7 @@ impl Default for LoadOptions {
             page: 0,
             limits: Limits::default(),
             fit: None,
+            previews: true,
         }
     }
 }

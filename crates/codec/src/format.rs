@@ -3,7 +3,7 @@
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
-use crate::{gif, hdr, heif, jpeg, jxl, png, pnm, svg, tiff, webp};
+use crate::{gif, hdr, heif, jpeg, jxl, png, pnm, raw, svg, tiff, webp};
 use crate::{About, Codec, Saver};
 
 /// A format: a handle on its codec. Equal when the codecs' names are.
@@ -43,6 +43,8 @@ impl Format {
     pub const Avif: Format = Format(&heif::Avif);
     /// JPEG XL.
     pub const Jxl: Format = Format(&jxl::Jxl);
+    /// Camera RAW (DNG, CR2, CR3, NEF, ARW, PEF, ORF, RW2, RAF).
+    pub const Raw: Format = Format(&raw::Raw);
 }
 
 impl Format {

@@ -34,6 +34,7 @@ pub mod jpeg;
 pub mod jxl;
 pub mod png;
 pub mod pnm;
+pub mod raw;
 pub mod svg;
 pub mod thumbhash;
 pub mod tiff;
@@ -46,6 +47,8 @@ pub static BUILTIN: &[&dyn Codec] = &[
     &jpeg::Jpeg,
     &png::Png,
     &webp::Webp,
+    // Before TIFF: DNG, CR2, NEF, ARW and PEF are TIFF files.
+    &raw::Raw,
     &tiff::Tiff,
     &heif::Heic,
     &heif::Avif,
@@ -60,8 +63,10 @@ pub static BUILTIN: &[&dyn Codec] = &[
     &blurhash::BlurHash,
 ];
 
-/// How many leading bytes [`detect`] needs.
-pub const SNIFF_LEN: usize = 64;
+/// How many leading bytes [`detect`] needs: a RAW that is a TIFF (DNG, NEF, ARW, PEF) is told
+/// from other TIFFs by IFD0's tags and its Make string, which cameras write within the first
+/// few hundred bytes.
+pub const SNIFF_LEN: usize = 4096;
 
 /// Identifies a built-in format from the first bytes of a file.
 pub fn detect(head: &[u8]) -> Option<Format> {

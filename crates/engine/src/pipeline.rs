@@ -23,9 +23,9 @@ use crate::spec::{CropRect, OutputFormat, Spec};
 /// cast rule before every saver, float TIFF through the sRGB curve; 5: full-size baseline
 /// JPEGs decoded by libjpeg-turbo; 6: resize from a shrunk image's exact extent; 7: JPEG
 /// thumbnails from MPF previews; 8: pixels converted to sRGB where their profile is dropped;
-/// 9: JPEG outputs keep a JPEG source's gain map), so persistent caches do not serve stale
-/// outputs.
-pub const OUTPUT_REVISION: u32 = 9;
+/// 9: JPEG outputs keep a JPEG source's gain map; 10: camera RAWs through their previews or
+/// rawler, no longer as TIFFs), so persistent caches do not serve stale outputs.
+pub const OUTPUT_REVISION: u32 = 10;
 
 /// Limits and formats for one render.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,6 +241,7 @@ fn render_inner(
         page: spec.page.unwrap_or(0),
         limits,
         fit: plan.resize,
+        previews: !spec.exact,
     };
     let save_opts = spec.save_options();
     // The map is rendered first: the output's header points at it.
@@ -295,9 +296,9 @@ fn render_inner(
     })
 }
 
-/// A JPEG thumbnail's embedded preview (see [`codec::jpeg::preview`]), unless the spec says
-/// `exact`: its stored size must be at least twice the planned resize, as the pre-shrink
-/// leaves for Lanczos3.
+/// A thumbnail's embedded preview (an MPF one of a JPEG, see [`codec::jpeg::preview`]; a
+/// RAW's, see [`codec::raw::preview`]), unless the spec says `exact`: its stored size must be
+/// at least twice the planned resize, as the pre-shrink leaves for Lanczos3.
 fn preview(
     src: &mut Source,
     input: InputFormat,
@@ -307,11 +308,17 @@ fn preview(
     limits: &Limits,
 ) -> Option<Preview> {
     let (w, h) = plan.resize?;
-    if spec.exact || input != InputFormat::Jpeg || spec.page.is_some_and(|p| p > 0) {
+    if spec.exact || spec.page.is_some_and(|p| p > 0) {
         return None;
     }
     let min = (w.saturating_mul(2), h.saturating_mul(2));
-    codec::jpeg::preview::load(src, header, min, limits)
+    if input == InputFormat::Jpeg {
+        codec::jpeg::preview::load(src, header, min, limits)
+    } else if input == InputFormat::Raw {
+        codec::raw::preview::load(src, header, min, limits)
+    } else {
+        None
+    }
 }
 
 /// Applies everything after loading, in the spec's fixed order.

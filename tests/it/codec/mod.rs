@@ -11,6 +11,7 @@ mod jpeg;
 mod jxl;
 mod png;
 mod pnm;
+mod raw;
 mod svg;
 mod thumbhash;
 mod tiff;

@@ -35,6 +35,7 @@ fn formats(target: &str) -> Option<&'static [InputFormat]> {
         "avif" => &[InputFormat::Avif],
         "jxl" => &[InputFormat::Jxl],
         "video" => &[thumbfs::codec::Format(&thumbfs::codec::video::Video)],
+        "raw" => &[InputFormat::Raw],
         _ => return None,
     })
 }
