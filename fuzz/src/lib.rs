@@ -190,8 +190,15 @@ fn decode_one(
         );
         let mut n = 1;
         while let Some(frame) = anim.rest.next_frame()? {
-            assert_eq!(frame.header, out, "frame {n} differs from the first in layout");
-            assert_eq!(frame.samples.len(), row_len * out.height as usize, "frame {n} length");
+            assert_eq!(
+                frame.header, out,
+                "frame {n} differs from the first in layout"
+            );
+            assert_eq!(
+                frame.samples.len(),
+                row_len * out.height as usize,
+                "frame {n} length"
+            );
             n += 1;
             rows += out.height;
         }

@@ -70,20 +70,73 @@ pub fn quantise(rgba: &[u8]) -> Result<Indexed> {
     // network's quality changes little past ~100k samples).
     let samplefac = (n / 100_000).clamp(1, 10) as i32;
     let nq = NeuQuant::new(samplefac, room, &opaque);
+    drop(opaque);
+    // The frame's colours with their counts, in sorted order (so the result does not depend
+    // on hashing).
+    let mut counts: HashMap<[u8; 3], u32> = HashMap::new();
+    for p in rgba.chunks_exact(4).filter(|p| p[3] >= ALPHA_CUT) {
+        *counts.entry([p[0], p[1], p[2]]).or_default() += 1;
+    }
+    let mut hist: Vec<([u8; 3], u32)> = counts.into_iter().collect();
+    hist.sort_unstable();
+    let mut palette: Vec<[i32; 3]> = nq
+        .color_map_rgb()
+        .chunks_exact(3)
+        .map(|c| [c[0] as i32, c[1] as i32, c[2] as i32])
+        .collect();
+    // Lloyd (k-means) steps from NeuQuant's palette: each entry moves to the mean of the
+    // colours nearest to it, which NeuQuant's sampled training leaves some way off.
+    for _ in 0..REFINE_STEPS {
+        let mut sums = vec![[0u64; 4]; palette.len()];
+        for (c, k) in &hist {
+            let s = &mut sums[nearest(&palette, c)];
+            for i in 0..3 {
+                s[i] += c[i] as u64 * *k as u64;
+            }
+            s[3] += *k as u64;
+        }
+        for (entry, s) in palette.iter_mut().zip(&sums) {
+            if s[3] > 0 {
+                for i in 0..3 {
+                    entry[i] = ((s[i] + s[3] / 2) / s[3]) as i32;
+                }
+            }
+        }
+    }
+    let index: HashMap<[u8; 3], u8> = hist
+        .iter()
+        .map(|(c, _)| (*c, nearest(&palette, c) as u8))
+        .collect();
     indices.extend(rgba.chunks_exact(4).map(|p| {
         if p[3] < ALPHA_CUT {
             255
         } else {
-            nq.index_of(&[p[0], p[1], p[2], 255]) as u8
+            index[&[p[0], p[1], p[2]]]
         }
     }));
-    let mut palette = nq.color_map_rgb();
+    let mut palette: Vec<u8> = palette.iter().flatten().map(|&v| v as u8).collect();
     palette.resize(256 * 3, 0);
     Ok(Indexed {
         palette,
         indices,
         transparent,
     })
+}
+
+/// Lloyd steps after NeuQuant.
+const REFINE_STEPS: usize = 2;
+
+/// The palette entry nearest `c` (squared RGB distance; the first of equals).
+fn nearest(palette: &[[i32; 3]], c: &[u8; 3]) -> usize {
+    let (r, g, b) = (c[0] as i32, c[1] as i32, c[2] as i32);
+    let mut best = (i32::MAX, 0);
+    for (i, p) in palette.iter().enumerate() {
+        let d = (p[0] - r).pow(2) + (p[1] - g).pow(2) + (p[2] - b).pow(2);
+        if d < best.0 {
+            best = (d, i);
+        }
+    }
+    best.1
 }
 
 #[cfg(test)]
