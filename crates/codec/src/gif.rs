@@ -60,7 +60,7 @@ struct Scan {
 }
 
 /// Reads frame headers only, up to `max_frames + 1` frames (one more tells that there are
-/// more than `max_frames`), refusing frames over `max_pixels`.
+/// more than `max_frames`), the first broken one or the first over `max_pixels`.
 fn scan(bytes: &Arc<[u8]>, max_frames: u32, limits: &Limits) -> Result<Scan> {
     let mut o = options(limits.memory_limit);
     o.skip_frame_decoding(true);
@@ -71,16 +71,14 @@ fn scan(bytes: &Arc<[u8]>, max_frames: u32, limits: &Limits) -> Result<Scan> {
     let mut clears = false;
     let mut last_clears = false;
     while delays_ms.len() <= max_frames as usize {
-        let Some(f) = dec.read_next_frame().map_err(decode_error)? else {
+        // A file cut short (or broken) after some frames animates the whole ones, as
+        // browsers show them; the first frame's own errors come from decoding it.
+        let Ok(Some(f)) = dec.read_next_frame() else {
             break;
         };
-        let pixels = f.width as u64 * f.height as u64;
-        if pixels > limits.max_pixels {
-            return Err(Error::TooLarge {
-                width: f.width as u64,
-                height: f.height as u64,
-                limit: limits.max_pixels,
-            });
+        // A frame over the pixel limit ends the animation before it.
+        if f.width as u64 * f.height as u64 > limits.max_pixels {
+            break;
         }
         // Clearing after the last frame shows nothing.
         clears |= last_clears;
