@@ -68,7 +68,7 @@ pub fn quantise(rgba: &[u8]) -> Result<Indexed> {
     );
     // Sample every pixel of a thumbnail-sized frame; larger frames sample fewer (the
     // network's quality changes little past ~100k samples).
-    let samplefac = (n / 100_000).clamp(1, 10) as i32;
+    let samplefac = (n / 3_000).clamp(1, 10) as i32;
     let nq = NeuQuant::new(samplefac, room, &opaque);
     drop(opaque);
     // The frame's colours with their counts, in sorted order (so the result does not depend
