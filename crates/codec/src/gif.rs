@@ -297,7 +297,7 @@ static SAVER: Saver = Saver {
     },
     fit: None,
     save: save::still,
-    notes: "gif: a 256-colour palette per frame (NeuQuant from `color_quant`, exact when a frame has 256 colours or fewer), 1-bit transparency; animations keep delays and loop count",
+    notes: "gif: a 256-colour palette per frame (NeuQuant from `color_quant` refined by k-means, no dithering; exact when a frame has 256 colours or fewer), 1-bit transparency; animations keep delays and loop count, opaque ones store only the changed rectangle",
 };
 
 /// The GIF codec.
