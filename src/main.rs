@@ -51,6 +51,9 @@ enum Command {
         /// canvas), has more pixels than this (checked before decoding).
         #[arg(long, default_value_t = 200_000_000, value_name = "N")]
         max_output_pixels: u64,
+        /// Animations (GIF, WebP) of more frames than this are written as their first frame.
+        #[arg(long, default_value_t = thumbfs::pipeline::MAX_FRAMES, value_name = "N")]
+        max_frames: u32,
         /// Prefix to prefix: objects converted at once (default: number of cores).
         #[arg(short, long, value_name = "N")]
         jobs: Option<usize>,
@@ -215,6 +218,7 @@ fn main() -> ExitCode {
             output,
             max_pixels,
             max_output_pixels,
+            max_frames,
             jobs,
             shard,
             previews,
@@ -228,6 +232,7 @@ fn main() -> ExitCode {
             let opts = thumbfs::RenderOptions {
                 max_pixels,
                 max_output_pixels,
+                max_frames,
                 ..Default::default()
             };
             if thumbfs::s3convert::is_batch(&input, &output) {

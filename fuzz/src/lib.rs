@@ -134,14 +134,17 @@ fn decode_one(
     };
     let header = codec::probe_with(&mut src, format, &limits)?;
     codec::check_limits(&header, MAX_PIXELS)?;
+    // Animations (GIF, WebP) announce up to this many frames, each decoded below.
     let opts = LoadOptions {
         shrink,
         page: 0,
         limits,
         fit,
         previews: true,
+        max_frames: MAX_FRAMES,
     };
-    let loaded = codec::load(src, format, &opts)?;
+    let mut loaded = codec::load(src, format, &opts)?;
+    let frames = loaded.frames.take();
     let fits = if fit.is_some() {
         loaded.shrink <= shrink
     } else {
@@ -180,8 +183,34 @@ fn decode_one(
         assert!(rows <= out.height, "more rows than the header says");
     }
     assert_eq!(rows, out.height, "stream ended early without an error");
+    if let Some(mut anim) = frames {
+        assert!(
+            (2..=MAX_FRAMES + 1).contains(&anim.count()),
+            "an animation of {} frames announced for at most {MAX_FRAMES}",
+            anim.count()
+        );
+        let mut n = 1;
+        while let Some(frame) = anim.rest.next_frame()? {
+            assert_eq!(
+                frame.header, out,
+                "frame {n} differs from the first in layout"
+            );
+            assert_eq!(
+                frame.samples.len(),
+                row_len * out.height as usize,
+                "frame {n} length"
+            );
+            n += 1;
+            rows += out.height;
+        }
+        assert!(n <= anim.count(), "more frames than announced");
+    }
     Ok(rows)
 }
+
+/// Frames of an animation the loader targets decode (a few: the frames after the first go
+/// through the same composing code).
+pub const MAX_FRAMES: u32 = 8;
 
 /// The loader fuzz targets: `data` decoded from memory at full size, then from a pipe with a
 /// shrink-on-load request, then from memory with a shrink of 2, 4 or 8 (picked by the input's

@@ -2,7 +2,7 @@
 //! it and the pipeline. See doc/codec-design.md.
 
 use crate::error::Result;
-use crate::image::{BoxStream, Header, SampleFormat};
+use crate::image::{BoxStream, Header, Image, SampleFormat};
 use crate::io::{Source, Target};
 use crate::Format;
 
@@ -25,7 +25,16 @@ pub trait Codec: Send + Sync + 'static {
     fn saver(&self) -> Option<&Saver> {
         None
     }
+
+    /// Writes an animation, when the format carries one (GIF, WebP); `None`: an animated
+    /// source is saved as its first frame through [`Codec::saver`].
+    fn save_animation(&self) -> Option<SaveAnimation> {
+        None
+    }
 }
+
+/// Encodes the frames of an [`Animated`] into a target, then finishes the target.
+pub type SaveAnimation = fn(Animated<'_>, &SaveOptions, &mut dyn Target) -> Result<()>;
 
 /// The static description of a codec.
 pub struct About {
@@ -200,6 +209,10 @@ pub struct LoadOptions {
     /// Whether an embedded picture may stand in for the primary image (a RAW's full-size
     /// JPEG); false for `exact`.
     pub previews: bool,
+    /// Most frames of an animation wanted: 1 for a still; a loader announces at most one
+    /// more (which tells that there are more than this), and decodes none beyond the first
+    /// until asked.
+    pub max_frames: u32,
 }
 
 impl Default for LoadOptions {
@@ -210,6 +223,7 @@ impl Default for LoadOptions {
             limits: Limits::default(),
             fit: None,
             previews: true,
+            max_frames: 1,
         }
     }
 }
@@ -223,8 +237,8 @@ pub struct Loaded<'a> {
     /// Box shrink factor already applied: a divisor of [`LoadOptions::shrink`], or when
     /// [`LoadOptions::fit`] is set (a resize follows) any factor up to it.
     pub shrink: u32,
-    /// Further frames of an animation, after `stream`. No loader fills it yet.
-    pub frames: Vec<Frame<'a>>,
+    /// The rest of an animation of more than one frame (GIF, WebP), decoded on demand.
+    pub frames: Option<Animation<'a>>,
     /// Auxiliary images (gain maps, embedded previews). No loader fills it yet.
     pub aux: Vec<Aux<'a>>,
 }
@@ -235,18 +249,58 @@ impl<'a> Loaded<'a> {
         Loaded {
             stream,
             shrink,
-            frames: Vec::new(),
+            frames: None,
             aux: Vec::new(),
         }
     }
 }
 
-/// One frame of an animation after the first.
+/// An animation as a loader found it: what its header says, known before any frame after
+/// the first is decoded (so bounds can be checked first), and the frames after the first.
+pub struct Animation<'a> {
+    /// How long each frame shows, in milliseconds, the first included (as stored: GIF's
+    /// centiseconds times ten, 0 kept as 0).
+    pub delays_ms: Vec<u32>,
+    /// How many times the animation plays; 0: forever.
+    pub plays: u32,
+    /// The frames after the first, in order.
+    pub rest: Box<dyn Frames + 'a>,
+}
+
+impl Animation<'_> {
+    /// Number of frames, the first included.
+    pub fn count(&self) -> u32 {
+        self.delays_ms.len() as u32
+    }
+}
+
+/// The frames of an animation after the first, each a whole canvas (disposal and blending
+/// already composed, as libvips gives them) with the first frame's header.
+pub trait Frames: Send {
+    /// The next frame, or `None` after the last.
+    fn next_frame(&mut self) -> Result<Option<Image>>;
+}
+
+/// One frame of an animation as a saver receives it.
 pub struct Frame<'a> {
-    /// The frame's strips, at the primary image's size and shrink.
+    /// The frame's strips, every frame at the same size and sample layout.
     pub stream: BoxStream<'a>,
     /// How long it shows, in milliseconds.
     pub delay_ms: u32,
+}
+
+/// What an animation saver writes: the output header (every frame's), the play count, and
+/// the frames, produced one at a time (each one decoded and put through the spec's
+/// operations when the saver asks for it).
+pub struct Animated<'a> {
+    /// Size, bands and metadata of every frame.
+    pub header: Header,
+    /// Number of frames.
+    pub count: u32,
+    /// How many times the animation plays; 0: forever.
+    pub plays: u32,
+    /// Produces the next frame, `None` after the last.
+    pub next: Box<dyn FnMut() -> Result<Option<Frame<'a>>> + 'a>,
 }
 
 /// An image stored beside the primary one.

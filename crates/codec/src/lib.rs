@@ -16,8 +16,8 @@ mod format;
 mod registry;
 
 pub use contract::{
-    About, Aux, AuxKind, Codec, Frame, Limits, LoadOptions, Loaded, SaveOption, SaveOptions, Saver,
-    SaverLimits, QUALITY,
+    About, Animated, Animation, Aux, AuxKind, Codec, Frame, Frames, Limits, LoadOptions, Loaded,
+    SaveAnimation, SaveOption, SaveOptions, Saver, SaverLimits, QUALITY,
 };
 pub use format::{Format, InputFormat, OutputFormat};
 pub use registry::{option_of, Registry};
@@ -127,6 +127,22 @@ pub fn save(
     // Planned sizes were checked already; this catches a loader whose output differs.
     check_saver(format, h.width as u64, h.height as u64, h.bands, h.format)?;
     (saver.save)(cast::to_accepted(stream, saver.accepts), opts, target)
+}
+
+/// Encodes an animation through the animation saver of `format` (frames already cast to a
+/// type its [`Saver::accepts`]), then finishes the target.
+pub fn save_animation(
+    anim: Animated,
+    format: Format,
+    opts: &SaveOptions,
+    target: &mut dyn Target,
+) -> Result<()> {
+    let save = format.codec().save_animation().ok_or_else(|| {
+        Error::Unsupported(format!("{} output carries no animation", format.name()))
+    })?;
+    let h = &anim.header;
+    check_saver(format, h.width as u64, h.height as u64, h.bands, h.format)?;
+    save(anim, opts, target)
 }
 
 /// Checks a `w x h` image of `bands` samples of `format` against the limits of the saver of

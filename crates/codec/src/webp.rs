@@ -2,9 +2,10 @@
 //! interface; the saver writes lossless WebP with image-webp and lossy WebP with libwebp
 //! (the `webp` crate), adding metadata with our own [`mux`].
 
+mod anim;
 mod mux;
 
-use std::io::{BufRead, Seek};
+use std::io::{BufRead, Cursor, Seek};
 use std::sync::Arc;
 
 use image_webp::{ColorType, DecodingError, WebPDecoder, WebPEncoder};
@@ -13,8 +14,8 @@ use crate::error::{Error, Result};
 use crate::image::{BoxStream, Header, Image, Metadata, SampleFormat, Samples};
 use crate::io::{Source, Target, TargetWriter};
 use crate::{
-    check_limits, exif, About, Codec, Limits, LoadOptions, Loaded, SaveOption, SaveOptions, Saver,
-    SaverLimits, QUALITY,
+    check_limits, exif, About, Animation, Codec, Frames, Limits, LoadOptions, Loaded,
+    SaveAnimation, SaveOption, SaveOptions, Saver, SaverLimits, QUALITY,
 };
 
 fn decode_err(e: DecodingError) -> Error {
@@ -58,10 +59,12 @@ pub fn probe(src: &mut Source) -> Result<Header> {
     Ok(open(&mut *src)?.1)
 }
 
-/// Decodes the first frame into memory, then streams it.
+/// Decodes the first frame into memory, then streams it; when [`LoadOptions::max_frames`]
+/// allows more than one, an animation announces the rest (composed by image-webp).
 pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     src.start_pixel_phase();
-    let (mut dec, header) = open(src)?;
+    let bytes: Arc<[u8]> = src.read_to_memory(opts.limits.memory_limit)?.into();
+    let (mut dec, header) = open(Cursor::new(bytes.clone()))?;
     check_limits(&header, opts.limits.max_pixels)?;
     let size = dec
         .output_buffer_size()
@@ -73,8 +76,18 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         )));
     }
     dec.set_memory_limit(usize::try_from(opts.limits.memory_limit).unwrap_or(usize::MAX));
+    let delays = if dec.is_animated() && opts.max_frames > 1 {
+        anim::durations(&bytes, opts.max_frames.saturating_add(1))
+    } else {
+        Vec::new()
+    };
+    let animated = delays.len() > 1;
     let mut buf = crate::alloc::filled(size, 0u8, "WebP pixels")?;
-    dec.read_image(&mut buf).map_err(decode_err)?;
+    if animated {
+        dec.read_frame(&mut buf).map_err(decode_err)?;
+    } else {
+        dec.read_image(&mut buf).map_err(decode_err)?;
+    }
     let expected = header.row_samples() * header.height as usize;
     if buf.len() != expected {
         return Err(Error::decode(
@@ -82,15 +95,29 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
             format!("decoder gave {} bytes, expected {expected}", buf.len()),
         ));
     }
+    let plays = match dec.loop_count() {
+        image_webp::LoopCount::Forever => 0,
+        image_webp::LoopCount::Times(n) => n.get() as u32,
+    };
     let image = Image {
-        header,
+        header: header.clone(),
         samples: Samples::U8(buf),
     };
     // WebP has no reduced-resolution decode.
-    Ok(Loaded::single(
-        Box::new(image.into_stream(crate::image::STRIP_ROWS)),
-        1,
-    ))
+    let mut loaded = Loaded::single(Box::new(image.into_stream(crate::image::STRIP_ROWS)), 1);
+    if animated {
+        let remaining = delays.len() as u32 - 1;
+        loaded.frames = Some(Animation {
+            delays_ms: delays,
+            plays,
+            rest: Box::new(anim::WebpFrames {
+                dec,
+                header,
+                remaining,
+            }) as Box<dyn Frames>,
+        });
+    }
+    Ok(loaded)
 }
 
 /// Encodes WebP: lossless when asked (`lossless`), otherwise lossy at `q<N>`.
@@ -219,7 +246,7 @@ static ABOUT: About = About {
     title: "WebP",
     extensions: &["webp"],
     serve_as: None,
-    notes: "image-webp: lossy, lossless, alpha, first frame, whole image; ICC, EXIF (an `Exif\\0\\0` prefix is dropped), XMP",
+    notes: "image-webp: lossy, lossless, alpha, animation (frames composed), whole image; ICC, EXIF (an `Exif\\0\\0` prefix is dropped), XMP",
 };
 
 static SAVER: Saver = Saver {
@@ -236,7 +263,7 @@ static SAVER: Saver = Saver {
     fit: None,
     icc: true,
     save,
-    notes: "lossy (libwebp via the `webp` crate, single-threaded so bytes are reproducible) or `lossless` (image-webp); ICC, EXIF, XMP",
+    notes: "lossy (libwebp via the `webp` crate, single-threaded so bytes are reproducible) or `lossless` (image-webp); animations through libwebp's animation encoder; ICC, EXIF, XMP",
 };
 
 /// The WebP codec.
@@ -261,5 +288,9 @@ impl Codec for Webp {
 
     fn saver(&self) -> Option<&Saver> {
         Some(&SAVER)
+    }
+
+    fn save_animation(&self) -> Option<SaveAnimation> {
+        Some(anim::save)
     }
 }

@@ -10,7 +10,9 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
 use crate::codec::jpeg::preview::Preview;
-use crate::codec::{self, InputFormat, Limits, LoadOptions, Registry};
+use crate::codec::{
+    self, cast, Animated, Animation, Frame, InputFormat, Limits, LoadOptions, Registry,
+};
 use crate::error::{Error, Result};
 use crate::gainmap;
 use crate::image::{BoxStream, Header, Image, ImageStream, Strip, STRIP_ROWS};
@@ -40,7 +42,14 @@ pub struct RenderOptions {
     /// Largest input a loader may read into memory, and the most a whole-image step (a
     /// rotation or flip) may hold.
     pub memory_limit: u64,
+    /// Most frames an animation may have to be rendered as one; a longer one gives its
+    /// first frame (see [`animation_fits`]).
+    pub max_frames: u32,
 }
+
+/// Default of [`RenderOptions::max_frames`] (`--max-frames`): a 40-second clip at 25 frames
+/// per second; the pixel limits bound the work of large frames before this does.
+pub const MAX_FRAMES: u32 = 1000;
 
 impl Default for RenderOptions {
     fn default() -> Self {
@@ -49,6 +58,7 @@ impl Default for RenderOptions {
             max_pixels: 200_000_000,
             max_output_pixels: 200_000_000,
             memory_limit: 1 << 30,
+            max_frames: MAX_FRAMES,
         }
     }
 }
@@ -66,6 +76,8 @@ pub struct Rendered {
     pub preview: Option<(u32, u32)>,
     /// Size of the gain map written with the output, if one was (see [`crate::gainmap`]).
     pub gain_map: Option<(u32, u32)>,
+    /// Frames written: 1 for a still (an animation's first frame included).
+    pub frames: u32,
 }
 
 /// The output format for a source format and a spec.
@@ -242,6 +254,11 @@ fn render_inner(
         limits,
         fit: plan.resize,
         previews: !spec.exact,
+        max_frames: if animates(spec, output) {
+            opts.max_frames.max(1)
+        } else {
+            1
+        },
     };
     let save_opts = spec.save_options();
     // The map is rendered first: the output's header points at it.
@@ -250,6 +267,17 @@ fn render_inner(
         .flatten();
     let preview = preview(&mut src, input, &header, &plan, spec, &limits);
     let used = preview.as_ref().map(|p| p.stored);
+    let mut loaded = match preview {
+        Some(_) => None,
+        None => Some(codec::load(src, input, &load_opts)?),
+    };
+    if let Some(anim) = loaded.as_mut().and_then(|l| l.frames.take()) {
+        if let Some(l) = loaded.take() {
+            return render_animation(
+                l.stream, l.shrink, anim, input, output, &plan, spec, opts, target,
+            );
+        }
+    }
     std::thread::scope(|scope| {
         // A preview stands in for the loader having applied the whole box shrink; the
         // resize takes it to the planned size.
@@ -259,7 +287,8 @@ fn render_inner(
                 plan.box_shrink,
             ),
             None => {
-                let loaded = codec::load(src, input, &load_opts)?;
+                let loaded =
+                    loaded.ok_or_else(|| Error::op("load", "no image loaded and no preview"))?;
                 (spawn_stream(scope, loaded.stream), loaded.shrink)
             }
         };
@@ -292,7 +321,120 @@ fn render_inner(
             header,
             preview: used,
             gain_map,
+            frames: 1,
         })
+    })
+}
+
+/// Whether `spec` keeps an animation into `output`: the format carries one, and no `still`
+/// or `page<N>` asks for one frame.
+pub fn animates(spec: &Spec, output: OutputFormat) -> bool {
+    !spec.still && spec.page.is_none() && output.codec().save_animation().is_some()
+}
+
+/// Whether an animation of `count` frames, each `input` before and `output` after the spec,
+/// is rendered as one: at most `max_frames` frames, and the frames' pixels summed within
+/// `max_pixels` (decoded) and `max_output_pixels` (written). `Err` names the bound exceeded.
+pub fn animation_fits(
+    count: u32,
+    input: &Header,
+    output: &Header,
+    opts: &RenderOptions,
+) -> std::result::Result<(), String> {
+    let sum = |h: &Header| h.pixels().saturating_mul(count as u64);
+    if count > opts.max_frames {
+        Err(format!("more than --max-frames {} frames", opts.max_frames))
+    } else if sum(input) > opts.max_pixels {
+        Err(format!(
+            "{count} frames of {}x{} exceed --max-pixels {}",
+            input.width, input.height, opts.max_pixels
+        ))
+    } else if sum(output) > opts.max_output_pixels {
+        Err(format!(
+            "{count} frames of {}x{} exceed --max-output-pixels {}",
+            output.width, output.height, opts.max_output_pixels
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Renders an animation frame by frame: each frame decoded, put through the spec's
+/// operations and handed to the animation saver when it asks for the next. One beyond the
+/// bounds ([`animation_fits`]) is saved as its first frame, which is already decoded.
+#[allow(clippy::too_many_arguments)]
+fn render_animation(
+    first: BoxStream,
+    applied: u32,
+    anim: Animation,
+    input: InputFormat,
+    output: OutputFormat,
+    plan: &Plan,
+    spec: &Spec,
+    opts: &RenderOptions,
+    target: &mut dyn Target,
+) -> Result<Rendered> {
+    let source = first.header().clone();
+    let save_opts = spec.save_options();
+    let accepts = output.saver().map_or(&[][..], |s| s.accepts);
+    let first = cast::to_accepted(apply_ops(first, applied, plan, spec, output)?, accepts);
+    let header = first.header().clone();
+    let count = anim.count();
+    if let Err(why) = animation_fits(count, &source, &header, opts) {
+        tracing::info!("animation saved as its first frame: {why}");
+        codec::save(first, output, &save_opts, target)?;
+        return Ok(Rendered {
+            input,
+            output,
+            header,
+            preview: None,
+            gain_map: None,
+            frames: 1,
+        });
+    }
+    let Animation {
+        delays_ms,
+        plays,
+        mut rest,
+    } = anim;
+    let mut delays = delays_ms.into_iter();
+    let mut first = Some(first);
+    let next = move || -> Result<Option<Frame>> {
+        let Some(delay_ms) = delays.next() else {
+            return Ok(None);
+        };
+        if let Some(stream) = first.take() {
+            return Ok(Some(Frame { stream, delay_ms }));
+        }
+        let Some(image) = rest.next_frame()? else {
+            return Ok(None);
+        };
+        let stream = apply_ops(
+            Box::new(image.into_stream(STRIP_ROWS)),
+            applied,
+            plan,
+            spec,
+            output,
+        )?;
+        Ok(Some(Frame {
+            stream: cast::to_accepted(stream, accepts),
+            delay_ms,
+        }))
+    };
+    let animated = Animated {
+        header: header.clone(),
+        count,
+        plays,
+        next: Box::new(next),
+    };
+    codec::save_animation(animated, output, &save_opts, target)?;
+    Ok(Rendered {
+        input,
+        output,
+        header,
+        preview: None,
+        gain_map: None,
+        frames: count,
     })
 }
 

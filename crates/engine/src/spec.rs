@@ -27,13 +27,15 @@ pub use crate::ops::Rotation;
 pub const MAX_DIMENSION: u32 = 1 << 20;
 
 /// A parsed transform. Operations run in this field order:
-/// load (`page`), autorotate, `shrink`, thumbnail (`w`/`h`/`WxH`, `fill`, `up`), `crop`,
+/// load (`page`, `still`), autorotate, `shrink`, thumbnail (`w`/`h`/`WxH`, `fill`, `up`), `crop`,
 /// rotate, `flip`, `flop`, `srgb`, `grey`, `invert`; then save (`format`, the saver's options in
 /// `save`, `strip`, `sdr`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Spec {
     /// Page of a multi-page file (`page<N>`), 0-based.
     pub page: Option<u32>,
+    /// `still`: an animation's first frame only.
+    pub still: bool,
     /// `noautorotate`: keep stored pixels and the orientation tag.
     pub no_autorotate: bool,
     /// Integer box shrink (`shrink<N>`).
@@ -222,6 +224,7 @@ impl Spec {
             "fill" => return flag(&mut self.fill, t),
             "up" => return flag(&mut self.up, t),
             "exact" => return flag(&mut self.exact, t),
+            "still" => return flag(&mut self.still, t),
             "invert" => return flag(&mut self.invert, t),
             "flip" => return flag(&mut self.flip, t),
             "flop" => return flag(&mut self.flop, t),
@@ -281,7 +284,7 @@ impl Spec {
                     format!(
                         "unknown token (see the grammar: shrink<N> w<N> h<N> <W>x<H> fill \
                          [{}] up exact crop<W>x<H>+<X>+<Y> invert flip flop rot90 rot180 rot270 \
-                         noautorotate srgb grey strip sdr page<N> {} {})",
+                         noautorotate srgb grey strip sdr page<N> still {} {})",
                         Gravity::tokens().collect::<Vec<_>>().join("|"),
                         options.join(" "),
                         registry.format_tokens().join(" ")
@@ -409,6 +412,9 @@ impl fmt::Display for Spec {
         if let Some(p) = self.page {
             t.push(format!("page{p}"));
         }
+        if self.still {
+            t.push("still".into());
+        }
         if self.no_autorotate {
             t.push("noautorotate".into());
         }
@@ -487,7 +493,7 @@ mod tests {
     #[test]
     fn canonical_spelling_round_trips() {
         for s in [
-            "page2_noautorotate_shrink3_200x100_fill_up_crop10x20+3+4_rot270_flip_flop_srgb_grey_invert_strip_sdr_q80_jpg",
+            "page2_still_noautorotate_shrink3_200x100_fill_up_crop10x20+3+4_rot270_flip_flop_srgb_grey_invert_strip_sdr_q80_jpg",
             "w256_c9_png",
             "h64_lossless_webp",
             "w256_srgb_webp",
@@ -560,7 +566,7 @@ mod tests {
             Some(OutputFormat::Jpeg)
         );
         assert_eq!(OutputFormat::from_extension("pgm"), Some(OutputFormat::Pnm));
-        assert_eq!(OutputFormat::from_extension("gif"), None);
+        assert_eq!(OutputFormat::from_extension("gif"), Some(OutputFormat::Gif));
         // Aliases are file extensions, not spec tokens: one spelling per spec.
         assert!("jpeg".parse::<Spec>().is_err());
     }

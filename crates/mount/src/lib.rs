@@ -112,6 +112,7 @@ fn scheduler(
     let opts = RenderOptions {
         max_pixels: args.max_pixels,
         max_output_pixels: args.max_output_pixels,
+        max_frames: args.max_frames,
         ..RenderOptions::default()
     };
     Ok(scheduler::Scheduler::new(

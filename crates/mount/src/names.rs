@@ -399,6 +399,7 @@ mod tests {
         );
         let l = names.list(&store, Path::new(""), None).unwrap();
         let shown: Vec<_> = l.entries.iter().map(|e| e.name.clone()).collect();
-        assert_eq!(shown, ["other.jpeg", "photo.jpg", "photo.png", "sub"]);
+        // GIF has its own saver: a GIF stays a GIF (animations keep moving).
+        assert_eq!(shown, ["other.jpeg", "photo.gif", "photo.jpg", "sub"]);
     }
 }

@@ -84,6 +84,9 @@ pub struct MountArgs {
     /// canvas), has more pixels than this; checked before decoding.
     #[arg(long, default_value_t = 200_000_000, value_name = "N")]
     pub max_output_pixels: u64,
+    /// Animations (GIF, WebP) of more frames than this are served as their first frame.
+    #[arg(long, default_value_t = thumbfs_engine::pipeline::MAX_FRAMES, value_name = "N")]
+    pub max_frames: u32,
     /// Fail a render (EIO) after this many seconds.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub render_timeout: u64,
@@ -228,6 +231,10 @@ pub fn take_thumbfs_options(args: &mut MountArgs) -> Result<(), String> {
             "threads" => args.threads = Some(num(value)? as usize),
             "max_pixels" => args.max_pixels = num(value)?,
             "max_output_pixels" => args.max_output_pixels = num(value)?,
+            "max_frames" => {
+                args.max_frames =
+                    u32::try_from(num(value)?).map_err(|_| format!("-o {opt}: too large"))?
+            }
             "render_timeout" => args.render_timeout = num(value)?,
             "list_ttl" => args.list_ttl = num(value)?,
             "negative_ttl" => args.negative_ttl = num(value)?,
@@ -601,7 +608,7 @@ mod tests {
             "-o",
             "preset=thumb=256x256,cache-dir=/var/cache/t,cache_mem=64M,cache_disk=2G",
             "-o",
-            "stat=estimate,threads=3,max_pixels=1000,max-output-pixels=500,render_timeout=9,foreground,allow_other,open_mode=no-open",
+            "stat=estimate,threads=3,max_pixels=1000,max-output-pixels=500,max_frames=4,render_timeout=9,foreground,allow_other,open_mode=no-open",
             "-o",
             "fuse_threads=2,list_cache=8M,negative_ttl=30,metrics=:9100,previews=off",
             "-o",
@@ -619,9 +626,10 @@ mod tests {
                 a.threads,
                 a.max_pixels,
                 a.max_output_pixels,
+                a.max_frames,
                 a.render_timeout
             ),
-            (Some(3), 1000, 500, 9)
+            (Some(3), 1000, 500, 4, 9)
         );
         assert!(a.foreground);
         assert_eq!((a.fuse_threads, a.list_cache), (2, 8 << 20));

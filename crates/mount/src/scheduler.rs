@@ -455,6 +455,7 @@ impl Scheduler {
             spec: spec.to_string(),
             max_pixels: opts.max_pixels,
             max_output_pixels: opts.max_output_pixels,
+            max_frames: opts.max_frames,
             memory_limit: opts.memory_limit,
             source: match fd {
                 Some(_) => protocol::JobSource::Fd,

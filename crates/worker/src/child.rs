@@ -166,6 +166,7 @@ fn serve(chan: &Arc<Channel>, job: Job, fd: Option<std::os::fd::OwnedFd>) -> io:
     let opts = RenderOptions {
         max_pixels: job.max_pixels,
         max_output_pixels: job.max_output_pixels,
+        max_frames: job.max_frames,
         memory_limit: job.memory_limit,
         // A worker knows the built-in formats only (it is a fresh process).
         ..RenderOptions::default()

@@ -32,6 +32,8 @@ pub struct Job {
     pub max_pixels: u64,
     /// `--max-output-pixels`.
     pub max_output_pixels: u64,
+    /// `--max-frames`.
+    pub max_frames: u32,
     /// The largest input a loader may read into memory.
     pub memory_limit: u64,
     /// How the source arrives.
@@ -99,6 +101,7 @@ impl ToWorker {
                     .str(&j.spec)
                     .u64(j.max_pixels)
                     .u64(j.max_output_pixels)
+                    .u64(j.max_frames.into())
                     .u64(j.memory_limit);
                 match j.source {
                     JobSource::Fd => e.u64(0),
@@ -122,6 +125,7 @@ impl ToWorker {
                 let spec = d.str()?;
                 let max_pixels = d.u64()?;
                 let max_output_pixels = d.u64()?;
+                let max_frames = u32::try_from(d.u64()?).map_err(|_| bad("max_frames"))?;
                 let memory_limit = d.u64()?;
                 let source = match d.u64()? {
                     0 => JobSource::Fd,
@@ -139,6 +143,7 @@ impl ToWorker {
                     spec,
                     max_pixels,
                     max_output_pixels,
+                    max_frames,
                     memory_limit,
                     source,
                 })
@@ -303,6 +308,7 @@ mod tests {
                 spec: "w256".into(),
                 max_pixels: 7,
                 max_output_pixels: 8,
+                max_frames: 10,
                 memory_limit: 9,
                 source,
             });

@@ -1,6 +1,7 @@
 //! One module per format: loaders and savers against independent decoders and encoders.
 
 mod alpha;
+mod animation;
 mod avif;
 mod blurhash;
 mod cmyk;

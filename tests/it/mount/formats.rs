@@ -69,12 +69,12 @@ fn every_format_is_served_and_info_names_it() {
     }
     let before = tree_manifest(s);
     let m = Mount::new(s, &[]);
-    // Same format where there is a saver; PNG for GIF, HDR and SVG.
+    // Same format where there is a saver (GIF too, still or animated); PNG for HDR and SVG.
     assert_eq!(
         shown_names(&m, "w24", ""),
         [
             "alpha.png",
-            "anim.png",
+            "anim.gif",
             "drawing.png",
             "flower.ppm",
             "paletted.tiff",
