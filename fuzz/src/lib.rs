@@ -139,6 +139,7 @@ fn decode_one(
         page: 0,
         limits,
         fit,
+        exact: false,
     };
     let loaded = codec::load(src, format, &opts)?;
     let fits = if fit.is_some() {

@@ -194,6 +194,9 @@ pub struct LoadOptions {
     pub limits: Limits,
     /// For vector formats: render to fit this box directly.
     pub fit: Option<(u32, u32)>,
+    /// Decode the whole primary image: no approximate reduced image stands in for it (JPEG
+    /// XL's 1/8 LF image); the spec's `exact`.
+    pub exact: bool,
 }
 
 impl Default for LoadOptions {
@@ -203,6 +206,7 @@ impl Default for LoadOptions {
             page: 0,
             limits: Limits::default(),
             fit: None,
+            exact: false,
         }
     }
 }

@@ -21,8 +21,9 @@ use crate::spec::{CropRect, OutputFormat, Spec};
 /// (2: lossy WebP by default, TIFF saver; 3: JPEG thumbnails decoded at DCT scale; 4: one
 /// cast rule before every saver, float TIFF through the sRGB curve; 5: full-size baseline
 /// JPEGs decoded by libjpeg-turbo; 6: resize from a shrunk image's exact extent; 7: JPEG
-/// thumbnails from MPF previews), so persistent caches do not serve stale outputs.
-pub const OUTPUT_REVISION: u32 = 7;
+/// thumbnails from MPF previews; 8: JPEG XL thumbnails from the 1/8 LF image), so persistent
+/// caches do not serve stale outputs.
+pub const OUTPUT_REVISION: u32 = 8;
 
 /// Limits and formats for one render.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,6 +233,7 @@ fn render_inner(
         page: spec.page.unwrap_or(0),
         limits,
         fit: plan.resize,
+        exact: spec.exact,
     };
     let save_opts = spec.save_options();
     let preview = preview(&mut src, input, &header, &plan, spec, &limits);
