@@ -89,6 +89,13 @@ fn plan(image: &JxlImage) -> Option<Plan<'_>> {
     {
         return None;
     }
+    if !aligned(
+        meta.orientation,
+        fh.color_sample_width(),
+        fh.color_sample_height(),
+    ) {
+        return None;
+    }
     let target = match &meta.colour_encoding {
         ColourEncoding::Enum(e) => ColorEncodingWithProfile::new(e.clone()),
         ColourEncoding::IccProfile(_) => {
@@ -101,6 +108,21 @@ fn plan(image: &JxlImage) -> Option<Plan<'_>> {
         }
     };
     Some(Plan { frame, target })
+}
+
+/// Whether the orientation keeps the LF image's partial last column and row (a side that is
+/// not a multiple of 8) at the right and bottom, where the resize after a box shrink expects
+/// them; a flip that brings one to the left or top would shift the thumbnail by up to 7/8 of
+/// an LF sample, so such files are decoded whole (camera and phone sizes are multiples of 8).
+fn aligned(orientation: u32, width: u32, height: u32) -> bool {
+    let (w, h) = (width % 8 == 0, height % 8 == 0);
+    match orientation {
+        2 => w,
+        3 | 7 => w && h,
+        4 | 6 => h,
+        8 => w,
+        _ => true,
+    }
 }
 
 /// The LF image in XYB, unoriented: three planes of `width x height`.
