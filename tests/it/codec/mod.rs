@@ -8,6 +8,7 @@ mod hdr;
 mod heif;
 mod jpeg;
 mod jxl;
+mod jxl_lf;
 mod png;
 mod pnm;
 mod svg;
