@@ -85,10 +85,12 @@ fn lf_vs_exact(path: &Path, size: &str, depth: u32) -> f64 {
 fn lf_thumbnails_match_the_full_decode() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    const SUNSET: &str = "sunset_by_Aitzol_Berasategi.jpg";
+    const SEEDING: &str = "seeding_by_Clements_Engelhardt.jpg";
     for (photo, size, depth, distance, spec) in [
-        ("sunset_by_Aitzol_Berasategi.jpg", "4272x2848", 8, "1", "w256"),
-        ("seeding_by_Clements_Engelhardt.jpg", "1999x1125", 8, "2.5", "w120"),
-        ("sunset_by_Aitzol_Berasategi.jpg", "1203x2001", 16, "1", "h120"),
+        (SUNSET, "4272x2848", 8, "1", "w256"),
+        (SEEDING, "1999x1125", 8, "2.5", "w120"),
+        (SUNSET, "1203x2001", 16, "1", "h120"),
     ] {
         let png = photo_png(d, photo, size, depth);
         let f = cjxl(&png, d.join(format!("{size}.jxl")), &["-d", distance]);
@@ -102,7 +104,10 @@ fn lf_thumbnails_match_the_full_decode() {
         assert_eq!(shrink8(&f, true), (w, h, 1), "{f:?}: exact");
         let db = lf_vs_exact(&f, spec, depth);
         eprintln!("{photo} {size} {depth}-bit -d {distance} {spec}: {db:.1} dB");
-        assert!(db >= 40.0, "{f:?}: LF thumbnail {db:.1} dB from the full one");
+        assert!(
+            db >= 40.0,
+            "{f:?}: LF thumbnail {db:.1} dB from the full one"
+        );
     }
 }
 
@@ -149,6 +154,9 @@ fn lf_thumbnails_are_oriented() {
         assert_eq!(shrink8(&f, false), want, "orientation {n}");
         let db = lf_vs_exact(&f, "w32", 8);
         eprintln!("orientation {n}: {db:.1} dB");
-        assert!(db >= 40.0, "orientation {n}: {db:.1} dB from the full decode");
+        assert!(
+            db >= 40.0,
+            "orientation {n}: {db:.1} dB from the full decode"
+        );
     }
 }

@@ -191,10 +191,8 @@ fn lf_xyb(image: &JxlImage, frame: &Frame) -> Result<Xyb> {
         let top = (idx / per_row) as usize * dim;
         let precision = f64::from(1u32 << (9 - u32::from(coeff.extra_precision.min(3))));
         // The stored channel order is Y, X, B.
-        for (plane, (ch, m)) in planes
-            .iter_mut()
-            .zip([(1, dq.m_x_lf), (0, dq.m_y_lf), (2, dq.m_b_lf)])
-        {
+        let sources = [(1, dq.m_x_lf), (0, dq.m_y_lf), (2, dq.m_b_lf)];
+        for (plane, (ch, m)) in planes.iter_mut().zip(sources) {
             let grid = &channels[ch];
             let scale = (m as f64 * precision / scale_inv) as f32;
             let (gw, gh) = (grid.width(), grid.height());
@@ -296,7 +294,11 @@ fn smooth(width: usize, height: usize, planes: [&mut Vec<f32>; 3], steps: [f32; 
 fn oriented(xyb: &Xyb, orientation: u32, header: &Header) -> Result<Image> {
     let (w, h) = (xyb.width, xyb.height);
     let (ow, oh) = if orientation >= 5 { (h, w) } else { (w, h) };
-    if (ow as u32, oh as u32) != (header.width.div_ceil(SHRINK), header.height.div_ceil(SHRINK)) {
+    let want = (
+        header.width.div_ceil(SHRINK),
+        header.height.div_ceil(SHRINK),
+    );
+    if (ow as u32, oh as u32) != want {
         return Err(decode_err(format!(
             "LF image is {ow}x{oh}, the header said {}x{} (1/8: rounded up)",
             header.width, header.height
