@@ -6,6 +6,7 @@ mod cmyk;
 mod gif;
 mod hdr;
 mod heif;
+mod heif_stream;
 mod jpeg;
 mod jxl;
 mod jxl_lf;
