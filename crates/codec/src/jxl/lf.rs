@@ -196,6 +196,9 @@ fn lf_xyb(image: &JxlImage, frame: &Frame) -> Result<Xyb> {
             let grid = &channels[ch];
             let scale = (m as f64 * precision / scale_inv) as f32;
             let (gw, gh) = (grid.width(), grid.height());
+            if gw == 0 || gh == 0 {
+                continue;
+            }
             if left + gw > width || top + gh > height {
                 return Err(decode_err("LF group larger than the frame"));
             }
