@@ -115,7 +115,7 @@ fn plan(image: &JxlImage) -> Option<Plan<'_>> {
 /// them; a flip that brings one to the left or top would shift the thumbnail by up to 7/8 of
 /// an LF sample, so such files are decoded whole (camera and phone sizes are multiples of 8).
 fn aligned(orientation: u32, width: u32, height: u32) -> bool {
-    let (w, h) = (width % 8 == 0, height % 8 == 0);
+    let (w, h) = (width.is_multiple_of(8), height.is_multiple_of(8));
     match orientation {
         2 => w,
         3 | 7 => w && h,
