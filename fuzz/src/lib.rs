@@ -142,6 +142,7 @@ fn decode_one(
         fit,
         previews: true,
         max_frames: MAX_FRAMES,
+        exact: false,
     };
     let mut loaded = codec::load(src, format, &opts)?;
     let frames = loaded.frames.take();

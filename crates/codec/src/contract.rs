@@ -213,6 +213,9 @@ pub struct LoadOptions {
     /// more (which tells that there are more than this), and decodes none beyond the first
     /// until asked.
     pub max_frames: u32,
+    /// Decode the whole primary image: no approximate reduced image stands in for it (JPEG
+    /// XL's 1/8 LF image); the spec's `exact`.
+    pub exact: bool,
 }
 
 impl Default for LoadOptions {
@@ -224,6 +227,7 @@ impl Default for LoadOptions {
             fit: None,
             previews: true,
             max_frames: 1,
+            exact: false,
         }
     }
 }

@@ -5,9 +5,10 @@
 //! sRGB; images with an embedded ICC profile keep it. Deeper than 8 bits comes out as
 //! 16-bit samples. EXIF and XMP come from the container's boxes.
 //!
-//! No reduced-size decode: jxl-oxide 0.12 renders keyframes at full resolution only (it
-//! can crop, and render a partly loaded progressive file, still at full size); it has no
-//! API for the 1/8 LF image or other downsampled passes.
+//! Thumbnails that shrink 8x or more come from the 1/8 LF image where the frame has one
+//! ([`lf`]); jxl-oxide 0.12 itself renders keyframes at full resolution only.
+
+mod lf;
 
 use std::sync::Arc;
 
@@ -100,7 +101,8 @@ pub fn probe(src: &mut Source, limits: &Limits) -> Result<Header> {
     header_of(&open(&bytes, limits.memory_limit)?)
 }
 
-/// Decodes the first keyframe into memory, then streams it.
+/// Decodes the first keyframe into memory, then streams it. A thumbnail (a resize follows)
+/// that shrinks 8x or more takes the 1/8 LF image instead, unless the spec says `exact`.
 pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     src.start_pixel_phase();
     let bytes = src.read_to_memory(opts.limits.memory_limit)?;
@@ -109,6 +111,12 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     check_limits(&header, opts.limits.max_pixels)?;
     if image.num_loaded_keyframes() == 0 {
         return Err(decode_err("file is truncated (no complete frame)"));
+    }
+    if !opts.exact && opts.fit.is_some() && opts.shrink >= lf::SHRINK {
+        if let Some(small) = lf::render(&image, &header)? {
+            let stream = small.into_stream(crate::image::STRIP_ROWS);
+            return Ok(Loaded::single(Box::new(stream), lf::SHRINK));
+        }
     }
     let render = image.render_frame(0).map_err(decode_err)?;
     let mut stream = render.stream();
@@ -150,7 +158,7 @@ static ABOUT: About = About {
     title: "JPEG XL",
     extensions: &["jxl"],
     serve_as: Some(Format::Jpeg),
-    notes: "jxl-oxide (pure Rust); whole image, lossy and lossless, alpha, 8-16 bit, ICC, orientation, EXIF and XMP boxes (also Brotli-compressed). Not: reduced-size decode (jxl-oxide 0.12 renders full resolution only)",
+    notes: "jxl-oxide (pure Rust); whole image, lossy and lossless, alpha, 8-16 bit, ICC, orientation, EXIF and XMP boxes (also Brotli-compressed). Thumbnails shrinking 8x or more from the 1/8 LF image of VarDCT frames (`exact`: the whole image)",
 };
 
 /// The JPEG XL codec.

@@ -26,8 +26,9 @@ use crate::spec::{CropRect, OutputFormat, Spec};
 /// JPEGs decoded by libjpeg-turbo; 6: resize from a shrunk image's exact extent; 7: JPEG
 /// thumbnails from MPF previews; 8: pixels converted to sRGB where their profile is dropped;
 /// 9: JPEG outputs keep a JPEG source's gain map; 10: camera RAWs through their previews or
-/// rawler, no longer as TIFFs), so persistent caches do not serve stale outputs.
-pub const OUTPUT_REVISION: u32 = 10;
+/// rawler, no longer as TIFFs; 11: JPEG XL thumbnails from the 1/8 LF image), so persistent
+/// caches do not serve stale outputs.
+pub const OUTPUT_REVISION: u32 = 11;
 
 /// Limits and formats for one render.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,6 +260,7 @@ fn render_inner(
         } else {
             1
         },
+        exact: spec.exact,
     };
     let save_opts = spec.save_options();
     // The map is rendered first: the output's header points at it.

@@ -50,7 +50,8 @@ pub struct Spec {
     pub gravity: Gravity,
     /// Allow enlarging (`up`).
     pub up: bool,
-    /// Thumbnail from the primary image, never from an embedded preview (`exact`).
+    /// Thumbnail from the whole primary image, never from an embedded preview or a reduced
+    /// image such as JPEG XL's 1/8 LF image (`exact`).
     pub exact: bool,
     /// Crop after resizing (`crop<W>x<H>+<X>+<Y>`).
     pub crop: Option<CropRect>,
