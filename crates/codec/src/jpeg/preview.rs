@@ -103,15 +103,17 @@ fn read_at(src: &mut Source, offset: u64, size: usize) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
-/// Decodes the whole preview (a decode error means no preview), scaled in the DCT while it
-/// stays at least `min`.
-fn decode(bytes: Vec<u8>, main: &Header, min: (u32, u32), limits: &Limits) -> Option<Preview> {
-    let mut src = Source::memory(bytes);
-    let ph = super::probe(&mut src).ok()?;
-    src.rewind().ok()?;
+/// Decodes a whole embedded JPEG of `size` (a decode error is `None`), scaled in the DCT
+/// while it stays at least `min`. Shared by the MPF and RAW previews.
+pub(crate) fn decode_scaled(
+    src: Source,
+    size: (u32, u32),
+    min: (u32, u32),
+    limits: &Limits,
+) -> Option<Image> {
     let d = [8u32, 4, 2, 1]
         .into_iter()
-        .find(|&d| ph.width / d >= min.0 && ph.height / d >= min.1)
+        .find(|&d| size.0 / d >= min.0 && size.1 / d >= min.1)
         .unwrap_or(1);
     let opts = LoadOptions {
         shrink: d,
@@ -120,7 +122,16 @@ fn decode(bytes: Vec<u8>, main: &Header, min: (u32, u32), limits: &Limits) -> Op
         ..Default::default()
     };
     let loaded = super::load(src, &opts).ok()?;
-    let mut image = Image::collect(loaded.stream).ok()?;
+    Image::collect(loaded.stream).ok()
+}
+
+/// Decodes the whole preview (a decode error means no preview), scaled in the DCT while it
+/// stays at least `min`.
+fn decode(bytes: Vec<u8>, main: &Header, min: (u32, u32), limits: &Limits) -> Option<Preview> {
+    let mut src = Source::memory(bytes);
+    let ph = super::probe(&mut src).ok()?;
+    src.rewind().ok()?;
+    let mut image = decode_scaled(src, (ph.width, ph.height), min, limits)?;
     image.header.meta = main.meta.clone();
     Some(Preview {
         image,

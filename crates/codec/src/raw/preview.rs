@@ -7,10 +7,10 @@
 use super::detect;
 use super::ifd::{ReadAt, SourceAt};
 use super::layout::{self, Layout};
-use crate::image::{Header, Image, Metadata};
+use crate::image::{Header, Metadata};
 use crate::io::Source;
 use crate::jpeg::preview::Preview;
-use crate::{Limits, LoadOptions, SNIFF_LEN};
+use crate::{Limits, SNIFF_LEN};
 
 /// Bytes read from the start of an embedded JPEG to reach its frame header (EXIF is at most
 /// 64 KiB per segment).
@@ -128,18 +128,12 @@ pub fn decode(
     limits: &Limits,
 ) -> Option<Preview> {
     let bytes = r.read_at(c.offset, usize::try_from(c.len).ok()?)?;
-    let d = [8u32, 4, 2, 1]
-        .into_iter()
-        .find(|&d| c.width / d >= min.0 && c.height / d >= min.1)
-        .unwrap_or(1);
-    let opts = LoadOptions {
-        shrink: d,
-        limits: *limits,
-        fit: Some(min),
-        ..Default::default()
-    };
-    let loaded = crate::jpeg::load(Source::memory(bytes), &opts).ok()?;
-    let mut image = Image::collect(loaded.stream).ok()?;
+    let mut image = crate::jpeg::preview::decode_scaled(
+        Source::memory(bytes),
+        (c.width, c.height),
+        min,
+        limits,
+    )?;
     image.header.meta = Metadata {
         icc: image.header.meta.icc.take(),
         ..main.meta.clone()
