@@ -140,7 +140,6 @@ fn decode_one(
         page: 0,
         limits,
         fit,
-        previews: true,
         max_frames: MAX_FRAMES,
         exact: false,
     };

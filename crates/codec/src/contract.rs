@@ -206,15 +206,13 @@ pub struct LoadOptions {
     pub limits: Limits,
     /// For vector formats: render to fit this box directly.
     pub fit: Option<(u32, u32)>,
-    /// Whether an embedded picture may stand in for the primary image (a RAW's full-size
-    /// JPEG); false for `exact`.
-    pub previews: bool,
     /// Most frames of an animation wanted: 1 for a still; a loader announces at most one
     /// more (which tells that there are more than this), and decodes none beyond the first
     /// until asked.
     pub max_frames: u32,
-    /// Decode the whole primary image: no approximate reduced image stands in for it (JPEG
-    /// XL's 1/8 LF image); the spec's `exact`.
+    /// Decode the primary image itself: nothing stands in for it (an embedded preview such as
+    /// a RAW's full-size JPEG, or a reduced image such as JPEG XL's 1/8 LF image); the spec's
+    /// `exact`, which `--previews off` sets too.
     pub exact: bool,
 }
 
@@ -225,7 +223,6 @@ impl Default for LoadOptions {
             page: 0,
             limits: Limits::default(),
             fit: None,
-            previews: true,
             max_frames: 1,
             exact: false,
         }

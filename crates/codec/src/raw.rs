@@ -90,8 +90,8 @@ pub fn probe(src: &mut Source, limits: &Limits) -> Result<Header> {
     Ok(probe_inner(src, limits)?.header)
 }
 
-/// The whole picture: the embedded JPEG of exactly the header's size when previews are
-/// allowed, else the development of the raw data.
+/// The whole picture: the embedded JPEG of exactly the header's size unless the load is
+/// `exact`, else the development of the raw data.
 pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     let limits = opts.limits;
     let p = probe_inner(&mut src, &limits)?;
@@ -101,7 +101,7 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         .candidates
         .iter()
         .find(|c| (c.width, c.height) == (h.width, h.height));
-    if let Some(c) = full.filter(|_| opts.previews) {
+    if let Some(c) = full.filter(|_| !opts.exact) {
         // Whole: the pipeline shrinks it as it would a loader's full-size output.
         let mut r = seekable(&mut src)?;
         if let Some(p) = preview::decode(&mut r, c, h, (h.width, h.height), &limits) {

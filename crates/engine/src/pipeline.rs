@@ -254,7 +254,6 @@ fn render_inner(
         page: spec.page.unwrap_or(0),
         limits,
         fit: plan.resize,
-        previews: !spec.exact,
         max_frames: if animates(spec, output) {
             opts.max_frames.max(1)
         } else {
