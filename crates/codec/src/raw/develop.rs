@@ -94,3 +94,33 @@ pub fn develop(file: Arc<Vec<u8>>, meta: &Metadata, limits: &Limits) -> Result<I
         samples: Samples::U8(samples),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A TIFF whose second entry claims 2^32 - 1 doubles (34 GB) in a 49-byte file.
+    fn forged_count() -> Vec<u8> {
+        let mut f = b"II*\0".to_vec();
+        f.extend(8u32.to_le_bytes());
+        f.extend(2u16.to_le_bytes());
+        // Make: ASCII, 11 bytes at offset 38, after the IFD.
+        f.extend([0x0F, 0x01, 2, 0]);
+        f.extend(11u32.to_le_bytes());
+        f.extend(38u32.to_le_bytes());
+        // ImageWidth as DOUBLE with a forged count.
+        f.extend([0x00, 0x01, 12, 0]);
+        f.extend(u32::MAX.to_le_bytes());
+        f.extend(8u32.to_le_bytes());
+        f.extend(0u32.to_le_bytes());
+        f.extend(b"NIKON CORP\0");
+        f
+    }
+
+    /// Found by `scripts/fuzz.sh raw`: rawler allocated the claimed count before reading it,
+    /// and the failed allocation aborted the process. The vendored patch refuses it.
+    #[test]
+    fn a_forged_entry_count_is_an_error_not_an_abort() {
+        assert!(size(Arc::new(forged_count())).is_err());
+    }
+}

@@ -106,6 +106,12 @@ impl Entry {
     }
 
     reader.goto(base + offset)?;
+    // thumbfs patch: the value cannot be longer than what is left of the stream. Refusing it here,
+    // before `vec![0; count]`, keeps a forged count (up to 2^32 values of 8 bytes) from
+    // allocating gigabytes, which aborts the process when the allocation fails.
+    if bytesize as u64 > reader.remaining()? {
+      return Err(TiffError::Overflow(format!("Value of {} bytes for tag 0x{:X} runs past the end of the file", bytesize, tag)));
+    }
     let entry = match typ {
       TYPE_BYTE => {
         let mut v = vec![0; count as usize];

@@ -293,6 +293,14 @@ impl<'a, R: Read + Seek + 'a> EndianReader<'a, R> {
 
   // TODO: try_from?
 
+  /// Bytes from the current position to the end of the stream (thumbfs patch).
+  pub fn remaining(&mut self) -> Result<u64> {
+    let here = self.inner.stream_position()?;
+    let end = self.inner.seek(SeekFrom::End(0))?;
+    self.inner.seek(SeekFrom::Start(here))?;
+    Ok(end.saturating_sub(here))
+  }
+
   pub fn goto(&mut self, offset: u32) -> Result<()> {
     self.inner.seek(SeekFrom::Start(offset as u64))?;
     Ok(())
