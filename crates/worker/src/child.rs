@@ -106,6 +106,8 @@ pub fn main() -> i32 {
         eprintln!("thumbfs worker: cannot install the seccomp filter: {e}");
         return 1;
     }
+    // Inside the sandbox, as every job: what it warms is what jobs use.
+    super::warm::warm_up();
     SERVING.store(true, Ordering::Relaxed);
     if chan.send(&FromWorker::Ready.encode(), None).is_err() {
         return 1;

@@ -21,6 +21,7 @@ pub mod handle;
 pub mod protocol;
 pub mod sandbox;
 pub mod spawner;
+mod warm;
 
 pub use child::NoticingAlloc;
 pub use handle::{Failure, Sink, SourceFeed};
