@@ -3,8 +3,8 @@
 //! when the render is abandoned (timed out) or the worker dies.
 
 use std::io;
-use std::sync::mpsc::{Receiver, Sender};
 use std::os::fd::RawFd;
+use std::sync::mpsc::{Receiver, Sender};
 use std::time::Duration;
 
 use super::frame::Received;

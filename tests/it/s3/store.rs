@@ -504,7 +504,17 @@ fn a_server_stopped_mid_render_fails_the_read_and_the_mount_recovers() {
     let mut f = fs::File::open(m.path("jpg/big.jpg")).unwrap();
     // The first byte arrives while the gate holds the rest of the object back.
     let mut got = vec![0; 1];
-    f.read_exact(&mut got).unwrap();
+    if let Err(e) = f.read_exact(&mut got) {
+        panic!(
+            "DIAG first read: {e}; passed {} diag {:?} stats {:?} errors {:?}\nLOG:\n{}",
+            gate.passed(),
+            gate.diag(),
+            m.stats(),
+            m.errors(),
+            m.log_text()
+        );
+    }
+    eprintln!("DIAG ok: passed {} diag {:?} stats {:?}", gate.passed(), gate.diag(), m.stats());
     let mut buf = vec![0; 1 << 16];
     assert_eq!(m.stats()["in_flight"], 1, "the render is under way");
     assert!(
