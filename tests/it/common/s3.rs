@@ -275,8 +275,6 @@ struct GateState {
     passed: u64,
     limit: Option<u64>,
     closed: bool,
-    /// DIAG: per response, its Content-Range and bytes let through.
-    pub diag: Vec<(String, u64)>,
 }
 
 /// The Content-Length of an HTTP request head (0 without one), for proxies that forward
@@ -364,7 +362,6 @@ impl Gate {
                 passed: 0,
                 limit: Some(limit),
                 closed: false,
-                diag: Vec::new(),
             }),
             Condvar::new(),
         ));
@@ -385,18 +382,11 @@ impl Gate {
     /// Copies server to client, each chunk once the limit allows it.
     fn down(mut server: TcpStream, mut client: TcpStream, st: &(Mutex<GateState>, Condvar)) {
         let mut buf = vec![0; 16 * 1024];
-        let mut me = None;
         loop {
             let n = match server.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            let text = String::from_utf8_lossy(&buf[..n.min(2000)]).to_string();
-            if let Some(l) = text.lines().find(|l| l.to_ascii_lowercase().starts_with("content-range")) {
-                let mut g = st.0.lock().unwrap();
-                g.diag.push((l.to_string(), 0));
-                me = Some(g.diag.len() - 1);
-            }
             let mut sent = 0;
             while sent < n {
                 let mut g = st.0.lock().unwrap();
@@ -409,9 +399,6 @@ impl Gate {
                 };
                 let k = (n - sent).min(room.try_into().unwrap_or(usize::MAX));
                 g.passed += k as u64;
-                if let Some(i) = me {
-                    g.diag[i].1 += k as u64;
-                }
                 drop(g);
                 if client.write_all(&buf[sent..sent + k]).is_err() {
                     return;
@@ -420,11 +407,6 @@ impl Gate {
             }
         }
         let _ = client.shutdown(Shutdown::Both);
-    }
-
-    /// DIAG
-    pub fn diag(&self) -> Vec<(String, u64)> {
-        self.state.0.lock().unwrap().diag.clone()
     }
 
     /// Bytes let through so far.

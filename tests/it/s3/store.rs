@@ -482,8 +482,10 @@ fn a_server_stopped_mid_render_fails_the_read_and_the_mount_recovers() {
     c.create_bucket().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let ppm = dir.path().join("big.ppm");
-    // 2400x1800 RGB: 13 MB, against 6 MiB let through before the stop (the first 546 rows
-    // reach the decoder: hundreds of KB of output).
+    // 2400x1800 RGB: 13 MB, against 6 MiB let through before the stop. The read-ahead asks
+    // for windows in pairs, and the pair after the first 1.5 MB (2 + 4 MB) never completes
+    // behind the gate, so the decoder gets about 219 rows: hundreds of KB of output, which
+    // reach the reader while the worker's decoder waits for the source.
     fs::write(&ppm, big_ppm(2400, 1800)).unwrap();
     let size = fs::metadata(&ppm).unwrap().len();
     put_file(&c, "big.ppm", &ppm);
@@ -504,17 +506,7 @@ fn a_server_stopped_mid_render_fails_the_read_and_the_mount_recovers() {
     let mut f = fs::File::open(m.path("jpg/big.jpg")).unwrap();
     // The first byte arrives while the gate holds the rest of the object back.
     let mut got = vec![0; 1];
-    if let Err(e) = f.read_exact(&mut got) {
-        panic!(
-            "DIAG first read: {e}; passed {} diag {:?} stats {:?} errors {:?}\nLOG:\n{}",
-            gate.passed(),
-            gate.diag(),
-            m.stats(),
-            m.errors(),
-            m.log_text()
-        );
-    }
-    eprintln!("DIAG ok: passed {} diag {:?} stats {:?}", gate.passed(), gate.diag(), m.stats());
+    f.read_exact(&mut got).unwrap();
     let mut buf = vec![0; 1 << 16];
     assert_eq!(m.stats()["in_flight"], 1, "the render is under way");
     assert!(
