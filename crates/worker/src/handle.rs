@@ -4,6 +4,7 @@
 
 use std::io;
 use std::os::fd::RawFd;
+use std::sync::mpsc::{Receiver, Sender};
 use std::time::Duration;
 
 use super::frame::Received;
@@ -64,6 +65,10 @@ pub enum SourceFeed<'a> {
 }
 
 /// Runs `job` on `worker`, pumping its output into `sink` (at most `max_output` bytes).
+///
+/// A remote source's reads are answered on a thread of their own: the worker's decoder
+/// thread asks for source bytes while its encoder thread keeps sending output, and that
+/// output must reach readers while a slow source holds the read back.
 pub fn render(
     worker: &Spawned,
     job: Job,
@@ -71,8 +76,7 @@ pub fn render(
     sink: &dyn Sink,
     max_output: u64,
 ) -> Result<(), Failure> {
-    let lost = |e: io::Error| Failure::Runaway(format!("worker channel: {e}"));
-    let (fd, mut remote) = match feed {
+    let (fd, remote) = match feed {
         SourceFeed::Fd(fd) => (Some(fd), None),
         SourceFeed::Remote(c) => (None, Some(c)),
     };
@@ -83,6 +87,29 @@ pub fn render(
             lost(e)
         });
     }
+    let Some(conn) = remote else {
+        return pump(worker, sink, max_output, None);
+    };
+    let (asks, asked) = std::sync::mpsc::channel::<(u64, u64)>();
+    std::thread::scope(|s| {
+        s.spawn(move || answer_reads(worker, conn, &asked));
+        // Returning drops `asks`, which ends the reader after the read it is in.
+        pump(worker, sink, max_output, Some(asks))
+    })
+}
+
+fn lost(e: io::Error) -> Failure {
+    Failure::Runaway(format!("worker channel: {e}"))
+}
+
+/// Receives the worker's messages until the render ends: output into `sink`, source reads
+/// handed to `asks` (None: the source is a descriptor, so a read is a protocol error).
+fn pump(
+    worker: &Spawned,
+    sink: &dyn Sink,
+    max_output: u64,
+    asks: Option<Sender<(u64, u64)>>,
+) -> Result<(), Failure> {
     let mut total = 0u64;
     let mut oom = false;
     loop {
@@ -108,14 +135,11 @@ pub fn render(
                 }
             }
             FromWorker::Read { offset, len } => {
-                let Some(conn) = remote.as_deref_mut() else {
+                let Some(asks) = &asks else {
                     return Err(Failure::Runaway("a read without a remote source".into()));
                 };
-                let answer = match read_range(conn, offset, len) {
-                    Ok(b) => ToWorker::Bytes(b),
-                    Err(e) => ToWorker::ReadFailed(e.to_string()),
-                };
-                worker.chan.send(&answer.encode(), None).map_err(lost)?;
+                // The reader only stops when the channel broke, which the next receive says.
+                let _ = asks.send((offset, len));
             }
             FromWorker::Done => return Ok(()),
             FromWorker::Failed {
@@ -131,6 +155,20 @@ pub fn render(
             }
             FromWorker::OutOfMemory(_) => oom = true,
             FromWorker::Ready => return Err(Failure::Runaway("unexpected message".into())),
+        }
+    }
+}
+
+/// Answers the worker's source reads, one at a time (the worker waits for each), until the
+/// pump stops asking or the channel breaks.
+fn answer_reads(worker: &Spawned, conn: &mut dyn Connection, asked: &Receiver<(u64, u64)>) {
+    while let Ok((offset, len)) = asked.recv() {
+        let answer = match read_range(conn, offset, len) {
+            Ok(b) => ToWorker::Bytes(b),
+            Err(e) => ToWorker::ReadFailed(e.to_string()),
+        };
+        if worker.chan.send(&answer.encode(), None).is_err() {
+            return;
         }
     }
 }

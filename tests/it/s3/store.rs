@@ -482,8 +482,10 @@ fn a_server_stopped_mid_render_fails_the_read_and_the_mount_recovers() {
     c.create_bucket().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let ppm = dir.path().join("big.ppm");
-    // 2400x1800 RGB: 13 MB, against 6 MiB let through before the stop (the first 546 rows
-    // reach the decoder: hundreds of KB of output).
+    // 2400x1800 RGB: 13 MB, against 6 MiB let through before the stop. The read-ahead asks
+    // for windows in pairs, and the pair after the first 1.5 MB (2 + 4 MB) never completes
+    // behind the gate, so the decoder gets about 219 rows: hundreds of KB of output, which
+    // reach the reader while the worker's decoder waits for the source.
     fs::write(&ppm, big_ppm(2400, 1800)).unwrap();
     let size = fs::metadata(&ppm).unwrap().len();
     put_file(&c, "big.ppm", &ppm);
