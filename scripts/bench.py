@@ -26,6 +26,7 @@ BIN = os.path.join(ROOT, "target", "release", "thumbfs")
 CORPUS = os.path.normpath(os.path.join(ROOT, "..", "shared", "corpus"))
 WORK = os.path.join(ROOT, "bench", "work")
 REPORT = os.path.join(ROOT, "bench", "REPORT.md")
+CHART = os.path.join(ROOT, "bench", "chart.svg")
 PHOTO = os.path.join(CORPUS, "photos", "sunset_by_Aitzol_Berasategi.jpg")
 CORES = os.cpu_count() or 1
 
@@ -568,7 +569,19 @@ def modern(runs, out, rep):
         worker.wait()
 
 
+def chart():
+    """Redraws bench/chart.svg from bench/REPORT.md (matplotlib, from the bench venv)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import bench_chart
+
+    n = bench_chart.draw(REPORT, CHART)
+    print(f"wrote {CHART} ({n} bars)")
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "chart":
+        chart()
+        return
     runs = max(1, int(sys.argv[1]) if len(sys.argv) > 1 else 5)
     only_camera = len(sys.argv) > 2 and sys.argv[2] == "camera"
     out = tempfile.mkdtemp(prefix="thumbfs-bench-out-")
@@ -735,6 +748,12 @@ def write_report(rep, runs, only_camera=False):
     lines = [
         "# thumbfs benchmark report",
         "",
+        "![thumbfs / libvips per workload, libvips = 1.0](chart.svg)",
+        "",
+        "The chart (`bench/chart.svg`, drawn by `scripts/bench.py chart` from this file's tables) "
+        "shows every row measured against libvips as thumbfs' time, or peak memory, over "
+        "libvips'; shorter is better.",
+        "",
         f"Written by `scripts/bench.sh` on {time.strftime('%Y-%m-%d')}: {CORES} cores, "
         f"{version(['uname', '-m'])}; anchors {version(['vips', '--version'])}, "
         f"{version(['convert', '-version']).replace('Version: ', '')}.",
@@ -799,6 +818,7 @@ def write_report(rep, runs, only_camera=False):
     with open(REPORT, "w") as f:
         f.write("\n".join(lines))
     print(f"wrote {REPORT}")
+    chart()
 
 
 if __name__ == "__main__":

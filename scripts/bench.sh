@@ -1,6 +1,6 @@
 #!/bin/sh
 # Benchmarks thumbfs against libvips and ImageMagick side by side and writes bench/REPORT.md.
-# Usage: scripts/bench.sh [runs] [camera|s3|memory|isolation|w6|video]   (either order; default 5
+# Usage: scripts/bench.sh [runs] [camera|s3|memory|isolation|w6|video|chart]   (either order; default 5
 # measured runs per workload, after a warm-up; `camera` runs only the in-process libvips
 # comparisons, W8 on camera photos and W10 on HEIC/AVIF/JPEG XL; `s3` only W9, object-store sources against local disk and a second
 # mount reading the shared cache, written to bench/S3.md; `memory` only W11, peak RSS against
@@ -9,7 +9,8 @@
 # scripts/isolation_bench.py, default 9 runs; `w6` only W6, warm re-reads by Python, cat and
 # nginx in the default mount mode against tmpfs, scripts/w6_bench.py, default 9 runs; `video`
 # only W12, a 4K video's poster frame against ffmpeg + vips thumbnail_source,
-# scripts/video_bench.py; THUMBFS_BENCH_PROFILE=test-release measures that profile's binary
+# scripts/video_bench.py; `chart` only redraws bench/chart.svg from bench/REPORT.md;
+# THUMBFS_BENCH_PROFILE=test-release measures that profile's binary
 # instead of building the release one)
 set -eu
 cd "$(dirname "$0")/.."
@@ -44,6 +45,17 @@ if [ -n "$need" ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
 fi
 
+# The in-process anchor: libvips 8.18 from the pyvips-binary wheel, pinned (W8), and
+# matplotlib, which draws bench/chart.svg from the report's tables.
+venv=target/bench-venv
+if ! "$venv/bin/python" -c 'import matplotlib, pyvips, sys; sys.exit(pyvips.version(0) * 100 + pyvips.version(1) != 818)' 2>/dev/null; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet pyvips==3.2.0 pyvips-binary==8.18.7 matplotlib==3.10.8
+fi
+if [ "$mode" = chart ]; then
+    exec "$venv/bin/python" scripts/bench.py chart
+fi
+
 # Isolation overhead: thumbfs against itself, no anchors (vips only makes the inputs).
 if [ "$mode" = isolation ]; then
     profile=${THUMBFS_BENCH_PROFILE:-release}
@@ -59,14 +71,8 @@ fi
 if [ "$mode" = video ]; then
     profile=${THUMBFS_BENCH_PROFILE:-release}
     cargo build --profile "$profile" --locked --quiet
-    exec python3 scripts/video_bench.py "${runs:-5}" "target/$profile/thumbfs"
-fi
-
-# The in-process anchor: libvips 8.18 from the pyvips-binary wheel, pinned (W8).
-venv=target/bench-venv
-if ! "$venv/bin/python" -c 'import pyvips, sys; sys.exit(pyvips.version(0) * 100 + pyvips.version(1) != 818)' 2>/dev/null; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet pyvips==3.2.0 pyvips-binary==8.18.7
+    python3 scripts/video_bench.py "${runs:-5}" "target/$profile/thumbfs"
+    exec "$venv/bin/python" scripts/bench.py chart
 fi
 
 # W10's second in-process anchor: Debian's libvips (it reads HEVC and JPEG XL, the wheel's
@@ -88,7 +94,8 @@ if [ "$mode" = s3 ]; then
     exec python3 scripts/s3_bench.py "${runs:-5}" "$s3venv/bin/weed"
 fi
 if [ "$mode" = memory ]; then
-    exec python3 scripts/memory_bench.py 3
+    python3 scripts/memory_bench.py 3
+    exec "$venv/bin/python" scripts/bench.py chart
 fi
 "$venv/bin/python" scripts/bench.py "${runs:-5}" $mode
 if [ -z "$mode" ]; then
@@ -97,4 +104,5 @@ if [ -z "$mode" ]; then
     python3 scripts/video_bench.py "${runs:-5}" target/release/thumbfs
     python3 scripts/w6_bench.py 9
     python3 scripts/s3_bench.py "${runs:-5}" "$s3venv/bin/weed"
+    "$venv/bin/python" scripts/bench.py chart
 fi
