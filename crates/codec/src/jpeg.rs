@@ -24,6 +24,8 @@ pub mod mpf;
 pub mod preview;
 mod scans;
 mod turbo;
+#[cfg(target_arch = "x86_64")]
+mod ycc_avx2;
 
 pub use decode::Coding;
 pub use encode::to_u8;

@@ -9,17 +9,17 @@ pub struct YccTables {
     cb_g: [i32; 256],
 }
 
-const SCALEBITS: i32 = 16;
-const ONE_HALF: i32 = 1 << (SCALEBITS - 1);
+pub(super) const SCALEBITS: i32 = 16;
+pub(super) const ONE_HALF: i32 = 1 << (SCALEBITS - 1);
 
 const fn fix(x: f64) -> i32 {
     (x * (1 << SCALEBITS) as f64 + 0.5) as i32
 }
 
-const R_CR: i32 = fix(1.40200);
-const B_CB: i32 = fix(1.77200);
-const G_CB: i32 = -fix(0.34414);
-const G_CR: i32 = -fix(0.71414);
+pub(super) const R_CR: i32 = fix(1.40200);
+pub(super) const B_CB: i32 = fix(1.77200);
+pub(super) const G_CB: i32 = -fix(0.34414);
+pub(super) const G_CR: i32 = -fix(0.71414);
 
 impl YccTables {
     /// Builds the four lookup tables.
@@ -43,12 +43,13 @@ impl YccTables {
     /// Converts one row of full-resolution Y, Cb, Cr samples into interleaved RGB. The
     /// arithmetic is the tables' own formula, inlined so the loop vectorises; same results.
     pub fn row_to_rgb(&self, y: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) {
+        #[cfg(target_arch = "x86_64")]
         if has_avx2() {
             // SAFETY: the CPU supports AVX2 (checked above).
-            unsafe { ycc_row_avx2(y, cb, cr, out) }
-        } else {
-            ycc_row_generic(y, cb, cr, out)
+            unsafe { super::ycc_avx2::row(y, cb, cr, out) };
+            return;
         }
+        ycc_row_generic(y, cb, cr, out)
     }
 
     #[inline(always)]
@@ -78,10 +79,9 @@ impl Default for YccTables {
     }
 }
 
-avx2_dispatch!(ycc_row_generic, ycc_row_avx2, (y: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]));
-
+/// The scalar conversion: the portable path, the AVX2 one's tail and its reference.
 #[inline(always)]
-fn ycc_row_generic(y: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) {
+pub(super) fn ycc_row_generic(y: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) {
     for (((px, &y), &cb), &cr) in out.chunks_exact_mut(3).zip(y).zip(cb).zip(cr) {
         let (y, u, v) = (y as i32, cb as i32 - 128, cr as i32 - 128);
         let r = y + ((R_CR * v + ONE_HALF) >> SCALEBITS);
@@ -132,7 +132,6 @@ macro_rules! avx2_dispatch {
         }
     };
 }
-pub(crate) use avx2_dispatch;
 
 pub(crate) use crate::simd::has_avx2;
 
