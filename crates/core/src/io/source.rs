@@ -428,7 +428,26 @@ impl<'a> Source<'a> {
 }
 
 impl Read for Source<'_> {
+    /// Inlined into the decoders (zune-jpeg refills its bit reader 4 bytes at a time, 400,000
+    /// reads for a 1.5 MB file): a read the window covers is a copy, the rest goes out of line.
+    #[inline]
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if let Some(off) = self.pos.checked_sub(self.win_start) {
+            let off = usize::try_from(off).unwrap_or(usize::MAX);
+            if let Some(avail) = self.win.get(off..).filter(|a| a.len() >= out.len()) {
+                out.copy_from_slice(&avail[..out.len()]);
+                self.pos += out.len() as u64;
+                return Ok(out.len());
+            }
+        }
+        self.read_slow(out)
+    }
+}
+
+impl Source<'_> {
+    /// [`Read::read`] when the window does not cover the whole request.
+    #[inline(never)]
+    fn read_slow(&mut self, out: &mut [u8]) -> io::Result<usize> {
         // Large reads outside the window bypass it when nothing needs keeping.
         let outside = self.pos < self.win_start || self.pos >= self.win_end();
         if outside && out.len() >= BUF_SIZE {
