@@ -26,9 +26,10 @@ use crate::spec::{CropRect, OutputFormat, Spec};
 /// JPEGs decoded by libjpeg-turbo; 6: resize from a shrunk image's exact extent; 7: JPEG
 /// thumbnails from MPF previews; 8: pixels converted to sRGB where their profile is dropped;
 /// 9: JPEG outputs keep a JPEG source's gain map; 10: camera RAWs through their previews or
-/// rawler, no longer as TIFFs; 11: JPEG XL thumbnails from the 1/8 LF image), so persistent
-/// caches do not serve stale outputs.
-pub const OUTPUT_REVISION: u32 = 11;
+/// rawler, no longer as TIFFs; 11: JPEG XL thumbnails from the 1/8 LF image; 12: 4:2:2 and
+/// 4:4:0 JPEG thumbnails at 1/8 as libjpeg decodes them, a DC-only baseline decoder, HEIC
+/// thumbnails through libde265 directly), so persistent caches do not serve stale outputs.
+pub const OUTPUT_REVISION: u32 = 12;
 
 /// Limits and formats for one render.
 #[derive(Debug, Clone, PartialEq, Eq)]

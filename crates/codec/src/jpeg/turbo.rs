@@ -252,12 +252,15 @@ impl<'a> TurboStream<'a> {
             .iter()
             .any(|&(_, h, v)| h > 0 && v > 0 && hmax / h != vmax / v);
         // libjpeg scales a component's blocks by one factor in both directions, so 4:2:2
-        // (4:4:0) chroma at 1/4 or 1/8 would keep half the luma's horizontal (vertical)
+        // (4:4:0) chroma at 1/4 or 1/8 keeps half the luma's horizontal (vertical)
         // resolution: 35-41 dB from the box-averaged full decode on a detailed picture.
-        // Decoding at twice the size and box-shrinking 2x2 keeps the chroma on the luma grid.
+        // At 1/4 (and 1/2) decoding at twice the size and box-shrinking 2x2 keeps the chroma
+        // on the luma grid. At 1/8, the thumbnail case, we take libjpeg's own decode as
+        // libvips does (>= 38 dB from `vips thumbnail`, tests/it/pipeline/scaled.rs): a
+        // progressive file then needs none of its AC scans, a third of the instructions.
         let lib_scale = if exact {
             1
-        } else if asymmetric && scale >= 2 {
+        } else if asymmetric && (2..8).contains(&scale) {
             scale / 2
         } else {
             scale
