@@ -5,6 +5,7 @@ use zune_jpeg::zune_core::colorspace::ColorSpace;
 use zune_jpeg::{JpegDecoder, RawImcuRowStatus};
 
 use super::colour::{self, YccTables};
+use super::turbo::{Plane, TurboStream};
 use crate::cmyk::InkProfile;
 use crate::error::{Error, Result};
 use crate::image::{Header, ImageStream, Samples, Strip};
@@ -100,9 +101,18 @@ enum Mode {
     Shrink { factors: Vec<(usize, usize)> },
 }
 
+/// Where the component planes come from.
+enum Planes<'a> {
+    /// zune-jpeg's raw iMCU rows (every coding; scaled in the DCT for thumbnails).
+    Zune(JpegDecoder<Source<'a>>),
+    /// libjpeg-turbo's raw data mode: YCbCr and grey at full size, for exact shrinks (its
+    /// Huffman decoding and IDCT cost less than zune-jpeg's, measured with callgrind).
+    Turbo(TurboStream<'a>),
+}
+
 /// A strip stream over a JPEG decoder that has read its headers.
 pub struct JpegStream<'a> {
-    dec: JpegDecoder<Source<'a>>,
+    dec: Planes<'a>,
     header: Header,
     coding: Coding,
     sampling: Vec<Sampling>,
@@ -119,6 +129,14 @@ pub struct JpegStream<'a> {
     next: usize,
     finished: bool,
     name: String,
+}
+
+/// Whether a box shrink by `shrink` can run on every plane at its stored resolution: it is a
+/// multiple of each plane's (horizontal, vertical) subsampling ratio.
+pub fn shrinks_planes(shrink: usize, ratios: impl IntoIterator<Item = (usize, usize)>) -> bool {
+    ratios
+        .into_iter()
+        .all(|(h, v)| h > 0 && v > 0 && shrink.is_multiple_of(h) && shrink.is_multiple_of(v))
 }
 
 /// The largest DCT-domain scale (8 or 4) that divides `shrink`, if the sampling allows one.
@@ -256,7 +274,7 @@ impl<'a> JpegStream<'a> {
             .collect::<Result<_>>()?;
         Ok((
             JpegStream {
-                dec,
+                dec: Planes::Zune(dec),
                 header,
                 coding,
                 sampling,
@@ -275,12 +293,81 @@ impl<'a> JpegStream<'a> {
         ))
     }
 
+    /// A box shrink by `shrink` of libjpeg's raw planes ([`TurboStream::planes`]), each plane
+    /// boxed at its stored resolution, then converted; `shrink` must be a multiple of every
+    /// plane's subsampling ([`shrinks_planes`]). Returns the stream and the shrink applied.
+    pub fn from_turbo(
+        dec: TurboStream<'a>,
+        planes: &[Plane],
+        mut header: Header,
+        coding: Coding,
+        shrink: u32,
+        name: String,
+    ) -> Result<(Self, u32)> {
+        let s = shrink.max(1) as usize;
+        let sampling: Vec<Sampling> = planes.iter().map(|p| Sampling { h: p.h, v: p.v }).collect();
+        let (mode, applied) = if s > 1 && shrinks_planes(s, planes.iter().map(|p| (p.h, p.v))) {
+            let factors = sampling.iter().map(|c| (s / c.h, s / c.v)).collect();
+            header.width = header.width.div_ceil(s as u32);
+            header.height = header.height.div_ceil(s as u32);
+            (Mode::Shrink { factors }, s as u32)
+        } else {
+            (Mode::Full, 1)
+        };
+        let rows = planes
+            .iter()
+            .map(|p| Rows {
+                width: p.width.max(1),
+                height: p.height,
+                first: 0,
+                data: Vec::new(),
+            })
+            .collect();
+        Ok((
+            JpegStream {
+                dec: Planes::Turbo(dec),
+                header,
+                coding,
+                sampling,
+                mode,
+                fancy: true,
+                rows,
+                planes: Vec::new(),
+                strides: Vec::new(),
+                tables: YccTables::new(),
+                ink: None,
+                next: 0,
+                finished: false,
+                name,
+            },
+            applied,
+        ))
+    }
+
     /// Decodes one more iMCU row into the row caches; false when the decoder is done.
     fn decode_more(&mut self) -> Result<bool> {
         if self.finished {
             return Ok(false);
         }
-        let mut raw = self.dec.raw_output();
+        let dec = match &mut self.dec {
+            Planes::Zune(dec) => dec,
+            Planes::Turbo(t) => {
+                let added = t.read_planes()?;
+                if added.iter().all(|&n| n == 0) {
+                    self.finished = true;
+                    return Ok(false);
+                }
+                for (c, rows) in self.rows.iter_mut().enumerate() {
+                    crate::alloc::reserve(&mut rows.data, added[c] * rows.width, "JPEG row cache")?;
+                    for r in 0..added[c] {
+                        rows.data
+                            .extend_from_slice(&t.plane_row(c, r)[..rows.width]);
+                    }
+                }
+                return Ok(true);
+            }
+        };
+        let mut raw = dec.raw_output();
         let mut planes: Vec<&mut [u8]> = self.planes.iter_mut().map(|p| p.as_mut_slice()).collect();
         let status = raw
             .decode_next_imcu_row(&mut planes, &self.strides)

@@ -164,6 +164,32 @@ pub struct TurboStream<'a> {
     /// libjpeg rows before the 2x2 box.
     scratch: Vec<u8>,
     rows: Vec<*mut u8>,
+    /// Raw-data mode ([`TurboStream::planes`]): the last iMCU row of every component.
+    planes: Option<PlaneRows>,
+}
+
+/// A component's plane in raw-data mode.
+#[derive(Debug, Clone, Copy)]
+pub struct Plane {
+    /// Horizontal upsampling ratio to full resolution (1: full).
+    pub h: usize,
+    /// Vertical upsampling ratio.
+    pub v: usize,
+    /// Samples per row, as libjpeg sizes the downsampled component.
+    pub width: usize,
+    /// Rows of the component.
+    pub height: usize,
+    /// Bytes per buffer row (whole blocks).
+    stride: usize,
+    /// Rows per iMCU row (v_samp_factor * 8).
+    rows: usize,
+}
+
+/// Buffers of one iMCU row per component, and the rows delivered so far.
+struct PlaneRows {
+    geometry: Vec<Plane>,
+    bufs: Vec<Vec<u8>>,
+    done: Vec<usize>,
 }
 
 // SAFETY: the raw pointers point into the boxes this stream owns (libjpeg state, the source
@@ -171,26 +197,15 @@ pub struct TurboStream<'a> {
 unsafe impl Send for TurboStream<'_> {}
 
 impl<'a> TurboStream<'a> {
-    /// Starts decoding `src` (rewound to byte 0) at 1/`scale`: with `exact`, a box average of
-    /// the full-size decode; else scaled in the DCT (`scale` 1, 2, 4 or 8). `header` is what
-    /// zune-jpeg read from the same bytes; its size is replaced by the scaled one.
-    /// `progressive` lets a 1/8 decode skip the AC scans it does not need (scans.rs).
-    pub fn new(
+    /// Creates the decompressor over `src` (rewound to byte 0) and reads the header:
+    /// the stream not yet started, and each component's (id, h, v) sampling factors.
+    /// `filter` installs the scan filter that lets a 1/8 decode skip AC scans (scans.rs).
+    fn open(
         src: Source<'a>,
-        mut header: Header,
+        header: &Header,
         coding: Coding,
-        scale: u32,
-        exact: bool,
-        progressive: bool,
-    ) -> Result<Self> {
-        let (space, out_space) = match coding {
-            Coding::Grey => (
-                ffi::J_COLOR_SPACE::JCS_GRAYSCALE,
-                ffi::J_COLOR_SPACE::JCS_GRAYSCALE,
-            ),
-            Coding::Ycc => (ffi::J_COLOR_SPACE::JCS_YCbCr, ffi::J_COLOR_SPACE::JCS_RGB),
-            _ => return Err(Error::decode("jpeg", "libjpeg path is for YCbCr and grey")),
-        };
+        filter: bool,
+    ) -> Result<(Self, Vec<(u8, u8, u8)>)> {
         let mut err = error_mgr(true);
         let mut src = Box::new(Src {
             mgr: ffi::jpeg_source_mgr {
@@ -205,9 +220,7 @@ impl<'a> TurboStream<'a> {
             buf: vec![0; IN_BUF],
             source: src,
             failed: None,
-            // Only a 1/8 decode can leave scans out (see scans.rs).
-            filter: (progressive && scale == 8 && !exact)
-                .then(|| (ScanFilter::new(), vec![0; IN_BUF])),
+            filter: filter.then(|| (ScanFilter::new(), vec![0; IN_BUF])),
         });
         // SAFETY: a zeroed struct is what jpeg_CreateDecompress expects (it keeps `err`).
         let mut cinfo: Box<ffi::jpeg_decompress_struct> = Box::new(unsafe { mem::zeroed() });
@@ -234,9 +247,18 @@ impl<'a> TurboStream<'a> {
             in_next: 0,
             scratch: Vec::new(),
             rows: Vec::new(),
+            planes: None,
+        };
+        let space = match coding {
+            Coding::Grey => ffi::J_COLOR_SPACE::JCS_GRAYSCALE,
+            Coding::Ycc => ffi::J_COLOR_SPACE::JCS_YCbCr,
+            _ => return Err(Error::decode("jpeg", "libjpeg path is for YCbCr and grey")),
         };
         let comps = s.call(|c| unsafe {
             ffi::jpeg_read_header(c, 1);
+            // zune-jpeg decided the colour coding; libjpeg follows it, so both paths read a
+            // file alike.
+            c.jpeg_color_space = space;
             let comps = std::slice::from_raw_parts(c.comp_info, c.num_components.max(0) as usize);
             comps
                 .iter()
@@ -246,6 +268,28 @@ impl<'a> TurboStream<'a> {
                 })
                 .collect::<Vec<_>>()
         })?;
+        Ok((s, comps))
+    }
+
+    /// Starts decoding `src` (rewound to byte 0) at 1/`scale`: with `exact`, a box average of
+    /// the full-size decode; else scaled in the DCT (`scale` 1, 2, 4 or 8). `header` is what
+    /// zune-jpeg read from the same bytes; its size is replaced by the scaled one.
+    /// `progressive` lets a 1/8 decode skip the AC scans it does not need (scans.rs).
+    pub fn new(
+        src: Source<'a>,
+        mut header: Header,
+        coding: Coding,
+        scale: u32,
+        exact: bool,
+        progressive: bool,
+    ) -> Result<Self> {
+        // Only a 1/8 decode can leave scans out (see scans.rs).
+        let filter = progressive && scale == 8 && !exact;
+        let (mut s, comps) = Self::open(src, &header, coding, filter)?;
+        let out_space = match coding {
+            Coding::Grey => ffi::J_COLOR_SPACE::JCS_GRAYSCALE,
+            _ => ffi::J_COLOR_SPACE::JCS_RGB,
+        };
         let hmax = comps.iter().map(|p| p.1).max().unwrap_or(1);
         let vmax = comps.iter().map(|p| p.2).max().unwrap_or(1);
         let asymmetric = comps
@@ -273,9 +317,6 @@ impl<'a> TurboStream<'a> {
             filter.drop_ac_of(&dc_only);
         }
         let (w, h) = s.call(|c| unsafe {
-            // zune-jpeg decided the colour coding; libjpeg follows it, so both paths read a
-            // file alike.
-            c.jpeg_color_space = space;
             c.out_color_space = out_space;
             c.scale_num = 1;
             c.scale_denom = lib_scale;
@@ -307,6 +348,129 @@ impl<'a> TurboStream<'a> {
         header.height = oh;
         s.header = header;
         Ok(s)
+    }
+
+    /// Starts a full-size decode whose output is the components' planes at their stored
+    /// resolution, after the IDCT (libjpeg's raw data mode: no upsampling, no colour
+    /// conversion), read an iMCU row at a time with [`TurboStream::read_planes`]. For exact
+    /// shrinks, which box the planes before converting (decode.rs).
+    pub fn planes(src: Source<'a>, header: &Header, coding: Coding) -> Result<(Self, Vec<Plane>)> {
+        let (mut s, comps) = Self::open(src, header, coding, false)?;
+        let ncomp = comps.len();
+        if ncomp != header.bands as usize {
+            return Err(Error::decode("jpeg", format!("{ncomp} components")));
+        }
+        let hmax = comps.iter().map(|p| p.1).max().unwrap_or(1).max(1) as usize;
+        let vmax = comps.iter().map(|p| p.2).max().unwrap_or(1).max(1) as usize;
+        let blocks = s.call(|c| unsafe {
+            c.raw_data_out = 1;
+            c.dct_method = ffi::J_DCT_METHOD::JDCT_ISLOW;
+            ffi::jpeg_start_decompress(c);
+            let info = std::slice::from_raw_parts(c.comp_info, c.num_components.max(0) as usize);
+            info.iter()
+                .map(|p| p.width_in_blocks as usize)
+                .collect::<Vec<_>>()
+        })?;
+        let (w, h) = (header.width as usize, header.height as usize);
+        let mut planes = Vec::with_capacity(ncomp);
+        for (&(_, hs, vs), &wb) in comps.iter().zip(&blocks) {
+            let (hs, vs) = (hs as usize, vs as usize);
+            if hs == 0 || vs == 0 || hmax % hs != 0 || vmax % vs != 0 {
+                return Err(Error::decode(
+                    "jpeg",
+                    format!("unsupported sampling factors {hs}x{vs} (max {hmax}x{vmax})"),
+                ));
+            }
+            // jdiv_round_up(image_width * h_samp, max_h_samp), as libjpeg sizes the plane.
+            let width = (w * hs).div_ceil(hmax);
+            let plane = Plane {
+                h: hmax / hs,
+                v: vmax / vs,
+                width,
+                height: (h * vs).div_ceil(vmax),
+                stride: (wb * 8).max(width),
+                rows: vs * 8,
+            };
+            planes.push(plane);
+        }
+        s.planes = Some(PlaneRows {
+            done: vec![0; ncomp],
+            bufs: planes
+                .iter()
+                .map(|p| {
+                    let n = crate::alloc::len(&[p.stride, p.rows], "JPEG planes")?;
+                    crate::alloc::filled(n, 0u8, "JPEG planes")
+                })
+                .collect::<Result<_>>()?,
+            geometry: planes.clone(),
+        });
+        Ok((s, planes))
+    }
+
+    /// Decodes the next iMCU row in raw mode: per component, the rows it added (fewer in the
+    /// last, none once the image is done), readable with [`TurboStream::plane_row`].
+    pub fn read_planes(&mut self) -> Result<Vec<usize>> {
+        let Some(mut p) = self.planes.take() else {
+            return Err(Error::decode("jpeg", "not a raw-data decode"));
+        };
+        let r = self.read_planes_into(&mut p);
+        self.planes = Some(p);
+        r
+    }
+
+    fn read_planes_into(&mut self, p: &mut PlaneRows) -> Result<Vec<usize>> {
+        let left: Vec<usize> = p
+            .geometry
+            .iter()
+            .zip(&p.done)
+            .map(|(g, &d)| g.height - d.min(g.height))
+            .collect();
+        if left.iter().all(|&n| n == 0) {
+            return Ok(vec![0; left.len()]);
+        }
+        // Row pointers per component: v * 8 rows of `stride` bytes each.
+        let mut ptrs: Vec<Vec<*mut u8>> = p
+            .bufs
+            .iter_mut()
+            .zip(&p.geometry)
+            .map(|(b, g)| {
+                b.chunks_exact_mut(g.stride)
+                    .map(|r| r.as_mut_ptr())
+                    .collect()
+            })
+            .collect();
+        let mut image: Vec<*mut *mut u8> = ptrs.iter_mut().map(|v| v.as_mut_ptr()).collect();
+        let lines = p.geometry.iter().map(|g| g.rows * g.v).max().unwrap_or(8) as ffi::JDIMENSION;
+        // SAFETY: `image` holds, per component, v * 8 row pointers into its buffer of
+        // `stride` >= width_in_blocks * 8 bytes per row, alive for the call; `lines` is
+        // max_v_samp_factor * 8, what libjpeg asks for at full size.
+        let got =
+            self.call(|c| unsafe { ffi::jpeg_read_raw_data(c, image.as_mut_ptr().cast(), lines) })?;
+        if got == 0 {
+            self.next = usize::MAX;
+            return Err(Error::decode("jpeg", "image data ended early"));
+        }
+        let added: Vec<usize> = p
+            .geometry
+            .iter()
+            .zip(&left)
+            .map(|(g, &l)| g.rows.min(l))
+            .collect();
+        for (d, a) in p.done.iter_mut().zip(&added) {
+            *d += a;
+        }
+        Ok(added)
+    }
+
+    /// Row `r` of component `c`'s last iMCU row (its first `width` samples).
+    pub fn plane_row(&self, c: usize, r: usize) -> &[u8] {
+        match &self.planes {
+            Some(p) => {
+                let g = &p.geometry[c];
+                &p.bufs[c][r * g.stride..r * g.stride + g.width]
+            }
+            None => &[],
+        }
     }
 
     /// Runs a libjpeg call, turning its error (an unwind) into ours.
