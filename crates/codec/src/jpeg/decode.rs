@@ -104,10 +104,10 @@ enum Mode {
 /// Where the component planes come from.
 enum Planes<'a> {
     /// zune-jpeg's raw iMCU rows (every coding; scaled in the DCT for thumbnails).
-    Zune(JpegDecoder<Source<'a>>),
+    Zune(Box<JpegDecoder<Source<'a>>>),
     /// libjpeg-turbo's raw data mode: YCbCr and grey at full size, for exact shrinks (its
     /// Huffman decoding and IDCT cost less than zune-jpeg's, measured with callgrind).
-    Turbo(TurboStream<'a>),
+    Turbo(Box<TurboStream<'a>>),
 }
 
 /// A strip stream over a JPEG decoder that has read its headers.
@@ -274,7 +274,7 @@ impl<'a> JpegStream<'a> {
             .collect::<Result<_>>()?;
         Ok((
             JpegStream {
-                dec: Planes::Zune(dec),
+                dec: Planes::Zune(Box::new(dec)),
                 header,
                 coding,
                 sampling,
@@ -325,7 +325,7 @@ impl<'a> JpegStream<'a> {
             .collect();
         Ok((
             JpegStream {
-                dec: Planes::Turbo(dec),
+                dec: Planes::Turbo(Box::new(dec)),
                 header,
                 coding,
                 sampling,

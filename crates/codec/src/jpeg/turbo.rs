@@ -168,6 +168,9 @@ pub struct TurboStream<'a> {
     planes: Option<PlaneRows>,
 }
 
+/// A component's id and its horizontal and vertical sampling factors, as the header says.
+type Sampled = (u8, u8, u8);
+
 /// A component's plane in raw-data mode.
 #[derive(Debug, Clone, Copy)]
 pub struct Plane {
@@ -205,7 +208,7 @@ impl<'a> TurboStream<'a> {
         header: &Header,
         coding: Coding,
         filter: bool,
-    ) -> Result<(Self, Vec<(u8, u8, u8)>)> {
+    ) -> Result<(Self, Vec<Sampled>)> {
         let mut err = error_mgr(true);
         let mut src = Box::new(Src {
             mgr: ffi::jpeg_source_mgr {
@@ -375,7 +378,7 @@ impl<'a> TurboStream<'a> {
         let mut planes = Vec::with_capacity(ncomp);
         for (&(_, hs, vs), &wb) in comps.iter().zip(&blocks) {
             let (hs, vs) = (hs as usize, vs as usize);
-            if hs == 0 || vs == 0 || hmax % hs != 0 || vmax % vs != 0 {
+            if hs == 0 || vs == 0 || !hmax.is_multiple_of(hs) || !vmax.is_multiple_of(vs) {
                 return Err(Error::decode(
                     "jpeg",
                     format!("unsupported sampling factors {hs}x{vs} (max {hmax}x{vmax})"),
