@@ -1,0 +1,284 @@
+//! HEIC thumbnails through libde265 directly (crates/codec/src/heif/direct.rs) against the
+//! same thumbnails through libheif's whole-image decode (`exact`) and `vips thumbnail`, on
+//! files heif-enc makes at test time from corpus photos (the corpus holds no HEIC).
+//!
+//! The direct path shrinks the YCbCr planes and converts the block means with libheif's
+//! coefficients, so it differs from `exact` by rounding only: the bar is 45 dB. Whatever it
+//! does not handle (alpha, 10 bits, `clap`, grids) must come out byte for byte as `exact`.
+
+use crate::common;
+use crate::pipeline::orientation::formats::add_heif_transforms;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::codec::*;
+use common::mount::Mount;
+use common::*;
+use thumbfs::codec::LoadOptions;
+use thumbfs::io::target::MemoryTarget;
+use thumbfs::{RenderOptions, Source, Spec};
+
+/// A corpus photo resized to exactly `size` (`WxH`) as PNG.
+fn photo_png(d: &Path, photo: &str, size: &str) -> PathBuf {
+    let out = d.join(format!("{photo}-{size}.png"));
+    run(Command::new("convert")
+        .arg(corpus(&format!("photos/{photo}")))
+        .args(["-resize", &format!("{size}!"), "-strip"])
+        .arg(&out));
+    out
+}
+
+/// `src` encoded by heif-enc with `args` as `d/name`.
+fn heif_enc(src: &Path, d: &Path, name: &str, args: &[&str]) -> PathBuf {
+    let out = d.join(name);
+    run(Command::new("heif-enc")
+        .args(args)
+        .arg(src)
+        .arg("-o")
+        .arg(&out));
+    out
+}
+
+fn render(path: &Path, spec: &str) -> Vec<u8> {
+    let spec: Spec = spec.parse().unwrap();
+    let mut target = MemoryTarget::new();
+    thumbfs::render(
+        Source::file(path).unwrap(),
+        &spec,
+        &mut target,
+        &RenderOptions::default(),
+    )
+    .unwrap();
+    target.take()
+}
+
+/// The shrink the loader applies to a thumbnail's request to shrink by `shrink` (the direct
+/// path applies all of it, libheif's none), and the image's size.
+fn applied(path: &Path, shrink: u32, exact: bool) -> (u32, u32, u32) {
+    let opts = LoadOptions {
+        shrink,
+        fit: Some((1, 1)),
+        exact,
+        ..Default::default()
+    };
+    let (img, applied) = load_with(path, opts).unwrap();
+    (img.header.width, img.header.height, applied)
+}
+
+/// PSNR between two PNG files of the same size, at 8 bits.
+fn db(a: &Path, b: &Path) -> f64 {
+    let (x, y) = (magick_decode(a, 8), magick_decode(b, 8));
+    assert_eq!((x.width, x.height), (y.width, y.height), "{a:?} vs {b:?}");
+    psnr(&x.data, &y.data, 255)
+}
+
+/// `spec` (a PNG spec) of `f` through the direct path and with `exact`, written to `d`:
+/// their PSNR, and whether the bytes differ.
+fn direct_vs_exact(f: &Path, spec: &str, d: &Path) -> (f64, bool) {
+    let name = f.file_name().unwrap().to_string_lossy();
+    let (a, b) = (
+        d.join(format!("{name}.{spec}.png")),
+        d.join(format!("{name}.{spec}.exact.png")),
+    );
+    let (x, y) = (
+        render(f, &format!("{spec}_png")),
+        render(f, &format!("{spec}_exact_png")),
+    );
+    std::fs::write(&a, &x).unwrap();
+    std::fs::write(&b, &y).unwrap();
+    (db(&a, &b), x != y)
+}
+
+#[test]
+fn direct_thumbnails_match_libheif_and_vips() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Even sizes (odd ones get a clap box) that are not multiples of 8: partial blocks.
+    let sunset = photo_png(d, "sunset_by_Aitzol_Berasategi.jpg", "1202x802");
+    let seeding = photo_png(d, "seeding_by_Clements_Engelhardt.jpg", "998x666");
+    let files = [
+        heif_enc(&sunset, d, "sunset.heic", &["-q", "60"]),
+        heif_enc(&seeding, d, "seeding.heic", &["-q", "50"]),
+        heif_enc(&sunset, d, "c444.heic", &["-q", "60", "-p", "chroma=444"]),
+        heif_enc(&sunset, d, "c422.heic", &["-q", "60", "-p", "chroma=422"]),
+        // BT.709 coefficients, limited range.
+        heif_enc(
+            &seeding,
+            d,
+            "bt709-limited.heic",
+            &["-q", "60", "--matrix_coefficients=1", "--full_range_flag=0"],
+        ),
+    ];
+    for f in &files {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        // The loader takes the direct path for a thumbnail, libheif's with `exact`.
+        let (w, h, s) = applied(f, 8, false);
+        assert_eq!(s, 8, "{name}: direct path not taken");
+        let (fw, fh, s1) = applied(f, 8, true);
+        assert_eq!(s1, 1, "{name}: exact must decode the whole image");
+        assert_eq!((w, h), (fw.div_ceil(8), fh.div_ceil(8)), "{name}");
+        // w256 shrinks by 2 first, w64 by 8.
+        for spec in ["w256", "w64"] {
+            let (psnr, differ) = direct_vs_exact(f, spec, d);
+            eprintln!("{name} {spec}: {psnr:.1} dB vs exact");
+            assert!(psnr >= 45.0, "{name} {spec}: {psnr:.1} dB vs exact");
+            assert!(
+                differ,
+                "{name} {spec}: same bytes as exact (direct path not used?)"
+            );
+            // And against libvips' own thumbnail (libheif's decode, its own resampling).
+            let ours = d.join(format!("{name}.{spec}.png"));
+            let vips = d.join(format!("{name}.{spec}.vips.png"));
+            let px = magick_decode(&ours, 8);
+            run(Command::new("vips")
+                .arg("thumbnail")
+                .arg(f)
+                .arg(&vips)
+                .arg(px.width.to_string())
+                .args(["--height", &px.height.to_string(), "--size", "force"]));
+            let v = db(&ours, &vips);
+            eprintln!("{name} {spec}: {v:.1} dB vs vips thumbnail");
+            assert!(v >= 40.0, "{name} {spec}: {v:.1} dB vs vips thumbnail");
+        }
+    }
+}
+
+/// Every `irot`/`imir` combination (spliced into a heif-enc file, as the orientation tests
+/// do): the blocks are laid from the corner that ends up top-left, so the direct path stays
+/// within rounding of libheif's upright image.
+#[test]
+fn direct_thumbnails_apply_irot_and_imir_like_libheif() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 8k + 2 by 8k + 6: every corner starts a different block grid.
+    let src = photo_png(d, "seeding_by_Clements_Engelhardt.jpg", "618x414");
+    let plain = std::fs::read(heif_enc(&src, d, "plain.heic", &["-q", "70"])).unwrap();
+    for r in 0..4u8 {
+        for m in [None, Some(0u8), Some(1)] {
+            let f = d.join(format!("r{r}m{m:?}.heic"));
+            std::fs::write(&f, add_heif_transforms(&plain, Some(r), m)).unwrap();
+            let (_, _, s) = applied(&f, 8, false);
+            assert_eq!(s, 8, "{f:?}: direct path not taken");
+            for spec in ["w96", "w40"] {
+                let (psnr, differ) = direct_vs_exact(&f, spec, d);
+                eprintln!("r{r}m{m:?} {spec}: {psnr:.1} dB vs exact");
+                assert!(psnr >= 45.0, "r{r}m{m:?} {spec}: {psnr:.1} dB vs exact");
+                assert!(differ, "r{r}m{m:?} {spec}: same bytes as exact");
+            }
+        }
+    }
+}
+
+/// Alpha, 10 bits and a clean aperture (heif-enc writes one for odd sizes) are libheif's:
+/// the same bytes as `exact`, and the loader applies no shrink.
+#[test]
+fn files_the_direct_path_does_not_handle_decode_as_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (rgb, rgba, deep) = sources(d);
+    let odd = photo_png(d, "sunset_by_Aitzol_Berasategi.jpg", "481x321");
+    let files = [
+        heif_enc(&rgba, d, "alpha.heic", &["-q", "60"]),
+        heif_enc(&deep, d, "deep.heic", &["-q", "60", "-b", "10"]),
+        heif_enc(&odd, d, "odd-clap.heic", &["-q", "60"]),
+        // Monochrome: heif-enc writes grey PNGs as 4:0:0.
+        heif_enc(
+            &{
+                let g = d.join("grey.png");
+                run(Command::new("convert")
+                    .arg(&rgb)
+                    .args(["-colorspace", "gray"])
+                    .arg(&g));
+                g
+            },
+            d,
+            "grey.heic",
+            &["-q", "60"],
+        ),
+    ];
+    for f in &files {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        let (_, _, s) = applied(f, 4, false);
+        assert_eq!(s, 1, "{name}: took the direct path");
+        for spec in ["w100", "w40"] {
+            assert!(
+                render(f, &format!("{spec}_png")) == render(f, &format!("{spec}_exact_png")),
+                "{name} {spec}: differs from exact"
+            );
+        }
+        // And it still decodes like libheif: against heif-convert's full image, reduced.
+        let reference = d.join(format!("{name}.ref.png"));
+        run(Command::new("heif-convert").arg(f).arg(&reference));
+        let ours = d.join(format!("{name}.w100.png"));
+        std::fs::write(&ours, render(f, "w100_png")).unwrap();
+        let px = magick_decode(&ours, 8);
+        let theirs = d.join(format!("{name}.w100.vips.png"));
+        run(Command::new("vips")
+            .arg("thumbnail")
+            .arg(&reference)
+            .arg(&theirs)
+            .arg(px.width.to_string())
+            .args(["--height", &px.height.to_string(), "--size", "force"]));
+        let v = db(&ours, &theirs);
+        eprintln!("{name}: {v:.1} dB vs vips thumbnail of heif-convert's image");
+        assert!(v >= 35.0, "{name}: {v:.1} dB");
+    }
+}
+
+/// Damaged files: an error, never a panic, from the CLI and through a mount (its render
+/// worker), which lives on and still serves the intact file.
+#[test]
+fn damaged_heic_fails_cleanly_on_the_direct_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let png = photo_png(dir.path(), "sunset_by_Aitzol_Berasategi.jpg", "802x538");
+    let good = std::fs::read(heif_enc(&png, &src, "good.heic", &["-q", "60"])).unwrap();
+    // Cut inside the image data (mdat is last).
+    std::fs::write(src.join("trunc.heic"), &good[..good.len() * 2 / 3]).unwrap();
+    // The slice data scrambled behind an intact NAL length (the boxes stay valid, so this
+    // reaches libde265 on the direct path): it conceals or gives up; either way no panic.
+    let mut noise = good.clone();
+    let at = good.windows(4).position(|w| w == b"mdat").unwrap() + 4;
+    let len = u32::from_be_bytes(good[at..at + 4].try_into().unwrap()) as usize;
+    let mut rng = Rng(11);
+    for b in &mut noise[at + 4 + 16..(at + 4 + len).min(good.len())] {
+        *b = rng.next() as u8;
+    }
+    std::fs::write(src.join("noise.heic"), &noise).unwrap();
+    // The parameter sets scrambled.
+    let mut params = good.clone();
+    let at = good.windows(4).position(|w| w == b"hvcC").unwrap();
+    for b in &mut params[at + 30..at + 90] {
+        *b ^= 0x5A;
+    }
+    std::fs::write(src.join("params.heic"), &params).unwrap();
+
+    for name in ["trunc", "noise", "params"] {
+        let f = src.join(format!("{name}.heic"));
+        let out = dir.path().join(format!("{name}.jpg"));
+        let o = thumbfs_output(&["convert", "w64", p(&f), p(&out)]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("panicked"), "{name}: {err}");
+        if o.status.success() {
+            // A concealed picture is still a valid thumbnail.
+            assert_eq!(djpeg(&out).width, 64, "{name}");
+        }
+    }
+    let mut m = Mount::new(&src, &[]);
+    let bytes = std::fs::read(m.path("w64/good.jpg")).unwrap();
+    assert_eq!(
+        bytes,
+        render(&src.join("good.heic"), "w64"),
+        "mount and engine differ"
+    );
+    for name in ["trunc", "noise", "params"] {
+        match std::fs::read(m.path(&format!("w64/{name}.jpg"))) {
+            Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EIO), "{name}: {e}"),
+            Ok(b) => assert!(b.starts_with(&[0xFF, 0xD8]), "{name}: not a JPEG"),
+        }
+        assert!(m.alive(), "the daemon died on {name}: {}", m.log_text());
+    }
+    assert!(!m.log_text().contains("panicked"), "{}", m.log_text());
+}
