@@ -94,7 +94,7 @@ fn direct_vs_exact(f: &Path, spec: &str, d: &Path) -> (f64, bool) {
 fn direct_thumbnails_match_libheif_and_vips() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    // Even sizes (odd ones get a clap box) that are not multiples of 8: partial blocks.
+    // Sizes that are not multiples of 8: partial blocks.
     let sunset = photo_png(d, "sunset_by_Aitzol_Berasategi.jpg", "1202x802");
     let seeding = photo_png(d, "seeding_by_Clements_Engelhardt.jpg", "998x666");
     let files = [
@@ -118,8 +118,8 @@ fn direct_thumbnails_match_libheif_and_vips() {
         let (fw, fh, s1) = applied(f, 8, true);
         assert_eq!(s1, 1, "{name}: exact must decode the whole image");
         assert_eq!((w, h), (fw.div_ceil(8), fh.div_ceil(8)), "{name}");
-        // w256 shrinks by 2 first, w64 by 8.
-        for spec in ["w256", "w64"] {
+        // w200 shrinks by 2 first (1202 and 998 columns), w64 by 8.
+        for spec in ["w200", "w64"] {
             let (psnr, differ) = direct_vs_exact(f, spec, d);
             eprintln!("{name} {spec}: {psnr:.1} dB vs exact");
             assert!(psnr >= 45.0, "{name} {spec}: {psnr:.1} dB vs exact");
@@ -170,18 +170,37 @@ fn direct_thumbnails_apply_irot_and_imir_like_libheif() {
     }
 }
 
-/// Alpha, 10 bits and a clean aperture (heif-enc writes one for odd sizes) are libheif's:
+/// Alpha, 10 bits, a clean aperture, a grid and monochrome are libheif's:
 /// the same bytes as `exact`, and the loader applies no shrink.
 #[test]
 fn files_the_direct_path_does_not_handle_decode_as_exact() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (rgb, rgba, deep) = sources(d);
-    let odd = photo_png(d, "sunset_by_Aitzol_Berasategi.jpg", "481x321");
+    let (rgb, rgba, _) = sources(d);
+    // A true 16-bit PNG (`sources`' 16-bit copy of 8-bit pixels is written back as 8-bit
+    // by ImageMagick, and heif-enc then makes an 8-bit file).
+    let deep = d.join("rgb48.png");
+    run(Command::new("convert")
+        .arg(&rgb)
+        .args(["-depth", "16"])
+        .arg(format!("PNG48:{}", p(&deep))));
     let files = [
         heif_enc(&rgba, d, "alpha.heic", &["-q", "60"]),
         heif_enc(&deep, d, "deep.heic", &["-q", "60", "-b", "10"]),
-        heif_enc(&odd, d, "odd-clap.heic", &["-q", "60"]),
+        clap_heic(&rgb, 480, 320, d),
+        // Odd sizes: heif-enc 1.15 writes a 1x1 grid over an even-sized tile.
+        heif_enc(
+            &photo_png(d, "seeding_by_Clements_Engelhardt.jpg", "401x267"),
+            d,
+            "odd-grid.heic",
+            &["-q", "60"],
+        ),
+        grid_heic(
+            &photo_png(d, "seeding_by_Clements_Engelhardt.jpg", "640x428"),
+            640,
+            428,
+            d,
+        ),
         // Monochrome: heif-enc writes grey PNGs as 4:0:0.
         heif_enc(
             &{
@@ -197,6 +216,13 @@ fn files_the_direct_path_does_not_handle_decode_as_exact() {
             &["-q", "60"],
         ),
     ];
+    // What makes each one a fallback, checked so that the test cannot pass vacuously.
+    assert_eq!(hvcc_format(&files[1]), (1, 10), "deep.heic is not 10-bit");
+    assert!(std::fs::read(&files[2])
+        .unwrap()
+        .windows(4)
+        .any(|w| w == b"clap"));
+    assert_eq!(hvcc_format(&files[5]).0, 0, "grey.heic is not monochrome");
     for f in &files {
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
         let (_, _, s) = applied(f, 4, false);
@@ -281,4 +307,194 @@ fn damaged_heic_fails_cleanly_on_the_direct_path() {
         assert!(m.alive(), "the daemon died on {name}: {}", m.log_text());
     }
     assert!(!m.log_text().contains("panicked"), "{}", m.log_text());
+}
+
+/// The chroma format and luma bits an `hvcC` box in `f` declares.
+fn hvcc_format(f: &Path) -> (u8, u8) {
+    let b = std::fs::read(f).unwrap();
+    let at = b.windows(4).position(|w| w == b"hvcC").unwrap() + 4;
+    (b[at + 16] & 3, 8 + (b[at + 17] & 7))
+}
+
+/// An ISO-BMFF box.
+fn bx(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    let mut v = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+    v.extend_from_slice(kind);
+    v.extend_from_slice(body);
+    v
+}
+
+/// A full box (version 0 unless given, flags 0).
+fn fbx(kind: &[u8; 4], version: u8, body: &[u8]) -> Vec<u8> {
+    let mut b = vec![version, 0, 0, 0];
+    b.extend_from_slice(body);
+    bx(kind, &b)
+}
+
+/// The body of the first box of type `kind` at the top level of `data` or inside `meta`
+/// and `iprp` (enough for heif-enc's files).
+fn find(data: &[u8], kind: &[u8; 4]) -> Vec<u8> {
+    let at = data.windows(4).position(|w| w == kind).unwrap() - 4;
+    let size = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+    data[at + 8..at + size].to_vec()
+}
+
+/// The `hvcC` body and the NAL units (its mdat: heif-enc's holds the one image's data and
+/// nothing else) of `png` encoded by heif-enc.
+fn hevc_of(png: &Path, d: &Path, name: &str) -> (Vec<u8>, Vec<u8>) {
+    let f = std::fs::read(heif_enc(png, d, name, &["-q", "60"])).unwrap();
+    (find(&f, b"hvcC"), find(&f, b"mdat"))
+}
+
+/// A HEIC written from scratch (heif-enc 1.15 writes no grid and no `clap`): `images` (hvcC
+/// body, NAL units) become hvc1 items 1..=n, each `size` large; with `grid` (its size) a 2x2
+/// grid item n+1 over them is the primary image, else item 1; `extra` property boxes are
+/// associated with the primary (as essential). ftyp, meta (hdlr, pitm, iinf, iref, iprp,
+/// iloc v1 with the grid's data in idat), mdat with the images' NAL units.
+fn assemble(
+    images: &[(Vec<u8>, Vec<u8>)],
+    size: (u32, u32),
+    grid: Option<(u32, u32)>,
+    extra: &[Vec<u8>],
+    out: PathBuf,
+) -> PathBuf {
+    let n = images.len() as u16;
+    let primary = if grid.is_some() { n + 1 } else { 1 };
+    let items = if grid.is_some() { n + 1 } else { n };
+    let ispe = |(w, h): (u32, u32)| {
+        let mut b = w.to_be_bytes().to_vec();
+        b.extend_from_slice(&h.to_be_bytes());
+        fbx(b"ispe", 0, &b)
+    };
+    let grid_data: Vec<u8> = grid.map_or(Vec::new(), |(w, h)| {
+        [0u8, 0, 1, 1]
+            .into_iter()
+            .chain((w as u16).to_be_bytes())
+            .chain((h as u16).to_be_bytes())
+            .collect()
+    });
+    let meta = |mdat_at: u32| {
+        let mut hdlr = vec![0; 4];
+        hdlr.extend_from_slice(b"pict");
+        hdlr.extend_from_slice(&[0; 13]);
+        let mut iinf = items.to_be_bytes().to_vec();
+        for id in 1..=items {
+            // Version 2; a grid's tiles are hidden (flag 1): not images of their own.
+            let hidden = u8::from(grid.is_some() && id <= n);
+            let mut e = vec![2, 0, 0, hidden];
+            e.extend_from_slice(&id.to_be_bytes());
+            e.extend_from_slice(&[0, 0]);
+            e.extend_from_slice(if id > n { b"grid" } else { b"hvc1" });
+            e.push(0);
+            iinf.extend(bx(b"infe", &e));
+        }
+        // ipco: hvcC 1..=n, the images' ispe n+1, the grid's ispe n+2, then `extra`.
+        let mut ipco = Vec::new();
+        for (hvcc, _) in images {
+            ipco.extend(bx(b"hvcC", hvcc));
+        }
+        ipco.extend(ispe(size));
+        ipco.extend(grid.map_or(Vec::new(), ispe));
+        let first_extra = n as u8 + 2 + u8::from(grid.is_some());
+        for e in extra {
+            ipco.extend_from_slice(e);
+        }
+        let extras = (0..extra.len() as u8).map(|i| 0x80 | (first_extra + i));
+        let mut ipma = u32::from(items).to_be_bytes().to_vec();
+        for id in 1..=items {
+            let mut props = if id > n {
+                vec![n as u8 + 2]
+            } else {
+                vec![0x80 | id as u8, n as u8 + 1]
+            };
+            if id == primary {
+                props.extend(extras.clone());
+            }
+            ipma.extend_from_slice(&id.to_be_bytes());
+            ipma.push(props.len() as u8);
+            ipma.extend(props);
+        }
+        let mut iprp = bx(b"ipco", &ipco);
+        iprp.extend(fbx(b"ipma", 0, &ipma));
+        let mut iloc = vec![0x44, 0x00];
+        iloc.extend_from_slice(&items.to_be_bytes());
+        let mut at = mdat_at + 8;
+        for (id, (_, data)) in (1..=n).zip(images) {
+            for v in [id, 0, 0, 1] {
+                iloc.extend_from_slice(&v.to_be_bytes());
+            }
+            iloc.extend_from_slice(&at.to_be_bytes());
+            iloc.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            at += data.len() as u32;
+        }
+        if grid.is_some() {
+            for v in [n + 1, 1, 0, 1] {
+                iloc.extend_from_slice(&v.to_be_bytes());
+            }
+            iloc.extend_from_slice(&0u32.to_be_bytes());
+            iloc.extend_from_slice(&(grid_data.len() as u32).to_be_bytes());
+        }
+        let mut body = fbx(b"hdlr", 0, &hdlr);
+        body.extend(fbx(b"pitm", 0, &primary.to_be_bytes()));
+        body.extend(fbx(b"iinf", 0, &iinf));
+        if grid.is_some() {
+            let mut dimg = (n + 1).to_be_bytes().to_vec();
+            dimg.extend_from_slice(&n.to_be_bytes());
+            for id in 1..=n {
+                dimg.extend_from_slice(&id.to_be_bytes());
+            }
+            body.extend(fbx(b"iref", 0, &bx(b"dimg", &dimg)));
+        }
+        body.extend(bx(b"iprp", &iprp));
+        body.extend(fbx(b"iloc", 1, &iloc));
+        if grid.is_some() {
+            body.extend(bx(b"idat", &grid_data));
+        }
+        fbx(b"meta", 0, &body)
+    };
+    let ftyp = bx(b"ftyp", b"heic\0\0\0\0mif1heicmiaf");
+    let at = (ftyp.len() + meta(0).len()) as u32;
+    let mut file = ftyp;
+    file.extend(meta(at));
+    let mdat: Vec<u8> = images.iter().flat_map(|(_, d)| d.clone()).collect();
+    file.extend(bx(b"mdat", &mdat));
+    std::fs::write(&out, file).unwrap();
+    out
+}
+
+/// A 2x2 grid of the quarters of `src` (`w`x`h`, even halves), each tile its own heif-enc
+/// file's stream with its own `hvcC`.
+fn grid_heic(src: &Path, w: u32, h: u32, d: &Path) -> PathBuf {
+    let (tw, th) = (w / 2, h / 2);
+    let tiles: Vec<_> = (0..4u32)
+        .map(|i| {
+            let tile = d.join(format!("tile{i}.png"));
+            run(Command::new("convert")
+                .arg(src)
+                .args([
+                    "-crop",
+                    &format!("{tw}x{th}+{}+{}", (i % 2) * tw, (i / 2) * th),
+                ])
+                .args(["+repage"])
+                .arg(&tile));
+            hevc_of(&tile, d, &format!("tile{i}.heic"))
+        })
+        .collect();
+    assemble(&tiles, (tw, th), Some((w, h)), &[], d.join("grid.heic"))
+}
+
+/// `src` (`w`x`h`) as one image with a `clap` cropping 40 columns and 30 rows off centre.
+fn clap_heic(src: &Path, w: u32, h: u32, d: &Path) -> PathBuf {
+    let mut clap = Vec::new();
+    for v in [w as i32 - 40, 1, h as i32 - 30, 1, -10, 1, 6, 1] {
+        clap.extend_from_slice(&v.to_be_bytes());
+    }
+    let image = hevc_of(src, d, "clap-src.heic");
+    assemble(
+        &[image],
+        (w, h),
+        None,
+        &[bx(b"clap", &clap)],
+        d.join("clap.heic"),
+    )
 }
