@@ -102,14 +102,29 @@ fn direct_thumbnails_match_libheif_and_vips() {
         heif_enc(&seeding, d, "seeding.heic", &["-q", "50"]),
         heif_enc(&sunset, d, "c444.heic", &["-q", "60", "-p", "chroma=444"]),
         heif_enc(&sunset, d, "c422.heic", &["-q", "60", "-p", "chroma=422"]),
-        // BT.709 coefficients, limited range.
+        // BT.709 coefficients, limited range, in the stream's VUI (heif-enc 1.15 writes no
+        // nclx box by default).
         heif_enc(
             &seeding,
             d,
             "bt709-limited.heic",
             &["-q", "60", "--matrix_coefficients=1", "--full_range_flag=0"],
         ),
+        // An nclx box (BT.709, limited range) that overrides the stream's VUI (BT.601, full).
+        assemble(
+            &[hevc_of(&sunset, d, "vui.heic")],
+            (1202, 802),
+            None,
+            &[bx(b"colr", b"nclx\0\x01\0\x0d\0\x01\0")],
+            d.join("nclx.heic"),
+        ),
     ];
+    // The nclx box is honoured (by libheif and so by the direct path): not the same picture.
+    let (a, b) = (d.join("vui.png"), d.join("nclx.png"));
+    std::fs::write(&a, render(&files[0], "w200_exact_png")).unwrap();
+    std::fs::write(&b, render(&files[5], "w200_exact_png")).unwrap();
+    let apart = db(&a, &b);
+    assert!(apart < 35.0, "the nclx box changed nothing ({apart:.1} dB)");
     for f in &files {
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
         // The loader takes the direct path for a thumbnail, libheif's with `exact`.
