@@ -444,8 +444,7 @@ pub fn thumbnail(bytes: &[u8], header: &Header, factor: u32) -> Result<Image, St
     let factor = factor as usize;
     // libheif's loop: decode until done or stuck, keeping the last picture.
     let mut small = None;
-    loop {
-        let Ok(more) = dec.decode() else { break };
+    while let Ok(more) = dec.decode() {
         if let Some(pic) = dec.next_picture() {
             small = Some(shrink(&pic, factor, corner, item.nclx)?);
         }
