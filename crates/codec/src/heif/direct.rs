@@ -293,26 +293,33 @@ fn origin_corner(ops: &[Op]) -> (bool, bool) {
     (corner & 1 == 1, corner & 2 == 2)
 }
 
-/// The sum over luma columns `x0..x1` of the chroma samples covering them (each chroma
-/// sample covers `1 << shift` columns).
-fn chroma_sum(row: &[u8], x0: usize, x1: usize, shift: u32) -> u64 {
-    let sum = |s: &[u8]| s.iter().map(|&v| u32::from(v)).sum::<u32>() as u64;
+/// The sum over luma columns `x0..x1` of the (column-summed) chroma samples covering them
+/// (each chroma column covers `1 << shift` luma columns).
+fn chroma_sum(cols: &[u32], x0: usize, x1: usize, shift: u32) -> u64 {
+    let sum = |s: &[u32]| s.iter().map(|&v| u64::from(v)).sum::<u64>();
     if shift == 0 {
-        return sum(&row[x0..x1]);
+        return sum(&cols[x0..x1]);
     }
     let (mut a, mut b, mut s) = (x0, x1, 0u64);
     if a & 1 == 1 && a < b {
-        s += u64::from(row[a >> 1]);
+        s += u64::from(cols[a >> 1]);
         a += 1;
     }
     if b & 1 == 1 && a < b {
-        s += u64::from(row[(b - 1) >> 1]);
+        s += u64::from(cols[(b - 1) >> 1]);
         b -= 1;
     }
     if a < b {
-        s += 2 * sum(&row[a / 2..b / 2]);
+        s += 2 * sum(&cols[a / 2..b / 2]);
     }
     s
+}
+
+/// Adds `weight` times each sample of `row` to `acc` (column sums of a block row).
+fn add_row(acc: &mut [u32], row: &[u8], weight: u32) {
+    for (a, &v) in acc.iter_mut().zip(row) {
+        *a += u32::from(v) * weight;
+    }
 }
 
 /// The picture box-shrunk by `factor` in YCbCr and converted to RGB: blocks laid from the
@@ -364,29 +371,33 @@ fn shrink(
     let cols: Vec<(usize, usize)> = (0..nx).map(|b| span(b, ox, w)).collect();
     let len = crate::alloc::len(&[nx, ny], "HEIF thumbnail").map_err(|e| e.to_string())?;
     let mut px = crate::alloc::with_capacity(len, "HEIF thumbnail").map_err(|e| e.to_string())?;
+    // Column sums over the rows of one block row (vectorised adds; at most 255 times the
+    // picture's height, which libde265 holds to 16 bits), then sums of those per block.
+    let cw = cb.width.min(cr.width);
+    let (mut col_y, mut col_cb, mut col_cr) = (vec![0u32; w], vec![0u32; cw], vec![0u32; cw]);
     let mut sums = vec![[0u64; 3]; nx];
-    let (mut ccb, mut ccr) = (vec![0u64; nx], vec![0u64; nx]);
     for by in 0..ny {
         let (y0, y1) = span(by, oy, h);
-        sums.iter_mut().for_each(|s| *s = [0; 3]);
-        let mut cached = usize::MAX;
+        col_y.fill(0);
+        col_cb.fill(0);
+        col_cr.fill(0);
         for row in y0..y1 {
-            let luma = y.row(row);
-            let cy = row >> shift_y;
-            if cy != cached {
-                let (rb, rr) = (cb.row(cy), cr.row(cy));
-                for (i, &(x0, x1)) in cols.iter().enumerate() {
-                    ccb[i] = chroma_sum(rb, x0, x1, shift_x);
-                    ccr[i] = chroma_sum(rr, x0, x1, shift_x);
-                }
-                cached = cy;
-            }
-            for (i, &(x0, x1)) in cols.iter().enumerate() {
-                let s = &mut sums[i];
-                s[0] += chroma_sum(luma, x0, x1, 0);
-                s[1] += ccb[i];
-                s[2] += ccr[i];
-            }
+            add_row(&mut col_y, y.row(row), 1);
+        }
+        // Each chroma row, weighted by the luma rows of this block row it covers.
+        for cy in (y0 >> shift_y)..=((y1 - 1) >> shift_y) {
+            let first = (cy << shift_y).max(y0);
+            let last = ((cy + 1) << shift_y).min(y1);
+            let weight = (last - first) as u32;
+            add_row(&mut col_cb, cb.row(cy), weight);
+            add_row(&mut col_cr, cr.row(cy), weight);
+        }
+        for (s, &(x0, x1)) in sums.iter_mut().zip(&cols) {
+            *s = [
+                chroma_sum(&col_y, x0, x1, 0),
+                chroma_sum(&col_cb, x0, x1, shift_x),
+                chroma_sum(&col_cr, x0, x1, shift_x),
+            ];
         }
         for (s, &(x0, x1)) in sums.iter().zip(&cols) {
             let n = ((x1 - x0) * (y1 - y0)) as f32;
@@ -505,7 +516,7 @@ mod tests {
 
     #[test]
     fn chroma_sums_weight_each_sample_by_the_columns_it_covers() {
-        let row = [10u8, 20, 30, 40];
+        let row = [10u32, 20, 30, 40];
         // Columns 0..8 map to samples 0,0,1,1,2,2,3,3.
         let naive = |x0: usize, x1: usize| (x0..x1).map(|x| u64::from(row[x >> 1])).sum::<u64>();
         for x0 in 0..8 {
