@@ -132,6 +132,8 @@ fn direct_thumbnails_match_libheif_and_vips() {
         assert_eq!(s, 8, "{name}: direct path not taken");
         let (fw, fh, s1) = applied(f, 8, true);
         assert_eq!(s1, 1, "{name}: exact must decode the whole image");
+        // Nothing to shrink: libheif's path (a resize alone gains nothing from the planes).
+        assert_eq!(applied(f, 1, false).2, 1, "{name}: shrink 1");
         assert_eq!((w, h), (fw.div_ceil(8), fh.div_ceil(8)), "{name}");
         // w200 shrinks by 2 first (1202 and 998 columns), w64 by 8.
         for spec in ["w200", "w64"] {
