@@ -21,8 +21,8 @@ use super::ffi::{guarded, OnThrow};
 /// The runtime library (Debian's libde265-0), the one libheif1 links.
 const LIB: &str = "libde265.so.0";
 
-/// Worker threads per decoder: the machines this runs on have few cores, and a mount
-/// renders two files at once.
+/// Worker threads per decoder (libheif's plugin starts one): two, the cores of the machine
+/// this was measured on; more would compete with the other renders of a mount.
 pub const THREADS: libc::c_int = 2;
 
 /// `de265_error` (a C enum: `int` in the ABI), wrapped so that a caught C++ exception has a
@@ -127,7 +127,6 @@ api! {
     ) -> *const u8;
     fn de265_get_image_full_range_flag(img: *const de265_image) -> libc::c_int;
     fn de265_get_image_matrix_coefficients(img: *const de265_image) -> libc::c_int;
-    fn de265_get_image_colour_primaries(img: *const de265_image) -> libc::c_int;
 }
 
 static API: OnceLock<Result<Api, String>> = OnceLock::new();
@@ -265,14 +264,13 @@ impl Picture<'_> {
         unsafe { de265_get_bits_per_pixel(self.img, channel) }
     }
 
-    /// The VUI's colour description: (matrix coefficients, colour primaries, full range),
-    /// as libheif's plugin reads it (unspecified and limited range without a VUI).
-    pub fn colour(&self) -> (libc::c_int, libc::c_int, bool) {
+    /// The VUI's matrix coefficients and full-range flag, as libheif's plugin reads them
+    /// (2, unspecified, and limited range without a VUI).
+    pub fn colour(&self) -> (libc::c_int, bool) {
         // SAFETY: live picture.
         unsafe {
             (
                 de265_get_image_matrix_coefficients(self.img),
-                de265_get_image_colour_primaries(self.img),
                 de265_get_image_full_range_flag(self.img) != 0,
             )
         }

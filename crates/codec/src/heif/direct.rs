@@ -33,11 +33,11 @@ enum Op {
     Mirror(bool),
 }
 
-/// An `nclx` colour description.
+/// What libheif's conversion takes from an `nclx` colour description (the primaries only
+/// matter for matrices 12 and 13, which fall back).
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Nclx {
     matrix: u16,
-    primaries: u16,
     full_range: bool,
 }
 
@@ -102,7 +102,7 @@ fn parse(bytes: &[u8]) -> Result<Item<'_>, &'static str> {
             b"colr" if p.body.starts_with(b"nclx") => {
                 let b = &p.body[4..];
                 let mut at = 0;
-                let (Some(primaries), Some(_), Some(matrix), Some(flags)) = (
+                let (Some(_), Some(_), Some(matrix), Some(flags)) = (
                     take(b, &mut at, 2),
                     take(b, &mut at, 2),
                     take(b, &mut at, 2),
@@ -112,7 +112,6 @@ fn parse(bytes: &[u8]) -> Result<Item<'_>, &'static str> {
                 };
                 nclx = Some(Nclx {
                     matrix: matrix as u16,
-                    primaries: primaries as u16,
                     full_range: flags & 0x80 != 0,
                 });
             }
@@ -352,14 +351,12 @@ fn shrink(
     }
     // Without an nclx box, the stream's own (as libheif's plugin sets it).
     let nclx = nclx.unwrap_or_else(|| {
-        let (matrix, primaries, full_range) = pic.colour();
+        let (matrix, full_range) = pic.colour();
         Nclx {
             matrix: matrix.clamp(0, 255) as u16,
-            primaries: primaries.clamp(0, 255) as u16,
             full_range,
         }
     });
-    let _ = nclx.primaries; // only matrices 12 and 13 use them, and they fall back
     let [r_cr, g_cb, g_cr, b_cb] =
         coefficients(nclx.matrix).ok_or(format!("matrix coefficients {}", nclx.matrix))?;
 
