@@ -10,11 +10,17 @@
 //! (the HEIF rule: EXIF orientation is informative and must not be applied again, so the
 //! header says orientation 1, as libvips does). Grid (tiled) images, alpha and 8-12 bits are
 //! libheif's to assemble; deeper than 8 bits comes out as 16-bit samples.
+//!
+//! A thumbnail (a resize follows, shrink >= 2, not `exact`) of a plain 8-bit HEVC image skips
+//! libheif's decode: `heif/direct.rs` feeds the item to libde265 and shrinks the YCbCr
+//! planes before converting (same picture within rounding; see there for what falls back).
 
 use std::ffi::CStr;
 use std::ptr;
 use std::sync::{Arc, Once};
 
+mod de265;
+mod direct;
 mod ffi;
 mod items;
 mod sys;
@@ -536,6 +542,16 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions, kind: Kind) -> Result<L
             }
         }
     }
+    // A thumbnail of a plain HEVC image: libde265 directly, shrunk before converting.
+    if matches!(kind, Kind::Heic) && !opts.exact && opts.fit.is_some() && opts.shrink >= 2 {
+        match direct::thumbnail(&file._bytes, &header, opts.shrink) {
+            Ok(small) => {
+                let stream = small.into_stream(crate::image::STRIP_ROWS);
+                return Ok(Loaded::single(Box::new(stream), opts.shrink));
+            }
+            Err(why) => tracing::debug!("heif: libheif decodes the whole image: {why}"),
+        }
+    }
     Ok(Loaded::single(Box::new(file.decode(kind, &header)?), 1))
 }
 
@@ -729,7 +745,7 @@ static HEIC: About = About {
     title: "HEIC / HEIF",
     extensions: &["heic", "heif", "hif"],
     serve_as: Some(Format::Jpeg),
-    notes: "libheif 1.15 (Debian bookworm's libheif1, with libde265), opened on first use (declared from its 1.15 header: no build-time libheif); whole image, primary image with its irot/imir/clap transforms, grid, alpha, 8-12 bit, ICC, EXIF, XMP; for a resize, the smallest embedded thumbnail larger than the target (as libvips' thumbnail)",
+    notes: "libheif 1.15 (Debian bookworm's libheif1, with libde265), opened on first use (declared from its 1.15 header: no build-time libheif); whole image, primary image with its irot/imir/clap transforms, grid, alpha, 8-12 bit, ICC, EXIF, XMP; for a resize, the smallest embedded thumbnail larger than the target (as libvips' thumbnail); thumbnails of plain 8-bit HEVC images (no grid, alpha or clap) decoded by libde265 directly on 2 threads and box-shrunk in YCbCr before libheif's conversion to RGB (`exact`: libheif's whole-image decode)",
 };
 
 /// The HEIC codec (HEIF with HEVC).

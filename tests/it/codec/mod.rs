@@ -8,6 +8,7 @@ mod cmyk;
 mod gif;
 mod hdr;
 mod heif;
+mod heif_direct;
 mod heif_stream;
 mod jpeg;
 mod jxl;

@@ -2,5 +2,5 @@
 
 mod engine;
 mod geometry;
-mod orientation;
+pub(crate) mod orientation;
 mod scaled;

@@ -73,7 +73,7 @@ impl<T> OnThrow for *const T {
 /// Runs `call` (one libheif call) inside the C++ guard.
 ///
 /// `call` must not panic: a Rust panic caught by C++ aborts as surely as the reverse.
-fn guarded<F: FnOnce() -> R, R: OnThrow>(name: &str, call: F) -> R {
+pub(super) fn guarded<F: FnOnce() -> R, R: OnThrow>(name: &str, call: F) -> R {
     /// The C-unwind trampoline the guard calls: a C++ exception may unwind through it.
     unsafe extern "C-unwind" fn run<F: FnOnce() -> R, R>(data: *mut libc::c_void) {
         // SAFETY: `data` is `slot` below, alive and not otherwise borrowed during the call.
@@ -88,7 +88,8 @@ fn guarded<F: FnOnce() -> R, R: OnThrow>(name: &str, call: F) -> R {
     match slot.1 {
         Some(value) if threw == 0 => value,
         _ => {
-            tracing::warn!("libheif: {name} threw a C++ exception; treated as a failure");
+            // `name` says the library: heif_* (libheif) or de265_* (libde265, `de265.rs`).
+            tracing::warn!("{name} threw a C++ exception; treated as a failure");
             R::on_throw()
         }
     }

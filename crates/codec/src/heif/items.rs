@@ -28,13 +28,15 @@ const MAX_CHAIN: usize = 8;
 
 /// One ISO-BMFF box: its type and its body (after the size/type header), cut at the data's
 /// end when the size claims more.
-struct Bx<'a> {
-    kind: [u8; 4],
-    body: &'a [u8],
+pub(super) struct Bx<'a> {
+    /// The four-character type.
+    pub kind: [u8; 4],
+    /// The contents after the header.
+    pub body: &'a [u8],
 }
 
 /// The boxes in `data`, in order, up to the first header that cannot be a box.
-fn boxes(mut data: &[u8]) -> Vec<Bx<'_>> {
+pub(super) fn boxes(mut data: &[u8]) -> Vec<Bx<'_>> {
     let mut out = Vec::new();
     while data.len() >= 8 {
         let size = u32::from_be_bytes([data[0], data[1], data[2], data[3]]) as u64;
@@ -123,14 +125,14 @@ fn read_ids(body: &[u8], id_len: usize) -> Vec<u32> {
 }
 
 /// A big-endian unsigned integer of `n` bytes (0, 2, 4 or 8) at `*at`, advancing it.
-fn take(b: &[u8], at: &mut usize, n: usize) -> Option<u64> {
+pub(super) fn take(b: &[u8], at: &mut usize, n: usize) -> Option<u64> {
     let v = b.get(*at..at.checked_add(n)?)?;
     *at += n;
     Some(v.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
 }
 
 /// Item types by ID, from the `infe` entries (version 2 and 3) of an `iinf` body.
-fn item_types(iinf: &[u8], types: &mut HashMap<u32, [u8; 4]>) {
+pub(super) fn item_types(iinf: &[u8], types: &mut HashMap<u32, [u8; 4]>) {
     let Some(&version) = iinf.first() else {
         return;
     };
@@ -155,11 +157,11 @@ fn item_types(iinf: &[u8], types: &mut HashMap<u32, [u8; 4]>) {
 
 /// Where an item's data lies: construction method 0 (file offsets) or 1 (`idat` offsets),
 /// and its extents as (offset, length; 0 = to the end).
-type Location = (u64, Vec<(u64, u64)>);
+pub(super) type Location = (u64, Vec<(u64, u64)>);
 
 /// Item locations by ID from an `iloc` body; items with other construction methods are left
 /// out (libheif 1.15 reads only these two).
-fn item_locations(b: &[u8], out: &mut HashMap<u32, Location>) -> Option<()> {
+pub(super) fn item_locations(b: &[u8], out: &mut HashMap<u32, Location>) -> Option<()> {
     let version = *b.first()?;
     let mut at = 4;
     let sizes = take(b, &mut at, 2)? as usize;

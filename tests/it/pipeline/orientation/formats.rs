@@ -157,7 +157,7 @@ fn child(list: &[([u8; 4], usize, usize)], kind: &[u8; 4]) -> (usize, usize) {
 /// other tool here can, so the boxes are spliced in: new properties at the end of `ipco`,
 /// their associations in `ipma`, the sizes of the enclosing boxes and the `iloc` offsets into
 /// `mdat` (after `meta`) moved by the bytes added.
-fn add_heif_transforms(file: &[u8], irot: Option<u8>, imir: Option<u8>) -> Vec<u8> {
+pub(crate) fn add_heif_transforms(file: &[u8], irot: Option<u8>, imir: Option<u8>) -> Vec<u8> {
     let top = boxes(file, 0, file.len());
     let (meta, meta_size) = child(&top, b"meta");
     let inner = boxes(file, meta + 12, meta + meta_size);

@@ -1,5 +1,5 @@
 //! Orientation from every place a format keeps it, applied so that outputs come out upright.
 
-mod formats;
+pub(crate) mod formats;
 mod jpeg;
 mod webp;
