@@ -520,7 +520,8 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions, kind: Kind) -> Result<L
             opts.limits.memory_limit
         )));
     }
-    if let Some(fit) = opts.fit {
+    // `exact`: from the primary image only, never a stored thumbnail.
+    if let Some(fit) = opts.fit.filter(|_| !opts.exact) {
         if let Some(thumb) = file.thumbnail_for(kind, fit, &header) {
             let (width, height, ..) = geometry(kind, thumb.0)?;
             // Metadata stays the primary image's (thumbnails carry none).

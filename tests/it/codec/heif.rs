@@ -83,11 +83,19 @@ fn heic_thumbnail_uses_the_embedded_thumbnail_only_when_it_is_larger_than_the_ta
         "heif-enc wrote no thumbnail"
     );
 
-    for (width, uses_thumb) in [(256u32, true), (100, true), (320, false), (400, false)] {
-        let ours = d.join(format!("w{width}.png"));
-        thumbfs(&["convert", &format!("w{width}_png"), p(&heic), p(&ours)]);
-        let again = d.join(format!("w{width}.again.png"));
-        thumbfs(&["convert", &format!("w{width}_png"), p(&heic), p(&again)]);
+    // `exact` makes it from the primary image even where the thumbnail would do.
+    for (width, exact, uses_thumb) in [
+        (256u32, false, true),
+        (100, false, true),
+        (320, false, false),
+        (400, false, false),
+        (256, true, false),
+    ] {
+        let spec = format!("w{width}{}_png", if exact { "_exact" } else { "" });
+        let ours = d.join(format!("{spec}.png"));
+        thumbfs(&["convert", &spec, p(&heic), p(&ours)]);
+        let again = d.join(format!("{spec}.again.png"));
+        thumbfs(&["convert", &spec, p(&heic), p(&again)]);
         assert_eq!(
             std::fs::read(&ours).unwrap(),
             std::fs::read(&again).unwrap(),
