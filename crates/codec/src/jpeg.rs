@@ -17,6 +17,7 @@ use crate::{
 };
 
 mod colour;
+mod dc;
 mod decode;
 mod encode;
 pub mod gainmap;
@@ -139,6 +140,20 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         None => None,
     };
     if let Some((d, exact)) = turbo.filter(|_| matches!(coding, Coding::Ycc | Coding::Grey)) {
+        // A 1/8 load of a baseline file needs only what 1x1 (and 4:2:0 chroma's 2x2) IDCTs
+        // read: our DC decoder gives libjpeg's output for much less work (dc/mod.rs).
+        let mut src = src;
+        if d == 8 && !exact && !progressive && !opts.exact {
+            let bytes = src.read_to_memory(opts.limits.memory_limit)?;
+            if let Some(stream) =
+                dc::DcStream::new(&bytes, header.clone(), coding, dc::split_min())?
+            {
+                return Ok(Loaded::single(Box::new(stream), d));
+            }
+            src = Source::memory(bytes);
+            src.set_name(name.clone());
+            src.start_pixel_phase();
+        }
         let stream = turbo::TurboStream::new(src, header, coding, d, exact, progressive)?;
         return Ok(Loaded::single(Box::new(stream), d));
     }
@@ -148,6 +163,25 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     let (stream, shrink) =
         decode::JpegStream::new(dec, header, coding, ink, opts.shrink, dct, name)?;
     Ok(Loaded::single(Box::new(stream), shrink))
+}
+
+/// Decodes a file at 1/8 with the DC-only decoder alone, on two threads from `split_min`
+/// bytes of scan data: the image, or `None` when the file is not for that decoder. For
+/// tests, which run its parallel paths on small files this way.
+#[doc(hidden)]
+pub fn dc_decode(bytes: &[u8], split_min: usize) -> Result<Option<crate::image::Image>> {
+    let mut src = Source::memory(bytes);
+    let mut dec = JpegDecoder::new_with_options(&mut src, options());
+    dec.decode_headers().map_err(decode_error)?;
+    let (header, coding, _) = header_of(&dec)?;
+    let progressive = dec.info().is_some_and(|i| !i.sof.is_sequential_dct());
+    if progressive {
+        return Ok(None);
+    }
+    match dc::DcStream::new(bytes, header, coding, split_min)? {
+        Some(s) => Ok(Some(crate::image::Image::collect(s)?)),
+        None => Ok(None),
+    }
 }
 
 /// Encodes a stream: quality 1..100, 4:2:0 below Q90 and 4:4:4 from Q90 (as libvips), with
