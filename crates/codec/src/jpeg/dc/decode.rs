@@ -3,7 +3,7 @@
 //! reads) where it is 2x2. Each MCU leaves a record of coefficients behind, in scan order.
 
 use super::entropy::{extend, peek};
-use super::huffman::{Huffman, Skip, SKIP_EOB};
+use super::huffman::{Huffman, Skip, SKIP_EOB, ZRL};
 use super::markers::NATURAL;
 
 /// Why an MCU could not be decoded.
@@ -69,7 +69,55 @@ pub struct Plan {
     pub skip: Vec<Option<Skip>>,
 }
 
+/// A block with its tables looked up.
+struct Ready<'a> {
+    dc: &'a Huffman,
+    ac: &'a Huffman,
+    skip: &'a Skip,
+    comp: usize,
+    full: bool,
+    at: usize,
+}
+
+/// A [`Plan`] with its tables looked up, for one thread's run.
+pub struct Decoder<'a> {
+    blocks: Vec<Ready<'a>>,
+    /// i16 values per MCU record.
+    pub rec_len: usize,
+    ncomp: usize,
+}
+
 impl Plan {
+    /// The decoder of this plan; `None` if a table it names is missing.
+    pub fn decoder(&self) -> Option<Decoder<'_>> {
+        let blocks = self
+            .blocks
+            .iter()
+            .map(|b| {
+                Some(Ready {
+                    dc: self.dc.get(b.dc)?.as_ref()?,
+                    ac: self.ac.get(b.ac)?.as_ref()?,
+                    skip: self.skip.get(b.ac)?.as_ref()?,
+                    comp: b.comp,
+                    full: b.full,
+                    at: b.at,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Decoder {
+            blocks,
+            rec_len: self.rec_len,
+            ncomp: self.ncomp,
+        })
+    }
+}
+
+impl Decoder<'_> {
+    /// Frame components (DC predictors).
+    pub fn ncomp(&self) -> usize {
+        self.ncomp
+    }
+
     /// Decodes the MCU at bit `pos`, writing its record into `rec` (`rec_len` values) and
     /// updating the DC predictors; returns the bit position after it. The caller has
     /// checked that `pos` is within the data (one MCU cannot reach past the padding).
@@ -82,33 +130,40 @@ impl Plan {
         preds: &mut [i32],
     ) -> Result<usize, Bad> {
         for b in &self.blocks {
-            let (Some(dc), Some(ac)) = (&self.dc[b.dc], &self.ac[b.ac]) else {
+            let bits = peek(data, pos);
+            let e = b.dc.whole(bits);
+            let diff = if e != 0 {
+                pos += (e & 255) as usize;
+                e >> 8
+            } else {
+                let (len, s) = b.dc.decode(bits).ok_or(Bad::Code)?;
+                pos += len as usize;
+                let s = s as u32;
+                if s != 0 {
+                    let v = extend(peek(data, pos) >> (32 - s), s);
+                    pos += s as usize;
+                    v
+                } else {
+                    0
+                }
+            };
+            let Some(p) = preds.get_mut(b.comp) else {
                 return Err(Bad::Code);
             };
-            let (len, s) = dc.decode(peek(data, pos)).ok_or(Bad::Code)?;
-            pos += len as usize;
-            let s = s as u32;
-            let diff = if s != 0 {
-                let v = extend(peek(data, pos) >> (32 - s), s);
-                pos += s as usize;
-                v
-            } else {
-                0
-            };
-            let p = &mut preds[b.comp];
             *p = p.wrapping_add(diff);
-            let Some(out) = rec.get_mut(b.at..b.at + if b.full { FULL } else { 1 }) else {
-                return Err(Bad::Code);
-            };
-            out[0] = *p as i16;
             if b.full {
-                out[1..].fill(0);
-                pos = full_ac(ac, data, pos, out)?;
-            } else {
-                let Some(skip) = &self.skip[b.ac] else {
+                let Some(out) = rec.get_mut(b.at..b.at + FULL) else {
                     return Err(Bad::Code);
                 };
-                pos = skip_ac(ac, skip, data, pos)?;
+                out[0] = *p as i16;
+                out[1..].fill(0);
+                pos = full_ac(b.ac, data, pos, out)?;
+            } else {
+                let Some(out) = rec.get_mut(b.at) else {
+                    return Err(Bad::Code);
+                };
+                *out = *p as i16;
+                pos = skip_ac(b.ac, b.skip, data, pos)?;
             }
         }
         Ok(pos)
@@ -152,7 +207,25 @@ fn skip_ac(ac: &Huffman, skip: &Skip, data: &[u8], mut pos: usize) -> Result<usi
 fn full_ac(ac: &Huffman, data: &[u8], mut pos: usize, out: &mut [i16]) -> Result<usize, Bad> {
     let mut k = 1usize;
     while k < 64 {
-        let (len, sym) = ac.decode(peek(data, pos)).ok_or(Bad::Code)?;
+        let bits = peek(data, pos);
+        let e = ac.whole(bits);
+        if e != 0 {
+            pos += (e & 63) as usize;
+            match (e >> 6) & 3 {
+                0 => {
+                    k += ((e >> 8) & 15) as usize;
+                    let slot = SLOT[NATURAL[k] as usize];
+                    if let Some(o) = out.get_mut(slot as usize) {
+                        *o = (e >> 16) as i16;
+                    }
+                    k += 1;
+                }
+                ZRL => k += 16,
+                _ => break,
+            }
+            continue;
+        }
+        let (len, sym) = ac.decode(bits).ok_or(Bad::Code)?;
         pos += len as usize;
         let (r, s) = ((sym >> 4) as usize, (sym & 15) as u32);
         if s != 0 {
@@ -176,18 +249,18 @@ fn full_ac(ac: &Huffman, data: &[u8], mut pos: usize, out: &mut [i16]) -> Result
 /// Decodes `out.len() / rec_len` MCUs of one interval from bit `pos`, the data ending at
 /// bit `end`; returns the position after the last.
 pub fn run(
-    plan: &Plan,
+    dec: &Decoder,
     data: &[u8],
     mut pos: usize,
     end: usize,
     out: &mut [i16],
     preds: &mut [i32],
 ) -> Result<usize, Bad> {
-    for rec in out.chunks_exact_mut(plan.rec_len) {
+    for rec in out.chunks_exact_mut(dec.rec_len) {
         if pos > end {
             return Err(Bad::Overrun);
         }
-        pos = plan.mcu(data, pos, rec, preds)?;
+        pos = dec.mcu(data, pos, rec, preds)?;
     }
     if pos > end {
         return Err(Bad::Overrun);

@@ -2,7 +2,13 @@
 //! longer codes, and for blocks whose AC values are never used a table that skips a run of
 //! several whole AC codes (code and extra bits) in one lookup.
 
+use super::entropy::extend;
 use super::markers::HuffSpec;
+
+/// [`Huffman::whole`] kind of a run of 16 zeros.
+pub const ZRL: i32 = 1;
+/// [`Huffman::whole`] kind of an end of block.
+pub const EOB: i32 = 2;
 
 /// Bits looked up at once.
 pub const LOOKUP: u32 = 12;
@@ -14,7 +20,11 @@ pub struct BadTable;
 /// One DC or AC table.
 pub struct Huffman {
     /// By the next 12 bits: `length << 8 | symbol`; 0 for a longer (or invalid) code.
-    fast: Vec<u16>,
+    fast: Box<[u16; 1 << LOOKUP]>,
+    /// By the next 12 bits, where a code and its extra bits fit in them: for a DC table
+    /// `difference << 8 | bits`; for an AC table `value << 16 | run << 8 | kind << 6 | bits`
+    /// (kind: 0 a coefficient, [`ZRL`], [`EOB`]). 0: decode the slow way.
+    pub whole: Box<[i32; 1 << LOOKUP]>,
     /// libjpeg's `maxcode` by length (-1: no code of that length).
     maxcode: [i32; 17],
     /// libjpeg's `valoffset` by length.
@@ -54,7 +64,8 @@ impl Huffman {
             si += 1;
         }
         let mut t = Huffman {
-            fast: vec![0; 1 << LOOKUP],
+            fast: Box::new([0; 1 << LOOKUP]),
+            whole: Box::new([0; 1 << LOOKUP]),
             maxcode: [-1; 17],
             valoffset: [0; 17],
             symbols: [0; 256],
@@ -77,7 +88,37 @@ impl Huffman {
                 t.fast[first..first + (1 << shift)].fill(entry);
             }
         }
+        for w in 0..1usize << LOOKUP {
+            let e = t.fast[w];
+            let (len, sym) = ((e >> 8) as u32, (e & 255) as u32);
+            let (r, s) = if dc { (0, sym) } else { (sym >> 4, sym & 15) };
+            if e == 0 || len + s > LOOKUP {
+                continue;
+            }
+            let n = len + s;
+            let value = if s == 0 {
+                0
+            } else {
+                extend(((w >> (LOOKUP - n)) & ((1 << s) - 1)) as u32, s)
+            };
+            t.whole[w] = if dc {
+                value << 8 | n as i32
+            } else {
+                let kind = match (s, r) {
+                    (0, 15) => ZRL,
+                    (0, _) => EOB,
+                    _ => 0,
+                };
+                value << 16 | (r as i32) << 8 | kind << 6 | n as i32
+            };
+        }
         Ok(t)
+    }
+
+    /// The [`Huffman::whole`] entry for the next 32 bits.
+    #[inline(always)]
+    pub fn whole(&self, bits: u32) -> i32 {
+        self.whole[(bits >> (32 - LOOKUP)) as usize]
     }
 
     /// Decodes one symbol from `bits` (the next 32 bits, first bit highest): its code
@@ -114,13 +155,13 @@ pub const SKIP_EOB: u16 = 0x8000;
 /// advanced (bits 4..11; an end-of-block counts one, so that `k + advance <= 64` says the whole
 /// run belongs to this block), and [`SKIP_EOB`].
 pub struct Skip {
-    table: Vec<u16>,
+    table: Box<[u16; 1 << LOOKUP]>,
 }
 
 impl Skip {
     /// Builds the skip table of an AC table.
     pub fn new(ac: &Huffman) -> Self {
-        let mut table = vec![0u16; 1 << LOOKUP];
+        let mut table = Box::new([0u16; 1 << LOOKUP]);
         for (w, entry) in table.iter_mut().enumerate() {
             let (mut pos, mut adv, mut eob) = (0u32, 0u32, false);
             while pos < LOOKUP {
@@ -212,6 +253,31 @@ mod tests {
         assert_eq!(t.decode(0b1110_0000_0000_00 << 18), Some((14, 0x0A)));
         // All ones is no code.
         assert_eq!(t.decode(u32::MAX), None);
+    }
+
+    /// Code and extra bits in one entry: "01" + "1" is 0x01 with value 1, "110" + "0" is
+    /// run 1 of value -1, "00" the end of block, "101" a run of 16 zeros.
+    #[test]
+    fn whole_entries_carry_run_value_and_length() {
+        let t = Huffman::new(&spec(), false).unwrap();
+        assert_eq!(t.whole(0b011 << 29), 1 << 16 | 3);
+        assert_eq!(t.whole(0b1100 << 28), -1 << 16 | 1 << 8 | 4);
+        assert_eq!(t.whole(0b00 << 30), EOB << 6 | 2);
+        assert_eq!(t.whole(0b101 << 29), 15 << 8 | ZRL << 6 | 3);
+        assert_eq!(t.whole(u32::MAX), 0);
+        let mut counts = [0u8; 16];
+        counts[1] = 2;
+        let dc = Huffman::new(
+            &HuffSpec {
+                counts,
+                symbols: vec![0, 3],
+            },
+            true,
+        )
+        .unwrap();
+        // "01" + "010": a difference of 3 bits, 0b010 = -5.
+        assert_eq!(dc.whole(0b01010 << 27), -5 << 8 | 5);
+        assert_eq!(dc.whole(0b00 << 30), 2);
     }
 
     #[test]

@@ -11,14 +11,24 @@ use super::decode::{Plan, FULL, SLOT};
 /// -512..512 around the centre and wraps beyond.
 #[inline(always)]
 fn range_limit(x: i32) -> u8 {
-    let i = x & 1023;
-    match i {
-        0..128 => (i + 128) as u8,
-        128..512 => 255,
-        512..896 => 0,
-        _ => (i - 896) as u8,
-    }
+    RANGE[(x & 1023) as usize]
 }
+
+/// The table behind [`range_limit`].
+static RANGE: [u8; 1024] = {
+    let mut t = [0u8; 1024];
+    let mut i = 0;
+    while i < 1024 {
+        t[i] = match i {
+            0..128 => (i + 128) as u8,
+            128..512 => 255,
+            512..896 => 0,
+            _ => (i - 896) as u8,
+        };
+        i += 1;
+    }
+    t
+};
 
 /// `jpeg_idct_1x1`: the quantised DC times its quantiser (16-bit operands), descaled by 8.
 #[inline(always)]
@@ -47,7 +57,15 @@ fn sat16(x: i32) -> i32 {
 /// libjpeg-turbo's SSE2 2x2 IDCT of the 25 kept coefficients `c` (slots as [`SLOT`]) with
 /// quantisers `q` at the same slots: 16-bit dequantisation (`pmullw`), two passes, saturating
 /// stores. Returns rows [[top-left, top-right], [bottom-left, bottom-right]].
-pub fn idct2(c: &[i16], q: &[i16; FULL]) -> [[u8; 2]; 2] {
+pub fn idct2(c: &[i16; FULL], q: &[i16; FULL]) -> [[u8; 2]; 2] {
+    if c[1..].iter().all(|&v| v == 0) {
+        // A flat block (most chroma blocks): both passes reduce to the DC descaled by 8.
+        // Pass 1 gives 4 * z exactly; pass 2 shifts that left by 15 (wrapping, as `pslld`).
+        let z = c[0].wrapping_mul(q[0]) as i32;
+        let t = (4 * z).wrapping_shl(15).wrapping_add(1 << 19) >> 20;
+        let v = (t.clamp(-128, 127) + 128) as u8;
+        return [[v, v], [v, v]];
+    }
     let z = |i: usize| c[i].wrapping_mul(q[i]) as i32;
     // Pass 1, over columns 0, 1, 3, 5, 7: rows 0 ("A") and 1 ("B") of the workspace.
     let mut a = [0i32; 5];
@@ -136,20 +154,44 @@ pub fn build(
         });
     }
     let q2: Vec<[i16; FULL]> = quant.iter().map(slot_quant).collect();
-    for (m, rec) in records.chunks_exact(plan.rec_len).enumerate() {
-        let (mx, my) = (m % layout.mcus_x, m / layout.mcus_x);
-        for b in &plan.blocks {
-            let c = &layout.comps[b.comp];
-            let p = &mut planes[b.comp];
-            let x = (mx * c.h + b.bx) * c.ssize;
-            let y = (my * c.v + b.by) * c.ssize;
-            let at = y * p.width + x;
-            if b.full {
-                let s = idct2(&rec[b.at..b.at + FULL], &q2[b.comp]);
-                p.samples[at..at + 2].copy_from_slice(&s[0]);
-                p.samples[at + p.width..at + p.width + 2].copy_from_slice(&s[1]);
-            } else {
-                p.samples[at] = idct1(rec[b.at], quant[b.comp][0]);
+    let r = plan.rec_len;
+    // One component at a time, so the inner loop touches one plane and one block list.
+    for (ci, p) in planes.iter_mut().enumerate() {
+        let c = &layout.comps[ci];
+        let w = p.width;
+        let blocks: Vec<(usize, usize, bool)> = plan
+            .blocks
+            .iter()
+            .filter(|b| b.comp == ci)
+            .map(|b| (b.at, b.by * c.ssize * w + b.bx * c.ssize, b.full))
+            .collect();
+        let (step_x, step_y) = (c.h * c.ssize, c.v * c.ssize * w);
+        let q0 = quant[ci][0];
+        let (mut mx, mut row) = (0, 0);
+        for rec in records.chunks_exact(r) {
+            let origin = row + mx * step_x;
+            for &(at, off, full) in &blocks {
+                let o = origin + off;
+                if full {
+                    let Some(Ok(coefs)) = rec.get(at..at + FULL).map(<&[i16; FULL]>::try_from)
+                    else {
+                        continue;
+                    };
+                    let s = idct2(coefs, &q2[ci]);
+                    if let Some(d) = p.samples.get_mut(o..o + 2) {
+                        d.copy_from_slice(&s[0]);
+                    }
+                    if let Some(d) = p.samples.get_mut(o + w..o + w + 2) {
+                        d.copy_from_slice(&s[1]);
+                    }
+                } else if let (Some(d), Some(&dc)) = (p.samples.get_mut(o), rec.get(at)) {
+                    *d = idct1(dc, q0);
+                }
+            }
+            mx += 1;
+            if mx == layout.mcus_x {
+                mx = 0;
+                row += step_y;
             }
         }
     }
@@ -169,6 +211,14 @@ mod tests {
             c[0] = dc;
             let v = idct1(dc, 3);
             assert_eq!(idct2(&c, &q), [[v, v], [v, v]], "{dc}");
+            // The general path agrees with the flat shortcut (a zero AC that is present).
+            c[24] = 0;
+            c[1] = 1;
+            let near = idct2(&c, &q);
+            assert!(
+                near.iter().flatten().all(|&s| s.abs_diff(v) <= 1),
+                "{dc}: {near:?}"
+            );
         }
     }
 

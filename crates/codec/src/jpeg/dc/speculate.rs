@@ -8,7 +8,7 @@
 //! predictors there. Without such a meeting the first thread decodes on alone, so the
 //! result is always the sequential decode's.
 
-use super::decode::{Bad, Plan};
+use super::decode::{Bad, Decoder, Plan};
 use super::entropy::Scan;
 use super::split::bad;
 use crate::error::Result;
@@ -29,7 +29,11 @@ pub fn decode(plan: &Plan, scan: &Scan, n: usize, out: &mut [i16], parallel: boo
     let (start, end) = scan.intervals[0];
     let (data, end) = (&scan.data[..], end * 8);
     let r = plan.rec_len;
-    let mut preds = vec![0i32; plan.ncomp];
+    let blocks = &plan.blocks;
+    let plan = &plan
+        .decoder()
+        .ok_or_else(|| super::entropy::corrupt("a Huffman table is missing"))?;
+    let mut preds = vec![0i32; plan.ncomp()];
     let mut pos = start * 8;
     let mut m = 0;
     let mcu = |m: usize, pos: usize, preds: &mut [i32], out: &mut [i16]| -> Result<usize> {
@@ -50,6 +54,7 @@ pub fn decode(plan: &Plan, scan: &Scan, n: usize, out: &mut [i16], parallel: boo
             }
             Ok(second.ok().and_then(|h| h.join().ok().flatten()))
         })?;
+        let m_split = m;
         if let Some(spec) = spec {
             let mut j = 0;
             while m < n {
@@ -58,8 +63,12 @@ pub fn decode(plan: &Plan, scan: &Scan, n: usize, out: &mut [i16], parallel: boo
                 }
                 if j < spec.starts.len() && spec.starts[j] == pos && spec.starts.len() - j >= n - m
                 {
-                    tracing::debug!(mcu = m, "jpeg: speculative decode met the sequential one");
-                    adopt(plan, &spec, j, m, n, &preds, out);
+                    tracing::debug!(
+                        split = m_split,
+                        met = m,
+                        "jpeg: speculative decode met the sequential one"
+                    );
+                    adopt(blocks, r, &spec, j, m, n, &preds, out);
                     // Its records all ended within the data (see `speculate`).
                     return Ok(());
                 }
@@ -69,7 +78,10 @@ pub fn decode(plan: &Plan, scan: &Scan, n: usize, out: &mut [i16], parallel: boo
                 pos = mcu(m, pos, &mut preds, out)?;
                 m += 1;
             }
-            tracing::debug!("jpeg: speculative decode never met the sequential one");
+            tracing::debug!(
+                split = m_split,
+                "jpeg: speculative decode never met the sequential one"
+            );
         }
     }
     while m < n {
@@ -89,13 +101,22 @@ fn check_end(pos: usize, end: usize) -> Result<()> {
 
 /// Copies the second thread's records `j..` into MCUs `m..n`, fixing up the DC values: the
 /// second thread's predictors started at 0 where the true ones were the first thread's.
-fn adopt(plan: &Plan, spec: &Spec, j: usize, m: usize, n: usize, preds: &[i32], out: &mut [i16]) {
-    let r = plan.rec_len;
+#[allow(clippy::too_many_arguments)]
+fn adopt(
+    blocks: &[super::decode::Block],
+    r: usize,
+    spec: &Spec,
+    j: usize,
+    m: usize,
+    n: usize,
+    preds: &[i32],
+    out: &mut [i16],
+) {
     // The second thread's predictor before its MCU j: the last DC of each component in its
     // MCU j - 1 (16 bits are enough: the records keep 16 bits, and the sums wrap alike).
-    let mut theirs = vec![0i16; plan.ncomp];
+    let mut theirs = vec![0i16; preds.len()];
     if j > 0 {
-        for b in &plan.blocks {
+        for b in blocks {
             theirs[b.comp] = spec.recs[(j - 1) * r + b.at];
         }
     }
@@ -106,7 +127,7 @@ fn adopt(plan: &Plan, spec: &Spec, j: usize, m: usize, n: usize, preds: &[i32], 
         .collect();
     out[m * r..n * r].copy_from_slice(&spec.recs[j * r..(j + n - m) * r]);
     for rec in out[m * r..n * r].chunks_exact_mut(r) {
-        for b in &plan.blocks {
+        for b in blocks {
             rec[b.at] = rec[b.at].wrapping_add(shift[b.comp]);
         }
     }
@@ -114,13 +135,13 @@ fn adopt(plan: &Plan, spec: &Spec, j: usize, m: usize, n: usize, preds: &[i32], 
 
 /// The second thread: decodes from bit `from` as if an MCU started there, to the end of the
 /// data, at most `n` MCUs; starts again a byte after an invalid code met soon after a start.
-fn speculate(plan: &Plan, data: &[u8], from: usize, end: usize, n: usize) -> Option<Spec> {
+fn speculate(plan: &Decoder, data: &[u8], from: usize, end: usize, n: usize) -> Option<Spec> {
     let r = plan.rec_len;
     let mut starts = Vec::new();
     starts.try_reserve_exact(n).ok()?;
     let mut recs = Vec::new();
     recs.try_reserve_exact(n * r).ok()?;
-    let mut preds = vec![0i32; plan.ncomp];
+    let mut preds = vec![0i32; plan.ncomp()];
     let mut rec = vec![0i16; r];
     let mut at = from;
     for _ in 0..ATTEMPTS {

@@ -1,7 +1,7 @@
 //! Restart intervals are independent (the DC predictors start again at 0 after each marker),
 //! so a file that has them is decoded by two threads, each taking a run of whole intervals.
 
-use super::decode::{run, Bad, Plan};
+use super::decode::{run, Bad, Decoder, Plan};
 use super::entropy::{corrupt, Scan};
 use crate::error::Result;
 
@@ -34,6 +34,10 @@ pub fn decode(
     } else {
         count
     };
+    let dec = plan
+        .decoder()
+        .ok_or_else(|| corrupt("a Huffman table is missing"))?;
+    let plan = &dec;
     if cut == 0 || cut >= count {
         return intervals(plan, scan, ri, 0, out);
     }
@@ -53,8 +57,8 @@ pub fn decode(
 }
 
 /// Decodes intervals from `first` on, filling `out` (which starts at MCU `first * ri`).
-fn intervals(plan: &Plan, scan: &Scan, ri: usize, first: usize, out: &mut [i16]) -> Result<()> {
-    let mut preds = vec![0i32; plan.ncomp];
+fn intervals(plan: &Decoder, scan: &Scan, ri: usize, first: usize, out: &mut [i16]) -> Result<()> {
+    let mut preds = vec![0i32; plan.ncomp()];
     for (i, recs) in out.chunks_mut(ri * plan.rec_len).enumerate() {
         let (start, end) = scan.intervals[first + i];
         preds.fill(0);
