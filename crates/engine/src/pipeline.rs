@@ -28,7 +28,7 @@ use crate::spec::{CropRect, OutputFormat, Spec};
 /// 9: JPEG outputs keep a JPEG source's gain map; 10: camera RAWs through their previews or
 /// rawler, no longer as TIFFs; 11: JPEG XL thumbnails from the 1/8 LF image), so persistent
 /// caches do not serve stale outputs.
-pub const OUTPUT_REVISION: u32 = 11;
+pub const OUTPUT_REVISION: u32 = 12;
 
 /// Limits and formats for one render.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -152,11 +152,15 @@ impl Decoder<'_> {
             };
             *p = p.wrapping_add(diff);
             if b.full {
-                let Some(out) = rec.get_mut(b.at..b.at + FULL) else {
+                let Some(Ok(out)) = rec
+                    .get_mut(b.at..b.at + FULL)
+                    .map(<&mut [i16; FULL]>::try_from)
+                else {
                     return Err(Bad::Code);
                 };
+                // A fixed-size store (a slice fill was a memset call per block).
+                *out = [0; FULL];
                 out[0] = *p as i16;
-                out[1..].fill(0);
                 pos = full_ac(b.ac, data, pos, out)?;
             } else {
                 let Some(out) = rec.get_mut(b.at) else {

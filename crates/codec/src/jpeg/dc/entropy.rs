@@ -27,7 +27,7 @@ pub fn unstuff(file: &[u8], start: usize, restarts: bool) -> Result<Scan> {
     let mut from = 0;
     let mut i = 0;
     while i < rest.len() {
-        let n = rest[i..].iter().position(|&b| b == 0xFF);
+        let n = memchr::memchr(0xFF, &rest[i..]);
         let Some(n) = n else {
             data.extend_from_slice(&rest[i..]);
             break;

@@ -178,11 +178,12 @@ pub fn build(
                         continue;
                     };
                     let s = idct2(coefs, &q2[ci]);
-                    if let Some(d) = p.samples.get_mut(o..o + 2) {
-                        d.copy_from_slice(&s[0]);
-                    }
-                    if let Some(d) = p.samples.get_mut(o + w..o + w + 2) {
-                        d.copy_from_slice(&s[1]);
+                    // Two stores per row (a 2-byte copy_from_slice was a memcpy call).
+                    for (i, row) in s.iter().enumerate() {
+                        if let Some(d) = p.samples.get_mut(o + i * w..o + i * w + 2) {
+                            d[0] = row[0];
+                            d[1] = row[1];
+                        }
                     }
                 } else if let (Some(d), Some(&dc)) = (p.samples.get_mut(o), rec.get(at)) {
                     *d = idct1(dc, q0);

@@ -139,24 +139,22 @@ fn speculate(plan: &Decoder, data: &[u8], from: usize, end: usize, n: usize) -> 
     let r = plan.rec_len;
     let mut starts = Vec::new();
     starts.try_reserve_exact(n).ok()?;
-    let mut recs = Vec::new();
-    recs.try_reserve_exact(n * r).ok()?;
+    // Records are written in place (a copy per MCU was a memcpy call each).
+    let mut recs = crate::alloc::filled(n * r, 0i16, "JPEG coefficients").ok()?;
     let mut preds = vec![0i32; plan.ncomp()];
-    let mut rec = vec![0i16; r];
     let mut at = from;
     for _ in 0..ATTEMPTS {
         starts.clear();
-        recs.clear();
         preds.fill(0);
         let mut pos = at;
         let failed = loop {
-            if starts.len() == n || pos > end {
+            let k = starts.len();
+            if k == n || pos > end {
                 break None;
             }
-            match plan.mcu(data, pos, &mut rec, &mut preds) {
+            match plan.mcu(data, pos, &mut recs[k * r..(k + 1) * r], &mut preds) {
                 Ok(next) if next <= end => {
                     starts.push(pos);
-                    recs.extend_from_slice(&rec);
                     pos = next;
                 }
                 Ok(_) => break None,
@@ -165,7 +163,10 @@ fn speculate(plan: &Decoder, data: &[u8], from: usize, end: usize, n: usize) -> 
         };
         match failed {
             Some(p) if starts.len() < EARLY => at = (p / 8 + 1) * 8,
-            _ => return Some(Spec { starts, recs }),
+            _ => {
+                recs.truncate(starts.len() * r);
+                return Some(Spec { starts, recs });
+            }
         }
     }
     None
