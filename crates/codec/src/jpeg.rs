@@ -143,7 +143,10 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         // A 1/8 load of a baseline file needs only what 1x1 (and 4:2:0 chroma's 2x2) IDCTs
         // read: our DC decoder gives libjpeg's output for much less work (dc/mod.rs).
         let mut src = src;
-        if d == 8 && !exact && !progressive && !opts.exact {
+        // Held in memory whole: only sources of known length within the memory limit (a
+        // pipe cannot be read back for libjpeg if the DC decoder turns the file down).
+        let fits = src.len().is_some_and(|l| l <= opts.limits.memory_limit);
+        if d == 8 && !exact && !progressive && !opts.exact && fits {
             let bytes = src.read_to_memory(opts.limits.memory_limit)?;
             if let Some(stream) =
                 dc::DcStream::new(&bytes, header.clone(), coding, dc::split_min())?
@@ -195,7 +198,7 @@ static ABOUT: About = About {
     title: "JPEG",
     extensions: &["jpg", "jpeg", "jpe", "jfif"],
     serve_as: None,
-    notes: "band by band; baseline, progressive, every subsampling, grey, RGB, CMYK/YCCK (through the embedded CMYK profile with moxcms, else the naive formula); YCbCr and grey files at full size, progressive ones and, before a resize, scaled in the DCT (1/2, 1/4, 1/8; progressive 1/8 without the AC scans it does not need) with libjpeg-turbo (mozjpeg-sys); exact shrinks of baseline files and other codings with zune-jpeg's raw rows (the patched copy in `vendor/`), shrunk at the planes' stored resolution",
+    notes: "band by band; baseline, progressive, every subsampling, grey, RGB, CMYK/YCCK (through the embedded CMYK profile with moxcms, else the naive formula); YCbCr and grey files at full size, progressive ones and, before a resize, scaled in the DCT (1/2, 1/4, 1/8; progressive 1/8 without the AC scans it does not need) with libjpeg-turbo (mozjpeg-sys), baseline 1/8 with our DC-only decoder (libjpeg's 1/8 pixels bit for bit; AC codes skipped several per lookup; two threads from 512 KiB of scan data, at restart markers or speculatively); exact shrinks of baseline files and other codings with zune-jpeg's raw rows (the patched copy in `vendor/`), shrunk at the planes' stored resolution",
 };
 
 static SAVER: Saver = Saver {

@@ -250,7 +250,7 @@ mod tests {
         let t = Huffman::new(&spec(), false).unwrap();
         assert_eq!(t.decode(0b00 << 30), Some((2, 0x00)));
         assert_eq!(t.decode(0b110 << 29), Some((3, 0x11)));
-        assert_eq!(t.decode(0b1110_0000_0000_00 << 18), Some((14, 0x0A)));
+        assert_eq!(t.decode(0b11_1000_0000_0000 << 18), Some((14, 0x0A)));
         // All ones is no code.
         assert_eq!(t.decode(u32::MAX), None);
     }
