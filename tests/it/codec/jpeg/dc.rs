@@ -203,3 +203,31 @@ fn w256_of_baseline_photos_is_close_to_vips() {
         assert!(db >= 38.0, "{name}: {db:.1} dB");
     }
 }
+
+/// The loader's knob (THUMBFS_JPEG_SPLIT_MIN_BYTES) sends small files through the two-thread
+/// paths: the CLI's thumbnails come out byte for byte as with one thread, restart markers or not.
+#[test]
+fn split_knob_gives_the_same_thumbnails() {
+    let dir = tempfile::tempdir().unwrap();
+    let flower = corpus("jpeg/flower.png.im_q85_420.jpg");
+    let rst = jpegtran(dir.path(), "rst.jpg", &["-restart", "1"], &flower);
+    for (i, input) in [flower, rst].iter().enumerate() {
+        let outs: Vec<Vec<u8>> = ["0", "1000000000"]
+            .iter()
+            .map(|knob| {
+                let out = dir.path().join(format!("{i}-{knob}.png"));
+                run(Command::new(thumbfs_bin())
+                    .env("THUMBFS_JPEG_SPLIT_MIN_BYTES", knob)
+                    .args(["convert", "w64_png"])
+                    .arg(input)
+                    .arg(&out));
+                std::fs::read(&out).unwrap()
+            })
+            .collect();
+        assert!(
+            outs[0] == outs[1],
+            "{}: the knob changed the output",
+            name(input)
+        );
+    }
+}
