@@ -17,6 +17,7 @@ use crate::{
 };
 
 mod colour;
+mod dc;
 mod decode;
 mod encode;
 pub mod gainmap;
@@ -180,6 +181,23 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         None => None,
     };
     if let Some((d, exact)) = turbo.filter(|_| matches!(coding, Coding::Ycc | Coding::Grey)) {
+        // A 1/8 load of a baseline file needs only what 1x1 (and 4:2:0 chroma's 2x2) IDCTs
+        // read: our DC decoder gives libjpeg's output for much less work (dc/mod.rs).
+        let mut src = src;
+        // Held in memory whole: only sources of known length within the memory limit (a
+        // pipe cannot be read back for libjpeg if the DC decoder turns the file down).
+        let fits = src.len().is_some_and(|l| l <= opts.limits.memory_limit);
+        if d == 8 && !exact && !progressive && !opts.exact && fits {
+            let bytes = src.read_to_memory(opts.limits.memory_limit)?;
+            if let Some(stream) =
+                dc::DcStream::new(&bytes, header.clone(), coding, dc::split_min())?
+            {
+                return Ok(Loaded::single(Box::new(stream), d));
+            }
+            src = Source::memory(bytes);
+            src.set_name(name.clone());
+            src.start_pixel_phase();
+        }
         let stream = turbo::TurboStream::new(src, header, coding, d, exact, progressive)?;
         return Ok(Loaded::single(Box::new(stream), d));
     }
@@ -189,6 +207,25 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
     let (stream, shrink) =
         decode::JpegStream::new(dec, header, coding, ink, opts.shrink, dct, name)?;
     Ok(Loaded::single(Box::new(stream), shrink))
+}
+
+/// Decodes a file at 1/8 with the DC-only decoder alone, on two threads from `split_min`
+/// bytes of scan data: the image, or `None` when the file is not for that decoder. For
+/// tests, which run its parallel paths on small files this way.
+#[doc(hidden)]
+pub fn dc_decode(bytes: &[u8], split_min: usize) -> Result<Option<crate::image::Image>> {
+    let mut src = Source::memory(bytes);
+    let mut dec = JpegDecoder::new_with_options(&mut src, options());
+    dec.decode_headers().map_err(decode_error)?;
+    let (header, coding, _) = header_of(&dec)?;
+    let progressive = dec.info().is_some_and(|i| !i.sof.is_sequential_dct());
+    if progressive {
+        return Ok(None);
+    }
+    match dc::DcStream::new(bytes, header, coding, split_min)? {
+        Some(s) => Ok(Some(crate::image::Image::collect(s)?)),
+        None => Ok(None),
+    }
 }
 
 /// Encodes a stream: quality 1..100, 4:2:0 below Q90 and 4:4:4 from Q90 (as libvips), with
@@ -202,7 +239,7 @@ static ABOUT: About = About {
     title: "JPEG",
     extensions: &["jpg", "jpeg", "jpe", "jfif"],
     serve_as: None,
-    notes: "band by band; baseline, progressive, every subsampling, grey, RGB, CMYK/YCCK (through the embedded CMYK profile with moxcms, else the naive formula); YCbCr and grey files at full size, progressive ones and, before a resize, scaled in the DCT (1/2, 1/4, 1/8; progressive 1/8 without the AC scans it does not need) with libjpeg-turbo (mozjpeg-sys); exact shrinks of baseline files and other codings with zune-jpeg's raw rows (the patched copy in `vendor/`), shrunk at the planes' stored resolution",
+    notes: "band by band; baseline, progressive, every subsampling, grey, RGB, CMYK/YCCK (through the embedded CMYK profile with moxcms, else the naive formula); YCbCr and grey files at full size, progressive ones and, before a resize, scaled in the DCT (1/2, 1/4, 1/8; progressive 1/8 without the AC scans it does not need) with libjpeg-turbo (mozjpeg-sys), baseline 1/8 with our DC-only decoder (libjpeg's 1/8 pixels bit for bit; AC codes skipped several per lookup; two threads from 512 KiB of scan data, at restart markers or speculatively); exact shrinks of baseline files and other codings with zune-jpeg's raw rows (the patched copy in `vendor/`), shrunk at the planes' stored resolution",
 };
 
 static SAVER: Saver = Saver {
