@@ -239,7 +239,7 @@ static ABOUT: About = About {
     title: "JPEG",
     extensions: &["jpg", "jpeg", "jpe", "jfif"],
     serve_as: None,
-    notes: "band by band; baseline, progressive, every subsampling, grey, RGB, CMYK/YCCK (through the embedded CMYK profile with moxcms, else the naive formula); YCbCr and grey files at full size, progressive ones and, before a resize, scaled in the DCT (1/2, 1/4, 1/8; progressive 1/8 without the AC scans it does not need) with libjpeg-turbo (mozjpeg-sys), baseline 1/8 with our DC-only decoder (libjpeg's 1/8 pixels bit for bit; AC codes skipped several per lookup; two threads from 512 KiB of scan data, at restart markers or speculatively); exact shrinks of baseline files and other codings with zune-jpeg's raw rows (the patched copy in `vendor/`), shrunk at the planes' stored resolution",
+    notes: "band by band; baseline, progressive, every subsampling, grey, RGB, CMYK/YCCK (through the embedded CMYK profile with moxcms, else the naive formula); YCbCr and grey files at full size, progressive ones and, before a resize, scaled in the DCT (1/2, 1/4, 1/8; at 1/8 4:2:2 chroma as libjpeg and libvips keep it, and progressive files without the AC scans it does not need) with libjpeg-turbo (mozjpeg-sys), baseline 1/8 with our DC-only decoder (libjpeg's 1/8 pixels bit for bit; AC codes skipped several per lookup; two threads from 512 KiB of scan data, at restart markers or speculatively); box shrinks that every plane allows (exact shrinks; 4:2:2 at 1/2) from libjpeg's raw planes, averaged at their stored resolution, then converted; other codings and shrinks with zune-jpeg's raw rows (the patched copy in `vendor/`)",
 };
 
 static SAVER: Saver = Saver {
