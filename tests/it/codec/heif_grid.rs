@@ -404,3 +404,40 @@ fn write_grid_bench_files() {
     )
     .unwrap();
 }
+
+/// Colour: libheif 1.15 converts each tile with the tile's own description (heif-enc's
+/// streams say BT.601, full range, in their VUI) and ignores the grid's `nclx`; the direct
+/// path does the same, whether the grid's agrees or not. If libheif starts honouring the
+/// grid's, the first assertion fails and the direct path must follow.
+#[test]
+fn grid_colour_is_the_tiles_as_in_libheif() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let src = photo_png(d, "seeding_by_Clements_Engelhardt.jpg", "640x428");
+    let tiles = tiles_of(&src, 2, 2, (320, 214), "60", d);
+    let with = |nclx: &[u8], name: &str| {
+        grid_file(
+            &GridSpec {
+                tiles: &tiles,
+                rows: 2,
+                columns: 2,
+                size: (640, 428),
+                extra: &[bx(b"colr", nclx)],
+                dimg: None,
+            },
+            d.join(name),
+        )
+    };
+    let agree = with(b"nclx\0\x01\0\x0d\0\x06\x80", "agree.heic");
+    let differ = with(b"nclx\0\x01\0\x0d\0\x01\0", "differ.heic");
+    assert!(
+        render(&agree, "w60_exact_png") == render(&differ, "w60_exact_png"),
+        "libheif now honours a grid's nclx"
+    );
+    for f in [&agree, &differ] {
+        assert_eq!(applied(f, 4, false).2, 4, "{f:?}: not direct");
+        let (psnr, changed) = direct_vs_exact(f, "w60", d);
+        eprintln!("{f:?}: {psnr:.1} dB vs exact");
+        assert!(psnr >= 45.0 && changed, "{f:?}: {psnr:.1} dB");
+    }
+}
