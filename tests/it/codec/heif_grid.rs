@@ -319,7 +319,9 @@ fn damaged_grids_fall_back_or_fail_cleanly() {
     let mut cut = tiles.clone();
     let n = cut[1].1.len();
     cut[1].1.truncate(n / 3);
-    let cases: Vec<(&str, &[Tile], (u32, u32), Option<Vec<u16>>)> = vec![
+    /// Name, tiles, output size, dimg inputs.
+    type Case<'a> = (&'a str, &'a [Tile], (u32, u32), Option<Vec<u16>>);
+    let cases: Vec<Case> = vec![
         ("three-inputs", &tiles, (512, 256), Some(vec![1, 2, 3])),
         ("five-inputs", &tiles, (512, 256), Some(vec![1, 2, 3, 4, 4])),
         ("missing-tile", &tiles, (512, 256), Some(vec![1, 2, 3, 9])),
