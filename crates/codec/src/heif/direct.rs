@@ -953,6 +953,54 @@ mod tests {
     }
 
     #[test]
+    fn grid_descriptors_and_inputs() {
+        // 16-bit fields: 2 rows, 3 columns, 700x300; 32-bit with flag 1.
+        assert_eq!(
+            grid_descriptor(&[0, 0, 1, 2, 0x02, 0xBC, 0x01, 0x2C]),
+            Some((2, 3, (700, 300)))
+        );
+        assert_eq!(
+            grid_descriptor(&[0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 9]),
+            Some((1, 1, (65536, 9)))
+        );
+        let d = [0, 0, 1, 2, 0x02, 0xBC, 0x01, 0x2C];
+        for n in 0..d.len() {
+            assert_eq!(grid_descriptor(&d[..n]), None);
+        }
+        assert_eq!(
+            grid_descriptor(&[1, 0, 0, 0, 0, 1, 0, 1]),
+            None,
+            "version 1"
+        );
+        assert_eq!(grid_descriptor(&[0, 0, 0, 0, 0, 0, 0, 1]), None, "width 0");
+        // iref v0: dimg from 5 to 1, 2; a count of 3 with two IDs is refused.
+        let iref = |count: u8| {
+            let mut b = vec![0, 0, 0, 0, 0, 0, 0, 16, b'd', b'i', b'm', b'g'];
+            b.extend_from_slice(&[0, 5, 0, count, 0, 1, 0, 2]);
+            b
+        };
+        assert_eq!(inputs(&iref(2), 5), Ok(vec![1, 2]));
+        assert!(inputs(&iref(3), 5).is_err());
+        assert!(inputs(&iref(2), 4).is_err());
+        let r = iref(2);
+        for n in 0..r.len() {
+            let _ = inputs(&r[..n], 5);
+        }
+    }
+
+    #[test]
+    fn layout_blocks_cover_the_image() {
+        // 701 columns in blocks of 8 laid from the right: the first block holds 5.
+        let l = Layout::new((701, 10), 8, (true, false));
+        assert_eq!((l.nx, l.ox), (88, 3));
+        assert_eq!(l.span(0, true), (0, 5));
+        assert_eq!(l.span(87, true), (693, 701));
+        assert_eq!(l.blocks(250, 500, true), (31, 62));
+        assert_eq!(l.blocks(0, 701, true), (0, 87));
+        assert_eq!(l.blocks(0, 10, false), (0, 1));
+    }
+
+    #[test]
     fn hostile_boxes_never_panic() {
         let mut f = b"\0\0\0\x10ftypheic\0\0\0\0".to_vec();
         f.extend_from_slice(b"\0\0\0\x0cmeta\0\0\0\0");
