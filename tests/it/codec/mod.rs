@@ -9,6 +9,7 @@ mod gif;
 mod hdr;
 mod heif;
 mod heif_direct;
+mod heif_grid;
 mod heif_stream;
 mod jpeg;
 mod jxl;

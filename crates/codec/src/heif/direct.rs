@@ -13,7 +13,12 @@
 //! - `irot` and `imir` are applied in the order the item lists them, as libheif does, to the
 //!   shrunk image; the blocks are laid from the stored corner that ends up top-left, so they
 //!   cover the same pixels as the pipeline's shrink of libheif's upright image;
-//! - anything else falls back: derived images (grid, overlay, identity), `clap`, alpha,
+//! - a `grid` primary image whose tiles are all such images of one size (phones write 512x512
+//!   tiles): tiles decode two at a time on two threads and add their samples to the blocks
+//!   of the whole output (blocks straddle tile edges; samples past the output size are
+//!   dropped), so it is the picture of the same samples as one image. Each tile converts
+//!   with its own colour description, the grid's `nclx` unused, as in libheif 1.15;
+//! - anything else falls back: other derived images (overlay, identity), `clap`, alpha,
 //!   monochrome, more than 8 bits, NAL length fields other than 4 bytes (libheif reads 4),
 //!   the matrices libheif converts another way (0 GBR, 8 YCgCo, 12/13 from primaries), a
 //!   picture whose size is not the header's, and any decoding problem (libheif then decodes
@@ -41,14 +46,41 @@ struct Nclx {
     full_range: bool,
 }
 
-/// The primary item, when it is a plain `hvc1` image.
-struct Item<'a> {
+/// One coded image: its `hvcC` body and where its data (length-prefixed NAL units) lies.
+struct Coded<'a> {
     /// The `hvcC` body.
     hvcc: &'a [u8],
-    /// The item's data (length-prefixed NAL units), its extents joined.
-    data: Vec<u8>,
+    location: Location,
+    /// Its own `nclx` (a grid tile's; a plain image's is the item's).
+    nclx: Option<Nclx>,
+}
+
+/// A grid of coded tiles (`grid`), row-major, each `tile` large, cropped to `size`.
+struct Grid<'a> {
+    tiles: Vec<Coded<'a>>,
+    columns: usize,
+    tile: (usize, usize),
+    size: (usize, usize),
+}
+
+/// The primary item, when it is a plain `hvc1` image or a grid of them.
+struct Item<'a> {
+    /// The `idat` body (data of construction method 1).
+    idat: &'a [u8],
+    /// A plain image, or the grid's tiles.
+    image: Result<Coded<'a>, Grid<'a>>,
     ops: Vec<Op>,
     nclx: Option<Nclx>,
+}
+
+/// The properties of one item that the direct path reads.
+#[derive(Default)]
+struct Props<'a> {
+    hvcc: Option<&'a [u8]>,
+    nclx: Option<Nclx>,
+    ops: Vec<Op>,
+    /// `ispe`: width, height.
+    ispe: Option<(u32, u32)>,
 }
 
 /// A full box's body after its version and flags, with the version.
@@ -60,44 +92,15 @@ fn first<'a, 'b>(list: &'b [Bx<'a>], kind: &[u8; 4]) -> Option<&'b Bx<'a>> {
     list.iter().find(|b| &b.kind == kind)
 }
 
-/// Finds the primary item and checks that it can take the direct path.
-fn parse(bytes: &[u8]) -> Result<Item<'_>, &'static str> {
-    let top = boxes(bytes);
-    let meta = first(&top, b"meta").ok_or("no meta box")?;
-    let children = boxes(meta.body.get(4..).ok_or("short meta")?);
-    let (version, pitm) = full(first(&children, b"pitm").ok_or("no pitm")?.body).ok_or("pitm")?;
-    let mut at = 0;
-    let primary = take(pitm, &mut at, if version == 0 { 2 } else { 4 }).ok_or("pitm")? as u32;
-
-    let mut types = HashMap::new();
-    item_types(first(&children, b"iinf").ok_or("no iinf")?.body, &mut types);
-    if types.get(&primary) != Some(b"hvc1") {
-        return Err("the primary item is not a plain hvc1 image");
-    }
-    let mut locations = HashMap::new();
-    item_locations(
-        first(&children, b"iloc").ok_or("no iloc")?.body,
-        &mut locations,
-    )
-    .ok_or("iloc")?;
-    let location = locations.get(&primary).ok_or("no location")?;
-    let idat = first(&children, b"idat").map_or(&[][..], |b| b.body);
-    let data = item_data(bytes, idat, location).ok_or("item data outside the file")?;
-
-    let iprp = boxes(first(&children, b"iprp").ok_or("no iprp")?.body);
-    let ipco = boxes(first(&iprp, b"ipco").ok_or("no ipco")?.body);
-    if iprp.iter().filter(|b| &b.kind == b"ipma").count() != 1 {
-        return Err("not one ipma box");
-    }
-    let indices =
-        associations(first(&iprp, b"ipma").ok_or("no ipma")?.body, primary).ok_or("ipma")?;
-    let (mut hvcc, mut nclx, mut ops) = (None, None, Vec::new());
-    for i in indices {
+/// The properties of `item` (`ipco` boxes, the one `ipma` body); `clap` is refused.
+fn props<'a>(ipco: &[Bx<'a>], ipma: &[u8], item: u32) -> Result<Props<'a>, &'static str> {
+    let mut out = Props::default();
+    for i in associations(ipma, item).ok_or("ipma")? {
         let p = ipco
             .get(usize::from(i) - 1)
             .ok_or("property index out of range")?;
         match &p.kind {
-            b"hvcC" if hvcc.is_none() => hvcc = Some(p.body),
+            b"hvcC" if out.hvcc.is_none() => out.hvcc = Some(p.body),
             // The last one counts, as libheif reads them.
             b"colr" if p.body.starts_with(b"nclx") => {
                 let b = &p.body[4..];
@@ -110,23 +113,150 @@ fn parse(bytes: &[u8]) -> Result<Item<'_>, &'static str> {
                 ) else {
                     return Err("short nclx");
                 };
-                nclx = Some(Nclx {
+                out.nclx = Some(Nclx {
                     matrix: matrix as u16,
                     full_range: flags & 0x80 != 0,
                 });
             }
-            b"irot" => ops.push(Op::Rotate(p.body.first().ok_or("irot")? & 3)),
-            b"imir" => ops.push(Op::Mirror(p.body.first().ok_or("imir")? & 1 == 1)),
+            b"ispe" if out.ispe.is_none() => {
+                let (_, b) = full(p.body).ok_or("ispe")?;
+                let mut at = 0;
+                let w = take(b, &mut at, 4).ok_or("ispe")?;
+                let h = take(b, &mut at, 4).ok_or("ispe")?;
+                out.ispe = Some((w as u32, h as u32));
+            }
+            b"irot" => out.ops.push(Op::Rotate(p.body.first().ok_or("irot")? & 3)),
+            b"imir" => out
+                .ops
+                .push(Op::Mirror(p.body.first().ok_or("imir")? & 1 == 1)),
             b"clap" => return Err("clean aperture (clap)"),
             _ => {}
         }
     }
+    Ok(out)
+}
+
+/// The `dimg` inputs of `item` (its one `dimg` reference), in order.
+fn inputs(iref: &[u8], item: u32) -> Result<Vec<u32>, &'static str> {
+    let (version, refs) = full(iref).ok_or("iref")?;
+    let id_len = if version == 0 { 2 } else { 4 };
+    let mut found = None;
+    for r in boxes(refs).iter().filter(|r| &r.kind == b"dimg") {
+        let ids = super::items::read_ids(r.body, id_len);
+        if ids.first() == Some(&item) {
+            if found.is_some() {
+                return Err("more than one dimg reference from the grid");
+            }
+            // The count must match what the box holds (read_ids stops at its end).
+            let mut at = id_len;
+            let count = take(r.body, &mut at, 2).ok_or("dimg")? as usize;
+            if ids.len() - 1 != count {
+                return Err("dimg reference shorter than its count");
+            }
+            found = Some(ids[1..].to_vec());
+        }
+    }
+    found.ok_or("grid without dimg inputs")
+}
+
+/// Finds the primary item and checks that it can take the direct path.
+fn parse<'a>(bytes: &'a [u8]) -> Result<Item<'a>, &'static str> {
+    let top = boxes(bytes);
+    let meta = first(&top, b"meta").ok_or("no meta box")?;
+    let children = boxes(meta.body.get(4..).ok_or("short meta")?);
+    let (version, pitm) = full(first(&children, b"pitm").ok_or("no pitm")?.body).ok_or("pitm")?;
+    let mut at = 0;
+    let primary = take(pitm, &mut at, if version == 0 { 2 } else { 4 }).ok_or("pitm")? as u32;
+
+    let mut types = HashMap::new();
+    item_types(first(&children, b"iinf").ok_or("no iinf")?.body, &mut types);
+    let mut locations = HashMap::new();
+    item_locations(
+        first(&children, b"iloc").ok_or("no iloc")?.body,
+        &mut locations,
+    )
+    .ok_or("iloc")?;
+    let idat = first(&children, b"idat").map_or(&[][..], |b| b.body);
+
+    let iprp = boxes(first(&children, b"iprp").ok_or("no iprp")?.body);
+    let ipco = boxes(first(&iprp, b"ipco").ok_or("no ipco")?.body);
+    if iprp.iter().filter(|b| &b.kind == b"ipma").count() != 1 {
+        return Err("not one ipma box");
+    }
+    let ipma = first(&iprp, b"ipma").ok_or("no ipma")?.body;
+    let main = props(&ipco, ipma, primary)?;
+    let coded = |id: u32, p: &Props<'a>| -> Result<Coded<'a>, &'static str> {
+        Ok(Coded {
+            hvcc: p.hvcc.ok_or("no hvcC")?,
+            location: locations.get(&id).ok_or("no location")?.clone(),
+            nclx: p.nclx,
+        })
+    };
+    let image = match types.get(&primary) {
+        Some(b"hvc1") => Ok(coded(primary, &main)?),
+        Some(b"grid") => {
+            if children.iter().filter(|b| &b.kind == b"iref").count() != 1 {
+                return Err("not one iref box");
+            }
+            let ids = inputs(first(&children, b"iref").ok_or("no iref")?.body, primary)?;
+            let desc = item_data(bytes, idat, locations.get(&primary).ok_or("no location")?)
+                .ok_or("grid data outside the file")?;
+            let (rows, columns, size) = grid_descriptor(&desc).ok_or("grid descriptor")?;
+            if ids.len() != rows * columns {
+                return Err("the grid's tile count is not rows times columns");
+            }
+            let mut tiles = Vec::with_capacity(ids.len());
+            let mut tile = None;
+            for &id in &ids {
+                if types.get(&id) != Some(b"hvc1") {
+                    return Err("a grid tile is not a plain hvc1 image");
+                }
+                let p = props(&ipco, ipma, id)?;
+                if !p.ops.is_empty() {
+                    return Err("a grid tile with its own transforms");
+                }
+                let ispe = p.ispe.ok_or("a grid tile without ispe")?;
+                if *tile.get_or_insert(ispe) != ispe {
+                    return Err("grid tiles of different sizes");
+                }
+                tiles.push(coded(id, &p)?);
+            }
+            let (tw, th) = tile.ok_or("a grid without tiles")?;
+            let (tw, th) = (tw as usize, th as usize);
+            // libheif places tiles by their ispe; they must cover the output.
+            if tw == 0 || th == 0 || tw * columns < size.0 || th * rows < size.1 {
+                return Err("grid tiles do not cover the output");
+            }
+            Err(Grid {
+                tiles,
+                columns,
+                tile: (tw, th),
+                size,
+            })
+        }
+        _ => return Err("the primary item is not a plain hvc1 image or a grid"),
+    };
     Ok(Item {
-        hvcc: hvcc.ok_or("no hvcC")?,
-        data,
-        ops,
-        nclx,
+        idat,
+        image,
+        ops: main.ops,
+        nclx: main.nclx,
     })
+}
+
+/// A grid item's data: rows, columns and the output size (16- or 32-bit fields, flag 1).
+fn grid_descriptor(d: &[u8]) -> Option<(usize, usize, (usize, usize))> {
+    let (&version, &flags) = (d.first()?, d.get(1)?);
+    if version != 0 {
+        return None;
+    }
+    let mut at = 2;
+    let rows = take(d, &mut at, 1)? as usize + 1;
+    let columns = take(d, &mut at, 1)? as usize + 1;
+    let field = if flags & 1 == 1 { 4 } else { 2 };
+    let w = take(d, &mut at, field)? as usize;
+    let h = take(d, &mut at, field)? as usize;
+    (w > 0 && h > 0).then_some((rows, columns, (w, h)))
 }
 
 /// The property indices (1-based, 0 dropped) associated with `item` in an `ipma` body, in
@@ -321,14 +451,9 @@ fn add_row(acc: &mut [u32], row: &[u8], weight: u32) {
     }
 }
 
-/// The picture box-shrunk by `factor` in YCbCr and converted to RGB: blocks laid from the
-/// corner given by `from_right`/`from_bottom`; partial blocks average the pixels they hold.
-fn shrink(
-    pic: &Picture,
-    factor: usize,
-    corner: (bool, bool),
-    nclx: Option<Nclx>,
-) -> Result<Small, String> {
+/// The picture's three 8-bit planes and the chroma subsampling shifts (x, y), checked: the
+/// chroma planes cover the luma plane.
+fn planes<'p>(pic: &'p Picture) -> Result<(Plane<'p>, Plane<'p>, Plane<'p>, u32, u32), String> {
     let (shift_x, shift_y) = match pic.chroma() {
         chroma::C420 => (1, 1),
         chroma::C422 => (1, 0),
@@ -349,16 +474,71 @@ fn shrink(
             return Err("chroma plane smaller than the luma plane needs".into());
         }
     }
-    // Without an nclx box, the stream's own (as libheif's plugin sets it).
-    let nclx = nclx.unwrap_or_else(|| {
+    Ok((y, cb, cr, shift_x, shift_y))
+}
+
+/// The colour description libheif converts a picture with: the item's `nclx` box, or
+/// without one the stream's own (as libheif's plugin sets it).
+fn colour(nclx: Option<Nclx>, pic: &Picture) -> Nclx {
+    nclx.unwrap_or_else(|| {
         let (matrix, full_range) = pic.colour();
         Nclx {
             matrix: matrix.clamp(0, 255) as u16,
             full_range,
         }
-    });
-    let [r_cr, g_cb, g_cr, b_cb] =
-        coefficients(nclx.matrix).ok_or(format!("matrix coefficients {}", nclx.matrix))?;
+    })
+}
+
+/// libheif's YCbCr to RGB conversion, applied to block means.
+#[derive(Clone, Copy)]
+struct Convert {
+    full_range: bool,
+    /// r_cr, g_cb, g_cr, b_cb.
+    c: [f32; 4],
+}
+
+impl Convert {
+    fn new(nclx: Nclx) -> Result<Convert, String> {
+        Ok(Convert {
+            full_range: nclx.full_range,
+            c: coefficients(nclx.matrix).ok_or(format!("matrix coefficients {}", nclx.matrix))?,
+        })
+    }
+
+    /// The RGB pixel of a block whose `n` pixels sum to `s` (Y, Cb, Cr).
+    fn px(&self, s: [u64; 3], n: usize) -> [u8; 3] {
+        let [r_cr, g_cb, g_cr, b_cb] = self.c;
+        let n = n as f32;
+        let (mut yv, mut u, mut v) = (
+            s[0] as f32 / n,
+            s[1] as f32 / n - 128.0,
+            s[2] as f32 / n - 128.0,
+        );
+        if !self.full_range {
+            yv = (yv - 16.0) * 1.1689;
+            u *= 1.1429;
+            v *= 1.1429;
+        }
+        let q = |x: f32| (x + 0.5).floor().clamp(0.0, 255.0) as u8;
+        [
+            q(yv + r_cr * v),
+            q(yv + g_cb * u + g_cr * v),
+            q(yv + b_cb * u),
+        ]
+    }
+}
+
+/// The picture box-shrunk by `factor` in YCbCr and converted to RGB: blocks laid from the
+/// corner given by `from_right`/`from_bottom`; partial blocks average the pixels they hold.
+fn shrink(
+    pic: &Picture,
+    factor: usize,
+    corner: (bool, bool),
+    nclx: Option<Nclx>,
+) -> Result<Small, String> {
+    let (y, cb, cr, shift_x, shift_y) = planes(pic)?;
+    let (w, h) = (y.width, y.height);
+    let conv = Convert::new(colour(nclx, pic))?;
 
     let f = factor;
     let (nx, ny) = (w.div_ceil(f), h.div_ceil(f));
@@ -397,28 +577,279 @@ fn shrink(
             ];
         }
         for (s, &(x0, x1)) in sums.iter().zip(&cols) {
-            let n = ((x1 - x0) * (y1 - y0)) as f32;
-            let (mut yv, mut u, mut v) = (
-                s[0] as f32 / n,
-                s[1] as f32 / n - 128.0,
-                s[2] as f32 / n - 128.0,
-            );
-            if !nclx.full_range {
-                yv = (yv - 16.0) * 1.1689;
-                u *= 1.1429;
-                v *= 1.1429;
-            }
-            let q = |x: f32| (x + 0.5).floor().clamp(0.0, 255.0) as u8;
-            px.push([
-                q(yv + r_cr * v),
-                q(yv + g_cb * u + g_cr * v),
-                q(yv + b_cb * u),
-            ]);
+            px.push(conv.px(*s, (x1 - x0) * (y1 - y0)));
         }
     }
     Ok(Small {
         width: nx,
         height: ny,
+        px,
+    })
+}
+
+/// Decodes one coded image (`hvcC` parameter sets, then the length-prefixed NAL units of
+/// `data`) with `threads` libde265 workers, handing each output picture to `each`, as
+/// libheif's loop does: until done or stuck. Returns how many pictures came out.
+fn decode(
+    hvcc: &[u8],
+    data: &[u8],
+    threads: libc::c_int,
+    mut each: impl FnMut(&Picture) -> Result<(), String>,
+) -> Result<usize, String> {
+    let nals = parameter_sets(hvcc)?;
+    let mut dec = Decoder::new(threads)?;
+    for nal in nals {
+        dec.push_nal(nal)?;
+    }
+    // The item's NAL units behind 4-byte lengths, as libheif's plugin reads them.
+    let mut rest = data;
+    while !rest.is_empty() {
+        let n = rest
+            .get(..4)
+            .map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")) as usize)
+            .ok_or("truncated NAL length")?;
+        let nal = rest
+            .get(4..4usize.saturating_add(n))
+            .ok_or("NAL unit past the item's data")?;
+        dec.push_nal(nal)?;
+        rest = &rest[4 + n..];
+    }
+    dec.flush()?;
+    let mut count = 0;
+    while let Ok(more) = dec.decode() {
+        if let Some(pic) = dec.next_picture() {
+            each(&pic)?;
+            count += 1;
+        }
+        if !more {
+            break;
+        }
+    }
+    Ok(count)
+}
+
+/// The box-shrink blocks over a `w`x`h` image: `factor` square, laid from the corner that
+/// ends up top-left (offsets `ox`, `oy` of the first block before the image).
+struct Layout {
+    w: usize,
+    h: usize,
+    f: usize,
+    ox: usize,
+    oy: usize,
+    nx: usize,
+    ny: usize,
+}
+
+impl Layout {
+    fn new((w, h): (usize, usize), f: usize, corner: (bool, bool)) -> Layout {
+        let pad = |n: usize, from_end: bool| if from_end { (f - n % f) % f } else { 0 };
+        Layout {
+            w,
+            h,
+            f,
+            ox: pad(w, corner.0),
+            oy: pad(h, corner.1),
+            nx: w.div_ceil(f),
+            ny: h.div_ceil(f),
+        }
+    }
+
+    /// The columns (`x`) or rows of block `b`, inside the image.
+    fn span(&self, b: usize, x: bool) -> (usize, usize) {
+        let (o, n) = if x {
+            (self.ox, self.w)
+        } else {
+            (self.oy, self.h)
+        };
+        (
+            (b * self.f).saturating_sub(o),
+            ((b + 1) * self.f - o).min(n),
+        )
+    }
+
+    /// The blocks (first, last) that pixels `from..to` (`to > from`) of a row or column
+    /// fall in.
+    fn blocks(&self, from: usize, to: usize, x: bool) -> (usize, usize) {
+        let o = if x { self.ox } else { self.oy };
+        ((from + o) / self.f, (to - 1 + o) / self.f)
+    }
+}
+
+/// Largest shrink of a grid: block sums are held in 32 bits (255 times 1024 squared fits).
+const MAX_GRID_FACTOR: usize = 1024;
+
+/// Adds the samples of tile `pic`, placed at `(tx, ty)` of the output, to the block sums
+/// `sums` (row-major over the layout), leaving out what lies past the output's edges. The
+/// tile's own sums are made first, so the lock is held only to add them.
+fn accumulate(
+    pic: &Picture,
+    (tx, ty): (usize, usize),
+    tile: (usize, usize),
+    l: &Layout,
+    sums: &std::sync::Mutex<Vec<[u32; 3]>>,
+) -> Result<(), String> {
+    let (y, cb, cr, shift_x, shift_y) = planes(pic)?;
+    if (y.width, y.height) != tile {
+        return Err(format!(
+            "a tile decodes to {}x{}, its ispe says {}x{}",
+            y.width, y.height, tile.0, tile.1
+        ));
+    }
+    // The part of the tile inside the output (tiles start inside it).
+    let (lw, lh) = (y.width.min(l.w - tx), y.height.min(l.h - ty));
+    let (bx0, bx1) = l.blocks(tx, tx + lw, true);
+    let (by0, by1) = l.blocks(ty, ty + lh, false);
+    // Block columns in the tile's coordinates.
+    let cols: Vec<(usize, usize)> = (bx0..=bx1)
+        .map(|b| {
+            let (a, e) = l.span(b, true);
+            (a.max(tx) - tx, e.min(tx + lw) - tx)
+        })
+        .collect();
+    let cw = ((lw - 1) >> shift_x) + 1;
+    let (mut col_y, mut col_cb, mut col_cr) = (vec![0u32; lw], vec![0u32; cw], vec![0u32; cw]);
+    let mut local = Vec::with_capacity(cols.len() * (by1 - by0 + 1));
+    for by in by0..=by1 {
+        let (a, e) = l.span(by, false);
+        let (y0, y1) = (a.max(ty) - ty, e.min(ty + lh) - ty);
+        col_y.fill(0);
+        col_cb.fill(0);
+        col_cr.fill(0);
+        for row in y0..y1 {
+            add_row(&mut col_y, y.row(row), 1);
+        }
+        for cy in (y0 >> shift_y)..=((y1 - 1) >> shift_y) {
+            let first = (cy << shift_y).max(y0);
+            let last = ((cy + 1) << shift_y).min(y1);
+            let weight = (last - first) as u32;
+            add_row(&mut col_cb, cb.row(cy), weight);
+            add_row(&mut col_cr, cr.row(cy), weight);
+        }
+        for &(x0, x1) in &cols {
+            // At most factor squared times 255: fits (MAX_GRID_FACTOR).
+            local.push([
+                chroma_sum(&col_y, x0, x1, 0) as u32,
+                chroma_sum(&col_cb, x0, x1, shift_x) as u32,
+                chroma_sum(&col_cr, x0, x1, shift_x) as u32,
+            ]);
+        }
+    }
+    let mut sums = sums.lock().map_err(|_| "block sums poisoned")?;
+    for (by, row) in (by0..=by1).zip(local.chunks_exact(cols.len())) {
+        let at = by * l.nx + bx0;
+        for (s, v) in sums[at..at + cols.len()].iter_mut().zip(row) {
+            for c in 0..3 {
+                s[c] += v[c];
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A grid's tiles decoded one by one (two at a time on two threads, each decoder without
+/// worker threads: tiles are small, so whole tiles in parallel beat rows within one), their
+/// samples summed into the blocks of the whole output (blocks straddle tile edges), then
+/// converted as [`shrink`] does: the same picture as the single image of the same samples.
+fn shrink_grid(
+    bytes: &[u8],
+    idat: &[u8],
+    grid: &Grid,
+    factor: usize,
+    corner: (bool, bool),
+) -> Result<Small, String> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    if factor > MAX_GRID_FACTOR {
+        return Err(format!("shrink {factor} of a grid"));
+    }
+    let mut format = None;
+    for t in &grid.tiles {
+        parameter_sets(t.hvcc)?;
+        if *format.get_or_insert(t.hvcc[16] & 3) != t.hvcc[16] & 3 {
+            return Err("grid tiles of different chroma formats".into());
+        }
+    }
+    let l = Layout::new(grid.size, factor, corner);
+    let n = crate::alloc::len(&[l.nx, l.ny], "HEIF thumbnail").map_err(|e| e.to_string())?;
+    let mut sums = crate::alloc::with_capacity(n, "HEIF thumbnail").map_err(|e| e.to_string())?;
+    sums.resize(n, [0u32; 3]);
+    let sums = Mutex::new(sums);
+    // Tiles that start inside the output (the rest are cropped away whole).
+    let (tw, th) = grid.tile;
+    let tiles: Vec<(usize, (usize, usize))> = (0..grid.tiles.len())
+        .map(|i| (i, ((i % grid.columns) * tw, (i / grid.columns) * th)))
+        .filter(|&(_, (x, y))| x < l.w && y < l.h)
+        .collect();
+    // Each tile's colour description: libheif converts tiles one by one.
+    let colours = Mutex::new(Vec::new());
+    let (next, failed) = (AtomicUsize::new(0), AtomicBool::new(false));
+    let error = Mutex::new(None);
+    let workers = if tiles.len() > 1 { 2 } else { 1 };
+    let threads = if workers > 1 { 0 } else { de265::THREADS };
+    let work = || {
+        while !failed.load(Ordering::Relaxed) {
+            let Some(&(i, at)) = tiles.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                break;
+            };
+            let tile = &grid.tiles[i];
+            let result = item_data(bytes, idat, &tile.location)
+                .ok_or_else(|| "tile data outside the file".to_string())
+                .and_then(|data| {
+                    decode(tile.hvcc, &data, threads, |pic| {
+                        // libheif 1.15 converts each tile with the tile's colour description
+                        // (its nclx, else its stream's) and ignores the grid's (measured:
+                        // heif_grid.rs), so the same here.
+                        let c = colour(tile.nclx, pic);
+                        if let Ok(mut cs) = colours.lock() {
+                            cs.push(c);
+                        }
+                        accumulate(pic, at, grid.tile, &l, &sums)
+                    })
+                })
+                .and_then(|pictures| match pictures {
+                    1 => Ok(()),
+                    n => Err(format!("a tile decoded to {n} pictures")),
+                });
+            if let Err(e) = result {
+                failed.store(true, Ordering::Relaxed);
+                if let Ok(mut slot) = error.lock() {
+                    slot.get_or_insert(e);
+                }
+            }
+        }
+    };
+    std::thread::scope(|s| {
+        let helper = (workers > 1).then(|| s.spawn(work));
+        work();
+        if helper.is_some_and(|h| h.join().is_err()) {
+            failed.store(true, Ordering::Relaxed);
+        }
+    });
+    if failed.load(Ordering::Relaxed) {
+        let e = error.into_inner().ok().flatten();
+        return Err(e.unwrap_or_else(|| "a tile's decode failed".into()));
+    }
+    let colours = colours.into_inner().map_err(|_| "poisoned")?;
+    let c = *colours.first().ok_or("no tile decoded")?;
+    if colours.iter().any(|&x| x != c) {
+        return Err("grid tiles with different colour descriptions".into());
+    }
+    let conv = Convert::new(c)?;
+    let sums = sums.into_inner().map_err(|_| "poisoned")?;
+    let len = crate::alloc::len(&[l.nx, l.ny], "HEIF thumbnail").map_err(|e| e.to_string())?;
+    let mut px = crate::alloc::with_capacity(len, "HEIF thumbnail").map_err(|e| e.to_string())?;
+    for by in 0..l.ny {
+        let (y0, y1) = l.span(by, false);
+        for bx in 0..l.nx {
+            let (x0, x1) = l.span(bx, true);
+            let s = sums[by * l.nx + bx].map(u64::from);
+            px.push(conv.px(s, (x1 - x0) * (y1 - y0)));
+        }
+    }
+    Ok(Small {
+        width: l.nx,
+        height: l.ny,
         px,
     })
 }
@@ -431,37 +862,23 @@ pub fn thumbnail(bytes: &[u8], header: &Header, factor: u32) -> Result<Image, St
         return Err("alpha, more than 8 bits or no shrink".into());
     }
     let item = parse(bytes)?;
-    let nals = parameter_sets(item.hvcc)?;
-    let mut dec = Decoder::new(de265::THREADS)?;
-    for nal in nals {
-        dec.push_nal(nal)?;
-    }
-    // The item's NAL units behind 4-byte lengths, as libheif's plugin reads them.
-    let mut rest = &item.data[..];
-    while !rest.is_empty() {
-        let n = rest
-            .get(..4)
-            .map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")) as usize)
-            .ok_or("truncated NAL length")?;
-        let nal = rest.get(4..4 + n).ok_or("NAL unit past the item's data")?;
-        dec.push_nal(nal)?;
-        rest = &rest[4 + n..];
-    }
-    dec.flush()?;
     let corner = origin_corner(&item.ops);
     let factor = factor as usize;
-    // libheif's loop: decode until done or stuck, keeping the last picture.
-    let mut small = None;
-    while let Ok(more) = dec.decode() {
-        if let Some(pic) = dec.next_picture() {
-            small = Some(shrink(&pic, factor, corner, item.nclx)?);
+    let small = match &item.image {
+        Ok(coded) => {
+            let data =
+                item_data(bytes, item.idat, &coded.location).ok_or("item data outside the file")?;
+            // libheif keeps the last picture.
+            let mut small = None;
+            decode(coded.hvcc, &data, de265::THREADS, |pic| {
+                small = Some(shrink(pic, factor, corner, item.nclx)?);
+                Ok(())
+            })?;
+            small.ok_or("libde265 decoded no picture")?
         }
-        if !more {
-            break;
-        }
+        Err(grid) => shrink_grid(bytes, item.idat, grid, factor, corner)?,
     }
-    drop(dec);
-    let small = small.ok_or("libde265 decoded no picture")?.apply(&item.ops);
+    .apply(&item.ops);
     let (w, h) = (header.width as usize, header.height as usize);
     if (small.width, small.height) != (w.div_ceil(factor), h.div_ceil(factor)) {
         return Err(format!(
@@ -533,6 +950,54 @@ mod tests {
         }
         assert_eq!(coefficients(2), Some([1.402, -0.344136, -0.714136, 1.772]));
         assert!(coefficients(0).is_none() && coefficients(8).is_none());
+    }
+
+    #[test]
+    fn grid_descriptors_and_inputs() {
+        // 16-bit fields: 2 rows, 3 columns, 700x300; 32-bit with flag 1.
+        assert_eq!(
+            grid_descriptor(&[0, 0, 1, 2, 0x02, 0xBC, 0x01, 0x2C]),
+            Some((2, 3, (700, 300)))
+        );
+        assert_eq!(
+            grid_descriptor(&[0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 9]),
+            Some((1, 1, (65536, 9)))
+        );
+        let d = [0, 0, 1, 2, 0x02, 0xBC, 0x01, 0x2C];
+        for n in 0..d.len() {
+            assert_eq!(grid_descriptor(&d[..n]), None);
+        }
+        assert_eq!(
+            grid_descriptor(&[1, 0, 0, 0, 0, 1, 0, 1]),
+            None,
+            "version 1"
+        );
+        assert_eq!(grid_descriptor(&[0, 0, 0, 0, 0, 0, 0, 1]), None, "width 0");
+        // iref v0: dimg from 5 to 1, 2; a count of 3 with two IDs is refused.
+        let iref = |count: u8| {
+            let mut b = vec![0, 0, 0, 0, 0, 0, 0, 16, b'd', b'i', b'm', b'g'];
+            b.extend_from_slice(&[0, 5, 0, count, 0, 1, 0, 2]);
+            b
+        };
+        assert_eq!(inputs(&iref(2), 5), Ok(vec![1, 2]));
+        assert!(inputs(&iref(3), 5).is_err());
+        assert!(inputs(&iref(2), 4).is_err());
+        let r = iref(2);
+        for n in 0..r.len() {
+            let _ = inputs(&r[..n], 5);
+        }
+    }
+
+    #[test]
+    fn layout_blocks_cover_the_image() {
+        // 701 columns in blocks of 8 laid from the right: the first block holds 5.
+        let l = Layout::new((701, 10), 8, (true, false));
+        assert_eq!((l.nx, l.ox), (88, 3));
+        assert_eq!(l.span(0, true), (0, 5));
+        assert_eq!(l.span(87, true), (693, 701));
+        assert_eq!(l.blocks(250, 500, true), (31, 62));
+        assert_eq!(l.blocks(0, 701, true), (0, 87));
+        assert_eq!(l.blocks(0, 10, false), (0, 1));
     }
 
     #[test]

@@ -114,7 +114,7 @@ fn decode_edges(bytes: &[u8]) -> (HashMap<u32, Vec<u32>>, HashSet<u32>) {
 
 /// `from_item_ID`, then the `to_item_ID`s of a reference box (after the 16-bit count), as many
 /// as the body holds.
-fn read_ids(body: &[u8], id_len: usize) -> Vec<u32> {
+pub(super) fn read_ids(body: &[u8], id_len: usize) -> Vec<u32> {
     let mut at = 0;
     let (Some(from), Some(count)) = (take(body, &mut at, id_len), take(body, &mut at, 2)) else {
         return Vec::new();
