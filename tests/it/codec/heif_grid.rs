@@ -366,47 +366,6 @@ fn damaged_grids_fall_back_or_fail_cleanly() {
     }
 }
 
-/// Writes the benchmark files to `$THUMBFS_GRID_OUT`: a 12 MP grid of 512x512 tiles (as
-/// iPhones write them; 4032x3024 from 8x6 tiles) made from the sunset photo, and the same
-/// pixels as one image. Run by hand: `-- --ignored write_grid_bench_files`.
-#[test]
-#[ignore]
-fn write_grid_bench_files() {
-    let Ok(out) = std::env::var("THUMBFS_GRID_OUT") else {
-        return;
-    };
-    let out = Path::new(&out);
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let src = d.join("big.png");
-    run(Command::new("convert")
-        .arg(corpus("photos/sunset_by_Aitzol_Berasategi.jpg"))
-        .args(["-resize", "4096x3072!", "-strip"])
-        .arg(&src));
-    let tiles = tiles_of(&src, 6, 8, (512, 512), "50", d);
-    grid_file(
-        &GridSpec {
-            tiles: &tiles,
-            rows: 6,
-            columns: 8,
-            size: (4032, 3024),
-            extra: &[],
-            dimg: None,
-        },
-        out.join("grid.heic"),
-    );
-    let single = d.join("single.png");
-    run(Command::new("convert")
-        .arg(&src)
-        .args(["-crop", "4032x3024+0+0", "+repage"])
-        .arg(&single));
-    std::fs::copy(
-        heif_enc(&single, d, "single.heic", &["-q", "50"]),
-        out.join("single.heic"),
-    )
-    .unwrap();
-}
-
 /// Colour: libheif 1.15 converts each tile with the tile's own description (heif-enc's
 /// streams say BT.601, full range, in their VUI) and ignores the grid's `nclx`; the direct
 /// path does the same, whether the grid's agrees or not. If libheif starts honouring the
