@@ -746,7 +746,7 @@ static HEIC: About = About {
     title: "HEIC / HEIF",
     extensions: &["heic", "heif", "hif"],
     serve_as: Some(Format::Jpeg),
-    notes: "libheif 1.15 (Debian bookworm's libheif1, with libde265), opened on first use (declared from its 1.15 header: no build-time libheif); whole image, primary image with its irot/imir/clap transforms, grid, alpha, 8-12 bit, ICC, EXIF, XMP; for a resize, the smallest embedded thumbnail larger than the target (as libvips' thumbnail; not with `exact`); thumbnails of plain 8-bit HEVC images (no grid, alpha or clap) decoded by libde265 directly on 2 threads and box-shrunk in YCbCr before libheif's conversion to RGB (`exact`: libheif's whole-image decode)",
+    notes: "libheif 1.15 (Debian bookworm's libheif1, with libde265), opened on first use (declared from its 1.15 header: no build-time libheif); whole image, primary image with its irot/imir/clap transforms, grid, alpha, 8-12 bit, ICC, EXIF, XMP; for a resize, the smallest embedded thumbnail larger than the target (as libvips' thumbnail; not with `exact`); thumbnails of plain 8-bit HEVC images and of grids of them (phones' tiled photos; no alpha or clap) decoded by libde265 directly on 2 threads (a grid: two tiles at a time) and box-shrunk in YCbCr before libheif's conversion to RGB (`exact`: libheif's whole-image decode)",
 };
 
 /// The HEIC codec (HEIF with HEVC).

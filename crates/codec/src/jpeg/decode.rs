@@ -65,6 +65,16 @@ struct Rows {
 }
 
 impl Rows {
+    /// No rows yet of a component `width` x `height`.
+    fn new(width: usize, height: usize) -> Self {
+        Rows {
+            width: width.max(1),
+            height,
+            first: 0,
+            data: Vec::new(),
+        }
+    }
+
     fn end(&self) -> usize {
         self.first + self.data.len() / self.width
     }
@@ -129,6 +139,19 @@ pub struct JpegStream<'a> {
     next: usize,
     finished: bool,
     name: String,
+}
+
+/// A box shrink by `s` at each plane's stored resolution when `fits` (and `s` > 1), the
+/// header's size divided accordingly; else full resolution. Returns the mode and the shrink.
+fn box_mode(s: usize, fits: bool, sampling: &[Sampling], header: &mut Header) -> (Mode, u32) {
+    if s > 1 && fits {
+        let factors = sampling.iter().map(|c| (s / c.h, s / c.v)).collect();
+        header.width = header.width.div_ceil(s as u32);
+        header.height = header.height.div_ceil(s as u32);
+        (Mode::Shrink { factors }, s as u32)
+    } else {
+        (Mode::Full, 1)
+    }
 }
 
 /// Whether a box shrink by `shrink` can run on every plane at its stored resolution: it is a
@@ -200,9 +223,7 @@ impl<'a> JpegStream<'a> {
             });
         }
         let s = shrink.max(1) as usize;
-        let compatible = sampling
-            .iter()
-            .all(|c| s.is_multiple_of(c.h) && s.is_multiple_of(c.v));
+        let compatible = shrinks_planes(s, sampling.iter().map(|c| (c.h, c.v)));
         let dct = if dct { dct_factor(s, &sampling) } else { None };
         let (mode, applied) = if let Some(d) = dct {
             // Luma blocks shrink to 8/d. A subsampled plane keeps up to d times more, so that
@@ -244,24 +265,14 @@ impl<'a> JpegStream<'a> {
                 }
                 (Mode::Full, d as u32)
             }
-        } else if s > 1 && compatible {
-            let factors = sampling.iter().map(|c| (s / c.h, s / c.v)).collect();
-            header.width = header.width.div_ceil(s as u32);
-            header.height = header.height.div_ceil(s as u32);
-            (Mode::Shrink { factors }, s as u32)
         } else {
-            (Mode::Full, 1)
+            box_mode(s, compatible, &sampling, &mut header)
         };
         drop(raw);
         let layout = &layout[..n];
         let rows = layout
             .iter()
-            .map(|p| Rows {
-                width: p.width.max(1),
-                height: p.height,
-                first: 0,
-                data: Vec::new(),
-            })
+            .map(|p| Rows::new(p.width, p.height))
             .collect();
         let strides: Vec<usize> = layout.iter().map(|p| p.stride.max(1)).collect();
         let planes = layout
@@ -306,22 +317,11 @@ impl<'a> JpegStream<'a> {
     ) -> Result<(Self, u32)> {
         let s = shrink.max(1) as usize;
         let sampling: Vec<Sampling> = planes.iter().map(|p| Sampling { h: p.h, v: p.v }).collect();
-        let (mode, applied) = if s > 1 && shrinks_planes(s, planes.iter().map(|p| (p.h, p.v))) {
-            let factors = sampling.iter().map(|c| (s / c.h, s / c.v)).collect();
-            header.width = header.width.div_ceil(s as u32);
-            header.height = header.height.div_ceil(s as u32);
-            (Mode::Shrink { factors }, s as u32)
-        } else {
-            (Mode::Full, 1)
-        };
+        let fits = shrinks_planes(s, planes.iter().map(|p| (p.h, p.v)));
+        let (mode, applied) = box_mode(s, fits, &sampling, &mut header);
         let rows = planes
             .iter()
-            .map(|p| Rows {
-                width: p.width.max(1),
-                height: p.height,
-                first: 0,
-                data: Vec::new(),
-            })
+            .map(|p| Rows::new(p.width, p.height))
             .collect();
         Ok((
             JpegStream {
