@@ -27,6 +27,7 @@ CORPUS = os.path.normpath(os.path.join(ROOT, "..", "shared", "corpus"))
 WORK = os.path.join(ROOT, "bench", "work")
 REPORT = os.path.join(ROOT, "bench", "REPORT.md")
 CHART = os.path.join(ROOT, "bench", "chart.svg")
+PROFILE = os.path.join(ROOT, "bench", "PROFILE.md")
 PHOTO = os.path.join(CORPUS, "photos", "sunset_by_Aitzol_Berasategi.jpg")
 CORES = os.cpu_count() or 1
 
@@ -754,6 +755,48 @@ def md_table(head, rows):
             + ["| " + " | ".join(r) + " |" for r in rows])
 
 
+def split_sections(text):
+    """(heading line, text) for the part before the first `## ` heading ("" heading) and each
+    `## ` section, in order."""
+    out, head, cur = [], "", []
+    for line in text.split("\n"):
+        if line.startswith("## "):
+            out.append((head, "\n".join(cur)))
+            head, cur = line, [line]
+        else:
+            cur.append(line)
+    out.append((head, "\n".join(cur)))
+    return out
+
+
+def section_key(head):
+    """Which measured section a heading is: "W8", "W5cam", "W10", "profile", or the heading."""
+    if head.startswith("## W8"):
+        return "W8"
+    if head.startswith("## W5 on camera files"):
+        return "W5cam"
+    if head.startswith("## W10"):
+        return "W10"
+    if head.startswith("## Where the time goes"):
+        return "profile"
+    return head
+
+
+def fresh_keys(fresh):
+    return {section_key(h) for h, _ in fresh if h}
+
+
+def notes_after_table(body):
+    """What follows a section's first table: hand-written notes kept across runs."""
+    lines = body.split("\n")
+    i = next((k for k, l in enumerate(lines) if l.startswith("|")), None)
+    if i is None:
+        return ""
+    while i < len(lines) and lines[i].startswith("|"):
+        i += 1
+    return "\n".join(lines[i:])
+
+
 def write_report(rep, runs, only_camera=False):
     """Writes bench/REPORT.md; with `only_camera`, replaces just its W8/W10 sections."""
     lines = [
@@ -812,20 +855,38 @@ def write_report(rep, runs, only_camera=False):
         ] + md_table(["format", "file", "thumbfs wall / CPU s", "libvips wall / CPU s",
                       "libvips", "ratio", "size", "PSNR dB"], rep.modern_rows)
     if only_camera and os.path.exists(REPORT):
-        # Keep the other workloads' table and notes from the last full run.
+        # Replace only the sections this run measured (W8, the camera W5, W10) and the
+        # profile copy; every other section (other scripts' and hand-written ones) stays.
         old = open(REPORT).read()
-        top, rest = old.split("\n## W8", 1) if "\n## W8" in old else (old, "")
-        notes = rest[rest.index("\n## Notes"):] if "\n## Notes" in rest else ""
-        # The profile section is appended afresh below.
-        notes = notes.split("\n## Where the time goes")[0].strip("\n")
-        new = "\n".join(lines)
-        camera_part = new[new.index("\n## W8"):].strip("\n") if "\n## W8" in new else ""
-        lines = [top.rstrip("\n"), "", camera_part, "", notes, ""]
+        fresh = split_sections("\n".join(lines))
+        parts = split_sections(old)
+        done = set()
+        out = []
+        for head, body in parts:
+            key = section_key(head)
+            if key == "profile":
+                # The instruction counts, refreshed in place from bench/PROFILE.md.
+                out.append(open(PROFILE).read() if os.path.exists(PROFILE) else body)
+                continue
+            if key in fresh_keys(fresh):
+                if key not in done:
+                    out += [b for h, b in fresh if section_key(h) == key]
+                    done.add(key)
+                # The hand-written notes under a measured section's table are kept.
+                out.append(notes_after_table(body))
+                continue
+            out.append(body)
+        # New sections (none in the old report) go before the notes.
+        missing = [b for h, b in fresh if section_key(h) not in done and h]
+        at = next((i for i, (h, _) in enumerate(parts) if h.startswith("## Notes")), len(out))
+        at = min(at, len(out))
+        out[at:at] = missing
+        lines = ["\n".join(x.strip("\n") for x in out if x.strip()).rstrip("\n"), ""]
+        lines = [lines[0].replace("\n## ", "\n\n## ").replace("\n\n\n## ", "\n\n## "), ""]
     else:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in rep.notes] + [""]
-    extra = os.path.join(ROOT, "bench", "PROFILE.md")
-    if os.path.exists(extra):
-        lines += [open(extra).read()]
+        if os.path.exists(PROFILE):
+            lines += [open(PROFILE).read()]
     with open(REPORT, "w") as f:
         f.write("\n".join(lines))
     print(f"wrote {REPORT}")
