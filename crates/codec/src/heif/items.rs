@@ -269,9 +269,37 @@ enum Visit {
     Done(usize, usize),
 }
 
-/// Refuses files whose item references libheif would follow forever or too deep.
+/// Item IDs that the file's `iinf` boxes declare, or `None` when it has no `iinf`.
+fn declared_items(bytes: &[u8]) -> Option<HashSet<u32>> {
+    let mut types = HashMap::new();
+    let mut any = false;
+    for children in metas(bytes) {
+        for iinf in children.iter().filter(|b| &b.kind == b"iinf") {
+            any = true;
+            item_types(iinf.body, &mut types);
+        }
+    }
+    any.then(|| types.into_keys().collect())
+}
+
+/// Refuses files whose item references libheif would follow forever or too deep, or to an
+/// input the file does not declare (libheif 1.15 asserts that a derived image's inputs are
+/// among its images: `Assertion 'imginfo' failed` aborts the process; found by
+/// `scripts/fuzz.sh heic`).
 pub fn check(bytes: &[u8]) -> Result<(), String> {
     let (edges, derived) = decode_edges(bytes);
+    if let Some(declared) = declared_items(bytes) {
+        let mut from: Vec<u32> = derived.iter().copied().collect();
+        from.sort_unstable();
+        for item in from {
+            let inputs = edges.get(&item).map(Vec::as_slice).unwrap_or(&[]);
+            if let Some(missing) = inputs.iter().find(|i| !declared.contains(i)) {
+                return Err(format!(
+                    "item {item} takes item {missing} as an input, which the file does not declare"
+                ));
+            }
+        }
+    }
     let mut seen: HashMap<u32, Visit> = HashMap::new();
     let mut starts: Vec<u32> = edges.keys().copied().collect();
     // HashMap order varies; the first problem found is reported, so make it the same each run.
@@ -356,6 +384,36 @@ mod tests {
         let mut f = bx(b"ftyp", b"heic\0\0\0\0mif1heic");
         f.extend(bx(b"meta", &meta));
         f
+    }
+
+    /// As [`file`], with an `iinf` (version 0) declaring `items` as `hvc1` (infe version 2).
+    fn file_with_items(refs: &[(&[u8; 4], u16, &[u16])], items: &[u16]) -> Vec<u8> {
+        let mut iinf = vec![0u8; 4];
+        iinf.extend_from_slice(&(items.len() as u16).to_be_bytes());
+        for id in items {
+            let mut infe = vec![2u8, 0, 0, 0];
+            infe.extend_from_slice(&id.to_be_bytes());
+            infe.extend_from_slice(&[0, 0]);
+            infe.extend_from_slice(b"hvc1\0");
+            iinf.extend(bx(b"infe", &infe));
+        }
+        let mut f = file(refs);
+        // Append the iinf inside the meta box and fix the meta size.
+        let meta_at = f.windows(4).position(|w| w == b"meta").unwrap() - 4;
+        f.extend(bx(b"iinf", &iinf));
+        let size = (f.len() - meta_at) as u32;
+        f[meta_at..meta_at + 4].copy_from_slice(&size.to_be_bytes());
+        f
+    }
+
+    #[test]
+    fn an_undeclared_input_is_refused() {
+        // An identity image whose input is not declared: libheif would abort on it.
+        let err = check(&file_with_items(&[(b"dimg", 2, &[1])], &[2, 3])).unwrap_err();
+        assert!(err.contains("item 2") && err.contains("item 1"), "{err}");
+        assert!(check(&file_with_items(&[(b"dimg", 2, &[1])], &[1, 2])).is_ok());
+        // Without any iinf there is nothing to check against (libheif refuses such files).
+        assert!(check(&file(&[(b"dimg", 2, &[1])])).is_ok());
     }
 
     #[test]
