@@ -269,8 +269,15 @@ enum Visit {
     Done(usize, usize),
 }
 
-/// Item IDs that the file's `iinf` boxes declare, or `None` when it has no `iinf`.
-fn declared_items(bytes: &[u8]) -> Option<HashSet<u32>> {
+/// Item types that libheif can take as an image (what its file interpretation turns into
+/// images); an input of another type, or none, is not among its images.
+const IMAGE_TYPES: [&[u8; 4]; 10] = [
+    b"hvc1", b"av01", b"grid", b"iden", b"iovl", b"jpeg", b"unci", b"j2k1", b"vvc1", b"mski",
+];
+
+/// The items that the file's `iinf` boxes declare with an image type, or `None` when it has
+/// no `iinf`.
+fn declared_images(bytes: &[u8]) -> Option<HashSet<u32>> {
     let mut types = HashMap::new();
     let mut any = false;
     for children in metas(bytes) {
@@ -279,23 +286,29 @@ fn declared_items(bytes: &[u8]) -> Option<HashSet<u32>> {
             item_types(iinf.body, &mut types);
         }
     }
-    any.then(|| types.into_keys().collect())
+    any.then(|| {
+        types
+            .into_iter()
+            .filter(|(_, kind)| IMAGE_TYPES.contains(&kind))
+            .map(|(id, _)| id)
+            .collect()
+    })
 }
 
 /// Refuses files whose item references libheif would follow forever or too deep, or to an
-/// input the file does not declare (libheif 1.15 asserts that a derived image's inputs are
+/// input the file does not declare as an image (libheif 1.15 asserts that a derived image's inputs are
 /// among its images: `Assertion 'imginfo' failed` aborts the process; found by
 /// `scripts/fuzz.sh heic`).
 pub fn check(bytes: &[u8]) -> Result<(), String> {
     let (edges, derived) = decode_edges(bytes);
-    if let Some(declared) = declared_items(bytes) {
+    if let Some(declared) = declared_images(bytes) {
         let mut from: Vec<u32> = derived.iter().copied().collect();
         from.sort_unstable();
         for item in from {
             let inputs = edges.get(&item).map(Vec::as_slice).unwrap_or(&[]);
             if let Some(missing) = inputs.iter().find(|i| !declared.contains(i)) {
                 return Err(format!(
-                    "item {item} takes item {missing} as an input, which the file does not declare"
+                    "item {item} takes item {missing} as an input, which the file does not declare as an image"
                 ));
             }
         }
@@ -388,13 +401,23 @@ mod tests {
 
     /// As [`file`], with an `iinf` (version 0) declaring `items` as `hvc1` (infe version 2).
     fn file_with_items(refs: &[(&[u8; 4], u16, &[u16])], items: &[u16]) -> Vec<u8> {
+        let typed: Vec<(u16, &[u8; 4])> = items.iter().map(|&i| (i, b"hvc1")).collect();
+        file_with_typed_items(refs, &typed)
+    }
+
+    /// As [`file_with_items`], each item with its own type.
+    fn file_with_typed_items(
+        refs: &[(&[u8; 4], u16, &[u16])],
+        items: &[(u16, &[u8; 4])],
+    ) -> Vec<u8> {
         let mut iinf = vec![0u8; 4];
         iinf.extend_from_slice(&(items.len() as u16).to_be_bytes());
-        for id in items {
+        for (id, kind) in items {
             let mut infe = vec![2u8, 0, 0, 0];
             infe.extend_from_slice(&id.to_be_bytes());
             infe.extend_from_slice(&[0, 0]);
-            infe.extend_from_slice(b"hvc1\0");
+            infe.extend_from_slice(*kind);
+            infe.push(0);
             iinf.extend(bx(b"infe", &infe));
         }
         let mut f = file(refs);
@@ -412,6 +435,9 @@ mod tests {
         let err = check(&file_with_items(&[(b"dimg", 2, &[1])], &[2, 3])).unwrap_err();
         assert!(err.contains("item 2") && err.contains("item 1"), "{err}");
         assert!(check(&file_with_items(&[(b"dimg", 2, &[1])], &[1, 2])).is_ok());
+        // Declared, but of a type libheif does not take as an image (found by the fuzzer too).
+        let odd = file_with_typed_items(&[(b"dimg", 2, &[1])], &[(1, b"g-id"), (2, b"iden")]);
+        assert!(check(&odd).is_err());
         // Without any iinf there is nothing to check against (libheif refuses such files).
         assert!(check(&file(&[(b"dimg", 2, &[1])])).is_ok());
     }
