@@ -105,19 +105,6 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
         let (header, coding, ink_icc) = header_of(&dec)?;
         let progressive = dec.info().is_some_and(|i| !i.sof.is_sequential_dct());
         let n = dec.info().map_or(0, |i| i.components as usize);
-        let asymmetric = dec.raw_output().layout().is_some_and(|l| {
-            let l = &l[..n.min(l.len())];
-            let f = |p: &zune_jpeg::PlaneInfo| {
-                (p.horizontal_sampling_factor, p.vertical_sampling_factor)
-            };
-            let (hmax, vmax) = l
-                .iter()
-                .map(f)
-                .fold((1, 1), |a, b| (a.0.max(b.0), a.1.max(b.1)));
-            l.iter()
-                .map(f)
-                .any(|(h, v)| h > 0 && v > 0 && hmax / h != vmax / v)
-        });
         // Each plane's subsampling ratio (full size over stored), for box shrinks of planes.
         let ratios: Vec<(usize, usize)> = dec.raw_output().layout().map_or(Vec::new(), |l| {
             let l = &l[..n.min(l.len())];
@@ -141,6 +128,8 @@ pub fn load<'a>(mut src: Source<'a>, opts: &LoadOptions) -> Result<Loaded<'a>> {
                 })
                 .collect()
         });
+        // Chroma subsampled in one direction only (4:2:2, 4:4:0): ratios that differ.
+        let asymmetric = ratios.iter().any(|&(h, v)| h > 0 && v > 0 && h != v);
         (header, coding, ink_icc, progressive, asymmetric, ratios)
     };
     crate::check_limits(&header, opts.limits.max_pixels)?;
